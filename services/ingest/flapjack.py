@@ -1,0 +1,132 @@
+"""Flapjack-format events (CONTRACTS §4): decode, validate, normalise.
+
+Pure functions: bytes and a receive time in, accepted ``CheckEvent``s and
+rejection reasons out.  A body may be one event or a JSON array; in an array
+the good events pass and each bad one is rejected with its index and field.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+
+from shared.models import (
+    ENCODER,
+    EVENT_BODY_DECODER,
+    MAX_FUTURE_SKEW_S,
+    CheckEvent,
+    Event,
+    clean_text,
+)
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_EVENTS_PER_BODY = 100_000
+
+_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+_ONE_EVENT = msgspec.json.Decoder(Event)
+
+
+class Decoded(msgspec.Struct, frozen=True):
+    """Result of decoding one body: accepted events, and (raw element, reason) pairs."""
+
+    accepted: list[CheckEvent]
+    rejected: list[tuple[bytes, str]]
+
+
+def decode_body(
+    body: bytes, received: float, message_id: str | None = None, source: str = "flapjack"
+) -> Decoded:
+    """Decode a body of one event or an array of events into normalised events.
+
+    Ids are ``<message_id>:<index>`` when the publisher set a message id (stable
+    across redeliveries), else random.
+    """
+    if len(body) > MAX_BODY_BYTES:
+        return Decoded(
+            [], [(body[:4096], f"body: {len(body)} bytes exceeds the {MAX_BODY_BYTES} byte limit")]
+        )
+    prefix = message_id or uuid.uuid4().hex
+    try:
+        decoded = EVENT_BODY_DECODER.decode(body)
+    except msgspec.ValidationError:
+        # Some element is bad: decode element by element so the good ones pass.
+        return _decode_each(body, received, prefix, source)
+    except msgspec.DecodeError as exc:
+        return Decoded([], [(body, f"body: not valid JSON ({exc})")])
+    events = decoded if isinstance(decoded, list) else [decoded]
+    if len(events) > MAX_EVENTS_PER_BODY:
+        return Decoded([], [(body[:4096], _too_many(len(events)))])
+    accepted: list[CheckEvent] = []
+    rejected: list[tuple[bytes, str]] = []
+    many = isinstance(decoded, list)
+    for i, event in enumerate(events):
+        try:
+            accepted.append(normalise(event, received, f"{prefix}:{i}", source))
+        except ValueError as exc:
+            raw = ENCODER.encode(event) if many else body
+            rejected.append((raw, f"{exc} - at `$[{i}]`" if many else str(exc)))
+    return Decoded(accepted, rejected)
+
+
+def _decode_each(body: bytes, received: float, prefix: str, source: str) -> Decoded:
+    try:
+        items = _RAW_LIST.decode(body)
+    except msgspec.ValidationError:
+        # A single object that failed validation: the original error names the field.
+        try:
+            _ONE_EVENT.decode(body)
+        except msgspec.ValidationError as exc:
+            return Decoded([], [(body, str(exc))])
+        return Decoded([], [(body, "body: expected an event object or an array of events")])
+    if len(items) > MAX_EVENTS_PER_BODY:
+        return Decoded([], [(body[:4096], _too_many(len(items)))])
+    accepted: list[CheckEvent] = []
+    rejected: list[tuple[bytes, str]] = []
+    for i, raw in enumerate(items):
+        try:
+            event = _ONE_EVENT.decode(raw)
+            accepted.append(normalise(event, received, f"{prefix}:{i}", source))
+        except (msgspec.ValidationError, ValueError) as exc:
+            message = str(exc)
+            if "- at `$" in message:
+                message = message.replace("- at `$", f"- at `$[{i}]", 1)
+            else:
+                message = f"{message} - at `$[{i}]`"
+            rejected.append((bytes(raw), message))
+    return Decoded(accepted, rejected)
+
+
+def _too_many(n: int) -> str:
+    return f"body: {n} events exceed the limit of {MAX_EVENTS_PER_BODY} per message"
+
+
+def normalise(event: Event, received: float, event_id: str, source: str = "flapjack") -> CheckEvent:
+    """Apply defaults and the checks that need the receive time; ``ValueError`` if invalid."""
+    when = received if event.time is None else float(event.time)
+    if when - received > MAX_FUTURE_SKEW_S:
+        raise ValueError(
+            f"time: {when - received:.0f} s in the future (limit {MAX_FUTURE_SKEW_S:.0f} s)"
+        )
+    assert event.type in ("service", "action")  # set by Event.__post_init__
+    return CheckEvent(
+        id=event_id,
+        entity=event.entity,
+        check=event.check,
+        type=event.type,
+        state=event.state,
+        time=when,
+        received=received,
+        summary=clean_text(event.summary),
+        details=clean_text(event.details),
+        perfdata=clean_text(event.perfdata),
+        tags=tuple(dict.fromkeys(event.tags)),
+        initial_failure_delay=event.initial_failure_delay,
+        repeat_failure_delay=event.repeat_failure_delay,
+        initial_recovery_delay=event.initial_recovery_delay,
+        duration=event.duration,
+        acknowledgement_id=event.acknowledgement_id
+        if isinstance(event.acknowledgement_id, str) or event.acknowledgement_id is None
+        else str(event.acknowledgement_id),
+        source=source,
+    )

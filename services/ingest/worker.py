@@ -1,0 +1,101 @@
+"""Ingest worker: ``NS.ingest`` -> validated, normalised events on ``NS.checks``.
+
+Events are grouped per processor partition and published as one JSON array
+per partition per batch (PERFORMANCE.md: fewer, larger messages).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter
+
+from services.ingest.flapjack import decode_body
+from shared.amqp import Names, OutMessage, partition_key, partition_of
+from shared.config import Settings
+from shared.consumer import BatchConsumer, BatchResult, Handler, Message
+from shared.models import ENCODER, CheckEvent
+from shared.store import connect_redis, ensure_partitions
+from shared.telemetry import ConsumerMetrics, configure_logging, serve_metrics
+
+log = logging.getLogger(__name__)
+
+# Routing keys on NS.events this worker decodes; others are dead-lettered.
+SOURCE_DECODERS = {"flapjack": decode_body}
+
+
+class IngestMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events = Counter(
+            "tocsin_ingest_events",
+            "Events seen by ingest, per source format and outcome",
+            ["source", "outcome"],
+            registry=registry,
+        )
+
+
+def make_handler(names: Names, partitions: int, metrics: IngestMetrics) -> Handler:
+    """The batch handler: pure decoding plus grouping; no I/O besides what it returns."""
+
+    def handle(batch: Sequence[Message]) -> BatchResult:
+        result = BatchResult()
+        by_partition: dict[int, list[CheckEvent]] = defaultdict(list)
+        now = time.time()
+        for msg in batch:
+            source = msg.routing_key or "flapjack"
+            decode = SOURCE_DECODERS.get(source)
+            if decode is None:
+                result.rejected.append(
+                    (
+                        msg,
+                        f"routing key: unknown source format {source!r} (known: {', '.join(SOURCE_DECODERS)})",
+                    )
+                )
+                metrics.events.labels("unknown", "rejected").inc()
+                continue
+            ts = msg.properties.timestamp
+            received = float(ts) if ts and abs(now - float(ts)) < 86400 else now
+            decoded = decode(msg.body, received, msg.message_id, source)
+            for event in decoded.accepted:
+                by_partition[partition_of(event.entity, event.check, partitions)].append(event)
+            for raw, reason in decoded.rejected:
+                result.rejected.append((dataclasses.replace(msg, body=raw), reason))
+            if decoded.accepted:
+                metrics.events.labels(source, "accepted").inc(len(decoded.accepted))
+            if decoded.rejected:
+                metrics.events.labels(source, "rejected").inc(len(decoded.rejected))
+        for k, events in sorted(by_partition.items()):
+            result.outputs.append(
+                OutMessage(names.checks, partition_key(k), ENCODER.encode(events))
+            )
+        return result
+
+    return handle
+
+
+def run(settings: Settings) -> None:
+    """Run the ingest worker until SIGTERM/SIGINT."""
+    configure_logging(settings, "ingest")
+    ensure_partitions(connect_redis(settings), settings)
+    registry = CollectorRegistry()
+    metrics = ConsumerMetrics(registry, "ingest")
+    serve_metrics(registry, settings.metrics_port)
+    names = Names(settings.namespace)
+    consumer = BatchConsumer(
+        amqp_url=settings.amqp_url,
+        names=names,
+        partitions=settings.partitions,
+        queues=[names.ingest],
+        handler=make_handler(names, settings.partitions, IngestMetrics(registry)),
+        stage="ingest",
+        metrics=metrics,
+        prefetch=settings.prefetch,
+        batch_size=settings.batch_size,
+        batch_wait_ms=settings.batch_wait_ms,
+    )
+    consumer.install_signal_handlers()
+    consumer.run()

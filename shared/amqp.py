@@ -1,0 +1,194 @@
+"""AMQP names, topology and a transactional publisher (CONTRACTS §3).
+
+Work queues are quorum queues with a delivery limit and ``NS.dead`` as their
+dead-letter exchange: a message that keeps crashing a worker is dead-lettered
+by the broker instead of blocking the queue.  Processor partition queues are
+single-active-consumer so each check's events are applied in order.
+
+Publishing uses AMQP transactions on a channel of its own: one ``tx_commit``
+per batch makes the whole batch durable at once, which costs about as much as
+a single confirm (see PERFORMANCE.md) and keeps acks on the consuming channel
+outside the transaction.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pika
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+
+from shared.models import MEDIUM_TYPES
+
+# After this many deliveries the broker dead-letters a message (reason delivery_limit).
+DELIVERY_LIMIT = 5
+JSON = "application/json"
+
+
+class Names:
+    """Exchange and queue names of one namespace."""
+
+    __slots__ = ("ns",)
+
+    def __init__(self, namespace: str) -> None:
+        self.ns = namespace
+
+    @property
+    def events(self) -> str:
+        return f"{self.ns}.events"
+
+    @property
+    def ingest(self) -> str:
+        return f"{self.ns}.ingest"
+
+    @property
+    def checks(self) -> str:
+        return f"{self.ns}.checks"
+
+    def processor(self, partition: int) -> str:
+        return f"{self.ns}.processor.p{partition}"
+
+    @property
+    def notifications(self) -> str:
+        return f"{self.ns}.notifications"
+
+    @property
+    def deliveries(self) -> str:
+        return f"{self.ns}.deliveries"
+
+    def gateway(self, medium_type: str) -> str:
+        return f"{self.ns}.gateway.{medium_type}"
+
+    @property
+    def dead(self) -> str:
+        return f"{self.ns}.dead"
+
+    def all_queues(self, partitions: int, medium_types: Iterable[str] = MEDIUM_TYPES) -> list[str]:
+        return [
+            self.ingest,
+            *(self.processor(k) for k in range(partitions)),
+            self.notifications,
+            *(self.gateway(t) for t in medium_types),
+            self.dead,
+        ]
+
+    def all_exchanges(self) -> list[str]:
+        return [self.events, self.checks, self.deliveries, self.dead]
+
+
+def partition_key(partition: int) -> str:
+    """Routing key of a processor partition on ``NS.checks``."""
+    return f"p{partition}"
+
+
+def partition_of(entity: str, check: str, partitions: int) -> int:
+    """Partition of a check: crc32(``entity:check``) mod partitions (CONTRACTS §3)."""
+    return zlib.crc32(f"{entity}:{check}".encode()) % partitions
+
+
+def _work_queue_args(names: Names) -> dict[str, Any]:
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": names.dead,
+    }
+
+
+def declare_topology(
+    channel: BlockingChannel,
+    names: Names,
+    partitions: int,
+    medium_types: Iterable[str] = MEDIUM_TYPES,
+) -> None:
+    """Declare every exchange, queue and binding; idempotent, run by each worker at start."""
+    channel.exchange_declare(names.events, exchange_type="topic", durable=True)
+    channel.exchange_declare(names.checks, exchange_type="direct", durable=True)
+    channel.exchange_declare(names.deliveries, exchange_type="direct", durable=True)
+    channel.exchange_declare(names.dead, exchange_type="fanout", durable=True)
+
+    channel.queue_declare(names.dead, durable=True)
+    channel.queue_bind(names.dead, names.dead)
+
+    work = _work_queue_args(names)
+    channel.queue_declare(names.ingest, durable=True, arguments=work)
+    channel.queue_bind(names.ingest, names.events, routing_key="#")
+    for k in range(partitions):
+        queue = names.processor(k)
+        channel.queue_declare(
+            queue, durable=True, arguments={**work, "x-single-active-consumer": True}
+        )
+        channel.queue_bind(queue, names.checks, routing_key=partition_key(k))
+    channel.queue_declare(names.notifications, durable=True, arguments=work)
+    for mtype in medium_types:
+        channel.queue_declare(names.gateway(mtype), durable=True, arguments=work)
+        channel.queue_bind(names.gateway(mtype), names.deliveries, routing_key=mtype)
+
+
+def delete_topology(
+    channel: BlockingChannel,
+    names: Names,
+    partitions: int,
+    medium_types: Iterable[str] = MEDIUM_TYPES,
+) -> None:
+    """Remove every queue and exchange of the namespace (tests and ``tocsin`` cleanup)."""
+    for queue in names.all_queues(partitions, medium_types):
+        channel.queue_delete(queue)
+    for exchange in names.all_exchanges():
+        channel.exchange_delete(exchange)
+
+
+def connect(amqp_url: str, name: str = "tocsin") -> BlockingConnection:
+    """Open a blocking connection; the name shows up in the RabbitMQ management UI."""
+    params = pika.URLParameters(amqp_url)
+    params.client_properties = {"connection_name": name}
+    if "heartbeat" not in amqp_url:
+        params.heartbeat = 30
+    if "blocked_connection_timeout" not in amqp_url:
+        # If the broker blocks publishers (memory/disk alarm) for this long, fail
+        # and reconnect rather than hang forever without telling anyone.
+        params.blocked_connection_timeout = 300
+    return pika.BlockingConnection(params)
+
+
+@dataclass(frozen=True, slots=True)
+class OutMessage:
+    """A message to publish: where, what, and the headers that go with it."""
+
+    exchange: str
+    routing_key: str
+    body: bytes
+    message_id: str | None = None
+    headers: Mapping[str, Any] | None = None
+    timestamp: int | None = None
+
+
+@dataclass(slots=True)
+class Publisher:
+    """Publishes batches durably: one AMQP transaction per batch."""
+
+    connection: BlockingConnection
+    channel: BlockingChannel = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.channel = self.connection.channel()
+        self.channel.tx_select()
+
+    def publish(self, messages: Iterable[OutMessage]) -> int:
+        """Publish and commit; returns how many.  When it returns, the broker has them."""
+        count = 0
+        for msg in messages:
+            props = pika.BasicProperties(
+                delivery_mode=pika.DeliveryMode.Persistent,
+                content_type=JSON,
+                message_id=msg.message_id,
+                headers=dict(msg.headers) if msg.headers else None,
+                timestamp=msg.timestamp,
+            )
+            self.channel.basic_publish(msg.exchange, msg.routing_key, msg.body, properties=props)
+            count += 1
+        if count:
+            self.channel.tx_commit()
+        return count

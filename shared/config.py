@@ -1,0 +1,141 @@
+"""The one configuration object, read from ``TOCSIN_*`` environment variables.
+
+Every worker, the API and the CLI call :func:`Settings.from_env` once at start
+and pass the result down; nothing else reads ``os.environ``.  A bad value stops
+the process at start with a message naming the variable, instead of failing
+later in the middle of a page.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from shared.errors import ConfigError
+
+ENV_PREFIX = "TOCSIN_"
+
+# Variables whose value is a comma-separated list.
+_LIST_FIELDS = frozenset({"destination_allow", "identity_labels"})
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Deployment settings (CONTRACTS §1 plus tuning knobs with safe defaults)."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    namespace: str = "tocsin"
+    partitions: int = msgspec.field(default=8)
+    api_listen: str = "127.0.0.1:8700"
+    api_token: str | None = None
+    metrics_port: int = 0
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "tocsin@localhost"
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    sms_url: str | None = None
+    flapjack_list: str | None = None
+    destination_allow: tuple[str, ...] = ()
+    identity_labels: tuple[str, ...] = ()
+
+    # Tuning; see README "Configuration".
+    prefetch: int = 1000
+    batch_size: int = 500
+    batch_wait_ms: int = 10
+    history_max_states: int = 1000
+    history_max_age_s: int = 30 * 86400
+    notification_ttl_s: int = 7 * 86400
+    delivery_attempts: int = 5
+    delivery_deadline_s: float = 300.0
+    delivery_timeout_s: float = 10.0
+    rate_per_s: float = 1.0
+    rate_burst: int = 10
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    token_file: str = "~/.config/tocsin/token"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``TOCSIN_*`` variables; unknown ones are ignored."""
+        env = os.environ if environ is None else environ
+        fields = set(cls.__struct_fields__)
+        raw: dict[str, object] = {}
+        for key, value in env.items():
+            if not key.startswith(ENV_PREFIX):
+                continue
+            name = key[len(ENV_PREFIX) :].lower()
+            if name not in fields or value == "":
+                continue
+            if name in _LIST_FIELDS:
+                raw[name] = tuple(v.strip() for v in value.split(",") if v.strip())
+            else:
+                raw[name] = value
+        try:
+            settings = msgspec.convert(raw, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(_env_name_in(str(exc))) from None
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Reject values that would only fail later, at the worst moment."""
+        if not 1 <= self.partitions <= 1024:
+            raise ConfigError("TOCSIN_PARTITIONS must be between 1 and 1024")
+        if not self.namespace or any(c in self.namespace for c in " :.{}*?[]"):
+            raise ConfigError("TOCSIN_NAMESPACE must be non-empty and contain none of ' :.{}*?[]'")
+        if self.prefetch < 1 or self.batch_size < 1:
+            raise ConfigError("TOCSIN_PREFETCH and TOCSIN_BATCH_SIZE must be positive")
+        if self.rate_per_s <= 0 or self.rate_burst < 1:
+            raise ConfigError("TOCSIN_RATE_PER_S must be > 0 and TOCSIN_RATE_BURST >= 1")
+
+    @property
+    def api_host(self) -> str:
+        return self.api_listen.rsplit(":", 1)[0] or "127.0.0.1"
+
+    @property
+    def api_port(self) -> int:
+        return int(self.api_listen.rsplit(":", 1)[1])
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def token_path(self) -> Path:
+        return Path(self.token_file).expanduser()
+
+    def redacted(self) -> dict[str, object]:
+        """Settings as a dict with secrets masked, safe to log."""
+        out = msgspec.structs.asdict(self)
+        for name in ("api_token", "smtp_password"):
+            if out.get(name):
+                out[name] = "***"
+        for name in ("redis_url", "amqp_url"):
+            out[name] = redact_url(str(out[name]))
+        return out
+
+
+def redact_url(url: str) -> str:
+    """Hide the password part of ``scheme://user:password@host`` URLs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def _env_name_in(message: str) -> str:
+    # msgspec says "Expected `int`, got `str` - at `$.partitions`"; name the variable instead.
+    if "$." in message:
+        head, _, path = message.partition("$.")
+        field = path.strip("`").split(".")[0].split("[")[0]
+        return f"invalid value for {ENV_PREFIX}{field.upper()}: {head.rstrip(' -at`')}"
+    return f"invalid configuration: {message}"

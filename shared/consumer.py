@@ -1,0 +1,389 @@
+"""The batch consumer loop every worker runs: collect, handle, publish, ack.
+
+One loop, one order of effects (arroyo's rule: the commit is the last step):
+
+1. collect up to ``batch_size`` messages or wait ``batch_wait_ms`` after the first;
+2. call the worker's handler, which makes its effects durable (Redis) and
+   returns the messages to publish and the inputs it rejects;
+3. publish outputs and dead letters in one AMQP transaction;
+4. run the handler's ``after_publish`` step (e.g. clearing an outbox);
+5. ack the whole batch with one ``basic_ack(multiple=True)``.
+
+A crash anywhere before 5 makes the broker redeliver, so handlers are
+idempotent.  Transient errors (Redis down) retry the batch with backoff while
+the messages stay unacked; any other exception retries the batch one message
+at a time so a single poison message is dead-lettered with its reason and the
+rest go through.  The loop reconnects with exponential backoff and stops
+cleanly, finishing its current batch, when :meth:`BatchConsumer.stop` is
+called (from a SIGTERM/SIGINT handler).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pika.exceptions
+import redis.exceptions
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+from pika.spec import Basic, BasicProperties
+from tenacity import RetryCallState, wait_exponential_jitter
+
+from shared.amqp import Names, OutMessage, Publisher, connect, declare_topology
+from shared.errors import InvalidMessage, Retryable
+from shared.telemetry import ConsumerMetrics
+
+log = logging.getLogger(__name__)
+
+AMQP_ERRORS: tuple[type[BaseException], ...] = (
+    pika.exceptions.AMQPConnectionError,
+    pika.exceptions.AMQPChannelError,
+    pika.exceptions.ConnectionClosed,
+    pika.exceptions.StreamLostError,
+    ConnectionError,
+)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    Retryable,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+)
+MAX_ERROR_LEN = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One consumed message."""
+
+    body: bytes
+    delivery_tag: int
+    queue: str
+    routing_key: str
+    properties: BasicProperties
+    redelivered: bool = False
+
+    @property
+    def message_id(self) -> str | None:
+        mid = self.properties.message_id
+        return str(mid) if mid else None
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        return dict(self.properties.headers or {})
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What a handler wants done after its durable effects: publish, reject, then a follow-up."""
+
+    outputs: list[OutMessage] = field(default_factory=list)
+    rejected: list[tuple[Message, str]] = field(default_factory=list)
+    after_publish: Callable[[], None] | None = None
+
+    def extend(self, other: BatchResult) -> None:
+        self.outputs.extend(other.outputs)
+        self.rejected.extend(other.rejected)
+        if other.after_publish is not None:
+            first, second = self.after_publish, other.after_publish
+            self.after_publish = second if first is None else _chain(first, second)
+
+
+Handler = Callable[[Sequence[Message]], BatchResult]
+
+
+def _chain(a: Callable[[], None], b: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        a()
+        b()
+
+    return both
+
+
+def dead_letter(names: Names, msg: Message, stage: str, reason: str) -> OutMessage:
+    """The ``NS.dead`` message for a rejected input: original body, reason in headers."""
+    headers = msg.headers
+    headers.update(
+        {
+            "x-tocsin-stage": stage,
+            "x-tocsin-error": reason[:MAX_ERROR_LEN],
+            "x-tocsin-queue": msg.queue,
+            "x-tocsin-routing-key": msg.routing_key,
+            "x-tocsin-time": int(time.time()),
+        }
+    )
+    return OutMessage(names.dead, "", msg.body, message_id=msg.message_id, headers=headers)
+
+
+def reason_label(reason: str) -> str:
+    """A low-cardinality metric label for a dead-letter reason (the field, or the error kind)."""
+    if "`$" in reason:
+        path = reason.rsplit("`$", 1)[1].rstrip("`")
+        return "field:" + "".join(c for c in path if not c.isdigit()).strip(".[]") or "body"
+    head = reason.split(":", 1)[0]
+    return head if len(head) <= 40 and " " not in head else "other"
+
+
+class BatchConsumer:
+    """Consume ``queues``, hand batches to ``handler``, publish its outputs, ack last."""
+
+    def __init__(
+        self,
+        *,
+        amqp_url: str,
+        names: Names,
+        partitions: int,
+        queues: Sequence[str],
+        handler: Handler,
+        stage: str,
+        metrics: ConsumerMetrics,
+        prefetch: int = 1000,
+        batch_size: int = 500,
+        batch_wait_ms: int = 10,
+        on_connect: Callable[[BatchConsumer], None] | None = None,
+        on_idle: Callable[[BatchConsumer], None] | None = None,
+        idle_interval_s: float = 1.0,
+    ) -> None:
+        self.amqp_url = amqp_url
+        self.names = names
+        self.partitions = partitions
+        self.queues = list(queues)
+        self.handler = handler
+        self.stage = stage
+        self.metrics = metrics
+        self.prefetch = prefetch
+        self.batch_size = batch_size
+        self.batch_wait = batch_wait_ms / 1000.0
+        self.on_connect = on_connect
+        self.on_idle = on_idle
+        self.idle_interval = idle_interval_s
+        self._stopping = False
+        self._buffer: list[Message] = []
+        self.connection: BlockingConnection | None = None
+        self.publisher: Publisher | None = None
+        self._channel: BlockingChannel | None = None
+
+    # ------------------------------------------------------------------ control
+
+    def stop(self) -> None:
+        """Ask the loop to finish its current batch and return (signal-safe)."""
+        self._stopping = True
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop())
+
+    def sleep(self, seconds: float) -> None:
+        """Wait while keeping the AMQP connection alive (heartbeats); handlers use this."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if self.connection is not None and self.connection.is_open:
+                self.connection.sleep(min(left, 0.5))
+            else:
+                time.sleep(min(left, 0.5))
+
+    def publish(self, messages: Sequence[OutMessage]) -> None:
+        """Publish through the consumer's transactional channel (for handlers' side outputs)."""
+        assert self.publisher is not None, "publish() is only valid while running"
+        self.publisher.publish(messages)
+
+    # ------------------------------------------------------------------ loop
+
+    def run(self) -> None:
+        """Run until :meth:`stop`; reconnects with exponential backoff and jitter."""
+        wait = wait_exponential_jitter(initial=0.2, max=15.0, jitter=0.5)
+        attempt = 0
+        while not self._stopping:
+            try:
+                self._run_connected()
+                attempt = 0
+            except AMQP_ERRORS as exc:
+                attempt += 1
+                self.metrics.healthy.set(0)
+                self.metrics.reconnects.labels("amqp").inc()
+                delay = wait(_retry_state(attempt))
+                log.warning(
+                    "broker connection lost, reconnecting",
+                    extra={"stage": self.stage, "error": repr(exc), "retry_in_s": round(delay, 2)},
+                )
+                self._buffer.clear()
+                self._close_quietly()
+                self.sleep(delay)
+        self.metrics.healthy.set(0)
+
+    def _run_connected(self) -> None:
+        self.connection = connect(self.amqp_url, name=f"tocsin-{self.stage}")
+        channel = self.connection.channel()
+        declare_topology(channel, self.names, self.partitions)
+        channel.basic_qos(prefetch_count=self.prefetch)
+        self._channel = channel
+        self.publisher = Publisher(self.connection)
+        if self.on_connect is not None:
+            self.on_connect(self)
+        for queue in self.queues:
+            channel.basic_consume(queue, self._make_callback(queue))
+        self.metrics.healthy.set(1)
+        log.info("consuming", extra={"stage": self.stage, "queues": self.queues})
+        last_idle = time.monotonic()
+        while not self._stopping:
+            batch = self._collect()
+            if batch:
+                self._process(batch)
+            now = time.monotonic()
+            if self.on_idle is not None and now - last_idle >= self.idle_interval:
+                last_idle = now
+                self.on_idle(self)
+        # Stopping: finish what was already handed to us, then leave cleanly.
+        self.connection.process_data_events(time_limit=0)
+        if self._buffer:
+            self._process(self._take(len(self._buffer)))
+        self._close_quietly()
+        log.info("stopped", extra={"stage": self.stage})
+
+    def _make_callback(self, queue: str) -> Callable[..., None]:
+        def on_message(
+            _ch: BlockingChannel, method: Basic.Deliver, props: BasicProperties, body: bytes
+        ) -> None:
+            self._buffer.append(
+                Message(
+                    body=body,
+                    delivery_tag=method.delivery_tag,
+                    queue=queue,
+                    routing_key=method.routing_key,
+                    properties=props,
+                    redelivered=bool(method.redelivered),
+                )
+            )
+
+        return on_message
+
+    def _collect(self) -> list[Message]:
+        assert self.connection is not None
+        if not self._buffer:
+            self.connection.process_data_events(time_limit=self.idle_interval)
+            if not self._buffer:
+                return []
+        deadline = time.monotonic() + self.batch_wait
+        while len(self._buffer) < self.batch_size and not self._stopping:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.connection.process_data_events(time_limit=left)
+        return self._take(self.batch_size)
+
+    def _take(self, n: int) -> list[Message]:
+        batch, self._buffer = self._buffer[:n], self._buffer[n:]
+        return batch
+
+    def _process(self, batch: list[Message]) -> None:
+        started = time.perf_counter()
+        for queue in {m.queue for m in batch}:
+            self.metrics.consumed.labels(queue).inc(sum(1 for m in batch if m.queue == queue))
+        result = self._handle_with_retry(batch)
+        assert self.publisher is not None and self._channel is not None
+        dead = [dead_letter(self.names, msg, self.stage, reason) for msg, reason in result.rejected]
+        self.publisher.publish([*result.outputs, *dead])
+        for msg, reason in result.rejected:
+            self.metrics.dead_lettered.labels(self.stage, reason_label(reason)).inc()
+            log.warning(
+                "rejected to dead letters",
+                extra={"stage": self.stage, "reason": reason[:300], "queue": msg.queue},
+            )
+        if result.after_publish is not None:
+            try:
+                result.after_publish()
+            except TRANSIENT_ERRORS as exc:
+                # Effects are durable and published; the follow-up is a cleanup
+                # that the handler's idle sweep repeats, so it may fail here.
+                log.warning(
+                    "after-publish step failed", extra={"stage": self.stage, "error": repr(exc)}
+                )
+        self._channel.basic_ack(delivery_tag=batch[-1].delivery_tag, multiple=True)
+        for queue in {m.queue for m in batch}:
+            self.metrics.acked.labels(queue).inc(sum(1 for m in batch if m.queue == queue))
+        self.metrics.batch_size.labels(self.stage).observe(len(batch))
+        self.metrics.batch_seconds.labels(self.stage).observe(time.perf_counter() - started)
+
+    def _handle_with_retry(self, batch: list[Message]) -> BatchResult:
+        wait = wait_exponential_jitter(initial=0.1, max=10.0, jitter=0.2)
+        attempt = 0
+        while True:
+            try:
+                result = self._handle(batch)
+            except TRANSIENT_ERRORS as exc:
+                attempt += 1
+                self.metrics.retries.labels(self.stage).inc()
+                self.metrics.healthy.set(0)
+                delay = getattr(exc, "retry_after", None) or wait(_retry_state(attempt))
+                log.warning(
+                    "transient error, retrying batch",
+                    extra={"stage": self.stage, "error": repr(exc), "attempt": attempt},
+                )
+                self.sleep(delay)
+                if self._stopping:
+                    # Leave the batch unacked; the broker redelivers it to the next worker.
+                    raise pika.exceptions.ConnectionClosed(320, "stopping during retry") from exc
+                continue
+            if attempt:
+                self.metrics.healthy.set(1)
+            return result
+
+    def _handle(self, batch: list[Message]) -> BatchResult:
+        try:
+            return self.handler(batch)
+        except TRANSIENT_ERRORS:
+            raise
+        except InvalidMessage as exc:
+            if len(batch) == 1:
+                return BatchResult(rejected=[(batch[0], exc.reason)])
+            return self._handle_one_by_one(batch)
+        except Exception:
+            if len(batch) == 1:
+                log.exception("handler failed on a single message", extra={"stage": self.stage})
+                return BatchResult(rejected=[(batch[0], _describe_current_exception())])
+            log.exception("handler failed on a batch; isolating", extra={"stage": self.stage})
+            return self._handle_one_by_one(batch)
+
+    def _handle_one_by_one(self, batch: list[Message]) -> BatchResult:
+        result = BatchResult()
+        for msg in batch:
+            result.extend(self._handle([msg]))
+        return result
+
+    def _close_quietly(self) -> None:
+        conn, self.connection = self.connection, None
+        self.publisher = None
+        self._channel = None
+        if conn is not None and conn.is_open:
+            try:
+                conn.close()
+            except Exception:
+                log.debug("error while closing connection", exc_info=True)
+
+
+def _describe_current_exception() -> str:
+    import sys
+
+    exc = sys.exc_info()[1]
+    return f"{type(exc).__name__}: {exc}" if exc else "unknown error"
+
+
+class _RetryState:
+    """The little of tenacity's RetryCallState that its wait strategies read."""
+
+    def __init__(self, attempt: int) -> None:
+        self.attempt_number = attempt
+
+
+def _retry_state(attempt: int) -> RetryCallState:
+    return cast(RetryCallState, _RetryState(attempt))

@@ -1,0 +1,198 @@
+"""Redis key schema (the seed's Flapjack v2 layout) under the namespace prefix.
+
+Every key Tocsin touches is built here, never inline.  Keys that belong to one
+check carry the check id in a Redis Cluster hash tag (``{id}``) so all of a
+check's records live on one shard and a check's update is one pipeline.
+
+Ids: a check's id is derived from ``entity:check`` (see :func:`check_id`) so
+the processor never needs a lookup round trip; a check state's id is
+``<check id>.<sequence>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def check_id(entity: str, check: str) -> str:
+    """Stable id of the check ``entity:check`` (20 hex characters)."""
+    return hashlib.blake2b(f"{entity}:{check}".encode(), digest_size=10).hexdigest()
+
+
+def entity_id(entity: str) -> str:
+    """Stable id of an entity by name."""
+    return hashlib.blake2b(entity.encode(), digest_size=10).hexdigest()
+
+
+def state_id(check: str, seq: int) -> str:
+    """Id of the ``seq``-th state record of check id ``check``."""
+    return f"{check}.{seq}"
+
+
+class Keys:
+    """Builds the namespaced key names; one instance per namespace."""
+
+    __slots__ = ("p",)
+
+    def __init__(self, namespace: str) -> None:
+        self.p = f"{namespace}:"
+
+    # -- entities
+    def entity_ids(self) -> str:
+        return f"{self.p}entity::ids"
+
+    def entity_by_name(self) -> str:
+        return f"{self.p}entity::by_name"
+
+    def entity(self, eid: str) -> str:
+        return f"{self.p}entity:{eid}:attrs"
+
+    def entity_check_ids(self, eid: str) -> str:
+        return f"{self.p}entity:{eid}:attrs:check_ids"
+
+    # -- checks
+    def check_ids(self) -> str:
+        return f"{self.p}check::ids"
+
+    def check_by_name(self) -> str:
+        """HASH ``entity:check`` -> check id."""
+        return f"{self.p}check::by_name"
+
+    def check_by_entity_name(self, entity: str) -> str:
+        return f"{self.p}check::by_entity_name:{entity}"
+
+    def check_by_enabled(self, enabled: bool) -> str:
+        return f"{self.p}check::by_enabled:{'true' if enabled else 'false'}"
+
+    def check_by_state(self, state: str) -> str:
+        return f"{self.p}check::by_state:{state}"
+
+    def check(self, cid: str) -> str:
+        return f"{self.p}check:{{{cid}}}:attrs"
+
+    def check_tags(self, cid: str) -> str:
+        return f"{self.p}check:{{{cid}}}:attrs:tags"
+
+    def check_state_ids(self, cid: str) -> str:
+        """ZSET of state record ids scored by timestamp."""
+        return f"{self.p}check:{{{cid}}}:state_ids"
+
+    def scheduled_by_start(self, cid: str) -> str:
+        return f"{self.p}check:{{{cid}}}:scheduled_maintenances_by_start_ids"
+
+    def scheduled_by_end(self, cid: str) -> str:
+        return f"{self.p}check:{{{cid}}}:scheduled_maintenances_by_end_ids"
+
+    def unscheduled_by_start(self, cid: str) -> str:
+        return f"{self.p}check:{{{cid}}}:unscheduled_maintenances_by_start_ids"
+
+    def unscheduled_by_end(self, cid: str) -> str:
+        return f"{self.p}check:{{{cid}}}:unscheduled_maintenances_by_end_ids"
+
+    # -- check states (history records)
+    def check_state(self, sid: str) -> str:
+        cid, _, seq = sid.partition(".")
+        return f"{self.p}check_state:{{{cid}}}.{seq}:attrs"
+
+    # -- maintenance records
+    def scheduled_maintenance_ids(self) -> str:
+        return f"{self.p}scheduled_maintenance::ids"
+
+    def scheduled_maintenance(self, mid: str) -> str:
+        return f"{self.p}scheduled_maintenance:{mid}:attrs"
+
+    def unscheduled_maintenance_ids(self) -> str:
+        return f"{self.p}unscheduled_maintenance::ids"
+
+    def unscheduled_maintenance(self, mid: str) -> str:
+        return f"{self.p}unscheduled_maintenance:{mid}:attrs"
+
+    # -- notifications
+    def notification(self, nid: str) -> str:
+        return f"{self.p}notification:{nid}:attrs"
+
+    def notification_log(self) -> str:
+        """Capped LIST of recent notification ids, newest first."""
+        return f"{self.p}notification::log"
+
+    def outbox(self, partition: int) -> str:
+        """HASH notification id -> created time: persisted but not yet published."""
+        return f"{self.p}outbox:p{partition}"
+
+    # -- contacts, media, rules
+    def contact_ids(self) -> str:
+        return f"{self.p}contact::ids"
+
+    def contact(self, cid: str) -> str:
+        return f"{self.p}contact:{cid}:attrs"
+
+    def contact_medium_ids(self, cid: str) -> str:
+        return f"{self.p}contact:{cid}:medium_ids"
+
+    def contact_rule_ids(self, cid: str) -> str:
+        return f"{self.p}contact:{cid}:notification_rule_ids"
+
+    def contact_block_ids(self, cid: str) -> str:
+        """ZSET of notification block ids scored by ``expire_at``."""
+        return f"{self.p}contact:{cid}:notification_block_ids"
+
+    def medium_ids(self) -> str:
+        return f"{self.p}medium::ids"
+
+    def medium_by_type(self, mtype: str) -> str:
+        return f"{self.p}medium::by_type:{mtype}"
+
+    def medium(self, mid: str) -> str:
+        return f"{self.p}medium:{mid}:attrs"
+
+    def rule_ids(self) -> str:
+        return f"{self.p}notification_rule::ids"
+
+    def rule(self, rid: str) -> str:
+        return f"{self.p}notification_rule:{rid}:attrs"
+
+    def notification_block(self, bid: str) -> str:
+        return f"{self.p}notification_block:{bid}:attrs"
+
+    def config_version(self) -> str:
+        """Counter bumped on every contact/medium/rule change; notifiers reload on change."""
+        return f"{self.p}config::version"
+
+    # -- incidents (Argus model)
+    def incident_ids(self) -> str:
+        return f"{self.p}incident::ids"
+
+    def incident_seq(self) -> str:
+        return f"{self.p}incident::seq"
+
+    def incident(self, iid: str) -> str:
+        return f"{self.p}incident:{iid}:attrs"
+
+    def incident_events(self, iid: str) -> str:
+        return f"{self.p}incident:{iid}:events"
+
+    def incident_by_open(self, is_open: bool) -> str:
+        return f"{self.p}incident::by_open:{'true' if is_open else 'false'}"
+
+    # -- gateways
+    def media_installed(self) -> str:
+        """HASH medium type -> time a gateway last registered it."""
+        return f"{self.p}media::installed"
+
+    def delivered(self, delivery_id: str) -> str:
+        """Marker set (``SET NX`` with TTL) once a delivery succeeded."""
+        return f"{self.p}delivered:{delivery_id}"
+
+    def delivery_log(self) -> str:
+        """Capped LIST of delivery attempt outcomes (JSON), newest first."""
+        return f"{self.p}delivery::log"
+
+    # -- notifier dedup
+    def notified(self, notification_id: str) -> str:
+        """Marker set once the notifier expanded a notification (idempotency)."""
+        return f"{self.p}notified:{notification_id}"
+
+    # -- whole namespace
+    def pattern(self) -> str:
+        """Glob matching every key of the namespace (for cleanup in tests and tools)."""
+        return f"{self.p}*"

@@ -1,0 +1,92 @@
+"""Helpers for integration tests: publish, collect from queues, run a worker in a thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pika
+
+from shared.amqp import Names, connect, declare_topology
+from shared.config import Settings
+from shared.consumer import BatchConsumer
+
+
+def declare(settings: Settings) -> None:
+    conn = connect(settings.amqp_url, name="tocsin-test")
+    try:
+        declare_topology(conn.channel(), Names(settings.namespace), settings.partitions)
+    finally:
+        conn.close()
+
+
+def publish(
+    settings: Settings,
+    body: bytes,
+    routing_key: str = "flapjack",
+    exchange: str | None = None,
+    message_id: str | None = None,
+) -> None:
+    """Publish one message (to ``NS.events`` by default) with a publisher confirm."""
+    conn = connect(settings.amqp_url, name="tocsin-test")
+    try:
+        ch = conn.channel()
+        declare_topology(ch, Names(settings.namespace), settings.partitions)
+        ch.confirm_delivery()
+        ch.basic_publish(
+            Names(settings.namespace).events if exchange is None else exchange,
+            routing_key,
+            body,
+            properties=pika.BasicProperties(delivery_mode=2, message_id=message_id),
+        )
+    finally:
+        conn.close()
+
+
+def collect(settings: Settings, queues: list[str], n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """Consume (and ack) until ``n`` messages arrived from ``queues`` or ``timeout`` passed."""
+    got: list[dict[str, Any]] = []
+    conn = connect(settings.amqp_url, name="tocsin-test-collect")
+    try:
+        ch = conn.channel()
+        declare_topology(ch, Names(settings.namespace), settings.partitions)
+
+        def make_cb(queue: str):  # type: ignore[no-untyped-def]
+            def cb(ch_, method, props, body):  # type: ignore[no-untyped-def]
+                got.append(
+                    {
+                        "queue": queue,
+                        "routing_key": method.routing_key,
+                        "body": body,
+                        "headers": dict(props.headers or {}),
+                        "message_id": props.message_id,
+                    }
+                )
+                ch_.basic_ack(method.delivery_tag)
+
+            return cb
+
+        for q in queues:
+            ch.basic_consume(q, make_cb(q))
+        deadline = time.monotonic() + timeout
+        while len(got) < n and time.monotonic() < deadline:
+            conn.process_data_events(time_limit=min(0.2, max(0.0, deadline - time.monotonic())))
+    finally:
+        conn.close()
+    return got
+
+
+@contextmanager
+def running(consumer: BatchConsumer) -> Iterator[BatchConsumer]:
+    """Run a consumer in a background thread for the duration of the block."""
+    thread = threading.Thread(target=consumer.run, daemon=True)
+    thread.start()
+    try:
+        yield consumer
+    finally:
+        consumer.stop()
+        thread.join(timeout=15)
+        assert not thread.is_alive(), "consumer did not stop within 15 s"
