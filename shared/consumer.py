@@ -201,7 +201,7 @@ class BatchConsumer:
 
     def run(self) -> None:
         """Run until :meth:`stop`; reconnects with exponential backoff and jitter."""
-        wait = wait_exponential_jitter(initial=0.2, max=15.0, jitter=0.5)
+        wait = wait_exponential_jitter(multiplier=0.2, max=15.0, jitter=0.5)
         attempt = 0
         while not self._stopping:
             try:
@@ -315,7 +315,7 @@ class BatchConsumer:
         self.metrics.batch_seconds.labels(self.stage).observe(time.perf_counter() - started)
 
     def _handle_with_retry(self, batch: list[Message]) -> BatchResult:
-        wait = wait_exponential_jitter(initial=0.1, max=10.0, jitter=0.2)
+        wait = wait_exponential_jitter(multiplier=0.1, max=10.0, jitter=0.2)
         attempt = 0
         while True:
             try:
