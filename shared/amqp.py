@@ -62,6 +62,15 @@ class Names:
     def gateway(self, medium_type: str) -> str:
         return f"{self.ns}.gateway.{medium_type}"
 
+    def gateway_retry(self, medium_type: str, level: int) -> str:
+        """Delay queue ``level`` of a gateway: expired messages go back to ``NS.gateway.<type>``.
+
+        One queue per power-of-two delay band, so a short delay never waits
+        behind a long one at the head of a shared queue (per-message TTL only
+        expires at the head).
+        """
+        return f"{self.ns}.gateway.{medium_type}.retry.{level}"
+
     @property
     def dead(self) -> str:
         return f"{self.ns}.dead"
@@ -163,6 +172,8 @@ class OutMessage:
     message_id: str | None = None
     headers: Mapping[str, Any] | None = None
     timestamp: int | None = None
+    # Per-message TTL in milliseconds (delay queues); None = never expires.
+    expiration: str | None = None
 
 
 @dataclass(slots=True)
@@ -186,6 +197,7 @@ class Publisher:
                 message_id=msg.message_id,
                 headers=dict(msg.headers) if msg.headers else None,
                 timestamp=msg.timestamp,
+                expiration=msg.expiration,
             )
             self.channel.basic_publish(msg.exchange, msg.routing_key, msg.body, properties=props)
             count += 1

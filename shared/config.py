@@ -44,6 +44,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     flapjack_list: str | None = None
     destination_allow: tuple[str, ...] = ()
     identity_labels: tuple[str, ...] = ()
+    # Processor partitions this process consumes, e.g. "0-3,6"; unset = all.
+    processor_partitions: str | None = None
 
     # Tuning; see README "Configuration".
     prefetch: int = 1000
@@ -57,6 +59,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     delivery_timeout_s: float = 10.0
     rate_per_s: float = 1.0
     rate_burst: int = 10
+    # Gateway retry backoff: exponential from retry_base_s, capped at retry_max_s, with jitter.
+    retry_base_s: float = 2.0
+    retry_max_s: float = 120.0
+    # Deliveries a gateway sends at once (threads); also caps its batch size.
+    gateway_concurrency: int = 32
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     token_file: str = "~/.config/tocsin/token"

@@ -119,6 +119,10 @@ class Keys:
         """HASH notification id -> created time: persisted but not yet published."""
         return f"{self.p}outbox:p{partition}"
 
+    def processed_events(self, partition: int) -> str:
+        """ZSET of event ids a processor partition applied (redelivery dedup), capped."""
+        return f"{self.p}processed:p{partition}"
+
     # -- contacts, media, rules
     def contact_ids(self) -> str:
         return f"{self.p}contact::ids"
@@ -191,6 +195,22 @@ class Keys:
     def notified(self, notification_id: str) -> str:
         """Marker set once the notifier expanded a notification (idempotency)."""
         return f"{self.p}notified:{notification_id}"
+
+    def notifier_outbox(self) -> str:
+        """HASH delivery id -> encoded outbox entry: written with the effects, cleared after publish."""
+        return f"{self.p}notifier::outbox"
+
+    def medium_rollup(self, mid: str) -> str:
+        """HASH ``{active}``: whether the medium is currently in rollup mode."""
+        return f"{self.p}medium:{mid}:rollup"
+
+    def medium_rollup_checks(self, mid: str) -> str:
+        """HASH check id -> encoded RollupItem: the checks alerting on the medium."""
+        return f"{self.p}medium:{mid}:rollup_checks"
+
+    def episode_media(self, episode_id: str) -> str:
+        """SET of medium ids that got a problem in the failure episode (recoveries go there)."""
+        return f"{self.p}episode:{episode_id}:medium_ids"
 
     # -- whole namespace
     def pattern(self) -> str:

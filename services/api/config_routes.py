@@ -1,0 +1,251 @@
+"""Contacts, media and rules (CONTRACTS §6): validated writes through ``shared.directory``."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+from litestar import Request, Router, delete, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from services.api.context import ApiContext
+from services.api.errors import ApiError
+from services.api.schemas import (
+    ContactIn,
+    ContactPatch,
+    MediumIn,
+    MediumPatch,
+    Page,
+    RuleIn,
+    RulePatch,
+)
+from shared.directory import ValidationFailed, new_id, validate_medium, validate_rule
+from shared.models import Contact, Medium, Rule
+
+T = TypeVar("T")
+
+SECRET_HINTS = ("secret", "password", "token", "key")
+MAX_PAGE = 1000
+
+
+def ctx_of(request: Request[Any, Any, Any]) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx
+
+
+def page_of(items: list[T], limit: int, offset: int) -> Page[T]:
+    if not 1 <= limit <= MAX_PAGE:
+        raise ApiError(400, f"limit must be between 1 and {MAX_PAGE}", "limit")
+    if offset < 0:
+        raise ApiError(400, "offset must be >= 0", "offset")
+    return Page(items=items[offset : offset + limit], total=len(items), limit=limit, offset=offset)
+
+
+def redact_medium(medium: Medium) -> Medium:
+    """Hide secrets: settings that look like credentials, and PagerDuty routing keys."""
+    settings = {
+        k: ("***" if any(h in k.lower() for h in SECRET_HINTS) else v)
+        for k, v in medium.settings.items()
+    }
+    address = medium.address
+    if medium.type == "pagerduty":
+        address = "***" + address[-4:] if len(address) > 8 else "***"
+    return msgspec.structs.replace(medium, settings=settings, address=address)
+
+
+def _not_found(kind: str, rid: FromPath[str]) -> ApiError:
+    return ApiError(404, f"{kind} {rid!r} not found", "id")
+
+
+def _check_medium_settings(ctx: ApiContext, medium: Medium) -> None:
+    validate_medium(medium, ctx.installed_media())
+    try:
+        ctx.validate_medium_settings(medium.type, medium.address, medium.settings)
+    except ValidationFailed:
+        raise
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), getattr(exc, "field", "settings")) from None
+
+
+def _merge(record: msgspec.Struct, patch_body: msgspec.Struct) -> dict[str, Any]:
+    changes = {
+        name: getattr(patch_body, name)
+        for name in patch_body.__struct_fields__
+        if getattr(patch_body, name) is not msgspec.UNSET
+    }
+    return {**msgspec.structs.asdict(record), **changes}
+
+
+# ----------------------------------------------------------------------------- contacts
+
+
+@post("/contacts", status_code=HTTP_201_CREATED, sync_to_thread=True)
+def create_contact(request: Request[Any, Any, Any], data: JSONBody[ContactIn]) -> Contact:
+    contact = Contact(id=new_id(), **msgspec.structs.asdict(data) | {"tags": tuple(data.tags)})
+    return ctx_of(request).directory.put_contact(contact)
+
+
+@get("/contacts", sync_to_thread=True)
+def list_contacts(
+    request: Request[Any, Any, Any], limit: FromQuery[int] = 100, offset: FromQuery[int] = 0
+) -> Page[Contact]:
+    return page_of(ctx_of(request).directory.list_contacts(), limit, offset)
+
+
+@get("/contacts/{cid:str}", sync_to_thread=True)
+def get_contact(request: Request[Any, Any, Any], cid: FromPath[str]) -> Contact:
+    contact = ctx_of(request).directory.get_contact(cid)
+    if contact is None:
+        raise _not_found("contact", cid)
+    return contact
+
+
+@patch("/contacts/{cid:str}", sync_to_thread=True)
+def patch_contact(
+    request: Request[Any, Any, Any], cid: FromPath[str], data: JSONBody[ContactPatch]
+) -> Contact:
+    directory = ctx_of(request).directory
+    contact = directory.get_contact(cid)
+    if contact is None:
+        raise _not_found("contact", cid)
+    return directory.put_contact(msgspec.convert(_merge(contact, data), Contact))
+
+
+@delete("/contacts/{cid:str}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
+def delete_contact(request: Request[Any, Any, Any], cid: FromPath[str]) -> None:
+    if not ctx_of(request).directory.delete_contact(cid):
+        raise _not_found("contact", cid)
+
+
+# ----------------------------------------------------------------------------- media
+
+
+@post("/media", status_code=HTTP_201_CREATED, sync_to_thread=True)
+def create_medium(request: Request[Any, Any, Any], data: JSONBody[MediumIn]) -> Medium:
+    ctx = ctx_of(request)
+    if ctx.directory.get_contact(data.contact_id) is None:
+        raise ApiError(422, f"contact {data.contact_id!r} does not exist", "contact_id")
+    medium = Medium(id=new_id(), **msgspec.structs.asdict(data))
+    _check_medium_settings(ctx, medium)
+    return redact_medium(ctx.directory.put_medium(medium))
+
+
+@get("/media", sync_to_thread=True)
+def list_media(
+    request: Request[Any, Any, Any],
+    limit: FromQuery[int] = 100,
+    offset: FromQuery[int] = 0,
+    contact_id: FromQuery[str | None] = None,
+) -> Page[Medium]:
+    media = ctx_of(request).directory.list_media()
+    if contact_id is not None:
+        media = [m for m in media if m.contact_id == contact_id]
+    return page_of([redact_medium(m) for m in media], limit, offset)
+
+
+@get("/media/{mid:str}", sync_to_thread=True)
+def get_medium(request: Request[Any, Any, Any], mid: FromPath[str]) -> Medium:
+    medium = ctx_of(request).directory.get_medium(mid)
+    if medium is None:
+        raise _not_found("medium", mid)
+    return redact_medium(medium)
+
+
+@patch("/media/{mid:str}", sync_to_thread=True)
+def patch_medium(
+    request: Request[Any, Any, Any], mid: FromPath[str], data: JSONBody[MediumPatch]
+) -> Medium:
+    ctx = ctx_of(request)
+    medium = ctx.directory.get_medium(mid)
+    if medium is None:
+        raise _not_found("medium", mid)
+    updated = msgspec.convert(_merge(medium, data), Medium)
+    _check_medium_settings(ctx, updated)
+    return redact_medium(ctx.directory.put_medium(updated))
+
+
+@delete("/media/{mid:str}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
+def delete_medium(request: Request[Any, Any, Any], mid: FromPath[str]) -> None:
+    if not ctx_of(request).directory.delete_medium(mid):
+        raise _not_found("medium", mid)
+
+
+# ----------------------------------------------------------------------------- rules
+
+
+def _validated_rule(ctx: ApiContext, rule: Rule) -> Rule:
+    contact = ctx.directory.get_contact(rule.contact_id)
+    if contact is None:
+        raise ApiError(422, f"contact {rule.contact_id!r} does not exist", "contact_id")
+    validate_rule(rule, {m.type for m in ctx.directory.contact_media(rule.contact_id)})
+    return rule
+
+
+@post("/rules", status_code=HTTP_201_CREATED, sync_to_thread=True)
+def create_rule(request: Request[Any, Any, Any], data: JSONBody[RuleIn]) -> Rule:
+    ctx = ctx_of(request)
+    rule = msgspec.convert({"id": new_id(), **msgspec.structs.asdict(data)}, Rule)
+    return ctx.directory.put_rule(_validated_rule(ctx, rule))
+
+
+@get("/rules", sync_to_thread=True)
+def list_rules(
+    request: Request[Any, Any, Any],
+    limit: FromQuery[int] = 100,
+    offset: FromQuery[int] = 0,
+    contact_id: FromQuery[str | None] = None,
+) -> Page[Rule]:
+    rules = ctx_of(request).directory.list_rules()
+    if contact_id is not None:
+        rules = [x for x in rules if x.contact_id == contact_id]
+    return page_of(rules, limit, offset)
+
+
+@get("/rules/{rid:str}", sync_to_thread=True)
+def get_rule(request: Request[Any, Any, Any], rid: FromPath[str]) -> Rule:
+    rule = ctx_of(request).directory.get_rule(rid)
+    if rule is None:
+        raise _not_found("rule", rid)
+    return rule
+
+
+@patch("/rules/{rid:str}", sync_to_thread=True)
+def patch_rule(
+    request: Request[Any, Any, Any], rid: FromPath[str], data: JSONBody[RulePatch]
+) -> Rule:
+    ctx = ctx_of(request)
+    rule = ctx.directory.get_rule(rid)
+    if rule is None:
+        raise _not_found("rule", rid)
+    updated = msgspec.convert(_merge(rule, data), Rule)
+    return ctx.directory.put_rule(_validated_rule(ctx, updated))
+
+
+@delete("/rules/{rid:str}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
+def delete_rule(request: Request[Any, Any, Any], rid: FromPath[str]) -> None:
+    if not ctx_of(request).directory.delete_rule(rid):
+        raise _not_found("rule", rid)
+
+
+config_router = Router(
+    path="/",
+    route_handlers=[
+        create_contact,
+        list_contacts,
+        get_contact,
+        patch_contact,
+        delete_contact,
+        create_medium,
+        list_media,
+        get_medium,
+        patch_medium,
+        delete_medium,
+        create_rule,
+        list_rules,
+        get_rule,
+        patch_rule,
+        delete_rule,
+    ],
+    tags=["configuration"],
+)

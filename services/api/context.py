@@ -1,0 +1,46 @@
+"""What API handlers share: settings, Redis repositories, the event sender, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import redis
+from prometheus_client import CollectorRegistry, Counter
+
+from shared.config import Settings
+from shared.directory import Directory
+from shared.keys import Keys
+from shared.sender import Sender
+
+SettingsValidator = Callable[[str, str, dict[str, str]], None]
+
+
+def _no_settings_validation(_type: str, _address: str, _settings: dict[str, str]) -> None:
+    return None
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    redis: redis.Redis
+    sender: Sender
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    validate_medium_settings: SettingsValidator = _no_settings_validation
+
+    def __post_init__(self) -> None:
+        self.keys = Keys(self.settings.namespace)
+        self.directory = Directory(self.redis, self.keys)
+        self.requests = Counter(
+            "tocsin_api_requests",
+            "API requests by route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.events_accepted = Counter(
+            "tocsin_api_events_accepted", "Events accepted by POST /events", registry=self.registry
+        )
+
+    def installed_media(self) -> list[str]:
+        """Medium types some gateway has registered (Argus's ``installed`` flag)."""
+        return sorted(self.redis.hkeys(self.keys.media_installed()))

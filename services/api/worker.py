@@ -1,0 +1,54 @@
+"""Run the management API under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+import uvicorn
+
+from services.api.app import create_app
+from services.api.context import ApiContext
+from shared.config import Settings
+from shared.errors import ConfigError
+from shared.sender import Sender
+from shared.store import connect_redis
+from shared.telemetry import configure_logging
+from shared.tokens import read_token
+
+log = logging.getLogger(__name__)
+
+
+def build_context(settings: Settings) -> ApiContext:
+    """The API's context, with the gateways' settings validation plugged in."""
+    from services.gateways.registry import validate_medium_settings
+
+    return ApiContext(
+        settings=settings,
+        redis=connect_redis(settings),
+        sender=Sender(settings, name="tocsin-api"),
+        validate_medium_settings=validate_medium_settings,
+    )
+
+
+def run(settings: Settings) -> None:
+    """Serve the API on ``TOCSIN_API_LISTEN`` until SIGTERM/SIGINT."""
+    configure_logging(settings, "api")
+    token = read_token(settings)
+    if not token:
+        raise ConfigError(
+            "no API token: set TOCSIN_API_TOKEN or run `tocsin up`, which creates one"
+        )
+    settings = msgspec.structs.replace(settings, api_token=token)
+    ctx = build_context(settings)
+    app = create_app(ctx)
+    log.info("api listening", extra={"url": settings.api_url})
+    uvicorn.run(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    ctx.sender.close()
