@@ -33,6 +33,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_listen: str = "127.0.0.1:8700"
     api_token: str | None = None
     metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_user: str | None = None

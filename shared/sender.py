@@ -7,6 +7,7 @@ reconnects once per call when the broker connection was lost.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -83,10 +84,8 @@ class Sender:
     def _reset(self) -> None:
         conn, self._conn, self._channel = self._conn, None, None
         if conn is not None and conn.is_open:
-            try:
+            with contextlib.suppress(Exception):
                 conn.close()
-            except Exception:
-                pass
 
     def close(self) -> None:
         with self._lock:

@@ -23,6 +23,9 @@ from shared.models import (
 MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_EVENTS_PER_BODY = 100_000
 
+_NOT_EVENTS = "body: expected an event object or an array of events"
+_TOO_DEEP = "body: JSON nested too deeply"
+
 _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 _ONE_EVENT = msgspec.json.Decoder(Event)
 
@@ -54,6 +57,8 @@ def decode_body(
         return _decode_each(body, received, prefix, source)
     except msgspec.DecodeError as exc:
         return Decoded([], [(body, f"body: not valid JSON ({exc})")])
+    except RecursionError:
+        return Decoded([], [(body[:4096], _TOO_DEEP)])
     events = decoded if isinstance(decoded, list) else [decoded]
     if len(events) > MAX_EVENTS_PER_BODY:
         return Decoded([], [(body[:4096], _too_many(len(events)))])
@@ -77,8 +82,12 @@ def _decode_each(body: bytes, received: float, prefix: str, source: str) -> Deco
         try:
             _ONE_EVENT.decode(body)
         except msgspec.ValidationError as exc:
+            if str(exc).startswith("Expected `object`"):
+                return Decoded([], [(body, _NOT_EVENTS)])
             return Decoded([], [(body, str(exc))])
-        return Decoded([], [(body, "body: expected an event object or an array of events")])
+        return Decoded([], [(body, _NOT_EVENTS)])
+    except RecursionError:
+        return Decoded([], [(body[:4096], _TOO_DEEP)])
     if len(items) > MAX_EVENTS_PER_BODY:
         return Decoded([], [(body[:4096], _too_many(len(items)))])
     accepted: list[CheckEvent] = []

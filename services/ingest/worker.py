@@ -83,7 +83,7 @@ def run(settings: Settings) -> None:
     ensure_partitions(connect_redis(settings), settings)
     registry = CollectorRegistry()
     metrics = ConsumerMetrics(registry, "ingest")
-    serve_metrics(registry, settings.metrics_port)
+    serve_metrics(registry, settings.metrics_port, settings.metrics_host)
     names = Names(settings.namespace)
     consumer = BatchConsumer(
         amqp_url=settings.amqp_url,

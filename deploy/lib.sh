@@ -1,0 +1,71 @@
+# Shared shell functions for deploy/run-local.sh and deploy/test.sh (sourced, not run).
+# They make a fresh machine ready: a virtualenv with Tocsin installed, and local
+# Redis and RabbitMQ running when the configured URLs point at this machine.
+
+VENV=${TOCSIN_VENV:-.venv}
+PY=${PYTHON:-python3}
+
+log() { printf '\033[1m[tocsin]\033[0m %s\n' "$*" >&2; }
+
+ensure_venv() {
+  local extras=${1:-}
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "creating virtualenv in $VENV"
+    "$PY" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.tocsin-installed${extras:+-$extras}"
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    log "installing tocsin${extras:+ with [$extras]} (pip)"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install --quiet -e ".${extras:+[$extras]}"
+    touch "$stamp"
+  fi
+}
+
+_port_open() { # host port
+  "$VENV/bin/python" - "$1" "$2" <<'PYEOF'
+import socket, sys
+s = socket.socket()
+s.settimeout(1)
+sys.exit(0 if s.connect_ex((sys.argv[1], int(sys.argv[2]))) == 0 else 1)
+PYEOF
+}
+
+_local_url() { # url -> 0 if it points at this machine
+  case "$1" in
+    *://127.0.0.1*|*://localhost*|*@127.0.0.1*|*@localhost*) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
+_apt_install() {
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    log "installing $* from the system package manager"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    log "please install $* (no root apt-get available here)"
+    return 1
+  fi
+}
+
+ensure_redis() {
+  local url=${TOCSIN_REDIS_URL:-redis://127.0.0.1:6379/0}
+  _local_url "$url" || return 0
+  _port_open 127.0.0.1 6379 && return 0
+  command -v redis-server >/dev/null 2>&1 || _apt_install redis-server
+  log "starting redis-server on 127.0.0.1:6379"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+  for _ in $(seq 50); do _port_open 127.0.0.1 6379 && return 0; sleep 0.2; done
+  log "redis did not come up"; return 1
+}
+
+ensure_rabbitmq() {
+  local url=${TOCSIN_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2F}
+  _local_url "$url" || return 0
+  _port_open 127.0.0.1 5672 && return 0
+  command -v rabbitmq-server >/dev/null 2>&1 || _apt_install rabbitmq-server
+  log "starting rabbitmq-server (this takes a few seconds)"
+  rabbitmq-server -detached >/dev/null 2>&1 || true
+  for _ in $(seq 120); do _port_open 127.0.0.1 5672 && return 0; sleep 0.5; done
+  log "rabbitmq did not come up"; return 1
+}

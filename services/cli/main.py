@@ -1,0 +1,300 @@
+"""The ``tocsin`` command line (CONTRACTS §2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import msgspec
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared.config import Settings
+from shared.errors import ConfigError
+from shared.models import MEDIUM_TYPES
+
+app = typer.Typer(
+    help="Tocsin: route monitoring events to the people who need them.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+WORKERS = ("ingest", "processor", "notifier", "api", "gateway")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _token(settings: Settings) -> str:
+    from shared.tokens import read_token
+
+    token = read_token(settings)
+    if not token:
+        err.print(
+            "[red]no API token[/red]: set TOCSIN_API_TOKEN or run `tocsin up` once (it creates one)"
+        )
+        raise typer.Exit(2)
+    return token
+
+
+@app.command()
+def up(
+    demo: Annotated[bool, typer.Option(help="Run the demo once the pipeline is ready.")] = False,
+    metrics_port: Annotated[
+        int, typer.Option(help="First metrics port; worker i serves /metrics on port+i (0: off).")
+    ] = -1,
+    workers: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated subset, e.g. ingest,processor,gateway:webhook."),
+    ] = None,
+) -> None:
+    """Run every worker (ingest, processor, notifier, gateways, api), supervised."""
+    from services.cli.demo import run_demo
+    from services.cli.supervisor import Supervisor, child_env, default_workers, plan_children
+    from shared.tokens import ensure_token
+
+    settings = _settings()
+    token, created = ensure_token(settings)
+    if created:
+        out.print(f"[bold]API token (shown once):[/bold] {token}")
+        out.print(f"stored in {settings.token_path} (mode 0600); the CLI reads it from there")
+    base_port = (settings.metrics_port or 9700) if metrics_port < 0 else metrics_port
+    extra = {"TOCSIN_API_TOKEN": token}
+    if sys.stderr.isatty() and "TOCSIN_LOG_FORMAT" not in os.environ:
+        extra["TOCSIN_LOG_FORMAT"] = "text"
+    if demo:
+        allow = ",".join(p for p in (*settings.destination_allow, "127.0.0.1/32") if p)
+        extra["TOCSIN_DESTINATION_ALLOW"] = allow
+        out.print("demo: allowing webhook deliveries to 127.0.0.1 (TOCSIN_DESTINATION_ALLOW)")
+    names = workers.split(",") if workers else default_workers()
+    children = plan_children(names, child_env(extra), base_port)
+    sup = Supervisor(children)
+    sup.install_signal_handlers()
+    sup.start_all()
+    table = Table("worker", "pid", "metrics")
+    for c in children:
+        table.add_row(
+            c.name,
+            str(c.proc.pid if c.proc else "-"),
+            f"http://127.0.0.1:{c.metrics_port}/metrics" if c.metrics_port else "-",
+        )
+    out.print(table)
+    if "api" in names:
+        ready = _wait_healthy(settings.api_url, 60.0)
+        out.print(
+            f"API: {settings.api_url} ({'healthy' if ready else '[red]not healthy yet[/red]'}); "
+            f"OpenAPI at {settings.api_url}/schema"
+        )
+        if demo and ready:
+            threading.Thread(
+                target=run_demo, args=(settings.api_url, token, out.print), daemon=True
+            ).start()
+    out.print("running; Ctrl-C to stop")
+    sup.run()
+    out.print("stopped")
+
+
+def _wait_healthy(api_url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+@app.command()
+def worker(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(WORKERS)}")],
+    medium: Annotated[
+        str | None, typer.Argument(help=f"For gateway: {', '.join(MEDIUM_TYPES)}")
+    ] = None,
+) -> None:
+    """Run one worker in the foreground, as a container does."""
+    settings = _settings()
+    try:
+        if name == "ingest":
+            from services.ingest.worker import run as run_ingest
+
+            run_ingest(settings)
+        elif name == "processor":
+            from services.processor.worker import run as run_processor
+
+            run_processor(settings)
+        elif name == "notifier":
+            from services.notifier.worker import run as run_notifier
+
+            run_notifier(settings)
+        elif name == "api":
+            from services.api.worker import run as run_api
+
+            run_api(settings)
+        elif name == "gateway":
+            if medium not in MEDIUM_TYPES:
+                err.print(f"gateway needs a medium type: one of {', '.join(MEDIUM_TYPES)}")
+                raise typer.Exit(2)
+            from services.gateways.worker import run as run_gateway
+
+            run_gateway(settings, medium)
+        else:
+            err.print(f"unknown worker {name!r}; one of: {', '.join(WORKERS)}")
+            raise typer.Exit(2)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def send(
+    entity: Annotated[str | None, typer.Option(help="Entity (host, service, job).")] = None,
+    check: Annotated[str | None, typer.Option(help="Check name.")] = None,
+    state: Annotated[
+        str | None,
+        typer.Option(help="ok, warning, critical, unknown, acknowledgement, test_notifications."),
+    ] = None,
+    summary: Annotated[str | None, typer.Option()] = None,
+    details: Annotated[str | None, typer.Option()] = None,
+    time_: Annotated[
+        float | None, typer.Option("--time", help="Event time, epoch seconds (default: now).")
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="key=value tag; repeatable.")] = None,
+    initial_failure_delay: Annotated[int | None, typer.Option()] = None,
+    repeat_failure_delay: Annotated[int | None, typer.Option()] = None,
+    duration: Annotated[int | None, typer.Option(help="Acknowledgement length in seconds.")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="JSON lines, one event per line; '-' for stdin."),
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="Send nothing if any line is invalid.")] = False,
+) -> None:
+    """Publish events to NS.events, from flags or a JSON-lines file."""
+    from services.cli.send import LineError, parse_lines, send_events
+    from shared.sender import Sender
+
+    settings = _settings()
+    now = time.time()
+    if file is not None:
+        stream = sys.stdin if str(file) == "-" else file.open(encoding="utf-8")
+        parsed = list(parse_lines(stream, now))
+    elif entity and check and state:
+        event: dict[str, object] = {"entity": entity, "check": check, "state": state}
+        optional = {
+            "summary": summary,
+            "details": details,
+            "time": time_,
+            "tags": tag,
+            "initial_failure_delay": initial_failure_delay,
+            "repeat_failure_delay": repeat_failure_delay,
+            "duration": duration,
+        }
+        event.update({k: v for k, v in optional.items() if v is not None})
+        parsed = list(parse_lines([json.dumps(event)], now))
+    else:
+        err.print("give --entity, --check and --state, or --file")
+        raise typer.Exit(2)
+    errors = [e for _, e in parsed if isinstance(e, LineError)]
+    good = [e for _, e in parsed if not isinstance(e, LineError)]
+    for e in errors[:20]:
+        err.print(f"[red]line {e.line}:[/red] {e.reason}")
+    if len(errors) > 20:
+        err.print(f"... and {len(errors) - 20} more invalid lines")
+    if errors and strict:
+        raise typer.Exit(1)
+    sender = Sender(settings, name="tocsin-send")
+    started = time.monotonic()
+    try:
+        if len(good) > 1000 and sys.stderr.isatty():
+            from rich.progress import Progress
+
+            with Progress(console=err) as progress:
+                task = progress.add_task("sending", total=len(good))
+                sent = send_events(good, sender.send, lambda n: progress.advance(task, n))
+        else:
+            sent = send_events(good, sender.send)
+    finally:
+        sender.close()
+    elapsed = time.monotonic() - started
+    out.print(f"sent {sent} event(s) in {elapsed:.2f} s; {len(errors)} invalid line(s) skipped")
+    if errors:
+        raise typer.Exit(1)
+
+
+@app.command("check")
+def check_health(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Health of Redis, RabbitMQ and every queue (depth, consumers); exit 1 if unhealthy."""
+    from services.cli.health import gather
+
+    report = gather(_settings())
+    if as_json:
+        out.print_json(msgspec.json.encode(report).decode())
+    else:
+        out.print(
+            f"redis: {report.redis}"
+            + (
+                f" ({report.redis_memory_bytes / 1e6:.1f} MB used)"
+                if report.redis_memory_bytes
+                else ""
+            )
+        )
+        out.print(f"rabbitmq: {report.amqp}")
+        table = Table("queue", "messages", "consumers", "status")
+        for q in report.queues:
+            status = "[green]ok[/green]" if q.problem is None else f"[yellow]{q.problem}[/yellow]"
+            table.add_row(
+                q.name,
+                str(q.messages if q.messages is not None else "-"),
+                str(q.consumers if q.consumers is not None else "-"),
+                status,
+            )
+        if report.queues:
+            out.print(table)
+        if report.dead_letters:
+            out.print(
+                f"[yellow]{report.dead_letters} dead letter(s)[/yellow] in the dead-letter queue"
+            )
+    if not report.healthy:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each notification.")] = 30.0,
+) -> None:
+    """Create demo config and send a failure and a recovery; show both notifications arrive."""
+    from services.cli.demo import run_demo
+
+    settings = _settings()
+    ok = run_demo(settings.api_url, _token(settings), out.print, timeout=timeout)
+    if not ok:
+        out.print(
+            "hint: the webhook gateway must be allowed to post to 127.0.0.1: start the pipeline with "
+            "`tocsin up --demo` or TOCSIN_DESTINATION_ALLOW=127.0.0.1/32"
+        )
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

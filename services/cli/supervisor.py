@@ -1,0 +1,150 @@
+"""``tocsin up``: run every worker as a supervised child process on one host.
+
+A child that dies is restarted with exponential backoff (1 s doubling to 30 s,
+reset once it has stayed up for a minute).  SIGINT/SIGTERM stops the children
+with SIGTERM (they finish their current batch) and SIGKILLs any still running
+after the grace period.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from shared.models import MEDIUM_TYPES
+
+log = logging.getLogger(__name__)
+
+STABLE_AFTER_S = 60.0
+MAX_BACKOFF_S = 30.0
+GRACE_S = 20.0
+
+
+@dataclass
+class Child:
+    """One supervised worker process."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    metrics_port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    next_start: float = 0.0
+    exits: list[int] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.argv, env=self.env)
+        self.started_at = time.monotonic()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def worker_argv(worker: str) -> list[str]:
+    """The command line of one worker (``gateway:<type>`` for gateways)."""
+    if worker.startswith("gateway:"):
+        return [sys.executable, "-m", "services.gateways", worker.split(":", 1)[1]]
+    return [sys.executable, "-m", f"services.{worker}"]
+
+
+def default_workers(medium_types: tuple[str, ...] = MEDIUM_TYPES) -> list[str]:
+    return ["ingest", "processor", "notifier", *(f"gateway:{t}" for t in medium_types), "api"]
+
+
+def plan_children(
+    workers: list[str], base_env: Mapping[str, str], metrics_base_port: int
+) -> list[Child]:
+    """Children with their environment; each gets its own metrics port when enabled."""
+    children = []
+    for i, worker in enumerate(workers):
+        env = dict(base_env)
+        port = metrics_base_port + i if metrics_base_port else 0
+        env["TOCSIN_METRICS_PORT"] = str(port)
+        children.append(Child(name=worker, argv=worker_argv(worker), env=env, metrics_port=port))
+    return children
+
+
+class Supervisor:
+    """Starts children, restarts the ones that die, stops them all on request."""
+
+    def __init__(self, children: list[Child], poll_s: float = 0.5) -> None:
+        self.children = children
+        self.poll_s = poll_s
+        self._stopping = False
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop())
+
+    def start_all(self) -> None:
+        for child in self.children:
+            child.start()
+            log.info(
+                "started",
+                extra={"child": child.name, "pid": child.proc.pid if child.proc else None},
+            )
+
+    def tick(self) -> None:
+        """Restart children that died, respecting their backoff."""
+        now = time.monotonic()
+        for child in self.children:
+            if child.proc is None:
+                if now >= child.next_start:
+                    child.start()
+                continue
+            code = child.proc.poll()
+            if code is None:
+                continue
+            child.exits.append(code)
+            if now - child.started_at >= STABLE_AFTER_S:
+                child.restarts = 0
+            delay = min(MAX_BACKOFF_S, 2.0**child.restarts)
+            child.restarts += 1
+            child.proc = None
+            child.next_start = now + delay
+            log.warning(
+                "worker exited; restarting",
+                extra={"child": child.name, "exit_code": code, "restart_in_s": delay},
+            )
+
+    def run(self, on_tick: Callable[[], None] | None = None) -> None:
+        """Supervise until :meth:`stop`, then stop the children."""
+        while not self._stopping:
+            self.tick()
+            if on_tick is not None:
+                on_tick()
+            time.sleep(self.poll_s)
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        for child in self.children:
+            if child.running and child.proc is not None:
+                child.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + GRACE_S
+        for child in self.children:
+            if child.proc is None:
+                continue
+            try:
+                child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("worker did not stop in time; killing", extra={"child": child.name})
+                child.proc.kill()
+                child.proc.wait()
+
+
+def child_env(extra: Mapping[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(extra)
+    return env
