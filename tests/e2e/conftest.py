@@ -1,0 +1,120 @@
+"""A whole pipeline (`tocsin up`) as a subprocess, in its own namespace, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.config import Settings
+from tests.conftest import AMQP_URL, REDIS_URL, cleanup_namespace
+
+TOKEN = "e2e-" + uuid.uuid4().hex
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def api(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.settings.api_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        )
+
+    def tocsin(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "services.cli.main", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def log_tail(self, n: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+
+@pytest.fixture(scope="module")
+def pipeline(services_up: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    tmp = tmp_path_factory.mktemp("pipeline")
+    namespace = "e" + uuid.uuid4().hex[:12]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
+    env.update(
+        {
+            "TOCSIN_REDIS_URL": REDIS_URL,
+            "TOCSIN_AMQP_URL": AMQP_URL,
+            "TOCSIN_NAMESPACE": namespace,
+            "TOCSIN_PARTITIONS": "4",
+            "TOCSIN_API_LISTEN": f"127.0.0.1:{free_port()}",
+            "TOCSIN_API_TOKEN": TOKEN,
+            "TOCSIN_TOKEN_FILE": str(tmp / "token"),
+            "TOCSIN_DESTINATION_ALLOW": "127.0.0.0/8",
+            "TOCSIN_BATCH_WAIT_MS": "5",
+            "TOCSIN_LOG_FORMAT": "text",
+            "TOCSIN_LOG_LEVEL": "INFO",
+        }
+    )
+    settings = Settings.from_env(env)
+    log_path = tmp / "tocsin-up.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli.main", "up", "--metrics-port", "0"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    pipe = Pipeline(settings, env, proc, log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, f"tocsin up exited early:\n{pipe.log_tail()}"
+            if _gateways_registered(pipe):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"pipeline not ready in 60 s:\n{pipe.log_tail()}")
+        yield pipe
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        cleanup_namespace(settings)
+
+
+def _gateways_registered(pipe: Pipeline) -> bool:
+    """Ready = the API answers and the webhook gateway has registered its medium type."""
+    try:
+        with pipe.api as api:
+            if api.get("/health").status_code != 200:
+                return False
+    except httpx.HTTPError:
+        return False
+    import redis
+
+    from shared.keys import Keys
+
+    r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    return bool(r.hexists(Keys(pipe.settings.namespace).media_installed(), "webhook"))
