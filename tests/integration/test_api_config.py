@@ -10,6 +10,7 @@ from litestar.testing import TestClient
 
 from services.api.app import create_app
 from services.api.context import ApiContext
+from services.gateways.registry import validate_medium_settings
 from shared.amqp import Names
 from shared.config import Settings
 from shared.sender import Sender
@@ -26,7 +27,9 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def client(settings: Settings) -> Iterator[TestClient]:  # type: ignore[type-arg]
     s = msgspec.structs.replace(settings, api_token=TOKEN)
     r = connect_redis(s)
-    ctx = ApiContext(settings=s, redis=r, sender=Sender(s))
+    ctx = ApiContext(
+        settings=s, redis=r, sender=Sender(s), validate_medium_settings=validate_medium_settings
+    )
     r.hset(ctx.keys.media_installed(), mapping={"webhook": "1", "email": "1"})
     with TestClient(app=create_app(ctx)) as c:
         yield c
