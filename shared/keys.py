@@ -212,6 +212,27 @@ class Keys:
         """SET of medium ids that got a problem in the failure episode (recoveries go there)."""
         return f"{self.p}episode:{episode_id}:medium_ids"
 
+    # -- event sources (services/ingest/generic.py, services/ingest/redis_list.py)
+    def sources(self) -> str:
+        """HASH source name -> declared generic source (JSON: mapping, token hash)."""
+        return f"{self.p}source::by_name"
+
+    def drain_processing(self, list_name: str) -> str:
+        """LIST of items taken from a Flapjack list but not yet published.
+
+        The hash tag is the list's own name, so it shares the list's cluster slot
+        and one script can move items between them.
+        """
+        return f"{self.p}drain:{{{list_name}}}:processing"
+
+    def drain_batch(self, list_name: str) -> str:
+        """STRING ``<batch id> <epoch>`` naming the batch in the processing list."""
+        return f"{self.p}drain:{{{list_name}}}:batch"
+
+    def drain_lock(self, list_name: str) -> str:
+        """STRING lease: which ingest process drains the list (one at a time)."""
+        return f"{self.p}drain:{{{list_name}}}:lock"
+
     # -- whole namespace
     def pattern(self) -> str:
         """Glob matching every key of the namespace (for cleanup in tests and tools)."""

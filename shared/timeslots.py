@@ -41,7 +41,9 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {name!r} (use an IANA name such as Europe/Oslo)") from None
+        raise ValueError(
+            f"unknown timezone {name!r} (use an IANA name such as Europe/Oslo)"
+        ) from None
 
 
 @lru_cache(maxsize=4096)

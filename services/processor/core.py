@@ -1,0 +1,443 @@
+"""The processor's pure core: the check state machine and the notification filter chain.
+
+``apply_event(view, event, incident_id)`` takes what the store knows about one
+check and one event and returns the new state plus every effect to persist
+(history, maintenance, incident, notification) and the decisions of each
+filter.  No Redis, no AMQP, no clock: the event's ``time`` is "now", so a
+replay gives the same answers (CONTRACTS §5).
+
+Filters share one shape, ``(Ctx) -> (outcome, reason)`` with outcome
+``pass`` (ask the next filter), ``block`` (no notification) or ``notify``
+(notify now); a chain that ends without a verdict notifies.  Filter names are
+metric labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+from services.processor.effects import (
+    CheckView,
+    Decision,
+    IncidentChange,
+    Result,
+    maintenance_id,
+    notification_id,
+)
+from services.processor.filters import CHAINS, Ctx, Kind, last_problem_state
+from shared.checks import (
+    LEVELS,
+    CheckRecord,
+    Incident,
+    IncidentEvent,
+    Maintenance,
+    StateRecord,
+    incident_tags,
+)
+from shared.keys import state_id
+from shared.models import (
+    DEFAULT_ACK_DURATION,
+    CheckEvent,
+    Notification,
+    severity_of,
+)
+
+# Worst first: the severity a recovery or acknowledgement is routed with.
+_RANK = {"critical": 3, "warning": 2, "unknown": 1}
+
+
+def worse(a: str | None, b: str) -> str:
+    """The more severe of two failing states (critical > warning > unknown)."""
+    if a is None or _RANK.get(b, 0) > _RANK.get(a, 0):
+        return b
+    return a
+
+
+def episode_starts_bound(record: CheckRecord | None, events: Sequence[CheckEvent]) -> int:
+    """Upper bound of incidents ``events`` (one check, in order) can open; the shell reserves ids."""
+    failing = record is not None and record.episode_id is not None
+    last = record.last_update if record is not None else None
+    n = 0
+    for ev in events:
+        if ev.type != "service" or (last is not None and ev.time < last):
+            continue
+        last = ev.time
+        if ev.state != "ok" and not failing:
+            n += 1
+        failing = ev.state != "ok"
+    return n
+
+
+def apply_event(view: CheckView, event: CheckEvent, incident_id: int | None) -> Result:
+    """Apply one event to one check; ``incident_id`` is a reserved id for a new episode."""
+    if event.type == "action":
+        return _apply_action(view, event)
+    rec = view.record
+    if rec is not None and rec.last_update is not None and event.time < rec.last_update:
+        return _apply_stale(view, rec, event)
+    return _apply_service(view, event, incident_id)
+
+
+# --------------------------------------------------------------------------- service events
+
+
+def _new_record(view: CheckView, event: CheckEvent) -> CheckRecord:
+    return CheckRecord(entity_name=event.entity, name=event.check)
+
+
+def _apply_stale(view: CheckView, rec: CheckRecord, event: CheckEvent) -> Result:
+    """An event older than the check's last update: history only, never current state."""
+    seq = rec.max_seq + 1
+    record = StateRecord(
+        state=event.state,
+        timestamp=event.time,
+        last_update=event.time,
+        summary=event.summary,
+        details=event.details,
+    )
+    new = msgspec.structs.replace(rec, max_seq=seq)
+    reason = f"out_of_order: event time {event.time:g} < last update {rec.last_update:g}"
+    return Result(
+        view=msgspec.structs.replace(view, record=new),
+        states=((state_id(view.id, seq), record),),
+        decisions=(Decision("out_of_order", "block", reason),),
+        changed=True,
+    )
+
+
+def _remember_delays(rec: CheckRecord, event: CheckEvent) -> CheckRecord:
+    changes: dict[str, int] = {}
+    for name in ("initial_failure_delay", "repeat_failure_delay", "initial_recovery_delay"):
+        value = getattr(event, name)
+        if value is not None and value != getattr(rec, name):
+            changes[name] = value
+    return msgspec.structs.replace(rec, **changes) if changes else rec
+
+
+def _apply_service(view: CheckView, event: CheckEvent, incident_id: int | None) -> Result:
+    t = event.time
+    before = view.record if view.record is not None else _new_record(view, event)
+    rec = _remember_delays(before, event)
+    states: list[tuple[str, StateRecord]] = []
+    maintenances: list[Maintenance] = []
+    inc_events: list[IncidentEvent] = []
+    inc_fields: dict[str, str] = {}
+    opened: Incident | None = None
+    closed = False
+    used_id = False
+    new_tags = tuple(sorted(set(event.tags) - view.tags))
+    tags = view.tags | set(event.tags)
+    changed_state = rec.state != event.state
+
+    # History: a new record per state change; repeats refresh the current one.
+    if changed_state or rec.state_seq == 0:
+        seq = rec.max_seq + 1
+        rec = msgspec.structs.replace(
+            rec,
+            state_seq=seq,
+            max_seq=seq,
+            state_since=t,
+            state_count=1,
+            state_notified=False,
+            state_last_notification_count=0,
+        )
+    else:
+        seq = rec.state_seq
+        rec = msgspec.structs.replace(rec, state_count=rec.state_count + 1)
+    rec = msgspec.structs.replace(
+        rec, state=event.state, summary=event.summary, details=event.details, last_update=t
+    )
+
+    failing = event.state != "ok"
+    if failing:
+        if rec.episode_id is None:
+            if incident_id is None:
+                raise ValueError("a new failure episode needs a reserved incident id")
+            used_id = True
+            rec = msgspec.structs.replace(
+                rec,
+                episode_id=str(incident_id),
+                episode_start=t,
+                worst_state=event.state,
+                notified=False,
+                recovery_pending=False,
+                problem_times={},
+            )
+            opened = Incident(
+                id=incident_id,
+                start_time=t,
+                level=LEVELS[event.state],
+                source_incident_id=f"{event.entity}:{event.check}",
+                description=event.summary or f"{event.entity}:{event.check} is {event.state}",
+                check_id=view.id,
+                entity=event.entity,
+                check=event.check,
+                tags=incident_tags(tags),
+            )
+            inc_events.append(IncidentEvent(type="STA", timestamp=t, description=event.summary))
+        else:
+            if rec.recovery_pending:
+                # The ok did not last the recovery delay: the same episode goes on.
+                rec = msgspec.structs.replace(rec, recovery_pending=False)
+                inc_events.append(
+                    IncidentEvent(
+                        type="OTH", timestamp=t, description="failing again before recovery"
+                    )
+                )
+            if (
+                changed_state
+                and before.state in LEVELS
+                and LEVELS[before.state] != LEVELS[event.state]
+            ):
+                inc_fields["level"] = str(LEVELS[event.state])
+                inc_events.append(
+                    IncidentEvent(
+                        type="OTH",
+                        timestamp=t,
+                        description=f"level {LEVELS[before.state]} -> {LEVELS[event.state]} ({before.state} -> {event.state})",
+                    )
+                )
+            rec = msgspec.structs.replace(rec, worst_state=worse(rec.worst_state, event.state))
+    elif before.failing:
+        # Recovering: any acknowledgement ends now (CONTRACTS §5).
+        for m in view.unscheduled:
+            if m.covers(t):
+                maintenances.append(msgspec.structs.replace(m, end_time=t))
+        if rec.notified:
+            rec = msgspec.structs.replace(rec, recovery_pending=True)
+        elif rec.episode_id is not None:
+            inc_events.append(IncidentEvent(type="END", timestamp=t, description=event.summary))
+            inc_fields["end_time"] = msgspec.json.encode(t).decode()
+            closed = True
+            rec = _close_episode(rec)
+
+    view_after = _with_maintenances(view, maintenances)
+    kind: Kind = "problem" if failing else "recovery"
+    ctx = Ctx(
+        before=before,
+        after=rec,
+        event=event,
+        kind=kind,
+        scheduled=view.scheduled,
+        unscheduled=view_after.unscheduled,
+    )
+    decisions = _run_chain(kind, ctx)
+    notification: Notification | None = None
+    if decisions[-1].outcome != "block":
+        notification = _notification(view, before, rec, event, kind, tags, seq)
+        rec = msgspec.structs.replace(
+            rec,
+            state_notified=True,
+            state_last_notification_count=rec.state_count,
+            last_notification_type=kind,
+            last_notification_time=t,
+            notification_count=rec.notification_count + 1,
+        )
+        if failing:
+            rec = msgspec.structs.replace(
+                rec, notified=True, problem_times={**rec.problem_times, event.state: t}
+            )
+        else:
+            # The recovery closes the episode that the ok began to end.
+            inc_events.append(
+                IncidentEvent(type="END", timestamp=rec.state_since or t, description=event.summary)
+            )
+            inc_fields["end_time"] = msgspec.json.encode(rec.state_since or t).decode()
+            closed = True
+            rec = _close_episode(rec)
+    states.append((state_id(view.id, seq), _state_record(rec, t)))
+
+    incident = None
+    episode = (opened.id if opened else None) or before.episode_id
+    if episode is not None and (opened or inc_fields or inc_events):
+        incident = IncidentChange(
+            id=str(episode),
+            opened=opened,
+            fields=inc_fields,
+            closed=closed,
+            events=tuple(inc_events),
+        )
+    return Result(
+        view=msgspec.structs.replace(view_after, record=rec, tags=frozenset(tags)),
+        states=tuple(states),
+        maintenances=tuple(maintenances),
+        incident=incident,
+        notification=notification,
+        decisions=tuple(decisions),
+        new_tags=new_tags,
+        used_incident_id=used_id,
+        changed=True,
+    )
+
+
+def _state_record(rec: CheckRecord, t: float) -> StateRecord:
+    """The current history record, rebuilt from the counters kept on the check."""
+    return StateRecord(
+        state=rec.state or "unknown",
+        timestamp=rec.state_since if rec.state_since is not None else t,
+        last_update=t,
+        summary=rec.summary,
+        details=rec.details,
+        count=rec.state_count,
+        notified=rec.state_notified,
+        last_notification_count=rec.state_last_notification_count,
+    )
+
+
+def _close_episode(rec: CheckRecord) -> CheckRecord:
+    return msgspec.structs.replace(
+        rec,
+        episode_id=None,
+        episode_start=None,
+        worst_state=None,
+        notified=False,
+        recovery_pending=False,
+        problem_times={},
+    )
+
+
+def _with_maintenances(view: CheckView, updated: Sequence[Maintenance]) -> CheckView:
+    if not updated:
+        return view
+    by_id = {m.id: m for m in updated}
+    merged = {m.id: m for m in view.unscheduled} | by_id
+    return msgspec.structs.replace(
+        view, unscheduled=tuple(sorted(merged.values(), key=lambda m: m.start_time))
+    )
+
+
+def _run_chain(kind: Kind, ctx: Ctx) -> list[Decision]:
+    decisions: list[Decision] = []
+    for name, check in CHAINS[kind]:
+        outcome, reason = check(ctx)
+        decisions.append(Decision(name, outcome, reason))
+        if outcome != "pass":
+            break
+    return decisions
+
+
+def _notification(
+    view: CheckView,
+    before: CheckRecord,
+    rec: CheckRecord,
+    event: CheckEvent,
+    kind: Kind,
+    tags: frozenset[str] | set[str],
+    seq: int,
+    ack_until: float | None = None,
+) -> Notification:
+    t = event.time
+    if kind == "problem":
+        severity = severity_of(event.state)
+    elif kind == "test":
+        severity = "critical"
+    else:
+        severity = severity_of(rec.worst_state or before.worst_state or "critical")
+    if kind == "acknowledgement":
+        duration = float((ack_until or t) - t)
+    elif kind == "recovery":
+        start = before.episode_start
+        duration = float((rec.state_since or t) - start) if start is not None else 0.0
+    else:
+        start = rec.episode_start
+        duration = float(t - start) if start is not None and kind == "problem" else 0.0
+    previous = before.state if kind == "problem" else rec.state
+    if kind == "recovery":
+        # After an initial_recovery_delay the previous event was already ok.
+        previous = before.state if before.failing else last_problem_state(rec)
+    return Notification(
+        id=notification_id(view.id, event.id),
+        type=kind,
+        check_id=view.id,
+        entity=event.entity,
+        check=event.check,
+        state=event.state,
+        severity=severity,
+        time=t,
+        previous_state=previous,
+        summary=event.summary,
+        details=event.details,
+        duration=duration,
+        state_id=state_id(view.id, seq) if seq else None,
+        episode_id=rec.episode_id or before.episode_id,
+        tags=tuple(sorted(tags)),
+        event_id=event.id,
+        acknowledgement_id=event.acknowledgement_id,
+        ack_until=ack_until,
+    )
+
+
+# --------------------------------------------------------------------------- action events
+
+
+def _apply_action(view: CheckView, event: CheckEvent) -> Result:
+    rec = view.record
+    kind: Kind = "acknowledgement" if event.state == "acknowledgement" else "test"
+    t = event.time
+    before = rec if rec is not None else _new_record(view, event)
+    ack: Maintenance | None = None
+    ended: list[Maintenance] = []
+    if kind == "acknowledgement" and before.failing:
+        until = t + (event.duration if event.duration is not None else DEFAULT_ACK_DURATION)
+        ack = Maintenance(
+            id=maintenance_id(view.id, event.id),
+            check_id=view.id,
+            start_time=t,
+            end_time=until,
+            summary=event.summary,
+            acknowledgement_id=event.acknowledgement_id,
+        )
+        # A new acknowledgement replaces the current one.
+        ended = [msgspec.structs.replace(m, end_time=t) for m in view.unscheduled if m.covers(t)]
+    view_after = _with_maintenances(view, [*ended, *([ack] if ack else [])])
+    ctx = Ctx(
+        before=before,
+        after=before,
+        event=event,
+        kind=kind,
+        scheduled=view.scheduled,
+        unscheduled=view_after.unscheduled,
+    )
+    decisions = _run_chain(kind, ctx)
+    notify = decisions[-1].outcome != "block"
+    notification = None
+    after = before
+    if notify:
+        notification = _notification(
+            view,
+            before,
+            before,
+            event,
+            kind,
+            view.tags,
+            before.state_seq,
+            ack_until=ack.end_time if ack else None,
+        )
+        if kind == "acknowledgement":
+            after = msgspec.structs.replace(
+                before,
+                last_notification_type=kind,
+                last_notification_time=t,
+                notification_count=before.notification_count + 1,
+            )
+    if ack is not None:
+        ack = msgspec.structs.replace(ack, notified=notify)
+    incident = None
+    if ack is not None and before.episode_id is not None:
+        incident = IncidentChange(
+            id=before.episode_id,
+            fields={"acked": "true", "ack_until": msgspec.json.encode(ack.end_time).decode()},
+            events=(
+                IncidentEvent(type="ACK", timestamp=t, description=event.summary or "acknowledged"),
+            ),
+        )
+    return Result(
+        view=msgspec.structs.replace(view_after, record=after if rec is not None else None),
+        maintenances=tuple([*ended, *([ack] if ack else [])]),
+        incident=incident,
+        notification=notification,
+        decisions=tuple(decisions),
+        changed=rec is not None and after is not before,
+    )

@@ -1,0 +1,262 @@
+"""Processor worker: partition queues -> check state, incidents and notifications.
+
+Per batch: decode the JSON arrays of ``CheckEvent``, drop events this
+partition already applied (redelivery), load every check with one pipeline,
+run the pure core event by event in queue order, write everything with one
+MULTI (including a transactional outbox of notification ids), then publish a
+``NotificationRef`` per notification; ``after_publish`` clears the outbox and
+the idle sweep republishes whatever a crash left in it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+import msgspec
+import redis
+from prometheus_client import CollectorRegistry, Counter
+
+from services.processor import store
+from services.processor.core import apply_event, episode_starts_bound
+from services.processor.effects import CheckView
+from shared.amqp import Names, OutMessage
+from shared.config import Settings
+from shared.consumer import BatchConsumer, BatchResult, Handler, Message
+from shared.errors import ConfigError
+from shared.keys import Keys, check_id
+from shared.models import CHECK_EVENTS_DECODER, ENCODER, CheckEvent, NotificationRef
+from shared.store import connect_redis, ensure_partitions
+from shared.telemetry import ConsumerMetrics, configure_logging, serve_metrics
+
+log = logging.getLogger(__name__)
+
+
+class ProcessorMetrics:
+    """Decisions per filter and outcome, events per type, notifications per type."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.decisions = Counter(
+            "tocsin_processor_decisions",
+            "Filter chain verdicts",
+            ["filter", "outcome"],
+            registry=registry,
+        )
+        self.events = Counter(
+            "tocsin_processor_events",
+            "Events applied by the processor, per type and state",
+            ["type", "state"],
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            "tocsin_processor_duplicate_events",
+            "Redelivered events skipped",
+            registry=registry,
+        )
+        self.notifications = Counter(
+            "tocsin_processor_notifications",
+            "Notifications persisted, per type",
+            ["type"],
+            registry=registry,
+        )
+        self.republished = Counter(
+            "tocsin_processor_outbox_republished",
+            "Notification refs republished from the outbox",
+            registry=registry,
+        )
+
+
+def parse_partitions(spec: str | None, partitions: int) -> list[int]:
+    """``"0-3,6"`` -> [0, 1, 2, 3, 6]; None or empty -> every partition."""
+    if not spec or not spec.strip():
+        return list(range(partitions))
+    out: set[int] = set()
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            lo, _, hi = part.partition("-")
+            first, last = int(lo), int(hi or lo)
+        except ValueError:
+            raise ConfigError(f"TOCSIN_PROCESSOR_PARTITIONS: bad range {part!r}") from None
+        if not 0 <= first <= last < partitions:
+            raise ConfigError(f"TOCSIN_PROCESSOR_PARTITIONS: {part!r} outside 0..{partitions - 1}")
+        out.update(range(first, last + 1))
+    return sorted(out)
+
+
+def make_handler(
+    r: redis.Redis, names: Names, keys: Keys, settings: Settings, metrics: ProcessorMetrics
+) -> Handler:
+    """The batch handler (the shell: decode, load, decide, write, hand back refs)."""
+    prefix = f"{names.ns}.processor.p"
+
+    def handle(batch: Sequence[Message]) -> BatchResult:
+        result = BatchResult()
+        items: list[tuple[int, CheckEvent]] = []
+        for msg in batch:
+            try:
+                events = CHECK_EVENTS_DECODER.decode(msg.body)
+            except msgspec.DecodeError as exc:
+                result.rejected.append((msg, f"body: {exc}"))
+                continue
+            partition = int(msg.queue[len(prefix) :]) if msg.queue.startswith(prefix) else 0
+            items.extend((partition, ev) for ev in events)
+        if not items:
+            return result
+
+        by_check: dict[str, list[CheckEvent]] = defaultdict(list)
+        ids: dict[int, list[str]] = defaultdict(list)
+        for p, ev in items:
+            by_check[check_id(ev.entity, ev.check)].append(ev)
+            ids[p].append(ev.id)
+        loaded = store.load(r, keys, by_check, ids, settings.history_max_age_s)
+
+        # Drop events applied before (a redelivered batch) and repeats inside the batch.
+        fresh: list[tuple[int, str, CheckEvent]] = []
+        taken: set[str] = set()
+        for p, ev in items:
+            if ev.id in loaded.seen or ev.id in taken:
+                metrics.duplicates.inc()
+                continue
+            taken.add(ev.id)
+            fresh.append((p, check_id(ev.entity, ev.check), ev))
+        per_check: dict[str, list[CheckEvent]] = defaultdict(list)
+        for _, cid, ev in fresh:
+            per_check[cid].append(ev)
+        needed = sum(
+            episode_starts_bound(loaded.views[cid].record, evs) for cid, evs in per_check.items()
+        )
+        incident_ids = store.reserve_incident_ids(r, keys, needed)
+
+        pending = store.Pending()
+        views: dict[str, CheckView] = dict(loaded.views)
+        for p, cid, ev in fresh:
+            rec = views[cid].record
+            opens = ev.type == "service" and ev.state != "ok"
+            if not incident_ids and opens and (rec is None or rec.episode_id is None):
+                # The bound is exact except in cases it cannot see; never fail for it.
+                incident_ids = store.reserve_incident_ids(r, keys, 1)
+            next_id = incident_ids[0] if incident_ids else None
+            res = apply_event(views[cid], ev, next_id)
+            if res.used_incident_id:
+                incident_ids.pop(0)
+            views[cid] = res.view
+            pending.add(cid, p, res)
+            pending.processed.setdefault(p, {})[ev.id] = ev.received
+            metrics.events.labels(ev.type, ev.state).inc()
+            for d in res.decisions:
+                metrics.decisions.labels(d.filter, d.outcome).inc()
+            last = res.decisions[-1] if res.decisions else None
+            if last is not None and log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "decision",
+                    extra={
+                        "entity": ev.entity,
+                        "check": ev.check,
+                        "event_id": ev.id,
+                        "filter": last.filter,
+                        "outcome": last.outcome,
+                        "reason": last.reason,
+                    },
+                )
+            if ev.state == "acknowledgement" and last is not None and last.outcome == "block":
+                # A valid request that cannot apply: say why, but do not dead-letter it.
+                log.info(
+                    "acknowledgement rejected",
+                    extra={"entity": ev.entity, "check": ev.check, "reason": last.reason},
+                )
+        store.write(
+            r,
+            keys,
+            loaded,
+            pending,
+            notification_ttl_s=settings.notification_ttl_s,
+            history_max_states=settings.history_max_states,
+        )
+        published: dict[int, list[str]] = defaultdict(list)
+        for p, n in pending.notifications:
+            metrics.notifications.labels(n.type).inc()
+            result.outputs.append(_ref(names, n.id))
+            published[p].append(n.id)
+        if published:
+            result.after_publish = lambda: store.clear_outbox(r, keys, published)
+        log.debug(
+            "batch applied",
+            extra={
+                "events": len(fresh),
+                "checks": len(per_check),
+                "notifications": len(pending.notifications),
+            },
+        )
+        return result
+
+    return handle
+
+
+def _ref(names: Names, nid: str) -> OutMessage:
+    return OutMessage(
+        "", names.notifications, ENCODER.encode(NotificationRef(id=nid)), message_id=nid
+    )
+
+
+def make_outbox_sweep(
+    r: redis.Redis, names: Names, keys: Keys, partitions: Sequence[int], metrics: ProcessorMetrics
+) -> Callable[[BatchConsumer], None]:
+    """Idle hook: republish notification refs a crash left between Redis and the broker."""
+
+    def sweep(consumer: BatchConsumer) -> None:
+        try:
+            entries = store.outbox_entries(r, keys, partitions)
+        except redis.exceptions.RedisError as exc:
+            log.warning("outbox sweep failed", extra={"error": repr(exc)})
+            return
+        if not entries:
+            return
+        refs = [_ref(names, nid) for ids in entries.values() for nid in ids]
+        consumer.publish(refs)
+        store.clear_outbox(r, keys, entries)
+        metrics.republished.inc(len(refs))
+        log.info("republished notifications from the outbox", extra={"count": len(refs)})
+
+    return sweep
+
+
+def build_consumer(
+    settings: Settings, registry: CollectorRegistry, r: redis.Redis | None = None
+) -> BatchConsumer:
+    """The processor's consumer over its partitions (``TOCSIN_PROCESSOR_PARTITIONS``)."""
+    r = r if r is not None else connect_redis(settings)
+    names = Names(settings.namespace)
+    keys = Keys(settings.namespace)
+    partitions = parse_partitions(settings.processor_partitions, settings.partitions)
+    metrics = ProcessorMetrics(registry)
+    return BatchConsumer(
+        amqp_url=settings.amqp_url,
+        names=names,
+        partitions=settings.partitions,
+        queues=[names.processor(k) for k in partitions],
+        handler=make_handler(r, names, keys, settings, metrics),
+        stage="processor",
+        metrics=ConsumerMetrics(registry, "processor"),
+        prefetch=settings.prefetch,
+        batch_size=settings.batch_size,
+        batch_wait_ms=settings.batch_wait_ms,
+        on_idle=make_outbox_sweep(r, names, keys, partitions, metrics),
+    )
+
+
+def run(settings: Settings) -> None:
+    """Run the processor until SIGTERM/SIGINT."""
+    configure_logging(settings, "processor")
+    r = connect_redis(settings)
+    ensure_partitions(r, settings)
+    registry = CollectorRegistry()
+    serve_metrics(registry, settings.metrics_port)
+    consumer = build_consumer(settings, registry, r)
+    consumer.install_signal_handlers()
+    log.info("processor starting", extra={"queues": consumer.queues, "started": time.time()})
+    consumer.run()

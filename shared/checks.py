@@ -1,0 +1,443 @@
+"""Check state as the processor stores it, and a repository to read and manage it.
+
+The processor writes these records (``services/processor/store.py``); the API
+and the CLI read them through :class:`CheckStore`.  Records follow the seed
+layout: a check attrs hash (plus the processor's current-state fields), a tags
+set, a ``state_ids`` ZSET of check_state records, maintenance ZSETs by start
+and end, and Argus-style incidents with an event log.
+"""
+
+from __future__ import annotations
+
+import builtins
+import time
+import uuid
+from collections.abc import Iterable
+
+import msgspec
+import redis
+
+from shared.keys import Keys, check_id
+from shared.records import from_hash, to_hash
+
+# Argus levels for our failing states (1 critical .. 5 lowest).
+LEVELS: dict[str, int] = {"critical": 1, "warning": 3, "unknown": 4}
+
+
+class CheckRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """The check attrs hash: the seed's fields plus the state machine's memory.
+
+    ``enabled`` is written by the processor only when it creates the check; the
+    API owns it afterwards (so a slow batch never undoes a PATCH).
+    """
+
+    entity_name: str
+    name: str
+    state: str | None = None
+    summary: str = ""
+    details: str = ""
+    last_update: float | None = None
+    enabled: bool = True
+    # When the current state began, and its history record's sequence number.
+    state_since: float | None = None
+    state_seq: int = 0
+    max_seq: int = 0
+    trimmed_seq: int = 0
+    # Delays remembered from earlier events (None: use the defaults).
+    initial_failure_delay: int | None = None
+    repeat_failure_delay: int | None = None
+    initial_recovery_delay: int | None = None
+    # The current failure episode (= open incident), if any.
+    episode_id: str | None = None
+    episode_start: float | None = None
+    worst_state: str | None = None
+    notified: bool = False
+    recovery_pending: bool = False
+    problem_times: dict[str, float] = msgspec.field(default_factory=dict)
+    last_notification_type: str | None = None
+    last_notification_time: float | None = None
+    notification_count: int = 0
+    # The current history record's counters (so it is rewritten without a read).
+    state_count: int = 0
+    state_notified: bool = False
+    state_last_notification_count: int = 0
+
+    @property
+    def failing(self) -> bool:
+        return self.state is not None and self.state != "ok"
+
+
+class StateRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One check_state record: a run of events with the same state."""
+
+    state: str
+    timestamp: float
+    last_update: float
+    summary: str = ""
+    details: str = ""
+    count: int = 1
+    notified: bool = False
+    last_notification_count: int = 0
+
+
+class Maintenance(msgspec.Struct, frozen=True, kw_only=True):
+    """A scheduled or unscheduled (acknowledgement) maintenance window of one check."""
+
+    id: str
+    check_id: str
+    start_time: float
+    end_time: float
+    summary: str = ""
+    notified: bool = False
+    acknowledgement_id: str | None = None
+
+    def covers(self, t: float) -> bool:
+        return self.start_time <= t < self.end_time
+
+
+class Incident(msgspec.Struct, frozen=True, kw_only=True):
+    """An Argus incident: one failure episode of one check."""
+
+    id: int
+    start_time: float
+    level: int
+    source_incident_id: str
+    description: str
+    check_id: str
+    entity: str
+    check: str
+    end_time: float | None = None
+    source: str = "tocsin"
+    tags: tuple[str, ...] = ()
+    acked: bool = False
+    ack_until: float | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.end_time is None
+
+
+class IncidentEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An entry of an incident's event log: STA, OTH, ACK or END (Argus codes)."""
+
+    type: str
+    timestamp: float
+    description: str = ""
+
+
+class CheckDetail(msgspec.Struct, frozen=True, kw_only=True):
+    """What the API shows for one check."""
+
+    id: str
+    entity: str
+    check: str
+    state: str | None
+    summary: str
+    details: str
+    last_update: float | None
+    enabled: bool
+    failing: bool
+    tags: tuple[str, ...]
+    state_since: float | None = None
+    acknowledgement: Maintenance | None = None
+    scheduled_maintenance: Maintenance | None = None
+    incident_id: str | None = None
+
+
+class CheckStateEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """A history entry as the API lists it (newest first)."""
+
+    id: str
+    state: str
+    timestamp: float
+    last_update: float
+    summary: str
+    details: str
+    count: int
+    notified: bool
+
+
+INCIDENT_EVENT_DECODER = msgspec.json.Decoder(IncidentEvent)
+_ENCODER = msgspec.json.Encoder()
+
+
+def encode_incident_event(ev: IncidentEvent) -> str:
+    return _ENCODER.encode(ev).decode()
+
+
+def incident_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """Argus wants ``key=value`` tags; a bare tag becomes ``tag=<value>``."""
+    return tuple(sorted(t if "=" in t else f"tag={t}" for t in tags))
+
+
+class CheckStore:
+    """Read and manage checks, maintenances and incidents (for the API and the CLI)."""
+
+    def __init__(self, r: redis.Redis, keys: Keys) -> None:
+        self.r = r
+        self.keys = keys
+
+    # ------------------------------------------------------------------ checks
+
+    def get(self, entity: str, check: str, now: float | None = None) -> CheckDetail | None:
+        """The check's current state, tags, ack, maintenance and open incident; None if unknown."""
+        cid = check_id(entity, check)
+        t = time.time() if now is None else now
+        k = self.keys
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(k.check(cid))
+        pipe.smembers(k.check_tags(cid))
+        pipe.zrangebyscore(k.scheduled_by_end(cid), f"({t}", "+inf")
+        pipe.zrangebyscore(k.unscheduled_by_end(cid), f"({t}", "+inf")
+        attrs, tags, sched_ids, unsched_ids = pipe.execute()
+        if not attrs:
+            return None
+        rec = from_hash(CheckRecord, attrs)
+        sched = [m for m in self._maintenances(sched_ids, True, cid) if m.covers(t)]
+        unsched = [m for m in self._maintenances(unsched_ids, False, cid) if m.covers(t)]
+        return CheckDetail(
+            id=cid,
+            entity=rec.entity_name,
+            check=rec.name,
+            state=rec.state,
+            summary=rec.summary,
+            details=rec.details,
+            last_update=rec.last_update,
+            enabled=rec.enabled,
+            failing=rec.failing,
+            tags=tuple(sorted(tags)),
+            state_since=rec.state_since,
+            acknowledgement=unsched[-1] if unsched else None,
+            scheduled_maintenance=sched[0] if sched else None,
+            incident_id=rec.episode_id,
+        )
+
+    def list(
+        self,
+        state: str | None = None,
+        entity: str | None = None,
+        tag: str | None = None,
+        failing: bool | None = None,
+        enabled: bool | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> builtins.list[CheckDetail]:
+        """Checks matching every given filter, ordered by entity then check name."""
+        k = self.keys
+        sets: builtins.list[str] = []
+        if state is not None:
+            sets.append(k.check_by_state(state))
+        if entity is not None:
+            sets.append(k.check_by_entity_name(entity))
+        if enabled is not None:
+            sets.append(k.check_by_enabled(enabled))
+        ids: set[str] = set(self.r.sinter(sets) if sets else self.r.smembers(k.check_ids()))
+        if failing is not None:
+            failing_ids: set[str] = set(self.r.sunion([k.check_by_state(s) for s in LEVELS]))
+            ids = ids & failing_ids if failing else ids - failing_ids
+        ordered = sorted(ids)
+        pipe = self.r.pipeline(transaction=False)
+        for cid in ordered:
+            pipe.hgetall(k.check(cid))
+            pipe.smembers(k.check_tags(cid))
+        raw = pipe.execute()
+        out: builtins.list[CheckDetail] = []
+        for i, cid in enumerate(ordered):
+            attrs, tags = raw[2 * i], raw[2 * i + 1]
+            if not attrs or (tag is not None and tag not in tags):
+                continue
+            rec = from_hash(CheckRecord, attrs)
+            out.append(
+                CheckDetail(
+                    id=cid,
+                    entity=rec.entity_name,
+                    check=rec.name,
+                    state=rec.state,
+                    summary=rec.summary,
+                    details=rec.details,
+                    last_update=rec.last_update,
+                    enabled=rec.enabled,
+                    failing=rec.failing,
+                    tags=tuple(sorted(tags)),
+                    state_since=rec.state_since,
+                    incident_id=rec.episode_id,
+                )
+            )
+        out.sort(key=lambda d: (d.entity, d.check))
+        return out[offset : offset + limit]
+
+    def history(self, entity: str, check: str, limit: int = 100) -> builtins.list[CheckStateEntry]:
+        """State records of the check, newest first."""
+        cid = check_id(entity, check)
+        sids = self.r.zrevrange(self.keys.check_state_ids(cid), 0, max(0, limit - 1))
+        pipe = self.r.pipeline(transaction=False)
+        for sid in sids:
+            pipe.hgetall(self.keys.check_state(sid))
+        out = []
+        for sid, attrs in zip(sids, pipe.execute(), strict=True):
+            if not attrs:
+                continue
+            rec = from_hash(StateRecord, attrs)
+            out.append(
+                CheckStateEntry(
+                    id=sid,
+                    state=rec.state,
+                    timestamp=rec.timestamp,
+                    last_update=rec.last_update,
+                    summary=rec.summary,
+                    details=rec.details,
+                    count=rec.count,
+                    notified=rec.notified,
+                )
+            )
+        return out
+
+    def set_enabled(self, entity: str, check: str, enabled: bool) -> bool:
+        """Enable or disable a known check; False if the check does not exist."""
+        cid = check_id(entity, check)
+        k = self.keys
+        if not self.r.exists(k.check(cid)):
+            return False
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(k.check(cid), "enabled", "true" if enabled else "false")
+        pipe.smove(k.check_by_enabled(not enabled), k.check_by_enabled(enabled), cid)
+        pipe.sadd(k.check_by_enabled(enabled), cid)
+        pipe.execute()
+        return True
+
+    # ------------------------------------------------------------------ maintenance
+
+    def add_scheduled_maintenance(
+        self, entity: str, check: str, start: float, end: float, summary: str = ""
+    ) -> str:
+        """Schedule maintenance; problems with event times inside it are not notified."""
+        if end <= start:
+            raise ValueError("end_time must be after start_time")
+        cid = check_id(entity, check)
+        mid = uuid.uuid4().hex
+        m = Maintenance(id=mid, check_id=cid, start_time=start, end_time=end, summary=summary)
+        k = self.keys
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(k.scheduled_maintenance(mid), mapping=to_hash(m))
+        pipe.sadd(k.scheduled_maintenance_ids(), mid)
+        pipe.zadd(k.scheduled_by_start(cid), {mid: start})
+        pipe.zadd(k.scheduled_by_end(cid), {mid: end})
+        pipe.execute()
+        return mid
+
+    def list_maintenances(self, entity: str, check: str) -> builtins.list[Maintenance]:
+        """Scheduled maintenances of the check by start time (unscheduled ones via ``get``)."""
+        cid = check_id(entity, check)
+        return self._maintenances(
+            self.r.zrange(self.keys.scheduled_by_start(cid), 0, -1), True, cid
+        )
+
+    def list_acknowledgements(self, entity: str, check: str) -> builtins.list[Maintenance]:
+        """Unscheduled maintenances (acknowledgements) of the check by start time."""
+        cid = check_id(entity, check)
+        return self._maintenances(
+            self.r.zrange(self.keys.unscheduled_by_start(cid), 0, -1), False, cid
+        )
+
+    def delete_maintenance(self, entity: str, check: str, mid: str) -> bool:
+        """Delete a scheduled maintenance, or end an acknowledgement; False if not the check's."""
+        cid = check_id(entity, check)
+        k = self.keys
+        if self.r.zscore(k.scheduled_by_start(cid), mid) is not None:
+            pipe = self.r.pipeline(transaction=True)
+            pipe.zrem(k.scheduled_by_start(cid), mid)
+            pipe.zrem(k.scheduled_by_end(cid), mid)
+            pipe.srem(k.scheduled_maintenance_ids(), mid)
+            pipe.delete(k.scheduled_maintenance(mid))
+            pipe.execute()
+            return True
+        if self.r.zscore(k.unscheduled_by_start(cid), mid) is not None:
+            pipe = self.r.pipeline(transaction=True)
+            pipe.zrem(k.unscheduled_by_start(cid), mid)
+            pipe.zrem(k.unscheduled_by_end(cid), mid)
+            pipe.srem(k.unscheduled_maintenance_ids(), mid)
+            pipe.delete(k.unscheduled_maintenance(mid))
+            pipe.execute()
+            return True
+        return False
+
+    def _maintenances(
+        self, mids: builtins.list[str], scheduled: bool, cid: str
+    ) -> builtins.list[Maintenance]:
+        if not mids:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for mid in mids:
+            key = self.keys.scheduled_maintenance(mid) if scheduled else None
+            pipe.hgetall(key or self.keys.unscheduled_maintenance(mid))
+        out = [from_hash(Maintenance, a) for a in pipe.execute() if a]
+        return sorted((m for m in out if m.check_id == cid), key=lambda m: m.start_time)
+
+    # ------------------------------------------------------------------ incidents
+
+    def list_incidents(
+        self,
+        open: bool | None = None,
+        level_lte: int | None = None,
+        tag: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        acked: bool | None = None,
+    ) -> builtins.list[Incident]:
+        """Incidents newest first, filtered by open/acked/maximum level/tag (``key=value``)."""
+        k = self.keys
+        if open is None:
+            ids = self.r.zrevrange(k.incident_ids(), 0, -1)
+        else:
+            members = self.r.smembers(k.incident_by_open(open))
+            scores = self.r.zmscore(k.incident_ids(), list(members)) if members else []
+            ids = [
+                m
+                for _, m in sorted(
+                    zip((s or 0.0 for s in scores), members, strict=True), reverse=True
+                )
+            ]
+        out: builtins.list[Incident] = []
+        for chunk_start in range(0, len(ids), 500):
+            chunk = ids[chunk_start : chunk_start + 500]
+            pipe = self.r.pipeline(transaction=False)
+            for iid in chunk:
+                pipe.hgetall(k.incident(iid))
+            for attrs in pipe.execute():
+                if not attrs:
+                    continue
+                inc = from_hash(Incident, attrs)
+                if level_lte is not None and inc.level > level_lte:
+                    continue
+                if tag is not None and tag not in inc.tags:
+                    continue
+                if acked is not None and inc.acked != acked:
+                    continue
+                out.append(inc)
+            if len(out) >= offset + limit:
+                break
+        return out[offset : offset + limit]
+
+    def get_incident(self, iid: int | str) -> tuple[Incident, builtins.list[IncidentEvent]] | None:
+        """An incident and its event log (oldest first), or None."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(self.keys.incident(str(iid)))
+        pipe.lrange(self.keys.incident_events(str(iid)), 0, -1)
+        attrs, events = pipe.execute()
+        if not attrs:
+            return None
+        return from_hash(Incident, attrs), [INCIDENT_EVENT_DECODER.decode(e) for e in events]
+
+
+__all__ = [
+    "LEVELS",
+    "CheckDetail",
+    "CheckRecord",
+    "CheckStateEntry",
+    "CheckStore",
+    "Incident",
+    "IncidentEvent",
+    "Maintenance",
+    "StateRecord",
+    "incident_tags",
+]
