@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.resources import register as register_resources
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.models import MEDIUM_TYPES
@@ -290,6 +291,9 @@ def demo(
             "`tocsin up --demo` or TOCSIN_DESTINATION_ALLOW=127.0.0.1/32"
         )
         raise typer.Exit(1)
+
+
+register_resources(app)
 
 
 def main() -> None:

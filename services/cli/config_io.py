@@ -1,0 +1,238 @@
+"""``tocsin export`` / ``tocsin import``: the whole configuration as one YAML or JSON file.
+
+Import is idempotent: records are matched by id, else contacts by name, media
+by (type, address) and rules by content, then created, updated or left alone;
+running the same file twice changes nothing.  Exported secrets are redacted
+(``***``): on import, a medium's stored secret is kept unless
+``update_secrets`` is set (the API never shows it, so it cannot be compared).  With
+``prune`` whatever the file does not mention is deleted, so the file can be
+the single source of truth kept in git.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from services.cli.client import ApiClient
+
+REDACTED = "***"
+CONTACT_FIELDS = ("name", "email", "timezone", "tags")
+MEDIUM_FIELDS = ("type", "address", "interval", "rollup_threshold", "settings")
+RULE_FIELDS = ("entities", "tags", "time_restrictions", "critical", "warning", "unknown")
+
+
+class ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
+    contacts: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+
+def export_config(api: ApiClient) -> dict[str, Any]:
+    """Contacts with their media and rules nested, ids included, secrets redacted."""
+    media = api.all_items("/media")
+    rules = api.all_items("/rules")
+    out = []
+    for c in sorted(api.all_items("/contacts"), key=lambda c: c["name"]):
+        out.append(
+            {
+                "id": c["id"],
+                **{k: c.get(k) for k in CONTACT_FIELDS},
+                "media": [
+                    {"id": m["id"], **{k: m.get(k) for k in MEDIUM_FIELDS}}
+                    for m in media
+                    if m["contact_id"] == c["id"]
+                ],
+                "rules": [
+                    {"id": r["id"], **{k: r.get(k) for k in RULE_FIELDS}}
+                    for r in rules
+                    if r["contact_id"] == c["id"]
+                ],
+            }
+        )
+    return {"contacts": out}
+
+
+def _differs(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in wanted.items() if current.get(k) != v}
+
+
+def _normalise_rule(r: dict[str, Any]) -> dict[str, Any]:
+    full = {
+        "entities": [],
+        "tags": [],
+        "time_restrictions": [],
+        "critical": {},
+        "warning": {},
+        "unknown": {},
+    }
+    full.update({k: v for k, v in r.items() if k in RULE_FIELDS})
+    for sev in ("critical", "warning", "unknown"):
+        full[sev] = {
+            "media": list(full[sev].get("media", [])),
+            "blackhole": bool(full[sev].get("blackhole", False)),
+        }
+    full["time_restrictions"] = [
+        {
+            "days": list(t.get("days", [1, 2, 3, 4, 5, 6, 7])),
+            "start": t.get("start", "00:00"),
+            "end": t.get("end", "24:00"),
+            "all_day": bool(t.get("all_day", False)),
+        }
+        for t in full["time_restrictions"]
+    ]
+    return full
+
+
+def import_config(
+    api: ApiClient,
+    data: dict[str, Any],
+    prune: bool = False,
+    dry_run: bool = False,
+    say: Callable[[str], None] = lambda _: None,
+    update_secrets: bool = False,
+) -> Counter[str]:
+    """Make the API's configuration match ``data``; returns counts of what was done."""
+    spec = msgspec.convert(data, ConfigFile)
+    done: Counter[str] = Counter()
+    contacts = api.all_items("/contacts")
+    media = api.all_items("/media")
+    rules = api.all_items("/rules")
+    keep_contacts, keep_media, keep_rules = set(), set(), set()
+
+    def act(kind: str, verb: str, label: str, call: Callable[[], Any]) -> Any:
+        done[f"{kind} {verb}"] += 1
+        say(f"{verb} {kind} {label}")
+        return None if dry_run else call()
+
+    for c in spec.contacts:
+        wanted = {k: c[k] for k in CONTACT_FIELDS if k in c}
+        current = next((x for x in contacts if x["id"] == c.get("id")), None) or next(
+            (x for x in contacts if x["name"] == c.get("name")), None
+        )
+        if current is None:
+            created = act(
+                "contact",
+                "create",
+                repr(c.get("name")),
+                lambda w=wanted: api.call("POST", "/contacts", json=w),
+            )
+            cid = created["id"] if created else f"(new {c.get('name')})"
+        else:
+            cid = current["id"]
+            change = _differs(current, wanted)
+            if change:
+                act(
+                    "contact",
+                    "update",
+                    repr(current["name"]),
+                    lambda i=cid, ch=change: api.call("PATCH", f"/contacts/{i}", json=ch),
+                )
+            else:
+                done["contact unchanged"] += 1
+        keep_contacts.add(cid)
+
+        for m in c.get("media", []):
+            wanted_m = {k: m[k] for k in MEDIUM_FIELDS if k in m}
+            if isinstance(wanted_m.get("settings"), dict):
+                wanted_m["settings"] = {
+                    k: v for k, v in wanted_m["settings"].items() if v != REDACTED
+                }
+            mine = [x for x in media if x["contact_id"] == cid]
+            cur = next((x for x in mine if x["id"] == m.get("id")), None) or next(
+                (
+                    x
+                    for x in mine
+                    if x["type"] == m.get("type") and x["address"] == m.get("address")
+                ),
+                None,
+            )
+            if cur is None:
+                made = act(
+                    "medium",
+                    "create",
+                    f"{m.get('type')} {m.get('address')}",
+                    lambda w=wanted_m, i=cid: api.call(
+                        "POST", "/media", json={"contact_id": i, **w}
+                    ),
+                )
+                keep_media.add(made["id"] if made else None)
+                continue
+            keep_media.add(cur["id"])
+            change = _differs(
+                cur, {k: v for k, v in wanted_m.items() if k not in ("type", "settings")}
+            )
+            stored = cur.get("settings", {})
+            # Secrets are write-only: a redacted stored value is only replaced with update_secrets.
+            merged = {
+                **stored,
+                **{
+                    k: v
+                    for k, v in wanted_m.get("settings", {}).items()
+                    if update_secrets or stored.get(k) != REDACTED
+                },
+            }
+            if merged != stored:
+                change["settings"] = {k: v for k, v in merged.items() if v != REDACTED}
+            if cur.get("type") == "pagerduty" and str(change.get("address", "")).startswith(
+                REDACTED
+            ):
+                change.pop("address")
+            if change:
+                act(
+                    "medium",
+                    "update",
+                    f"{cur['type']} {cur['id']}",
+                    lambda i=cur["id"], ch=change: api.call("PATCH", f"/media/{i}", json=ch),
+                )
+            else:
+                done["medium unchanged"] += 1
+
+        for r in c.get("rules", []):
+            wanted_r = _normalise_rule(r)
+            mine = [x for x in rules if x["contact_id"] == cid]
+            cur = next((x for x in mine if x["id"] == r.get("id")), None) or next(
+                (x for x in mine if _normalise_rule(x) == wanted_r), None
+            )
+            if cur is None:
+                made = act(
+                    "rule",
+                    "create",
+                    f"for {c.get('name')!r}",
+                    lambda w=wanted_r, i=cid: api.call(
+                        "POST", "/rules", json={"contact_id": i, **w}
+                    ),
+                )
+                keep_rules.add(made["id"] if made else None)
+                continue
+            keep_rules.add(cur["id"])
+            change = _differs(_normalise_rule(cur), wanted_r)
+            if change:
+                act(
+                    "rule",
+                    "update",
+                    cur["id"],
+                    lambda i=cur["id"], ch=change: api.call("PATCH", f"/rules/{i}", json=ch),
+                )
+            else:
+                done["rule unchanged"] += 1
+
+    if prune:
+        for x in rules:
+            if x["id"] not in keep_rules and x["contact_id"] in keep_contacts:
+                act("rule", "delete", x["id"], lambda i=x["id"]: api.call("DELETE", f"/rules/{i}"))
+        for x in media:
+            if x["id"] not in keep_media and x["contact_id"] in keep_contacts:
+                act(
+                    "medium", "delete", x["id"], lambda i=x["id"]: api.call("DELETE", f"/media/{i}")
+                )
+        for x in contacts:
+            if x["id"] not in keep_contacts:
+                act(
+                    "contact",
+                    "delete",
+                    repr(x["name"]),
+                    lambda i=x["id"]: api.call("DELETE", f"/contacts/{i}"),
+                )
+    return done

@@ -1,0 +1,587 @@
+"""CLI commands over the management API: contacts, media, rules, checks, maintenance, acks, logs.
+
+Every listing prints a table, or the API's JSON with ``--json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from services.cli.client import ApiCallFailed, ApiClient, parse_duration, parse_time, split_check
+from shared.config import Settings
+from shared.errors import ConfigError
+
+out = Console()
+err = Console(stderr=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
+DAY_NAMES = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
+
+
+@contextmanager
+def api_client() -> Iterator[ApiClient]:
+    """An API client; API and configuration errors end the command with a readable message."""
+    try:
+        client = ApiClient(Settings.from_env())
+    except (ConfigError, ApiCallFailed) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    try:
+        yield client
+    except ApiCallFailed as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        client.close()
+
+
+def show(
+    rows: Sequence[dict[str, Any]] | dict[str, Any],
+    columns: Sequence[tuple[str, Callable[[dict[str, Any]], Any]]],
+    as_json: bool,
+) -> None:
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    items = [rows] if isinstance(rows, dict) else list(rows)
+    table = Table(*(name for name, _ in columns))
+    for row in items:
+        table.add_row(*("" if (v := get(row)) is None else str(v) for _, get in columns))
+    out.print(table)
+    if isinstance(rows, list):
+        out.print(f"{len(rows)} item(s)")
+
+
+def when(ts: float | None) -> str:
+    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def parse_days(text: str) -> list[int]:
+    """``1-5``, ``mon-fri``, ``sat,sun``, ``1,3,5`` -> sorted ISO day numbers."""
+    days: set[int] = set()
+    for part in text.lower().split(","):
+        lo, _, hi = part.strip().partition("-")
+        a = DAY_NAMES.get(lo[:3]) if not lo.isdigit() else int(lo)
+        b = (DAY_NAMES.get(hi[:3]) if not hi.isdigit() else int(hi)) if hi else a
+        if a is None or b is None or not (1 <= a <= 7 and 1 <= b <= 7):
+            raise ValueError(f"bad days {text!r} (use 1-5, mon-fri, sat,sun)")
+        days.update(range(a, b + 1) if a <= b else [*range(a, 8), *range(1, b + 1)])
+    return sorted(days)
+
+
+def parse_recurrence(text: str) -> dict[str, Any]:
+    """``mon-fri 08:00-16:00``, ``sat,sun all-day``, ``1-7 22:00-06:00`` -> a time recurrence."""
+    parts = text.split()
+    if len(parts) != 2:
+        raise ValueError(f"bad time restriction {text!r} (use e.g. 'mon-fri 08:00-16:00')")
+    days = parse_days(parts[0])
+    if parts[1] in ("all-day", "all_day", "allday"):
+        return {"days": days, "all_day": True}
+    m = re.fullmatch(r"(\d\d:\d\d)-(\d\d:\d\d)", parts[1])
+    if not m:
+        raise ValueError(f"bad span {parts[1]!r} (use HH:MM-HH:MM or all-day)")
+    return {"days": days, "start": m.group(1), "end": m.group(2)}
+
+
+def pairs(values: list[str] | None) -> dict[str, str]:
+    outp = {}
+    for v in values or []:
+        k, sep, val = v.partition("=")
+        if not sep:
+            raise ValueError(f"expected key=value, got {v!r}")
+        outp[k] = val
+    return outp
+
+
+# ------------------------------------------------------------------------------ contacts
+
+contacts = typer.Typer(help="Contacts: people or teams to notify.", no_args_is_help=True)
+CONTACT_COLS = [
+    ("id", lambda r: r["id"]),
+    ("name", lambda r: r["name"]),
+    ("email", lambda r: r.get("email")),
+    ("timezone", lambda r: r["timezone"]),
+    ("tags", lambda r: ",".join(r["tags"])),
+]
+
+
+@contacts.command("list")
+def contacts_list(as_json: JsonOpt = False) -> None:
+    with api_client() as api:
+        show(api.all_items("/contacts"), CONTACT_COLS, as_json)
+
+
+@contacts.command("show")
+def contacts_show(contact_id: str, as_json: JsonOpt = False) -> None:
+    with api_client() as api:
+        show(api.call("GET", f"/contacts/{contact_id}"), CONTACT_COLS, as_json)
+
+
+@contacts.command("create")
+def contacts_create(
+    name: Annotated[str, typer.Option()],
+    email: Annotated[str | None, typer.Option()] = None,
+    timezone: Annotated[str, typer.Option(help="IANA name, e.g. Europe/Oslo")] = "UTC",
+    tag: Annotated[list[str] | None, typer.Option()] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    with api_client() as api:
+        body = {
+            "name": name,
+            "timezone": timezone,
+            "tags": tag or [],
+            **({"email": email} if email else {}),
+        }
+        show(api.call("POST", "/contacts", json=body), CONTACT_COLS, as_json)
+
+
+@contacts.command("update")
+def contacts_update(
+    contact_id: str,
+    name: Annotated[str | None, typer.Option()] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    timezone: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    with api_client() as api:
+        body = {
+            k: v
+            for k, v in {"name": name, "email": email, "timezone": timezone}.items()
+            if v is not None
+        }
+        show(api.call("PATCH", f"/contacts/{contact_id}", json=body), CONTACT_COLS, as_json)
+
+
+@contacts.command("delete")
+def contacts_delete(contact_id: str) -> None:
+    """Delete a contact with its media and rules."""
+    with api_client() as api:
+        api.call("DELETE", f"/contacts/{contact_id}")
+        out.print(f"deleted contact {contact_id}")
+
+
+# ------------------------------------------------------------------------------ media
+
+media = typer.Typer(
+    help="Media: how a contact is reached (email, webhook, slack, pagerduty, sms).",
+    no_args_is_help=True,
+)
+MEDIUM_COLS = [
+    ("id", lambda r: r["id"]),
+    ("contact", lambda r: r["contact_id"]),
+    ("type", lambda r: r["type"]),
+    ("address", lambda r: r["address"]),
+    ("interval", lambda r: r["interval"]),
+    ("rollup", lambda r: r.get("rollup_threshold")),
+]
+
+
+@media.command("list")
+def media_list(
+    contact: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False
+) -> None:
+    with api_client() as api:
+        show(
+            api.all_items("/media", **({"contact_id": contact} if contact else {})),
+            MEDIUM_COLS,
+            as_json,
+        )
+
+
+@media.command("create")
+def media_create(
+    contact: Annotated[str, typer.Option(help="Contact id")],
+    type_: Annotated[str, typer.Option("--type")],
+    address: Annotated[str, typer.Option()],
+    interval: Annotated[str, typer.Option(help="Minimum gap between repeats, e.g. 15m")] = "15m",
+    rollup_threshold: Annotated[int | None, typer.Option()] = None,
+    setting: Annotated[list[str] | None, typer.Option(help="key=value; repeatable")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    with api_client() as api:
+        body = {
+            "contact_id": contact,
+            "type": type_,
+            "address": address,
+            "interval": parse_duration(interval),
+            "rollup_threshold": rollup_threshold,
+            "settings": pairs(setting),
+        }
+        show(api.call("POST", "/media", json=body), MEDIUM_COLS, as_json)
+
+
+@media.command("delete")
+def media_delete(medium_id: str) -> None:
+    with api_client() as api:
+        api.call("DELETE", f"/media/{medium_id}")
+        out.print(f"deleted medium {medium_id}")
+
+
+# ------------------------------------------------------------------------------ rules
+
+rules = typer.Typer(
+    help="Notification rules: which checks, when, on which media.", no_args_is_help=True
+)
+
+
+def _route(r: dict[str, Any], sev: str) -> str:
+    route = r[sev]
+    return "BLACKHOLE" if route["blackhole"] else ",".join(route["media"]) or "-"
+
+
+RULE_COLS = [
+    ("id", lambda r: r["id"]),
+    ("contact", lambda r: r["contact_id"]),
+    ("entities", lambda r: ",".join(r["entities"]) or "any"),
+    ("tags", lambda r: ",".join(r["tags"]) or "any"),
+    (
+        "when",
+        lambda r: (
+            "; ".join(
+                "all day" if t.get("all_day") else f"{t['days']} {t['start']}-{t['end']}"
+                for t in r["time_restrictions"]
+            )
+            or "always"
+        ),
+    ),
+    ("critical", lambda r: _route(r, "critical")),
+    ("warning", lambda r: _route(r, "warning")),
+    ("unknown", lambda r: _route(r, "unknown")),
+]
+
+
+@rules.command("list")
+def rules_list(
+    contact: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False
+) -> None:
+    with api_client() as api:
+        show(
+            api.all_items("/rules", **({"contact_id": contact} if contact else {})),
+            RULE_COLS,
+            as_json,
+        )
+
+
+@rules.command("create")
+def rules_create(
+    contact: Annotated[str, typer.Option(help="Contact id")],
+    entity: Annotated[
+        list[str] | None, typer.Option(help="Entity name; repeatable (none: any)")
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option(help="Tag the check must carry; repeatable")
+    ] = None,
+    critical: Annotated[
+        str, typer.Option(help="Media types, comma-separated, or 'blackhole'")
+    ] = "",
+    warning: Annotated[str, typer.Option()] = "",
+    unknown: Annotated[str, typer.Option()] = "",
+    when_: Annotated[
+        list[str] | None, typer.Option("--when", help="e.g. 'mon-fri 08:00-16:00'; repeatable")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    def route(spec: str) -> dict[str, Any]:
+        if spec.strip() == "blackhole":
+            return {"media": [], "blackhole": True}
+        return {"media": [m.strip() for m in spec.split(",") if m.strip()], "blackhole": False}
+
+    with api_client() as api:
+        body = {
+            "contact_id": contact,
+            "entities": entity or [],
+            "tags": tag or [],
+            "time_restrictions": [parse_recurrence(w) for w in when_ or []],
+            "critical": route(critical),
+            "warning": route(warning),
+            "unknown": route(unknown),
+        }
+        show(api.call("POST", "/rules", json=body), RULE_COLS, as_json)
+
+
+@rules.command("delete")
+def rules_delete(rule_id: str) -> None:
+    with api_client() as api:
+        api.call("DELETE", f"/rules/{rule_id}")
+        out.print(f"deleted rule {rule_id}")
+
+
+# ------------------------------------------------------------------------------ checks
+
+checks = typer.Typer(help="Checks: current state, history, enable/disable.", no_args_is_help=True)
+CHECK_COLS = [
+    ("check", lambda r: f"{r['entity']}:{r['check']}"),
+    ("state", lambda r: r["state"]),
+    ("since", lambda r: when(r.get("state_since"))),
+    ("summary", lambda r: (r.get("summary") or "")[:60]),
+    ("enabled", lambda r: r["enabled"]),
+    ("ack", lambda r: "yes" if r.get("acknowledgement") else ""),
+    ("incident", lambda r: r.get("incident_id")),
+]
+
+
+@checks.command("list")
+def checks_list(
+    state: Annotated[str | None, typer.Option()] = None,
+    entity: Annotated[str | None, typer.Option()] = None,
+    tag: Annotated[str | None, typer.Option()] = None,
+    failing: Annotated[bool | None, typer.Option("--failing/--passing", show_default=False)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    params = {
+        k: v
+        for k, v in {"state": state, "entity": entity, "tag": tag, "failing": failing}.items()
+        if v is not None
+    }
+    with api_client() as api:
+        show(api.all_items("/checks", **params), CHECK_COLS, as_json)
+
+
+@checks.command("show")
+def checks_show(
+    name: Annotated[str, typer.Argument(help="ENTITY:CHECK")], as_json: JsonOpt = False
+) -> None:
+    with api_client() as api:
+        entity, check = split_check(name)
+        show(api.call("GET", f"/checks/{entity}/{check}"), CHECK_COLS, as_json)
+
+
+@checks.command("history")
+def checks_history(
+    name: Annotated[str, typer.Argument(help="ENTITY:CHECK")],
+    limit: int = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    with api_client() as api:
+        entity, check = split_check(name)
+        rows = api.call("GET", f"/checks/{entity}/{check}/states", params={"limit": limit})["items"]
+        show(
+            rows,
+            [
+                ("since", lambda r: when(r["timestamp"])),
+                ("state", lambda r: r["state"]),
+                ("events", lambda r: r["count"]),
+                ("notified", lambda r: r["notified"]),
+                ("summary", lambda r: r["summary"][:60]),
+            ],
+            as_json,
+        )
+
+
+def _set_enabled(name: str, enabled: bool) -> None:
+    with api_client() as api:
+        entity, check = split_check(name)
+        api.call("PATCH", f"/checks/{entity}/{check}", json={"enabled": enabled})
+        out.print(f"{name} {'enabled' if enabled else 'disabled'}")
+
+
+@checks.command("enable")
+def checks_enable(name: Annotated[str, typer.Argument(help="ENTITY:CHECK")]) -> None:
+    _set_enabled(name, True)
+
+
+@checks.command("disable")
+def checks_disable(name: Annotated[str, typer.Argument(help="ENTITY:CHECK")]) -> None:
+    """Keep recording state but notify nobody."""
+    _set_enabled(name, False)
+
+
+# ------------------------------------------------------------------------------ maintenance
+
+maintenance = typer.Typer(
+    help="Scheduled maintenance: no problem notifications inside the window.", no_args_is_help=True
+)
+MAINT_COLS = [
+    ("id", lambda r: r["id"]),
+    ("start", lambda r: when(r["start_time"])),
+    ("end", lambda r: when(r["end_time"])),
+    ("summary", lambda r: r["summary"]),
+]
+
+
+@maintenance.command("add")
+def maintenance_add(
+    name: Annotated[str, typer.Argument(help="ENTITY:CHECK")],
+    start: Annotated[str, typer.Option(help="Epoch, ISO 8601 or now[+dur]")] = "now",
+    end: Annotated[str | None, typer.Option()] = None,
+    duration: Annotated[str | None, typer.Option(help="e.g. 2h (instead of --end)")] = None,
+    summary: Annotated[str, typer.Option()] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    with api_client() as api:
+        entity, check = split_check(name)
+        t0 = parse_time(start)
+        if end is None and duration is None:
+            raise ValueError("give --end or --duration")
+        t1 = parse_time(end) if end is not None else t0 + parse_duration(duration or "0")
+        body = {"start_time": t0, "end_time": t1, "summary": summary}
+        show(
+            api.call("POST", f"/checks/{entity}/{check}/maintenances", json=body),
+            MAINT_COLS,
+            as_json,
+        )
+
+
+@maintenance.command("list")
+def maintenance_list(
+    name: Annotated[str, typer.Argument(help="ENTITY:CHECK")], as_json: JsonOpt = False
+) -> None:
+    with api_client() as api:
+        entity, check = split_check(name)
+        show(
+            api.call("GET", f"/checks/{entity}/{check}/maintenances")["items"], MAINT_COLS, as_json
+        )
+
+
+@maintenance.command("delete")
+def maintenance_delete(
+    name: Annotated[str, typer.Argument(help="ENTITY:CHECK")], maintenance_id: str
+) -> None:
+    with api_client() as api:
+        entity, check = split_check(name)
+        api.call("DELETE", f"/checks/{entity}/{check}/maintenances/{maintenance_id}")
+        out.print(f"deleted maintenance {maintenance_id}")
+
+
+# ------------------------------------------------------------------------------ ack, logs, import/export
+
+
+def ack(
+    name: Annotated[str, typer.Argument(help="ENTITY:CHECK")],
+    duration: Annotated[str, typer.Option(help="e.g. 4h")] = "4h",
+    summary: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Acknowledge a failing check: silence it until it recovers or the duration ends."""
+    with api_client() as api:
+        entity, check = split_check(name)
+        api.call(
+            "POST",
+            f"/checks/{entity}/{check}/acknowledgements",
+            json={"duration": parse_duration(duration), "summary": summary},
+        )
+        out.print(f"acknowledged {name} for {duration}")
+
+
+def deliveries(
+    entity: Annotated[str | None, typer.Option()] = None,
+    check: Annotated[str | None, typer.Option()] = None,
+    limit: int = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """The delivery log, newest first."""
+    params = {
+        k: v for k, v in {"entity": entity, "check": check, "limit": limit}.items() if v is not None
+    }
+    with api_client() as api:
+        rows = api.call("GET", "/deliveries", params=params)["items"]
+        show(
+            rows,
+            [
+                ("time", lambda r: when(r["time"])),
+                ("check", lambda r: f"{r['entity']}:{r['check']}"),
+                ("type", lambda r: r["type"]),
+                ("medium", lambda r: r["medium_type"]),
+                ("address", lambda r: r["address"]),
+                ("outcome", lambda r: r["outcome"]),
+                ("attempts", lambda r: r["attempts"]),
+                ("ms", lambda r: r.get("latency_ms")),
+                ("error", lambda r: r.get("error")),
+            ],
+            as_json,
+        )
+
+
+def notifications(
+    entity: Annotated[str | None, typer.Option()] = None,
+    check: Annotated[str | None, typer.Option()] = None,
+    limit: int = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Notifications the processor decided on, newest first."""
+    params = {
+        k: v for k, v in {"entity": entity, "check": check, "limit": limit}.items() if v is not None
+    }
+    with api_client() as api:
+        rows = api.call("GET", "/notifications", params=params)["items"]
+        show(
+            rows,
+            [
+                ("time", lambda r: when(r["time"])),
+                ("check", lambda r: f"{r['entity']}:{r['check']}"),
+                ("type", lambda r: r["type"]),
+                ("state", lambda r: r["state"]),
+                ("summary", lambda r: r["summary"][:60]),
+            ],
+            as_json,
+        )
+
+
+def export(fmt: Annotated[str, typer.Option("--format", help="yaml or json")] = "yaml") -> None:
+    """Print the whole configuration (contacts with their media and rules)."""
+    from services.cli.config_io import export_config
+
+    with api_client() as api:
+        data = export_config(api)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
+
+
+def import_(
+    file: Annotated[
+        Path, typer.Argument(help="YAML or JSON file from `tocsin export`; '-' for stdin")
+    ],
+    prune: Annotated[bool, typer.Option(help="Delete what the file does not mention.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Say what would change; change nothing.")] = False,
+    update_secrets: Annotated[
+        bool, typer.Option(help="Overwrite stored secrets of existing media.")
+    ] = False,
+) -> None:
+    """Make the configuration match FILE (idempotent)."""
+    from services.cli.config_io import import_config
+
+    text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        err.print(f"[red]{file}: not valid YAML/JSON: {exc}[/red]")
+        raise typer.Exit(2) from None
+    with api_client() as api:
+        counts = import_config(
+            api,
+            data or {},
+            prune=prune,
+            dry_run=dry_run,
+            say=out.print,
+            update_secrets=update_secrets,
+        )
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing to do"
+    out.print(("dry run: " if dry_run else "") + summary)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(contacts, name="contacts")
+    app.add_typer(media, name="media")
+    app.add_typer(rules, name="rules")
+    app.add_typer(checks, name="checks")
+    app.add_typer(maintenance, name="maintenance")
+    app.command("ack")(ack)
+    app.command("deliveries")(deliveries)
+    app.command("notifications")(notifications)
+    app.command("export")(export)
+    app.command("import")(import_)
