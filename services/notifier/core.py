@@ -1,0 +1,366 @@
+"""Notifier decisions: one notification -> deliveries per medium (pure, no I/O, no clock).
+
+Three steps, each a pure function over Structs and the notification's ``time``:
+
+1. :func:`~services.notifier.routing.compile_index` turns a :class:`DirectorySnapshot` into lookup tables
+   (rules by entity, catch-all rules, media by contact and type, zones), once
+   per config version.
+2. :func:`~services.notifier.routing.select` applies rules (entities, tags, time restrictions,
+   blackholes) and returns the (contact, medium) pairs and why others were
+   left out.  It needs configuration only, so the shell can tell from it which
+   state to read for a whole batch in one pipeline.
+3. :func:`expand` applies per-medium state (interval blocks, rollup, the
+   media of the failure episode) and returns deliveries, the state changes
+   (:class:`Effects`) and a reason per decision.  :func:`apply` folds effects
+   into the in-memory :class:`NotifierState` so later notifications of the
+   same batch see them; the shell writes the same effects to Redis.
+
+Decisions (CONTRACTS §5 and issue 5; where the contract is silent):
+
+- Recovery and acknowledgement go to media the rules select now *and* that got
+  the problem (sent, interval-blocked or rolled up) in the same episode; their
+  clean-up (blocks, rollup membership) applies to every medium of the episode.
+- A problem clears the blocks of the check's other failing states on that
+  medium, so a state change is never blocked.
+- While a medium is in rollup, every individual problem, recovery and
+  acknowledgement on it is replaced by a ``rollup`` (at most once per
+  interval); the notification that brings the count below the threshold
+  produces one ``rollup_recovery`` instead of its individual message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from services.notifier.routing import Decision, Index, Selection, Target, suppress
+from shared.models import (
+    SEVERITIES,
+    ContactRef,
+    Delivery,
+    DeliveryType,
+    MediumRef,
+    Notification,
+    RollupItem,
+)
+
+STATE_RANK: Mapping[str, int] = {"critical": 3, "unknown": 2, "warning": 1}
+
+# --------------------------------------------------------------------------- state and effects
+
+
+def block_id(medium_id: str, check_id: str, state: str) -> str:
+    """Id of the interval block of ``state`` of a check on a medium."""
+    return f"{medium_id}:{check_id}:{state}"
+
+
+def rollup_block_id(medium_id: str) -> str:
+    """Id of a medium's rollup block (per medium, no check: the seed's rollup block)."""
+    return f"{medium_id}:rollup"
+
+
+def episode_key(n: Notification) -> str:
+    """The failure episode a notification belongs to (the check when the processor gave none)."""
+    return n.episode_id or n.check_id
+
+
+@dataclass(slots=True)
+class RollupState:
+    active: bool = False
+    items: dict[str, RollupItem] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class NotifierState:
+    """The per-medium state decisions read; the shell loads the parts a batch needs."""
+
+    blocks: dict[str, float] = field(default_factory=dict)  # block id -> expire_at
+    rollups: dict[str, RollupState] = field(default_factory=dict)  # medium id -> rollup
+    episodes: dict[str, set[str]] = field(default_factory=dict)  # episode -> medium ids
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    contact_id: str
+    medium_id: str
+    id: str
+    expire_at: float
+    check_id: str | None
+    state: str | None
+
+
+@dataclass(slots=True)
+class Effects:
+    """State changes of one notification, in the order they must be applied."""
+
+    blocks_set: list[Block] = field(default_factory=list)
+    blocks_cleared: list[tuple[str, str]] = field(default_factory=list)  # (contact, block id)
+    rollup_put: list[tuple[str, str, RollupItem]] = field(default_factory=list)
+    rollup_removed: list[tuple[str, str]] = field(default_factory=list)  # (medium, check)
+    rollup_active: dict[str, bool] = field(default_factory=dict)
+    episode_added: set[str] = field(default_factory=set)
+    episode_ended: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    notification: Notification
+    deliveries: tuple[Delivery, ...]
+    effects: Effects
+    decisions: tuple[Decision, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StateQuery:
+    """What to read before expanding a batch."""
+
+    blocks: dict[str, set[str]]  # contact id -> block ids
+    rollup_media: set[str]
+    episodes: set[str]
+
+
+def state_query(plans: Sequence[tuple[Notification, Selection]]) -> StateQuery:
+    """The block ids, rollup media and episodes the batch's decisions will read."""
+    q = StateQuery({}, set(), set())
+    for n, sel in plans:
+        if n.type == "test":
+            continue
+        q.episodes.add(episode_key(n))
+        for t in sel.targets:
+            mid = t.medium.id
+            ids = q.blocks.setdefault(t.contact.id, set())
+            if n.type == "problem":
+                ids.add(block_id(mid, n.check_id, n.state))
+            if t.medium.rollup_threshold:
+                q.rollup_media.add(mid)
+                ids.add(rollup_block_id(mid))
+    for cid in [c for c, ids in q.blocks.items() if not ids]:
+        del q.blocks[cid]
+    return q
+
+
+def apply(state: NotifierState, effects: Effects, n: Notification) -> None:
+    """Fold one notification's effects into the in-memory state (later notifications see them)."""
+    for cid_bid in effects.blocks_cleared:
+        state.blocks.pop(cid_bid[1], None)
+    for block in effects.blocks_set:
+        state.blocks[block.id] = block.expire_at
+    for mid, cid in effects.rollup_removed:
+        if mid in state.rollups:
+            state.rollups[mid].items.pop(cid, None)
+    for mid, cid, item in effects.rollup_put:
+        state.rollups.setdefault(mid, RollupState()).items[cid] = item
+    for mid, active in effects.rollup_active.items():
+        state.rollups.setdefault(mid, RollupState()).active = active
+    key = episode_key(n)
+    if effects.episode_ended:
+        state.episodes.pop(key, None)
+    elif effects.episode_added:
+        state.episodes.setdefault(key, set()).update(effects.episode_added)
+
+
+# --------------------------------------------------------------------------- expansion
+
+
+def expand(index: Index, state: NotifierState, n: Notification, sel: Selection) -> Outcome:
+    """Deliveries, state changes and reasons for ``n``; ``n.time`` is "now" for every decision."""
+    out: list[Delivery] = []
+    fx = Effects()
+    decisions = list(sel.decisions)
+    if n.type == "test":
+        for t in sel.targets:
+            out.append(_delivery(n, t, "test"))
+            decisions.append(_deliver("test: bypasses intervals and rollup", t))
+    elif n.type == "problem":
+        for t in sel.targets:
+            _problem(state, n, t, fx, out, decisions)
+    else:
+        _recovery_or_ack(index, state, n, sel, fx, out, decisions)
+    return Outcome(n, tuple(out), fx, tuple(decisions))
+
+
+def _problem(
+    state: NotifierState,
+    n: Notification,
+    t: Target,
+    fx: Effects,
+    out: list[Delivery],
+    decisions: list[Decision],
+) -> None:
+    m, cid = t.medium, t.contact.id
+    fx.episode_added.add(m.id)
+    # A state change is never blocked: drop the blocks of the check's other states.
+    for other in SEVERITIES:
+        if other != n.state:
+            fx.blocks_cleared.append((cid, block_id(m.id, n.check_id, other)))
+    if m.rollup_threshold:
+        item = RollupItem(
+            entity=n.entity, check=n.check, state=n.state, summary=n.summary, duration=n.duration
+        )
+        fx.rollup_put.append((m.id, n.check_id, item))
+        items = dict(_rollup(state, m.id).items)
+        items[n.check_id] = item
+        if _rollup_step(state, n, t, items, fx, out, decisions, replaces_exit=False):
+            return
+    bid = block_id(m.id, n.check_id, n.state)
+    until = state.blocks.get(bid)
+    if until is not None and until > n.time:
+        decisions.append(
+            suppress(
+                "interval",
+                f"interval: {n.state} of {n.entity}:{n.check} on {m.type} blocked until {until:.0f}",
+                cid,
+                m.id,
+            )
+        )
+        return
+    out.append(_delivery(n, t, "problem"))
+    decisions.append(_deliver(f"problem {n.state}: no block", t))
+    if m.interval > 0:
+        fx.blocks_set.append(Block(cid, m.id, bid, n.time + m.interval, n.check_id, n.state))
+
+
+def _recovery_or_ack(
+    index: Index,
+    state: NotifierState,
+    n: Notification,
+    sel: Selection,
+    fx: Effects,
+    out: list[Delivery],
+    decisions: list[Decision],
+) -> None:
+    key = episode_key(n)
+    got = state.episodes.get(key, set())
+    recovery = n.type == "recovery"
+    selected = {t.medium.id for t in sel.targets}
+    # Media of the episode the rules no longer select still lose the check.
+    for mid in sorted(got - selected):
+        fx.rollup_removed.append((mid, n.check_id))
+        medium = index.media.get(mid)
+        if recovery and medium is not None:
+            _clear_check_blocks(fx, medium.contact_id, mid, n.check_id)
+    for t in sel.targets:
+        m = t.medium
+        if m.id not in got:
+            decisions.append(
+                suppress(
+                    "not_notified",
+                    f"{n.type}: {m.type} medium got no problem in episode {key}",
+                    t.contact.id,
+                    m.id,
+                )
+            )
+            continue
+        fx.rollup_removed.append((m.id, n.check_id))
+        if recovery:
+            _clear_check_blocks(fx, t.contact.id, m.id, n.check_id)
+        if m.rollup_threshold:
+            items = dict(_rollup(state, m.id).items)
+            items.pop(n.check_id, None)
+            if _rollup_step(state, n, t, items, fx, out, decisions, replaces_exit=True):
+                continue
+        out.append(_delivery(n, t, n.type))
+        decisions.append(_deliver(f"{n.type}: medium got the problem", t))
+    fx.episode_ended = recovery
+
+
+def _rollup_step(
+    state: NotifierState,
+    n: Notification,
+    t: Target,
+    items: dict[str, RollupItem],
+    fx: Effects,
+    out: list[Delivery],
+    decisions: list[Decision],
+    *,
+    replaces_exit: bool,
+) -> bool:
+    """Rollup on a medium with a threshold; True when it replaced the individual message."""
+    m, cid = t.medium, t.contact.id
+    threshold = m.rollup_threshold or 0
+    count, active = len(items), _rollup(state, m.id).active
+    rbid = rollup_block_id(m.id)
+    if count >= threshold:
+        until = state.blocks.get(rbid, 0.0)
+        if active and until > n.time:
+            text = f"rolled up: {count} failing >= threshold {threshold}, next rollup after {until:.0f}"
+            decisions.append(suppress("rollup", text, cid, m.id))
+        else:
+            out.append(_rollup_delivery(n, t, "rollup", items))
+            decisions.append(_deliver(f"rollup: {count} failing >= threshold {threshold}", t))
+            fx.rollup_active[m.id] = True
+            if m.interval > 0:
+                fx.blocks_set.append(Block(cid, m.id, rbid, n.time + m.interval, None, None))
+        return True
+    if not active:
+        return False
+    out.append(_rollup_delivery(n, t, "rollup_recovery", items))
+    decisions.append(_deliver(f"rollup recovery: {count} failing < threshold {threshold}", t))
+    fx.rollup_active[m.id] = False
+    fx.blocks_cleared.append((cid, rbid))
+    return replaces_exit
+
+
+def _rollup(state: NotifierState, mid: str) -> RollupState:
+    return state.rollups.get(mid) or RollupState()
+
+
+def _clear_check_blocks(fx: Effects, cid: str, mid: str, check_id: str) -> None:
+    fx.blocks_cleared.extend((cid, block_id(mid, check_id, s)) for s in SEVERITIES)
+
+
+def _deliver(text: str, t: Target) -> Decision:
+    return Decision("deliver", "deliver", text, t.contact.id, t.medium.id)
+
+
+def _refs(t: Target) -> tuple[ContactRef, MediumRef]:
+    m = t.medium
+    return (
+        ContactRef(t.contact.id, t.contact.name),
+        MediumRef(id=m.id, type=m.type, address=m.address, settings=m.settings),
+    )
+
+
+def _delivery(n: Notification, t: Target, dtype: DeliveryType) -> Delivery:
+    contact, medium = _refs(t)
+    return Delivery(
+        id=f"{n.id}:{t.medium.id}",
+        notification_id=n.id,
+        type=dtype,
+        entity=n.entity,
+        check=n.check,
+        state=n.state,
+        time=n.time,
+        contact=contact,
+        medium=medium,
+        previous_state=n.previous_state,
+        summary=n.summary,
+        details=n.details,
+        duration=n.duration,
+        tags=n.tags,
+    )
+
+
+def _rollup_delivery(
+    n: Notification, t: Target, dtype: DeliveryType, items: Mapping[str, RollupItem]
+) -> Delivery:
+    contact, medium = _refs(t)
+    checks = tuple(
+        sorted(items.values(), key=lambda i: (-STATE_RANK.get(i.state, 0), i.entity, i.check))
+    )
+    worst = checks[0].state if checks else "ok"
+    threshold = t.medium.rollup_threshold
+    relation = ">=" if dtype == "rollup" else "<"
+    return Delivery(
+        id=f"{t.medium.id}:{dtype}:{n.time:.3f}",
+        notification_id=n.id,
+        type=dtype,
+        entity=n.entity,
+        check=n.check,
+        state=worst,
+        time=n.time,
+        contact=contact,
+        medium=medium,
+        summary=f"{len(checks)} failing checks ({relation} rollup threshold {threshold})",
+        checks=checks,
+    )

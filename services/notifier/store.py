@@ -1,0 +1,198 @@
+"""The notifier's Redis shell: batch reads, one MULTI of effects per batch, the outbox.
+
+Round trips per batch, whatever the fan-out: one pipeline reading the
+notification hashes, their ``notified`` markers and ``config::version``; one
+reading the state the decisions need (``ZMSCORE`` per contact, rollup hashes,
+episode media); one ``MULTI`` writing every effect together with the markers
+and the outbox; one ``HDEL`` clearing the outbox after publishing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+import msgspec
+import redis
+
+from services.notifier.core import (
+    Block,
+    NotifierState,
+    Outcome,
+    RollupState,
+    StateQuery,
+    episode_key,
+)
+from shared.keys import Keys
+from shared.models import ENCODER, Delivery, Notification, RollupItem
+from shared.records import from_hash
+
+log = logging.getLogger(__name__)
+
+ROLLUP_ITEM_DECODER = msgspec.json.Decoder(RollupItem)
+# Block records outlive their expiry a little so operators can still see why a page was held.
+BLOCK_RECORD_GRACE_S = 3600
+
+
+class OutboxEntry(msgspec.Struct, frozen=True):
+    """A delivery written with its notification's effects, until it has been published."""
+
+    written: float
+    delivery: Delivery
+
+
+OUTBOX_DECODER = msgspec.json.Decoder(OutboxEntry)
+
+
+class BatchInput(msgspec.Struct, frozen=True):
+    notifications: dict[str, Notification | None]  # None: hash missing (expired or never written)
+    invalid: dict[str, str]  # id -> why its hash does not decode
+    done: frozenset[str]  # ids already expanded (marker present)
+    config_version: int
+
+
+class NotifierStore:
+    """Reads and writes the notifier's Redis state for whole batches."""
+
+    def __init__(self, r: redis.Redis, keys: Keys, ttl_s: int) -> None:
+        self.r = r
+        self.k = keys
+        self.ttl = ttl_s
+
+    def read_batch(self, ids: Sequence[str]) -> BatchInput:
+        """Notification hashes, ``notified`` markers and the config version in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        for nid in ids:
+            pipe.hgetall(self.k.notification(nid))
+        for nid in ids:
+            pipe.exists(self.k.notified(nid))
+        pipe.get(self.k.config_version())
+        res = pipe.execute()
+        found: dict[str, Notification | None] = {}
+        invalid: dict[str, str] = {}
+        for nid, data in zip(ids, res[: len(ids)], strict=True):
+            if not data:
+                found[nid] = None
+                continue
+            try:
+                found[nid] = from_hash(Notification, data)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                invalid[nid] = f"notification {nid}: stored hash is invalid: {exc}"
+        done = frozenset(
+            nid for nid, hit in zip(ids, res[len(ids) : 2 * len(ids)], strict=True) if hit
+        )
+        return BatchInput(found, invalid, done, int(res[-1] or 0))
+
+    def read_state(self, q: StateQuery) -> NotifierState:
+        """Blocks, rollups and episode media the batch's decisions read, in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        block_order = [(cid, sorted(ids)) for cid, ids in q.blocks.items()]
+        for cid, ids in block_order:
+            pipe.zmscore(self.k.contact_block_ids(cid), ids)
+        rollup_order = sorted(q.rollup_media)
+        for mid in rollup_order:
+            pipe.hget(self.k.medium_rollup(mid), "active")
+            pipe.hgetall(self.k.medium_rollup_checks(mid))
+        episode_order = sorted(q.episodes)
+        for key in episode_order:
+            pipe.smembers(self.k.episode_media(key))
+        res = iter(pipe.execute())
+        state = NotifierState()
+        for _cid, ids in block_order:
+            for bid, score in zip(ids, next(res), strict=True):
+                if score is not None:
+                    state.blocks[bid] = float(score)
+        for mid in rollup_order:
+            active, raw = next(res), next(res)
+            items = {cid: ROLLUP_ITEM_DECODER.decode(v) for cid, v in raw.items()}
+            state.rollups[mid] = RollupState(active == "true", items)
+        for key in episode_order:
+            state.episodes[key] = set(next(res))
+        return state
+
+    def commit(self, outcomes: Sequence[Outcome]) -> list[Delivery]:
+        """Write every effect, the ``notified`` markers and the outbox in one MULTI.
+
+        Returns the deliveries to publish (all of them are in the outbox too).
+        """
+        pipe = self.r.pipeline(transaction=True)
+        written = time.time()
+        # Expired blocks leave each touched contact's ZSET (by event time, as decisions do).
+        oldest: dict[str, float] = {}
+        for o in outcomes:
+            for b in o.effects.blocks_set:
+                oldest[b.contact_id] = min(oldest.get(b.contact_id, math.inf), o.notification.time)
+        for cid, t in oldest.items():
+            pipe.zremrangebyscore(self.k.contact_block_ids(cid), "-inf", t)
+        deliveries: list[Delivery] = []
+        for o in outcomes:
+            self._write_effects(pipe, o)
+            pipe.set(self.k.notified(o.notification.id), "1", ex=self.ttl)
+            deliveries.extend(o.deliveries)
+        if deliveries:
+            pipe.hset(
+                self.k.notifier_outbox(),
+                mapping={d.id: ENCODER.encode(OutboxEntry(written, d)) for d in deliveries},
+            )
+        pipe.execute()
+        return deliveries
+
+    def _write_effects(self, pipe: redis.client.Pipeline, o: Outcome) -> None:
+        fx = o.effects
+        cleared: dict[str, list[str]] = defaultdict(list)
+        for cid, bid in fx.blocks_cleared:
+            cleared[cid].append(bid)
+        for cid, bids in cleared.items():
+            pipe.zrem(self.k.contact_block_ids(cid), *bids)
+            pipe.delete(*(self.k.notification_block(b) for b in bids))
+        by_contact: dict[str, list[Block]] = defaultdict(list)
+        for b in fx.blocks_set:
+            by_contact[b.contact_id].append(b)
+            key = self.k.notification_block(b.id)
+            record = {"expire_at": repr(b.expire_at), "rollup": "false" if b.check_id else "true"}
+            record["medium_id"] = b.medium_id
+            if b.check_id is not None and b.state is not None:
+                record.update(check_id=b.check_id, state=b.state)
+            pipe.hset(key, mapping=record)
+            pipe.expire(key, max(1, int(b.expire_at - o.notification.time)) + BLOCK_RECORD_GRACE_S)
+        for cid, blocks in by_contact.items():
+            pipe.zadd(self.k.contact_block_ids(cid), {b.id: b.expire_at for b in blocks})
+        for mid, check in fx.rollup_removed:
+            pipe.hdel(self.k.medium_rollup_checks(mid), check)
+        for mid, check, item in fx.rollup_put:
+            pipe.hset(self.k.medium_rollup_checks(mid), check, ENCODER.encode(item))
+            pipe.expire(self.k.medium_rollup_checks(mid), self.ttl)
+        for mid, active in fx.rollup_active.items():
+            pipe.hset(self.k.medium_rollup(mid), "active", "true" if active else "false")
+        episode = self.k.episode_media(episode_key(o.notification))
+        if fx.episode_ended:
+            pipe.delete(episode)
+        elif fx.episode_added:
+            pipe.sadd(episode, *sorted(fx.episode_added))
+            pipe.expire(episode, self.ttl)
+
+    def outbox_done(self, delivery_ids: Iterable[str]) -> None:
+        """Forget deliveries the broker has (run after the batch's publish)."""
+        ids = list(delivery_ids)
+        for start in range(0, len(ids), 1000):
+            self.r.hdel(self.k.notifier_outbox(), *ids[start : start + 1000])
+
+    def outbox_leftovers(self, older_than_s: float, limit: int = 1000) -> list[Delivery]:
+        """Deliveries written more than ``older_than_s`` ago and still not cleared (crash leftovers)."""
+        cutoff = time.time() - older_than_s
+        out: list[Delivery] = []
+        for _did, raw in self.r.hscan_iter(self.k.notifier_outbox(), count=500):
+            try:
+                entry = OUTBOX_DECODER.decode(raw)
+            except msgspec.DecodeError:
+                log.warning("undecodable outbox entry dropped", extra={"delivery_id": _did})
+                self.r.hdel(self.k.notifier_outbox(), _did)
+                continue
+            if entry.written <= cutoff:
+                out.append(entry.delivery)
+                if len(out) >= limit:
+                    break
+        return out

@@ -1,0 +1,260 @@
+"""Notifier worker: ``NS.notifications`` -> one Delivery per selected medium on ``NS.deliveries``.
+
+Per batch: decode the ``{"id"}`` refs, read the notification hashes (one
+pipeline), reload the configuration index only if ``config::version`` moved,
+select targets (pure), read the state those decisions need (one pipeline),
+expand (pure), write effects + ``notified`` markers + outbox in one MULTI, and
+return the deliveries for the consumer to publish.  ``after_publish`` clears
+the outbox; the idle sweep republishes what a crash left in it (gateways
+deduplicate by delivery id).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter as Tally
+from collections.abc import Callable, Sequence
+
+import msgspec
+import redis
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from services.notifier.core import Outcome, apply, expand, state_query
+from services.notifier.routing import Index, compile_index, select
+from services.notifier.store import NotifierStore
+from shared.amqp import Names, OutMessage
+from shared.config import Settings
+from shared.consumer import TRANSIENT_ERRORS, BatchConsumer, BatchResult, Handler, Message
+from shared.directory import Directory
+from shared.keys import Keys
+from shared.models import ENCODER, NOTIFICATION_REF_DECODER, Delivery, Notification
+from shared.store import connect_redis
+from shared.telemetry import LATENCY_BUCKETS, ConsumerMetrics, configure_logging, serve_metrics
+
+log = logging.getLogger(__name__)
+
+STAGE = "notifier"
+# Outbox entries younger than this may belong to a batch still being published (by any worker).
+OUTBOX_GRACE_S = 15.0
+SWEEP_EVERY_S = 5.0
+
+
+class NotifierMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.notifications = Counter(
+            "tocsin_notifier_notifications",
+            "Notifications expanded, per notification type",
+            ["type"],
+            registry=registry,
+        )
+        self.deliveries = Counter(
+            "tocsin_notifier_deliveries",
+            "Deliveries produced, per medium type",
+            ["medium_type"],
+            registry=registry,
+        )
+        self.suppressed = Counter(
+            "tocsin_notifier_suppressed",
+            "Deliveries not produced, per reason",
+            ["reason"],
+            registry=registry,
+        )
+        self.expand_seconds = Histogram(
+            "tocsin_notifier_expand_seconds",
+            "Time to expand one batch (reads, decisions, write)",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.config_reloads = Counter(
+            "tocsin_notifier_config_reloads", "Configuration index reloads", registry=registry
+        )
+        self.republished = Counter(
+            "tocsin_notifier_outbox_republished",
+            "Deliveries republished from the outbox after a crash",
+            registry=registry,
+        )
+
+
+class ConfigCache:
+    """The compiled configuration, reloaded only when ``config::version`` changes."""
+
+    def __init__(self, directory: Directory, metrics: NotifierMetrics) -> None:
+        self.directory = directory
+        self.metrics = metrics
+        self.index: Index | None = None
+
+    def get(self, version: int) -> Index:
+        if self.index is None or self.index.version != version:
+            started = time.perf_counter()
+            self.index = compile_index(self.directory.snapshot())
+            self.metrics.config_reloads.inc()
+            log.info(
+                "configuration loaded",
+                extra={
+                    "version": self.index.version,
+                    "contacts": len(self.index.contacts),
+                    "media": len(self.index.media),
+                    "seconds": round(time.perf_counter() - started, 4),
+                },
+            )
+        return self.index
+
+
+def delivery_message(names: Names, d: Delivery) -> OutMessage:
+    """The AMQP message of a delivery: routed by medium type, id for gateway dedup."""
+    return OutMessage(names.deliveries, d.medium.type, ENCODER.encode(d), message_id=d.id)
+
+
+def make_handler(
+    store: NotifierStore, directory: Directory, names: Names, metrics: NotifierMetrics
+) -> Handler:
+    """The batch handler (see the module docstring for its round trips)."""
+    cache = ConfigCache(directory, metrics)
+
+    def handle(batch: Sequence[Message]) -> BatchResult:
+        result = BatchResult()
+        refs: list[tuple[Message, str]] = []
+        for msg in batch:
+            try:
+                refs.append((msg, NOTIFICATION_REF_DECODER.decode(msg.body).id))
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                result.rejected.append((msg, f"body: {exc}"))
+        if not refs:
+            return result
+        started = time.perf_counter()
+        inp = store.read_batch(list(dict.fromkeys(nid for _, nid in refs)))
+        index = cache.get(inp.config_version)
+        todo: list[Notification] = []
+        seen: set[str] = set()
+        for msg, nid in refs:
+            if nid in inp.done or nid in seen:
+                log.debug("already expanded, skipped", extra={"notification_id": nid})
+                continue
+            seen.add(nid)
+            n = inp.notifications.get(nid)
+            if nid in inp.invalid:
+                result.rejected.append((msg, inp.invalid[nid]))
+            elif n is None:
+                result.rejected.append(
+                    (msg, f"notification {nid}: no stored notification (expired or never written)")
+                )
+            else:
+                todo.append(n)
+        if not todo:
+            return result
+        plans = [(n, select(index, n)) for n in todo]
+        state = store.read_state(state_query(plans))
+        outcomes: list[Outcome] = []
+        for n, sel in plans:
+            outcome = expand(index, state, n, sel)
+            apply(state, outcome.effects, n)
+            outcomes.append(outcome)
+        deliveries = store.commit(outcomes)
+        _count(outcomes, metrics)
+        metrics.expand_seconds.observe(time.perf_counter() - started)
+        result.outputs.extend(delivery_message(names, d) for d in deliveries)
+        if deliveries:
+            ids = [d.id for d in deliveries]
+            result.after_publish = lambda: store.outbox_done(ids)
+        log.info(
+            "batch expanded",
+            extra={
+                "stage": STAGE,
+                "notifications": len(outcomes),
+                "deliveries": len(deliveries),
+                "config_version": index.version,
+            },
+        )
+        return result
+
+    return handle
+
+
+def _count(outcomes: Sequence[Outcome], metrics: NotifierMetrics) -> None:
+    debug = log.isEnabledFor(logging.DEBUG)
+    suppressed: Tally[str] = Tally()
+    delivered: Tally[str] = Tally()
+    for o in outcomes:
+        n = o.notification
+        metrics.notifications.labels(n.type).inc()
+        delivered.update(d.medium.type for d in o.deliveries)
+        for dec in o.decisions:
+            if dec.verdict == "suppress":
+                suppressed[dec.code] += 1
+            if debug:
+                log.debug(
+                    dec.text,
+                    extra={
+                        "notification_id": n.id,
+                        "entity": n.entity,
+                        "check": n.check,
+                        "outcome": dec.verdict,
+                        "reason": dec.code,
+                        "contact_id": dec.contact_id,
+                        "medium_id": dec.medium_id,
+                    },
+                )
+    for mtype, count in delivered.items():
+        metrics.deliveries.labels(mtype).inc(count)
+    for reason, count in suppressed.items():
+        metrics.suppressed.labels(reason).inc(count)
+
+
+def make_sweeper(
+    store: NotifierStore, names: Names, metrics: NotifierMetrics
+) -> Callable[[BatchConsumer], None]:
+    """The idle hook: republish outbox leftovers of crashed batches, every few seconds."""
+    last = 0.0
+
+    def sweep(consumer: BatchConsumer) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < SWEEP_EVERY_S:
+            return
+        last = now
+        try:
+            leftovers = store.outbox_leftovers(OUTBOX_GRACE_S)
+            if not leftovers:
+                return
+            consumer.publish([delivery_message(names, d) for d in leftovers])
+            store.outbox_done(d.id for d in leftovers)
+        except TRANSIENT_ERRORS as exc:
+            log.warning("outbox sweep failed", extra={"stage": STAGE, "error": repr(exc)})
+            return
+        metrics.republished.inc(len(leftovers))
+        log.warning("republished outbox leftovers", extra={"stage": STAGE, "count": len(leftovers)})
+
+    return sweep
+
+
+def build_consumer(
+    settings: Settings, registry: CollectorRegistry, r: redis.Redis
+) -> BatchConsumer:
+    """The notifier's consumer on ``NS.notifications`` (``run`` and tests share it)."""
+    names, keys = Names(settings.namespace), Keys(settings.namespace)
+    metrics = NotifierMetrics(registry)
+    store = NotifierStore(r, keys, settings.notification_ttl_s)
+    return BatchConsumer(
+        amqp_url=settings.amqp_url,
+        names=names,
+        partitions=settings.partitions,
+        queues=[names.notifications],
+        handler=make_handler(store, Directory(r, keys), names, metrics),
+        stage=STAGE,
+        metrics=ConsumerMetrics(registry, STAGE),
+        prefetch=settings.prefetch,
+        batch_size=settings.batch_size,
+        batch_wait_ms=settings.batch_wait_ms,
+        on_idle=make_sweeper(store, names, metrics),
+    )
+
+
+def run(settings: Settings) -> None:
+    """Run the notifier worker until SIGTERM/SIGINT."""
+    configure_logging(settings, STAGE)
+    registry = CollectorRegistry()
+    serve_metrics(registry, settings.metrics_port)
+    consumer = build_consumer(settings, registry, connect_redis(settings))
+    consumer.install_signal_handlers()
+    consumer.run()

@@ -1,0 +1,308 @@
+"""Notifier against real Redis and RabbitMQ: refs in on NS.notifications, deliveries out per medium."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import msgspec
+import pika
+import pytest
+import redis
+from prometheus_client import CollectorRegistry
+
+from services.notifier.core import block_id
+from services.notifier.store import NotifierStore, OutboxEntry
+from services.notifier.worker import NotifierMetrics, build_consumer, make_handler
+from shared.amqp import Names, Publisher, connect
+from shared.config import Settings
+from shared.consumer import Message
+from shared.directory import Directory
+from shared.keys import Keys
+from shared.models import (
+    DELIVERY_DECODER,
+    ENCODER,
+    Contact,
+    Delivery,
+    Medium,
+    Notification,
+    NotificationRef,
+    Rule,
+    SeverityRoute,
+)
+from shared.records import to_hash
+from shared.store import connect_redis
+from tests.support import collect, declare, publish, running
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_790_000_000.0
+
+
+@pytest.fixture
+def r(settings: Settings) -> Iterator[redis.Redis]:
+    client = connect_redis(settings)
+    yield client
+    client.close()
+
+
+def configure(
+    settings: Settings, r: redis.Redis, rollup: int | None = None, interval: int = 600
+) -> None:
+    """Two contacts on different media types, both routed critical problems of web1."""
+    d = Directory(r, Keys(settings.namespace))
+    for cid, mtype in (("alice", "webhook"), ("bob", "email")):
+        d.put_contact(Contact(id=cid, name=cid.title()))
+        d.put_medium(
+            Medium(
+                id=f"{cid}-m",
+                contact_id=cid,
+                type=mtype,
+                address=f"{cid}@x",
+                interval=interval,
+                rollup_threshold=rollup,
+            )
+        )
+        d.put_rule(
+            Rule(
+                id=f"{cid}-r",
+                contact_id=cid,
+                entities=("web1",),
+                critical=SeverityRoute(media=(mtype,)),
+            )
+        )
+
+
+def notification(
+    nid: str, ntype: str = "problem", t: float = 0, check: str = "http", state: str = "critical"
+) -> Notification:
+    return Notification(
+        id=nid,
+        type=ntype,
+        check_id=check,
+        entity="web1",
+        check=check,
+        state=state,  # type: ignore[arg-type]
+        severity="critical",
+        time=T0 + t,
+        episode_id=f"ep-{check}",
+        summary="down",
+    )
+
+
+def send(settings: Settings, r: redis.Redis, *notes: Notification) -> None:
+    keys = Keys(settings.namespace)
+    for n in notes:
+        r.hset(keys.notification(n.id), mapping=to_hash(n))
+    for n in notes:
+        publish(
+            settings,
+            ENCODER.encode(NotificationRef(n.id)),
+            routing_key=Names(settings.namespace).notifications,
+            exchange="",
+        )
+
+
+def gateway_queues(settings: Settings) -> list[str]:
+    names = Names(settings.namespace)
+    return [names.gateway("webhook"), names.gateway("email")]
+
+
+def deliveries(got: list[dict[str, object]]) -> list[Delivery]:
+    return [DELIVERY_DECODER.decode(m["body"]) for m in got]  # type: ignore[arg-type]
+
+
+def test_problem_fans_out_to_both_contacts_and_redelivery_adds_nothing(
+    settings: Settings, r: redis.Redis
+) -> None:
+    declare(settings)
+    configure(settings, r, interval=0)  # no interval block: only the marker stops a repeat
+    keys = Keys(settings.namespace)
+    with running(build_consumer(settings, CollectorRegistry(), r)):
+        send(settings, r, notification("n1"))
+        got = collect(settings, gateway_queues(settings), n=2, timeout=10)
+        # The same ref again (a broker redelivery looks the same): nothing new.
+        send(settings, r, notification("n1"))
+        extra = collect(settings, gateway_queues(settings), n=1, timeout=1.5)
+    ds = sorted(deliveries(got), key=lambda d: d.medium.type)
+    assert [(d.medium.type, d.contact.id, d.type, d.id) for d in ds] == [
+        ("email", "bob", "problem", "n1:bob-m"),
+        ("webhook", "alice", "problem", "n1:alice-m"),
+    ]
+    assert {m["message_id"] for m in got} == {"n1:bob-m", "n1:alice-m"}
+    assert {m["queue"] for m in got} == set(gateway_queues(settings))
+    assert extra == []
+    assert r.exists(keys.notified("n1"))
+    assert r.hlen(keys.notifier_outbox()) == 0
+
+
+def test_interval_and_recovery_across_batches(settings: Settings, r: redis.Redis) -> None:
+    declare(settings)
+    configure(settings, r)
+    with running(build_consumer(settings, CollectorRegistry(), r)):
+        send(settings, r, notification("p1"))
+        first = collect(settings, gateway_queues(settings), n=2, timeout=10)
+        keys = Keys(settings.namespace)
+        score = r.zscore(keys.contact_block_ids("alice"), block_id("alice-m", "http", "critical"))
+        assert score == T0 + 600
+        send(settings, r, notification("p2", t=300))  # blocked by the 600 s interval
+        send(settings, r, notification("ok1", "recovery", t=400, state="ok"))
+        rest = collect(settings, gateway_queues(settings), n=2, timeout=10)
+        extra = collect(settings, gateway_queues(settings), n=1, timeout=1)
+    assert sorted(d.id for d in deliveries(first)) == ["p1:alice-m", "p1:bob-m"]
+    assert sorted((d.type, d.id) for d in deliveries(rest)) == [
+        ("recovery", "ok1:alice-m"),
+        ("recovery", "ok1:bob-m"),
+    ]
+    assert extra == []
+    assert r.zcard(keys.contact_block_ids("alice")) == 0  # recovery cleared the block
+    assert not r.exists(keys.episode_media("ep-http"))
+
+
+def test_rollup_through_redis(settings: Settings, r: redis.Redis) -> None:
+    declare(settings)
+    configure(settings, r, rollup=2)
+    keys = Keys(settings.namespace)
+    with running(build_consumer(settings, CollectorRegistry(), r)):
+        send(settings, r, notification("a", check="c1"))
+        first = collect(settings, gateway_queues(settings), n=2, timeout=10)
+        send(settings, r, notification("b", t=10, check="c2"))
+        second = collect(settings, gateway_queues(settings), n=2, timeout=10)
+    assert {d.type for d in deliveries(first)} == {"problem"}
+    rolled = deliveries(second)
+    assert {d.type for d in rolled} == {"rollup"}
+    assert all(sorted(i.check for i in d.checks) == ["c1", "c2"] for d in rolled)
+    assert r.hget(keys.medium_rollup("alice-m"), "active") == "true"
+    assert sorted(r.hkeys(keys.medium_rollup_checks("alice-m"))) == ["c1", "c2"]
+
+
+def test_missing_hash_and_bad_body_are_dead_lettered(settings: Settings, r: redis.Redis) -> None:
+    declare(settings)
+    configure(settings, r)
+    names = Names(settings.namespace)
+    with running(build_consumer(settings, CollectorRegistry(), r)):
+        publish(
+            settings,
+            ENCODER.encode(NotificationRef("ghost")),
+            routing_key=names.notifications,
+            exchange="",
+        )
+        publish(settings, b"{not json", routing_key=names.notifications, exchange="")
+        got = collect(settings, [names.dead], n=2, timeout=10)
+    reasons = sorted(m["headers"]["x-tocsin-error"] for m in got)  # type: ignore[index]
+    assert len(reasons) == 2
+    assert reasons[1].startswith("notification ghost: no stored notification")
+    assert reasons[0].startswith("body:")
+    assert all(m["headers"]["x-tocsin-stage"] == "notifier" for m in got)  # type: ignore[index]
+
+
+def test_outbox_leftovers_are_republished(settings: Settings, r: redis.Redis) -> None:
+    declare(settings)
+    keys = Keys(settings.namespace)
+    d = Delivery(
+        id="old:m",
+        notification_id="old",
+        type="problem",
+        entity="e",
+        check="c",
+        state="critical",
+        time=T0,
+        contact={"id": "a", "name": "A"},  # type: ignore[arg-type]
+        medium={"id": "m", "type": "webhook", "address": "x"},  # type: ignore[arg-type]
+    )
+    d = msgspec.convert(msgspec.to_builtins(d), Delivery)
+    r.hset(keys.notifier_outbox(), d.id, ENCODER.encode(OutboxEntry(time.time() - 60, d)))
+    with running(build_consumer(settings, CollectorRegistry(), r)):
+        got = collect(settings, gateway_queues(settings), n=1, timeout=10)
+    assert [m["message_id"] for m in got] == ["old:m"]
+    assert r.hlen(keys.notifier_outbox()) == 0
+
+
+def test_config_change_is_picked_up(settings: Settings, r: redis.Redis) -> None:
+    declare(settings)
+    configure(settings, r)
+    with running(build_consumer(settings, CollectorRegistry(), r)):
+        send(settings, r, notification("x1", check="c1"))
+        first = collect(settings, gateway_queues(settings), n=2, timeout=10)
+        Directory(r, Keys(settings.namespace)).delete_contact("bob")
+        send(settings, r, notification("x2", check="c2"))
+        second = collect(settings, gateway_queues(settings), n=2, timeout=2)
+    assert len(first) == 2
+    assert [d.contact.id for d in deliveries(second)] == ["alice"]
+
+
+def test_fan_out_500_contacts_1500_media(
+    settings: Settings, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One notification -> 1,500 deliveries with a bounded number of Redis round trips."""
+    keys = Keys(settings.namespace)
+    pipe = r.pipeline(transaction=False)
+    for i in range(500):
+        cid = f"c{i}"
+        pipe.hset(
+            keys.contact(cid), mapping=to_hash(Contact(id=cid, name=cid, timezone="Europe/Oslo"))
+        )
+        pipe.sadd(keys.contact_ids(), cid)
+        for mtype in ("webhook", "email", "sms"):
+            m = Medium(id=f"{cid}-{mtype}", contact_id=cid, type=mtype, address=f"{cid}@x")
+            pipe.hset(keys.medium(m.id), mapping=to_hash(m))
+            pipe.sadd(keys.medium_ids(), m.id)
+        rule = Rule(
+            id=f"r{i}",
+            contact_id=cid,
+            entities=("web1",) if i % 2 else (),
+            critical=SeverityRoute(media=("webhook", "email", "sms")),
+        )
+        pipe.hset(keys.rule(rule.id), mapping=to_hash(rule))
+        pipe.sadd(keys.rule_ids(), rule.id)
+    pipe.incr(keys.config_version())
+    pipe.execute()
+    n = notification("big")
+    r.hset(keys.notification(n.id), mapping=to_hash(n))
+
+    round_trips = 0
+    real_execute = redis.client.Pipeline.execute
+
+    def counting(self: redis.client.Pipeline, raise_on_error: bool = True) -> object:
+        nonlocal round_trips
+        round_trips += 1
+        return real_execute(self, raise_on_error)
+
+    names = Names(settings.namespace)
+    store = NotifierStore(r, keys, settings.notification_ttl_s)
+    registry = CollectorRegistry()
+    handle = make_handler(store, Directory(r, keys), names, NotifierMetrics(registry))
+    handle([_msg(NotificationRef("warmup"))])  # loads the configuration index (not measured)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", counting)
+    started = time.perf_counter()
+    result = handle([_msg(NotificationRef(n.id))])
+    elapsed = time.perf_counter() - started
+    monkeypatch.undo()
+    assert len(result.outputs) == 1500
+    assert round_trips <= 3, round_trips  # read batch, read state, MULTI
+    assert (
+        registry.get_sample_value("tocsin_notifier_deliveries_total", {"medium_type": "sms"}) == 500
+    )
+    declare(settings)
+    conn = connect(settings.amqp_url, name="tocsin-test-fanout")
+    try:
+        started = time.perf_counter()
+        Publisher(conn).publish(result.outputs)
+        published = time.perf_counter() - started
+    finally:
+        conn.close()
+    print(
+        f"\nexpand 1 notification -> 1500 deliveries: {elapsed * 1000:.1f} ms "
+        f"({round_trips} Redis pipelines); publishing them in one AMQP tx: {published * 1000:.1f} ms"
+    )
+    assert elapsed < 5.0
+
+
+def _msg(ref: NotificationRef) -> Message:
+    return Message(
+        body=ENCODER.encode(ref),
+        delivery_tag=1,
+        queue="q",
+        routing_key="q",
+        properties=pika.BasicProperties(),
+    )
