@@ -18,6 +18,7 @@ import redis
 from shared.keys import Keys
 from shared.models import SEVERITIES, Contact, Medium, Rule
 from shared.records import T, from_hash, to_hash
+from shared.timeslots import recurrence_error
 
 
 class ValidationFailed(ValueError):
@@ -86,15 +87,9 @@ def validate_rule(rule: Rule, contact_media_types: Iterable[str]) -> None:
                     f"{severity}.media",
                 )
     for i, rec in enumerate(rule.time_restrictions):
-        if not rec.days:
-            raise ValidationFailed(
-                "days must list at least one day (1 = Monday .. 7)", f"time_restrictions[{i}].days"
-            )
-        if not rec.all_day and rec.start == rec.end:
-            raise ValidationFailed(
-                "start equals end: an empty span (use all_day for the whole day)",
-                f"time_restrictions[{i}].end",
-            )
+        problem = recurrence_error(rec)
+        if problem is not None:
+            raise ValidationFailed(problem, f"time_restrictions[{i}]")
 
 
 # ---------------------------------------------------------------------- repository
