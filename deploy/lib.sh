@@ -69,3 +69,21 @@ ensure_rabbitmq() {
   for _ in $(seq 120); do _port_open 127.0.0.1 5672 && return 0; sleep 0.5; done
   log "rabbitmq did not come up"; return 1
 }
+
+# Optional: the real Prometheus Alertmanager for tests/integration/test_source_alertmanager_real.py.
+# Never fails the caller: without it that one test skips and says why.
+ensure_alertmanager() {
+  command -v prometheus-alertmanager >/dev/null 2>&1 && return 0
+  command -v alertmanager >/dev/null 2>&1 && return 0
+  _apt_install prometheus-alertmanager \
+    || log "prometheus-alertmanager not installed; the real-Alertmanager test will be skipped"
+  return 0
+}
+
+# Optional: Debian's Chromium for the dashboard's browser tests (tests/e2e/test_ui_browser.py,
+# driven by Playwright; `playwright install` cannot download browsers here). Never fails the caller.
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  _apt_install chromium || log "chromium not installed; the dashboard browser tests will be skipped"
+  return 0
+}

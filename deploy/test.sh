@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 ensure_venv dev
 ensure_redis
 ensure_rabbitmq
+ensure_alertmanager
+ensure_chromium
 log "ruff"
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .

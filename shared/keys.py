@@ -178,6 +178,37 @@ class Keys:
     def incident_by_open(self, is_open: bool) -> str:
         return f"{self.p}incident::by_open:{'true' if is_open else 'false'}"
 
+    # -- Argus compatibility (services/api/argus/)
+    def incident_by_source_id(self) -> str:
+        """HASH ``<source pk>:<source_incident_id>`` -> incident pk (unique per source)."""
+        return f"{self.p}incident::by_source_id"
+
+    def incident_acks(self, iid: str) -> str:
+        """HASH ACK event pk -> expiration (JSON number or null)."""
+        return f"{self.p}incident:{iid}:acks"
+
+    def argus_source_seq(self) -> str:
+        return f"{self.p}argus_source::seq"
+
+    def argus_sources(self) -> str:
+        """HASH source pk -> source system record (JSON, token only hashed)."""
+        return f"{self.p}argus_source::by_pk"
+
+    def argus_source_by_name(self) -> str:
+        """HASH ``<type>/<name>`` -> source pk ((name, type) unique)."""
+        return f"{self.p}argus_source::by_name"
+
+    def argus_source_by_token(self) -> str:
+        """HASH sha256(token) -> source pk."""
+        return f"{self.p}argus_source::by_token"
+
+    def timeslot_seq(self) -> str:
+        return f"{self.p}timeslot::seq"
+
+    def timeslots(self) -> str:
+        """HASH timeslot pk -> timeslot (JSON, with the ids of rules that use it)."""
+        return f"{self.p}timeslot::by_pk"
+
     # -- gateways
     def media_installed(self) -> str:
         """HASH medium type -> time a gateway last registered it."""

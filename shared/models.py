@@ -81,6 +81,8 @@ class Event(msgspec.Struct, kw_only=True):
     initial_recovery_delay: Seconds | None = None
     duration: Seconds | None = None
     acknowledgement_id: Annotated[str, Meta(max_length=255)] | int | None = None
+    # The Argus incident (pk) the API already opened for this event (routing key ``argus`` only).
+    incident_id: Annotated[str, Meta(min_length=1, max_length=32)] | None = None
 
     def __post_init__(self) -> None:
         state = self.state.strip().lower()
@@ -132,6 +134,9 @@ class CheckEvent(msgspec.Struct, frozen=True, kw_only=True):
     duration: int | None = None
     acknowledgement_id: str | None = None
     source: str = "flapjack"
+    # Set by the Argus API: it wrote the incident and its event log; the processor
+    # only uses this pk as the episode id and writes no incident records for the event.
+    incident_id: str | None = None
 
 
 class Notification(msgspec.Struct, frozen=True, kw_only=True):

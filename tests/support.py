@@ -46,7 +46,9 @@ def publish(
         conn.close()
 
 
-def collect(settings: Settings, queues: list[str], n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+def collect(
+    settings: Settings, queues: list[str], n: int, timeout: float = 10.0
+) -> list[dict[str, Any]]:
     """Consume (and ack) until ``n`` messages arrived from ``queues`` or ``timeout`` passed."""
     got: list[dict[str, Any]] = []
     conn = connect(settings.amqp_url, name="tocsin-test-collect")

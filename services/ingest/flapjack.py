@@ -138,4 +138,6 @@ def normalise(event: Event, received: float, event_id: str, source: str = "flapj
         if isinstance(event.acknowledgement_id, str) or event.acknowledgement_id is None
         else str(event.acknowledgement_id),
         source=source,
+        # Only the Argus API (routing key ``argus``) may attach an event to an incident.
+        incident_id=event.incident_id if source == "argus" else None,
     )

@@ -10,11 +10,13 @@ import dataclasses
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter
 
-from services.ingest.flapjack import decode_body
+from services.ingest import alertmanager, generic
+from services.ingest.flapjack import Decoded, decode_body
+from services.ingest.redis_list import start_drain
 from shared.amqp import Names, OutMessage, partition_key, partition_of
 from shared.config import Settings
 from shared.consumer import BatchConsumer, BatchResult, Handler, Message
@@ -25,7 +27,13 @@ from shared.telemetry import ConsumerMetrics, configure_logging, serve_metrics
 log = logging.getLogger(__name__)
 
 # Routing keys on NS.events this worker decodes; others are dead-lettered.
-SOURCE_DECODERS = {"flapjack": decode_body}
+SOURCE_DECODERS = {
+    "flapjack": decode_body,
+    "alertmanager": alertmanager.decode_body,
+    "generic": generic.decode_body,
+    # Argus incidents: the API publishes Flapjack-shaped events (services/api/argus/).
+    "argus": decode_body,
+}
 
 
 class IngestMetrics:
@@ -38,7 +46,12 @@ class IngestMetrics:
         )
 
 
-def make_handler(names: Names, partitions: int, metrics: IngestMetrics) -> Handler:
+def make_handler(
+    names: Names,
+    partitions: int,
+    metrics: IngestMetrics,
+    decoders: Mapping[str, Callable[[bytes, float, str | None, str], Decoded]] | None = None,
+) -> Handler:
     """The batch handler: pure decoding plus grouping; no I/O besides what it returns."""
 
     def handle(batch: Sequence[Message]) -> BatchResult:
@@ -47,7 +60,7 @@ def make_handler(names: Names, partitions: int, metrics: IngestMetrics) -> Handl
         now = time.time()
         for msg in batch:
             source = msg.routing_key or "flapjack"
-            decode = SOURCE_DECODERS.get(source)
+            decode = (SOURCE_DECODERS if decoders is None else decoders).get(source)
             if decode is None:
                 result.rejected.append(
                     (
@@ -85,12 +98,18 @@ def run(settings: Settings) -> None:
     metrics = ConsumerMetrics(registry, "ingest")
     serve_metrics(registry, settings.metrics_port, settings.metrics_host)
     names = Names(settings.namespace)
+    # Alertmanager check names carry the deployment's identity labels.
+    decoders = {
+        **SOURCE_DECODERS,
+        "alertmanager": alertmanager.decoder(settings.identity_labels),
+    }
+    handler = make_handler(names, settings.partitions, IngestMetrics(registry), decoders)
     consumer = BatchConsumer(
         amqp_url=settings.amqp_url,
         names=names,
         partitions=settings.partitions,
         queues=[names.ingest],
-        handler=make_handler(names, settings.partitions, IngestMetrics(registry)),
+        handler=handler,
         stage="ingest",
         metrics=metrics,
         prefetch=settings.prefetch,
@@ -98,4 +117,7 @@ def run(settings: Settings) -> None:
         batch_wait_ms=settings.batch_wait_ms,
     )
     consumer.install_signal_handlers()
+    drain = start_drain(settings, handler, lambda: consumer.stopping)
     consumer.run()
+    if drain is not None:
+        drain.join(timeout=10)  # let it finish its batch and give up its lease

@@ -34,7 +34,9 @@ def _ingest(settings: Settings) -> BatchConsumer:
     )
 
 
-def test_mixed_array_routes_good_events_to_partitions_and_bad_ones_to_dead(settings: Settings) -> None:
+def test_mixed_array_routes_good_events_to_partitions_and_bad_ones_to_dead(
+    settings: Settings,
+) -> None:
     names = Names(settings.namespace)
     declare(settings)
     body = json.dumps(
@@ -59,16 +61,21 @@ def test_mixed_array_routes_good_events_to_partitions_and_bad_ones_to_dead(setti
     ]
     for m in good:
         for e in msgspec.json.decode(m["body"], type=list[CheckEvent]):
-            assert m["queue"] == names.processor(partition_of(e.entity, e.check, settings.partitions))
+            assert m["queue"] == names.processor(
+                partition_of(e.entity, e.check, settings.partitions)
+            )
     assert {e.id for e in events} == {"m-1:0", "m-1:2"}
     reasons = sorted(m["headers"]["x-tocsin-error"] for m in dead)
     assert len(reasons) == 2
     assert "state: unknown value 'sideways'" in reasons[1] and "$[1]" in reasons[1]
     assert "entity" in reasons[0] and "$[3]" in reasons[0]
     assert all(m["headers"]["x-tocsin-stage"] == "ingest" for m in dead)
-    assert json.loads(next(m for m in dead if "$[1]" in m["headers"]["x-tocsin-error"])["body"])[
-        "state"
-    ] == "sideways"
+    assert (
+        json.loads(next(m for m in dead if "$[1]" in m["headers"]["x-tocsin-error"])["body"])[
+            "state"
+        ]
+        == "sideways"
+    )
 
 
 def test_non_json_body_is_dead_lettered_and_worker_keeps_going(settings: Settings) -> None:

@@ -1,0 +1,285 @@
+"""Event sources over HTTP: Alertmanager webhooks, Prometheus pushes, declared JSON sources.
+
+Each route checks the payload with the same pure decoder ingest uses (so the
+caller learns at once which alerts were bad, by index and field), then
+publishes the body unchanged on ``NS.events`` with the source's routing key;
+ingest decodes it again, routes the good events and dead-letters the bad ones.
+A body that is not the expected shape at all is refused (400) and not published.
+
+Webhook senders often cannot set headers, so ``/sources/alertmanager`` and
+``/sources/{name}/events`` also take ``?token=``; they are marked public for
+the global guard and compare the token here, in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from typing import Any
+
+import anyio.to_thread
+import msgspec
+from litestar import Request, Response, Router, delete, get, post
+from litestar.params import FromPath, RawBody
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from services.api.auth import token_from_header
+from services.api.config_routes import ctx_of
+from services.api.context import ApiContext
+from services.api.errors import ApiError, split_field
+from services.ingest import alertmanager, generic
+from services.ingest.flapjack import Decoded
+from shared.consumer import AMQP_ERRORS
+
+RESERVED_NAMES = frozenset({"alertmanager"})
+_INDEX = re.compile(r"\[(\d+)\]|at item (\d+)")
+
+
+class SourceIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``POST /sources`` body: a name and the field mapping."""
+
+    name: generic.SourceName
+    mapping: generic.Mapping
+
+
+class SourceRecord(msgspec.Struct, kw_only=True):
+    """A declared source as stored in Redis (``Keys.sources()``); the token only hashed."""
+
+    name: str
+    mapping: generic.Mapping
+    token_sha256: str
+    created: float
+
+
+class SourceOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    name: str
+    mapping: generic.Mapping
+    created: float
+    events_url: str
+    token: str | None = None  # only in the response that creates the source
+
+
+class Rejection(msgspec.Struct):
+    index: int | None
+    field: str | None
+    error: str
+
+
+class SourceResult(msgspec.Struct):
+    """What happened to a payload: how many events it gave, and each rejected item."""
+
+    accepted: int
+    rejected: list[Rejection]
+
+
+# ----------------------------------------------------------------------------- shared
+
+
+def _presented_token(request: Request[Any, Any, Any]) -> str | None:
+    return token_from_header(request.headers.get("authorization")) or request.query_params.get(
+        "token"
+    )
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def _sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _unauthorized(presented: str | None) -> ApiError:
+    return ApiError(401, "missing token" if presented is None else "invalid token", "token")
+
+
+def _rejections(decoded: Decoded) -> list[Rejection]:
+    out = []
+    for _, reason in decoded.rejected:
+        message, field = split_field(reason)
+        match = _INDEX.search(reason)
+        index = int(match.group(1) or match.group(2)) if match else None
+        out.append(Rejection(index=index, field=field, error=message.strip()))
+    return out
+
+
+async def _publish(ctx: ApiContext, body: bytes, routing_key: str) -> None:
+    try:
+        # pika blocks; keep the event loop free for other requests.
+        await anyio.to_thread.run_sync(lambda: ctx.sender.send([body], routing_key=routing_key))
+    except AMQP_ERRORS as exc:
+        raise ApiError(503, f"broker unavailable: {exc!r}") from None
+
+
+def _result(decoded: Decoded, ok_status: int) -> Response[SourceResult]:
+    """``ok_status`` when something was accepted (or the payload was empty), else 422."""
+    status = ok_status if decoded.accepted or not decoded.rejected else 422
+    return Response(SourceResult(len(decoded.accepted), _rejections(decoded)), status_code=status)
+
+
+def _refuse_if_malformed(decoded: Decoded) -> None:
+    # A body-level failure (not JSON, wrong top-level shape, too big) has no items.
+    if not decoded.accepted and len(decoded.rejected) == 1:
+        reason = decoded.rejected[0][1]
+        if reason.startswith(("body:", "payload:", "items:", "envelope:")):
+            message, field = split_field(reason)
+            raise ApiError(400, message.strip(), field or "body")
+
+
+async def _alertmanager(request: Request[Any, Any, Any], want_list: bool) -> Response[SourceResult]:
+    ctx = ctx_of(request)
+    body = await request.body()
+    decoded = alertmanager.decode_body(
+        body, time.time(), identity_labels=ctx.settings.identity_labels
+    )
+    _refuse_if_malformed(decoded)
+    if want_list and not body.lstrip().startswith(b"["):
+        raise ApiError(400, "expected a JSON array of alerts (Alertmanager API v2)", "body")
+    await _publish(ctx, body, "alertmanager")
+    return _result(decoded, 200)
+
+
+# ----------------------------------------------------------------------------- Alertmanager
+
+
+@post("/sources/alertmanager", opt={"public": True}, tags=["intake"], status_code=200)
+async def alertmanager_webhook(request: Request[Any, Any, Any]) -> Response[SourceResult]:
+    """Alertmanager's webhook receiver (payload version 4); admin token in header or ``?token=``.
+
+    Public for the global guard because Alertmanager's ``url`` may carry the
+    token in the query string; the token is compared here, in constant time.
+    """
+    ctx = ctx_of(request)
+    presented = _presented_token(request)
+    expected = ctx.settings.api_token or ""
+    if presented is None or not expected or not _same(presented, expected):
+        raise _unauthorized(presented)
+    return await _alertmanager(request, want_list=False)
+
+
+@post("/api/v2/alerts", tags=["intake"], status_code=200)
+async def prometheus_alerts(request: Request[Any, Any, Any]) -> Response[SourceResult]:
+    """Alertmanager API v2 alert list, so Prometheus can push straight to Tocsin.
+
+    Needs the admin token as a bearer token (Prometheus ``authorization:``).
+    """
+    return await _alertmanager(request, want_list=True)
+
+
+# ----------------------------------------------------------------------------- declared sources
+
+
+def _load(ctx: ApiContext, name: str) -> SourceRecord:
+    raw = ctx.redis.hget(ctx.keys.sources(), name)
+    if raw is None:
+        raise ApiError(404, f"source {name!r} not found", "name")
+    return msgspec.json.decode(raw, type=SourceRecord)
+
+
+def _out(ctx: ApiContext, record: SourceRecord, token: str | None = None) -> SourceOut:
+    return SourceOut(
+        name=record.name,
+        mapping=record.mapping,
+        created=record.created,
+        events_url=f"/sources/{record.name}/events",
+        token=token,
+    )
+
+
+@post("/sources", tags=["sources"], status_code=HTTP_201_CREATED, sync_to_thread=True)
+def create_source(request: Request[Any, Any, Any], body: RawBody) -> SourceOut:
+    """Declare a generic JSON source; the response carries its token, shown only once."""
+    ctx = ctx_of(request)
+    try:
+        source = msgspec.json.decode(body, type=SourceIn)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        message, field = split_field(str(exc))
+        raise ApiError(422, message.strip(), field) from None
+    if source.name in RESERVED_NAMES:
+        raise ApiError(409, f"source name {source.name!r} is reserved", "name")
+    token = secrets.token_urlsafe(32)
+    record = SourceRecord(
+        name=source.name,
+        mapping=source.mapping,
+        token_sha256=_sha256(token),
+        created=time.time(),
+    )
+    if not ctx.redis.hsetnx(ctx.keys.sources(), source.name, msgspec.json.encode(record)):
+        raise ApiError(409, f"source {source.name!r} already exists", "name")
+    return _out(ctx, record, token)
+
+
+@get("/sources", tags=["sources"], sync_to_thread=True)
+def list_sources(request: Request[Any, Any, Any]) -> list[SourceOut]:
+    ctx = ctx_of(request)
+    records = ctx.redis.hgetall(ctx.keys.sources())
+    return [
+        _out(ctx, msgspec.json.decode(raw, type=SourceRecord)) for _, raw in sorted(records.items())
+    ]
+
+
+@get("/sources/{name:str}", tags=["sources"], sync_to_thread=True)
+def get_source(request: Request[Any, Any, Any], name: FromPath[str]) -> SourceOut:
+    ctx = ctx_of(request)
+    return _out(ctx, _load(ctx, name))
+
+
+@delete(
+    "/sources/{name:str}", tags=["sources"], status_code=HTTP_204_NO_CONTENT, sync_to_thread=True
+)
+def delete_source(request: Request[Any, Any, Any], name: FromPath[str]) -> None:
+    ctx = ctx_of(request)
+    if not ctx.redis.hdel(ctx.keys.sources(), name):
+        raise ApiError(404, f"source {name!r} not found", "name")
+
+
+@post("/sources/{name:str}/events", opt={"public": True}, tags=["intake"], status_code=202)
+async def source_events(
+    request: Request[Any, Any, Any], name: FromPath[str]
+) -> Response[SourceResult]:
+    """A declared source's payload; its own token (or the admin token), header or ``?token=``.
+
+    Published wrapped with the source's mapping (routing key ``generic``);
+    items whose mapping fails are dead-lettered naming the pointer.
+    """
+    ctx = ctx_of(request)
+    presented = _presented_token(request)
+    record = await anyio.to_thread.run_sync(lambda: _load_or_none(ctx, name))
+    admin = ctx.settings.api_token or ""
+    authorised = presented is not None and (
+        (record is not None and _same(_sha256(presented), record.token_sha256))
+        or (bool(admin) and _same(presented, admin))
+    )
+    if not authorised:
+        raise _unauthorized(presented)  # before 404: do not reveal which sources exist
+    if record is None:
+        raise ApiError(404, f"source {name!r} not found", "name")
+    payload = await request.body()
+    decoded = generic.map_payload(payload, record.mapping, time.time(), "check", f"generic:{name}")
+    _refuse_if_malformed(decoded)
+    await _publish(ctx, generic.envelope(name, record.mapping, payload), "generic")
+    return _result(decoded, 202)
+
+
+def _load_or_none(ctx: ApiContext, name: str) -> SourceRecord | None:
+    try:
+        return _load(ctx, name)
+    except ApiError:
+        return None
+
+
+sources_router = Router(
+    path="/",
+    route_handlers=[
+        alertmanager_webhook,
+        prometheus_alerts,
+        create_source,
+        list_sources,
+        get_source,
+        delete_source,
+        source_events,
+    ],
+)
