@@ -25,6 +25,8 @@ from shared.models import MEDIUM_TYPES
 
 # After this many deliveries the broker dead-letters a message (reason delivery_limit).
 DELIVERY_LIMIT = 5
+# Delay queues per gateway (``Names.gateway_retry``): band k holds delays of 0.25 s * 2**k and up.
+GATEWAY_RETRY_LEVELS = 12
 JSON = "application/json"
 
 
@@ -143,8 +145,13 @@ def delete_topology(
     medium_types: Iterable[str] = MEDIUM_TYPES,
 ) -> None:
     """Remove every queue and exchange of the namespace (tests and ``tocsin`` cleanup)."""
+    medium_types = tuple(medium_types)
     for queue in names.all_queues(partitions, medium_types):
         channel.queue_delete(queue)
+    # Gateways declare their delay queues themselves; deleting a missing queue is a no-op.
+    for mtype in medium_types:
+        for level in range(GATEWAY_RETRY_LEVELS):
+            channel.queue_delete(names.gateway_retry(mtype, level))
     for exchange in names.all_exchanges():
         channel.exchange_delete(exchange)
 
@@ -190,6 +197,13 @@ class Publisher:
     def publish(self, messages: Iterable[OutMessage]) -> int:
         """Publish and commit; returns how many.  When it returns, the broker has them."""
         count = 0
+        # BlockingChannel.basic_publish flushes the socket and polls the I/O loop
+        # after every message; inside a transaction nothing is confirmed before
+        # tx_commit anyway, so queue the frames on the underlying channel and let
+        # tx_commit (which flushes in order, then waits for Commit-Ok) send them.
+        # Measured 1.5-1.8x more messages/s on batches of 500 (docs/benchmarks.md).
+        # A broker-side channel error still surfaces, at tx_commit.
+        send = getattr(self.channel, "_impl", self.channel).basic_publish
         for msg in messages:
             props = pika.BasicProperties(
                 delivery_mode=pika.DeliveryMode.Persistent,
@@ -199,7 +213,7 @@ class Publisher:
                 timestamp=msg.timestamp,
                 expiration=msg.expiration,
             )
-            self.channel.basic_publish(msg.exchange, msg.routing_key, msg.body, properties=props)
+            send(msg.exchange, msg.routing_key, msg.body, properties=props)
             count += 1
         if count:
             self.channel.tx_commit()

@@ -1,0 +1,111 @@
+"""Slack gateway: an incoming-webhook message, coloured by state, compact.
+
+The medium address is the incoming-webhook URL; optional settings override
+the channel and the user name the message is posted as.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from services.gateways.core import SendResult
+from services.gateways.runner import SendContext
+from services.gateways.texts import (
+    ROLLUP_TYPES,
+    check_name,
+    format_duration,
+    format_time,
+    headline,
+    rollup_states_summary,
+    state_title,
+)
+from shared.models import Delivery
+
+# Slack attachment colours: the state decides, except for acks and tests.
+STATE_COLOURS = {
+    "ok": "#2eb886",
+    "warning": "#daa038",
+    "critical": "#a30200",
+    "unknown": "#808080",
+}
+ACK_COLOUR = "#439fe0"
+TEST_COLOUR = "#808080"
+MAX_LISTED = 10
+
+
+class SlackSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Optional overrides of the incoming webhook's defaults."""
+
+    channel: str | None = None
+    username: str | None = None
+    icon_emoji: str | None = None
+
+
+def colour(d: Delivery) -> str:
+    """The attachment colour of ``d``."""
+    if d.type == "acknowledgement":
+        return ACK_COLOUR
+    if d.type == "test":
+        return TEST_COLOUR
+    if d.type == "rollup_recovery":
+        return STATE_COLOURS["ok"]
+    if d.type == "rollup":
+        worst = min((c.state for c in d.checks), key=_severity_rank, default="critical")
+        return STATE_COLOURS.get(worst, STATE_COLOURS["unknown"])
+    return STATE_COLOURS.get(d.state, STATE_COLOURS["unknown"])
+
+
+def _severity_rank(state: str) -> int:
+    return {"critical": 0, "warning": 1, "unknown": 2}.get(state, 3)
+
+
+def render(d: Delivery) -> dict[str, object]:
+    """The webhook JSON: a fallback ``text`` plus one attachment with the details."""
+    title = headline(d)
+    fields: list[dict[str, object]] = []
+    if d.type in ROLLUP_TYPES:
+        listed = [f"{check_name_of(c.entity, c.check)} ({state_title(c.state)})" for c in d.checks]
+        more = len(listed) - MAX_LISTED
+        text = "\n".join(listed[:MAX_LISTED]) + (f"\n… and {more} more" if more > 0 else "")
+        fields.append({"title": "States", "value": rollup_states_summary(d), "short": True})
+    else:
+        text = d.summary
+        fields.append({"title": "State", "value": state_title(d.state), "short": True})
+        if d.previous_state:
+            fields.append({"title": "Was", "value": state_title(d.previous_state), "short": True})
+        if d.duration > 0:
+            fields.append({"title": "For", "value": format_duration(d.duration), "short": True})
+    attachment: dict[str, object] = {
+        "color": colour(d),
+        "fallback": f"{title} at {format_time(d.time, short=True)}",
+        "title": title,
+        "text": text,
+        "fields": fields,
+        "footer": f"tocsin · {check_name(d)}" if d.type not in ROLLUP_TYPES else "tocsin",
+        "ts": int(d.time),
+    }
+    if d.details and d.type not in ROLLUP_TYPES:
+        attachment["fields"] = [
+            *fields,
+            {"title": "Details", "value": d.details[:1500], "short": False},
+        ]
+    body: dict[str, object] = {
+        "text": f"{title} at {format_time(d.time, short=True)}",
+        "attachments": [attachment],
+    }
+    settings = d.medium.settings
+    for key in ("channel", "username", "icon_emoji"):
+        if settings.get(key):
+            body[key] = settings[key]
+    return body
+
+
+def check_name_of(entity: str, check: str) -> str:
+    return f"{entity}:{check}"
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def send(d: Delivery, ctx: SendContext) -> SendResult:
+    return ctx.post_json(d.medium.address, _ENCODER.encode(render(d)))

@@ -1,0 +1,68 @@
+"""SMS gateway: a generic HTTP provider at ``TOCSIN_SMS_URL``.
+
+The provider receives ``POST`` JSON ``{"to": "<E.164 number>", "text": "<≤160
+characters>", "id": "<delivery id>"}``; 2xx means accepted (a small adapter
+in front of Twilio, Nexmo, … speaks this).  The text puts the most important
+part first, so a cut never loses what and how bad: type and state, the
+check, then time and summary.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from services.gateways.core import SendResult
+from services.gateways.runner import SendContext
+from services.gateways.texts import ROLLUP_TYPES, check_name, clean, format_time, state_title
+from shared.models import Delivery
+
+MAX_LEN = 160
+MAX_LISTED = 3
+ELLIPSIS = "…"
+
+SHORT_TYPES = {
+    "problem": "PROBLEM",
+    "recovery": "RECOVERY",
+    "acknowledgement": "ACK",
+    "test": "TEST",
+    "rollup": "ROLLUP",
+    "rollup_recovery": "ROLLUP OVER",
+}
+
+
+class SmsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """No per-medium settings yet; unknown ones are refused so typos show."""
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` shortened to ``limit`` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + ELLIPSIS
+
+
+def render(d: Delivery) -> str:
+    """The SMS text, at most 160 characters."""
+    kind = SHORT_TYPES.get(d.type, d.type.upper())
+    when = format_time(d.time, short=True)
+    if d.type in ROLLUP_TYPES:
+        names = [f"{c.entity}:{c.check}" for c in d.checks[:MAX_LISTED]]
+        more = ", ..." if len(d.checks) > MAX_LISTED else ""
+        head = f"{kind} {len(d.checks)} failing at {when}"
+        text = f"{head}: {', '.join(names)}{more}"
+        return cut(clean(text), MAX_LEN)
+    head = f"{kind} {state_title(d.state).upper()} "
+    name = cut(check_name(d), 80)
+    tail = f" at {when}"
+    summary = clean(d.summary)
+    text = head + name + tail + (f": {summary}" if summary else "")
+    return cut(text, MAX_LEN)
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def send(d: Delivery, ctx: SendContext) -> SendResult:
+    url = ctx.settings.sms_url
+    if not url:
+        return SendResult.failed("TOCSIN_SMS_URL is not set; no SMS provider to send through")
+    body = _ENCODER.encode({"to": d.medium.address, "text": render(d), "id": d.id})
+    return ctx.post_json(url, body)

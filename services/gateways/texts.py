@@ -1,0 +1,85 @@
+"""Wording shared by the human-readable media (email, Slack, SMS): pure functions of a Delivery.
+
+Follows Flapjack's message variables (reference/flapjack.md §e): the type and
+state come first, then which check, then when and why.
+"""
+
+from __future__ import annotations
+
+import time as _time
+
+from shared.models import Delivery
+
+ROLLUP_TYPES = frozenset({"rollup", "rollup_recovery"})
+
+TYPE_SENTENCE = {
+    "problem": "Problem",
+    "recovery": "Recovery",
+    "acknowledgement": "Acknowledgement",
+    "test": "Test",
+    "rollup": "Problem summary",
+    "rollup_recovery": "Problem summaries finishing",
+}
+
+
+def state_title(state: str) -> str:
+    """``OK`` upper-case, others title-cased (``Critical``), as Flapjack shows them."""
+    return "OK" if state.lower() == "ok" else state.title()
+
+
+def clean(value: str) -> str:
+    """One line: control characters and line breaks become spaces (headers, SMS, titles)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in value).split())
+
+
+def check_name(d: Delivery) -> str:
+    return clean(f"{d.entity}:{d.check}")
+
+
+def format_time(ts: float, short: bool = False) -> str:
+    """UTC time: ``23 Nov 18:20`` (short) or ``2026-11-23 18:20:05 UTC``."""
+    t = _time.gmtime(ts)
+    if short:
+        return f"{t.tm_mday} {_time.strftime('%b %H:%M', t)}"
+    return _time.strftime("%Y-%m-%d %H:%M:%S UTC", t)
+
+
+def format_duration(seconds: float) -> str:
+    """``2h 5m``, ``4m 3s``, ``12s``: compact, largest units first."""
+    s = int(max(0, seconds))
+    days, s = divmod(s, 86400)
+    hours, s = divmod(s, 3600)
+    minutes, s = divmod(s, 60)
+    parts = [
+        f"{days}d" if days else "",
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+    ]
+    if not days and not hours:
+        parts.append(f"{s}s" if s or not minutes else "")
+    return " ".join(p for p in parts if p) or "0s"
+
+
+def rollup_count(d: Delivery) -> int:
+    return len(d.checks)
+
+
+def rollup_states_summary(d: Delivery) -> str:
+    """``Critical: 2, Warning: 1`` over the rollup's checks, most severe first."""
+    order = {"critical": 0, "warning": 1, "unknown": 2}
+    counts: dict[str, int] = {}
+    for item in d.checks:
+        counts[item.state] = counts.get(item.state, 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: (order.get(kv[0], 9), kv[0]))
+    return ", ".join(f"{state_title(s)}: {n}" for s, n in ranked)
+
+
+def headline(d: Delivery) -> str:
+    """One line naming what happened: ``Problem: 'web1:http' is Critical``."""
+    kind = TYPE_SENTENCE.get(d.type, d.type.title())
+    if d.type in ROLLUP_TYPES:
+        n = rollup_count(d)
+        return f"{kind}: {n} failing check{'s' if n != 1 else ''}"
+    if d.type in ("acknowledgement", "test"):
+        return f"{kind}: '{check_name(d)}' ({state_title(d.state)})"
+    return f"{kind}: '{check_name(d)}' is {state_title(d.state)}"

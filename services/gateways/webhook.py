@@ -1,0 +1,94 @@
+"""Webhook gateway: the delivery as JSON (CONTRACTS §8), signed when the medium has a ``secret``.
+
+Receivers verify ``X-Tocsin-Signature: sha256=<hex>`` = HMAC-SHA256 of the
+raw body with the shared secret, and may use ``X-Tocsin-Delivery`` (the
+delivery id) to drop the rare duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import msgspec
+
+from services.gateways.core import SendResult
+from services.gateways.runner import SendContext
+from shared.models import Delivery, RollupItem
+
+SIGNATURE_HEADER = "X-Tocsin-Signature"
+DELIVERY_HEADER = "X-Tocsin-Delivery"
+
+
+class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Per-medium settings: ``secret`` signs the body (HMAC-SHA256)."""
+
+    secret: str | None = None
+
+
+class _Contact(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+
+
+class _Medium(msgspec.Struct, frozen=True):
+    id: str
+    type: str
+
+
+class WebhookPayload(msgspec.Struct, frozen=True, kw_only=True):
+    """The body, field for field as CONTRACTS §8 lists it."""
+
+    id: str
+    type: str
+    entity: str
+    check: str
+    state: str
+    previous_state: str | None
+    summary: str
+    details: str
+    time: float
+    duration: float
+    tags: tuple[str, ...]
+    contact: _Contact
+    medium: _Medium
+    checks: tuple[RollupItem, ...]
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def render(d: Delivery) -> bytes:
+    """The JSON body of ``d``."""
+    return _ENCODER.encode(
+        WebhookPayload(
+            id=d.id,
+            type=d.type,
+            entity=d.entity,
+            check=d.check,
+            state=d.state,
+            previous_state=d.previous_state,
+            summary=d.summary,
+            details=d.details,
+            time=d.time,
+            duration=d.duration,
+            tags=d.tags,
+            contact=_Contact(d.contact.id, d.contact.name),
+            medium=_Medium(d.medium.id, d.medium.type),
+            checks=d.checks,
+        )
+    )
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header value for ``body``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def send(d: Delivery, ctx: SendContext) -> SendResult:
+    body = render(d)
+    headers = {DELIVERY_HEADER: d.id}
+    secret = d.medium.settings.get("secret")
+    if secret:
+        headers[SIGNATURE_HEADER] = sign(secret, body)
+    return ctx.post_json(d.medium.address, body, headers)
