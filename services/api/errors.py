@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -41,15 +42,15 @@ def _body(message: str, field: str | None) -> dict[str, str | None]:
     return {"error": message, "field": field}
 
 
-def on_api_error(_: Request, exc: ApiError) -> Response[dict[str, str | None]]:
+def on_api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[dict[str, str | None]]:
     return Response(_body(str(exc.detail), exc.field), status_code=exc.status_code)
 
 
-def on_validation_failed(_: Request, exc: ValidationFailed) -> Response[dict[str, str | None]]:
+def on_validation_failed(_: Request[Any, Any, Any], exc: ValidationFailed) -> Response[dict[str, str | None]]:
     return Response(_body(exc.message, exc.field), status_code=422)
 
 
-def on_validation(_: Request, exc: ValidationException) -> Response[dict[str, str | None]]:
+def on_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, str | None]]:
     # Litestar wraps msgspec's message; recover the first field-level message.
     message = str(exc.detail)
     extra = exc.extra
@@ -62,11 +63,11 @@ def on_validation(_: Request, exc: ValidationException) -> Response[dict[str, st
     return Response(_body(msg, field), status_code=400)
 
 
-def on_http(_: Request, exc: HTTPException) -> Response[dict[str, str | None]]:
+def on_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, str | None]]:
     return Response(_body(str(exc.detail), None), status_code=exc.status_code, headers=exc.headers)
 
 
-def on_unexpected(request: Request, exc: Exception) -> Response[dict[str, str | None]]:
+def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str | None]]:
     log.exception("unhandled API error", extra={"path": request.url.path})
     return Response(_body("internal error", None), status_code=HTTP_500_INTERNAL_SERVER_ERROR)
 
