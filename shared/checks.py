@@ -170,6 +170,31 @@ def incident_tags(tags: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(t if "=" in t else f"tag={t}" for t in tags))
 
 
+def _detail(
+    cid: str,
+    rec: CheckRecord,
+    tags: Iterable[str],
+    acknowledgement: Maintenance | None = None,
+    scheduled_maintenance: Maintenance | None = None,
+) -> CheckDetail:
+    return CheckDetail(
+        id=cid,
+        entity=rec.entity_name,
+        check=rec.name,
+        state=rec.state,
+        summary=rec.summary,
+        details=rec.details,
+        last_update=rec.last_update,
+        enabled=rec.enabled,
+        failing=rec.failing,
+        tags=tuple(sorted(tags)),
+        state_since=rec.state_since,
+        acknowledgement=acknowledgement,
+        scheduled_maintenance=scheduled_maintenance,
+        incident_id=rec.episode_id,
+    )
+
+
 class CheckStore:
     """Read and manage checks, maintenances and incidents (for the API and the CLI)."""
 
@@ -195,21 +220,12 @@ class CheckStore:
         rec = from_hash(CheckRecord, attrs)
         sched = [m for m in self._maintenances(sched_ids, True, cid) if m.covers(t)]
         unsched = [m for m in self._maintenances(unsched_ids, False, cid) if m.covers(t)]
-        return CheckDetail(
-            id=cid,
-            entity=rec.entity_name,
-            check=rec.name,
-            state=rec.state,
-            summary=rec.summary,
-            details=rec.details,
-            last_update=rec.last_update,
-            enabled=rec.enabled,
-            failing=rec.failing,
-            tags=tuple(sorted(tags)),
-            state_since=rec.state_since,
+        return _detail(
+            cid,
+            rec,
+            tags,
             acknowledgement=unsched[-1] if unsched else None,
             scheduled_maintenance=sched[0] if sched else None,
-            incident_id=rec.episode_id,
         )
 
     def list(
@@ -247,22 +263,7 @@ class CheckStore:
             if not attrs or (tag is not None and tag not in tags):
                 continue
             rec = from_hash(CheckRecord, attrs)
-            out.append(
-                CheckDetail(
-                    id=cid,
-                    entity=rec.entity_name,
-                    check=rec.name,
-                    state=rec.state,
-                    summary=rec.summary,
-                    details=rec.details,
-                    last_update=rec.last_update,
-                    enabled=rec.enabled,
-                    failing=rec.failing,
-                    tags=tuple(sorted(tags)),
-                    state_since=rec.state_since,
-                    incident_id=rec.episode_id,
-                )
-            )
+            out.append(_detail(cid, rec, tags))
         out.sort(key=lambda d: (d.entity, d.check))
         return out[offset : offset + limit]
 
