@@ -15,12 +15,14 @@ from litestar.openapi import OpenAPIConfig
 from litestar.status_codes import HTTP_202_ACCEPTED
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.api.argus.router import argus_router
 from services.api.auth import make_guard
 from services.api.check_routes import check_router
 from services.api.config_routes import config_router, ctx_of
 from services.api.context import ApiContext
 from services.api.errors import EXCEPTION_HANDLERS, ApiError, split_field
 from services.api.schemas import Accepted, Health
+from services.api.source_routes import sources_router
 from services.ingest.flapjack import decode_body
 from shared.consumer import AMQP_ERRORS
 
@@ -84,7 +86,15 @@ def create_app(ctx: ApiContext) -> Litestar:
     if not ctx.settings.api_token:
         raise ValueError("the API needs TOCSIN_API_TOKEN (tocsin up generates one)")
     return Litestar(
-        route_handlers=[health, metrics, post_events, config_router, check_router],
+        route_handlers=[
+            health,
+            metrics,
+            post_events,
+            config_router,
+            check_router,
+            sources_router,
+            argus_router,
+        ],
         state=State({"ctx": ctx}),
         guards=[make_guard(ctx.settings.api_token)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -1,7 +1,10 @@
 """Bearer-token authentication: every route needs the admin token unless marked public.
 
 Tokens are compared in constant time.  ``/health`` and ``/metrics`` are public
-so load balancers and Prometheus can reach them without a secret.
+so load balancers and Prometheus can reach them without a secret.  A router may
+also accept other tokens by putting a ``token_check(connection, token) -> bool``
+callable in its ``opt`` (the Argus API's source-system tokens); the admin token
+is always accepted first.
 """
 
 from __future__ import annotations
@@ -34,7 +37,10 @@ def make_guard(admin_token: str):  # type: ignore[no-untyped-def]
             raise NotAuthorizedException(
                 "missing bearer token", headers={"WWW-Authenticate": "Bearer"}
             )
-        if not hmac.compare_digest(token.encode(), expected):
+        if hmac.compare_digest(token.encode(), expected):
+            return
+        check = handler.opt.get("token_check")
+        if check is None or not check(connection, token):
             raise NotAuthorizedException("invalid token", headers={"WWW-Authenticate": "Bearer"})
 
     return require_token

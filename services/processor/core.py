@@ -64,7 +64,7 @@ def episode_starts_bound(record: CheckRecord | None, events: Sequence[CheckEvent
         if ev.type != "service" or (last is not None and ev.time < last):
             continue
         last = ev.time
-        if ev.state != "ok" and not failing:
+        if ev.state != "ok" and not failing and ev.incident_id is None:
             n += 1
         failing = ev.state != "ok"
     return n
@@ -153,12 +153,16 @@ def _apply_service(view: CheckView, event: CheckEvent, incident_id: int | None) 
     failing = event.state != "ok"
     if failing:
         if rec.episode_id is None:
-            if incident_id is None:
+            # An Argus incident the API opened: its pk is the episode id (CONTRACTS §7).
+            episode_id = event.incident_id or (
+                str(incident_id) if incident_id is not None else None
+            )
+            if episode_id is None:
                 raise ValueError("a new failure episode needs a reserved incident id")
-            used_id = True
+            used_id = event.incident_id is None
             rec = msgspec.structs.replace(
                 rec,
-                episode_id=str(incident_id),
+                episode_id=episode_id,
                 episode_start=t,
                 worst_state=event.state,
                 notified=False,
@@ -166,7 +170,7 @@ def _apply_service(view: CheckView, event: CheckEvent, incident_id: int | None) 
                 problem_times={},
             )
             opened = Incident(
-                id=incident_id,
+                id=int(episode_id),
                 start_time=t,
                 level=LEVELS[event.state],
                 source_incident_id=f"{event.entity}:{event.check}",
@@ -251,7 +255,8 @@ def _apply_service(view: CheckView, event: CheckEvent, incident_id: int | None) 
 
     incident = None
     episode = (opened.id if opened else None) or before.episode_id
-    if episode is not None and (opened or inc_fields or inc_events):
+    # The Argus API already wrote the incident and its log for events it published.
+    if event.incident_id is None and episode is not None and (opened or inc_fields or inc_events):
         incident = IncidentChange(
             id=str(episode),
             opened=opened,
@@ -425,7 +430,7 @@ def _apply_action(view: CheckView, event: CheckEvent) -> Result:
     if ack is not None:
         ack = msgspec.structs.replace(ack, notified=notify)
     incident = None
-    if ack is not None and before.episode_id is not None:
+    if ack is not None and before.episode_id is not None and event.incident_id is None:
         incident = IncidentChange(
             id=before.episode_id,
             fields={"acked": "true", "ack_until": msgspec.json.encode(ack.end_time).decode()},

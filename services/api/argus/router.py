@@ -1,0 +1,23 @@
+"""The Argus router: every ``/api/v2/`` incident route, source-token auth, Argus-style errors."""
+
+from __future__ import annotations
+
+from litestar import Router
+
+from services.api.argus.events import event_handlers
+from services.api.argus.incidents import incident_handlers
+from services.api.argus.shell import on_argus_error, source_token_check
+from services.api.argus.sources import source_handlers
+from services.api.argus.timeslots import timeslot_handlers
+from services.api.errors import ApiError
+
+argus_router = Router(
+    path="/api/v2",
+    route_handlers=[*source_handlers, *incident_handlers, *event_handlers, *timeslot_handlers],
+    # The app's guard accepts the admin token and asks this about any other token.
+    opt={"token_check": source_token_check},
+    exception_handlers={ApiError: on_argus_error},
+    tags=["argus"],
+)
+
+__all__ = ["argus_router"]

@@ -1,0 +1,272 @@
+"""Redis records of the Argus API: source systems, incidents (shared with the processor), acks.
+
+Incidents live where the processor keeps them (``shared/checks.py``): the
+incident hash, the event-log list, ``incident::ids`` by start and the
+``by_open`` sets.  Argus fields the processor does not know (stateless,
+details/ticket URLs, metadata, who added a tag) are extra hash fields, which
+``shared.checks.Incident`` ignores.  Event pks are 1-based positions in the
+incident's log (the log is append-only, so they are stable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+import redis
+
+from shared.keys import Keys
+from shared.records import from_hash, to_hash
+
+TOCSIN = "tocsin"
+
+
+class SourceRecord(msgspec.Struct, kw_only=True):
+    """An Argus source system; its token is kept only as a SHA-256 digest."""
+
+    pk: int
+    name: str
+    type: str
+    base_url: str = ""
+    token_sha256: str = ""
+    created: float = 0.0
+    last_seen: float | None = None
+
+
+class IncidentRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """The incident hash: ``shared.checks.Incident``'s fields plus Argus-only ones."""
+
+    id: int
+    start_time: float
+    level: int
+    source_incident_id: str
+    description: str
+    check_id: str
+    entity: str
+    check: str
+    end_time: float | None = None
+    source: str = TOCSIN
+    tags: tuple[str, ...] = ()
+    acked: bool = False
+    ack_until: float | None = None
+    stateless: bool = False
+    details_url: str = ""
+    ticket_url: str = ""
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    # tag -> (actor, added time); tags missing here were added by the source at start.
+    tag_meta: dict[str, tuple[str, float]] = msgspec.field(default_factory=dict)
+
+
+class EventRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """An event-log entry (the processor writes the first three fields only)."""
+
+    type: str
+    timestamp: float
+    description: str = ""
+    actor: str | None = None  # "source:<pk>", "admin", or None for Tocsin itself
+    received: float | None = None
+
+
+_EVENT = msgspec.json.Decoder(EventRecord)
+_SOURCE = msgspec.json.Decoder(SourceRecord)
+_ENC = msgspec.json.Encoder()
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _name_key(name: str, stype: str) -> str:
+    return f"{stype}/{name}"
+
+
+class ArgusStore:
+    """Reads and writes of the Argus records of one namespace."""
+
+    def __init__(self, r: redis.Redis, keys: Keys) -> None:
+        self.r = r
+        self.k = keys
+
+    # ------------------------------------------------------------------ sources
+
+    def create_source(self, name: str, stype: str, base_url: str) -> tuple[SourceRecord, str]:
+        """A new source and its token (returned once); ``ValueError`` if (name, type) exists."""
+        if self.r.hexists(self.k.argus_source_by_name(), _name_key(name, stype)):
+            raise ValueError(f"a source named {name!r} of type {stype!r} already exists")
+        pk = int(self.r.incr(self.k.argus_source_seq()))
+        if not self.r.hsetnx(self.k.argus_source_by_name(), _name_key(name, stype), pk):
+            raise ValueError(f"a source named {name!r} of type {stype!r} already exists")
+        token = secrets.token_urlsafe(32)
+        rec = SourceRecord(
+            pk=pk,
+            name=name,
+            type=stype,
+            base_url=base_url,
+            token_sha256=token_digest(token),
+            created=time.time(),
+        )
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self.k.argus_sources(), str(pk), _ENC.encode(rec))
+        pipe.hset(self.k.argus_source_by_token(), rec.token_sha256, pk)
+        pipe.execute()
+        return rec, token
+
+    def tocsin_source(self) -> SourceRecord:
+        """The source of check incidents (created on first use)."""
+        key = _name_key(TOCSIN, TOCSIN)
+        pk = self.r.hget(self.k.argus_source_by_name(), key)
+        if pk is None:
+            new = int(self.r.incr(self.k.argus_source_seq()))
+            if self.r.hsetnx(self.k.argus_source_by_name(), key, new):
+                rec = SourceRecord(pk=new, name=TOCSIN, type=TOCSIN, created=time.time())
+                self.r.hset(self.k.argus_sources(), str(new), _ENC.encode(rec))
+                return rec
+            pk = self.r.hget(self.k.argus_source_by_name(), key)
+        found = self.get_source(int(pk))
+        if found is None:  # the index won a race against the record: rebuild it
+            found = SourceRecord(pk=int(pk), name=TOCSIN, type=TOCSIN, created=time.time())
+            self.r.hset(self.k.argus_sources(), str(pk), _ENC.encode(found))
+        return found
+
+    def get_source(self, pk: int) -> SourceRecord | None:
+        raw = self.r.hget(self.k.argus_sources(), str(pk))
+        return _SOURCE.decode(raw) if raw else None
+
+    def list_sources(self) -> list[SourceRecord]:
+        self.tocsin_source()
+        records = [_SOURCE.decode(v) for v in self.r.hgetall(self.k.argus_sources()).values()]
+        return sorted(records, key=lambda s: s.pk)
+
+    def source_by_token(self, token: str) -> SourceRecord | None:
+        """The source a token belongs to; the digest is compared in constant time too."""
+        digest = token_digest(token)
+        pk = self.r.hget(self.k.argus_source_by_token(), digest)
+        rec = self.get_source(int(pk)) if pk is not None else None
+        if rec is None or not hmac.compare_digest(rec.token_sha256, digest):
+            return None
+        return rec
+
+    def touch_source(self, rec: SourceRecord, now: float) -> None:
+        """A heartbeat: remember when the source was last seen."""
+        updated = msgspec.structs.replace(rec, last_seen=now)
+        self.r.hset(self.k.argus_sources(), str(rec.pk), _ENC.encode(updated))
+
+    def sources_by_incident_source(self) -> dict[str, SourceRecord]:
+        """Incident ``source`` field value -> source record ("tocsin" or the pk)."""
+        tocsin = self.tocsin_source()
+        out = {str(s.pk): s for s in self.list_sources()}
+        out[TOCSIN] = tocsin
+        return out
+
+    # ------------------------------------------------------------------ incidents
+
+    def next_pk(self) -> int:
+        """A new incident pk from the sequence the processor uses too."""
+        return int(self.r.incr(self.k.incident_seq()))
+
+    def claim_source_incident_id(self, source_pk: int, sid: str, pk: int) -> bool:
+        """Reserve ``sid`` for the source; False if another incident has it."""
+        return bool(self.r.hsetnx(self.k.incident_by_source_id(), f"{source_pk}:{sid}", pk))
+
+    def incident_by_source_id(self, source_pk: int, sid: str) -> str | None:
+        found: str | None = self.r.hget(self.k.incident_by_source_id(), f"{source_pk}:{sid}")
+        return found
+
+    def release_source_incident_id(self, source_pk: int, sid: str) -> None:
+        self.r.hdel(self.k.incident_by_source_id(), f"{source_pk}:{sid}")
+
+    def create(self, inc: IncidentRecord, first: EventRecord) -> None:
+        """Write a new incident, its index entries and its first event in one MULTI."""
+        iid = str(inc.id)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self.k.incident(iid), mapping=to_hash(inc))
+        pipe.zadd(self.k.incident_ids(), {iid: inc.start_time})
+        if not inc.stateless:
+            pipe.sadd(self.k.incident_by_open(inc.end_time is None), iid)
+        pipe.rpush(self.k.incident_events(iid), _ENC.encode(first))
+        pipe.execute()
+
+    def delete(self, inc: IncidentRecord) -> None:
+        """Undo :meth:`create` (the broker refused the notification event)."""
+        iid = str(inc.id)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(self.k.incident(iid), self.k.incident_events(iid), self.k.incident_acks(iid))
+        pipe.zrem(self.k.incident_ids(), iid)
+        pipe.srem(self.k.incident_by_open(True), iid)
+        pipe.srem(self.k.incident_by_open(False), iid)
+        pipe.execute()
+
+    def get(self, pk: int) -> tuple[IncidentRecord, list[EventRecord], dict[int, float | None]]:
+        """The incident, its event log (oldest first) and its acks; KeyError if absent."""
+        iid = str(pk)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(self.k.incident(iid))
+        pipe.lrange(self.k.incident_events(iid), 0, -1)
+        pipe.hgetall(self.k.incident_acks(iid))
+        attrs, events, acks = pipe.execute()
+        if not attrs:
+            raise KeyError(pk)
+        return (
+            from_hash(IncidentRecord, attrs),
+            [_EVENT.decode(e) for e in events],
+            {int(k): msgspec.json.decode(v) for k, v in acks.items()},
+        )
+
+    def ids(self, open_only: bool) -> list[str]:
+        """Incident pks newest start first (only open ones when asked)."""
+        if not open_only:
+            return list(self.r.zrevrange(self.k.incident_ids(), 0, -1))
+        members = list(self.r.smembers(self.k.incident_by_open(True)))
+        if not members:
+            return []
+        scores = self.r.zmscore(self.k.incident_ids(), members)
+        pairs = sorted(
+            ((s or 0.0, int(m)) for s, m in zip(scores, members, strict=True)), reverse=True
+        )
+        return [str(m) for _, m in pairs]
+
+    def load_many(self, ids: Sequence[str]) -> list[IncidentRecord]:
+        pipe = self.r.pipeline(transaction=False)
+        for iid in ids:
+            pipe.hgetall(self.k.incident(iid))
+        return [from_hash(IncidentRecord, a) for a in pipe.execute() if a]
+
+    def update(
+        self,
+        inc: IncidentRecord,
+        fields: Mapping[str, Any],
+        events: Sequence[EventRecord] = (),
+        acks: Mapping[int, float | None] | None = None,
+    ) -> int:
+        """Change fields (None deletes), append events, record acks; returns the log length."""
+        iid = str(inc.id)
+        updated = msgspec.structs.replace(inc, **fields)
+        encoded = to_hash(updated)
+        pipe = self.r.pipeline(transaction=True)
+        setting = {f: encoded[f] for f in fields if f in encoded}
+        gone = [f for f in fields if f not in encoded]
+        if setting:
+            pipe.hset(self.k.incident(iid), mapping=setting)
+        if gone:
+            pipe.hdel(self.k.incident(iid), *gone)
+        if "end_time" in fields and not inc.stateless:
+            is_open = updated.end_time is None
+            pipe.srem(self.k.incident_by_open(not is_open), iid)
+            pipe.sadd(self.k.incident_by_open(is_open), iid)
+        if acks:
+            pipe.hset(
+                self.k.incident_acks(iid),
+                mapping={str(k): _ENC.encode(v).decode() for k, v in acks.items()},
+            )
+        for ev in events:
+            pipe.rpush(self.k.incident_events(iid), _ENC.encode(ev))
+        pipe.llen(self.k.incident_events(iid))
+        return int(pipe.execute()[-1])
+
+    def set_ack_expiration(self, pk: int, ack_pk: int, expiration: float | None) -> None:
+        self.r.hset(self.k.incident_acks(str(pk)), str(ack_pk), _ENC.encode(expiration).decode())

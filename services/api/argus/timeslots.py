@@ -1,0 +1,242 @@
+"""``notificationprofiles/timeslots/``: Argus timeslots, mapped onto rule time restrictions.
+
+A timeslot is a name and a list of time recurrences ``{days, start, end,
+all_day}`` (Argus: days 1 = Monday .. 7, start and end local times, end
+inclusive, no span across midnight).  Tocsin routes with rules, so a
+timeslot is *applied* to rules: ``POST timeslots/<pk>/rules/ {"rule_id"}``
+copies its recurrences into the rule's ``time_restrictions`` and remembers
+the link, every later ``PUT`` of the timeslot rewrites the linked rules, and
+``DELETE …/rules/<rule_id>/`` (or deleting the timeslot) drops the link but
+leaves the rule's restrictions as they are.  The rule evaluates them in its
+contact's timezone (Argus uses the server's).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, delete, get, post, put
+from litestar.params import FromPath, RawBody
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from msgspec import Meta
+
+from services.api.argus import shell
+from services.api.config_routes import ctx_of
+from services.api.errors import ApiError
+from shared.models import TimeRecurrence
+
+Day = Annotated[int, Meta(ge=1, le=7)]
+ALL_DAY = ("00:00:00", "23:59:59.999999")
+
+
+class RecurrenceIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    days: Annotated[list[Day], Meta(min_length=1, max_length=7)]
+    start: str = ALL_DAY[0]
+    end: str = ALL_DAY[1]
+    all_day: bool = False
+
+
+class TimeslotIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=255)]
+    time_recurrences: Annotated[list[RecurrenceIn], Meta(max_length=100)]
+
+
+class Timeslot(msgspec.Struct, kw_only=True):
+    pk: int
+    name: str
+    time_recurrences: list[RecurrenceIn]
+    rules: list[str] = msgspec.field(default_factory=list)
+
+
+class RuleLink(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    rule_id: Annotated[str, Meta(min_length=1, max_length=255)]
+
+
+_TIMESLOT = msgspec.json.Decoder(Timeslot)
+
+
+def _seconds(value: str, field: str) -> float:
+    """``HH:MM[:SS[.ffffff]]`` -> seconds after midnight."""
+    parts = value.strip().split(":")
+    try:
+        if len(parts) not in (2, 3) or any(len(p) < 2 for p in parts[:2]):
+            raise ValueError(value)
+        hh, mm = int(parts[0]), int(parts[1])
+        ss = float(parts[2]) if len(parts) == 3 else 0.0
+    except ValueError:
+        raise ApiError(400, f"{value!r} is not a time of day (HH:MM[:SS])", field) from None
+    if not (0 <= hh <= 23 and 0 <= mm <= 59 and 0 <= ss < 60):
+        raise ApiError(400, f"{value!r} is not a time of day (HH:MM[:SS])", field)
+    return hh * 3600 + mm * 60 + ss
+
+
+def _normalised(data: TimeslotIn) -> list[RecurrenceIn]:
+    out = []
+    for i, rec in enumerate(data.time_recurrences):
+        field = f"time_recurrences[{i}]"
+        days = sorted(set(rec.days))
+        if rec.all_day:
+            out.append(RecurrenceIn(days=days, start=ALL_DAY[0], end=ALL_DAY[1], all_day=True))
+            continue
+        start, end = _seconds(rec.start, f"{field}.start"), _seconds(rec.end, f"{field}.end")
+        if start >= end:
+            raise ApiError(
+                400,
+                "start must be before end (a span across midnight needs two recurrences)",
+                f"{field}.end",
+            )
+        out.append(RecurrenceIn(days=days, start=rec.start, end=rec.end))
+    return out
+
+
+def to_time_restrictions(recs: list[RecurrenceIn]) -> tuple[TimeRecurrence, ...]:
+    """Argus recurrences as rule restrictions: minutes, end exclusive (rounded up)."""
+    out = []
+    for rec in recs:
+        if rec.all_day:
+            out.append(TimeRecurrence(days=tuple(rec.days), all_day=True))
+            continue
+        start = int(_seconds(rec.start, "start") // 60)
+        end_s = _seconds(rec.end, "end")
+        end = min(24 * 60, -(-int(end_s + 0.999999) // 60))
+        end = max(end, start + 1)
+        out.append(
+            TimeRecurrence(
+                days=tuple(rec.days),
+                start=f"{start // 60:02d}:{start % 60:02d}",
+                end="24:00" if end >= 24 * 60 else f"{end // 60:02d}:{end % 60:02d}",
+            )
+        )
+    return tuple(out)
+
+
+def _all(request: Request[Any, Any, Any]) -> list[Timeslot]:
+    ctx = ctx_of(request)
+    return sorted(
+        (_TIMESLOT.decode(v) for v in ctx.redis.hgetall(ctx.keys.timeslots()).values()),
+        key=lambda t: t.pk,
+    )
+
+
+def _load(request: Request[Any, Any, Any], pk: int) -> Timeslot:
+    ctx = ctx_of(request)
+    raw = ctx.redis.hget(ctx.keys.timeslots(), str(pk))
+    if raw is None:
+        raise ApiError(404, f"timeslot {pk} not found", "pk")
+    return _TIMESLOT.decode(raw)
+
+
+def _save(request: Request[Any, Any, Any], slot: Timeslot) -> Timeslot:
+    ctx = ctx_of(request)
+    ctx.redis.hset(ctx.keys.timeslots(), str(slot.pk), msgspec.json.encode(slot))
+    return slot
+
+
+def _admin(request: Request[Any, Any, Any]) -> None:
+    if shell.caller(request) is not None:
+        raise ApiError(403, "source systems cannot manage timeslots", "token")
+
+
+def _unique_name(request: Request[Any, Any, Any], name: str, pk: int | None) -> None:
+    if any(t.name == name and t.pk != pk for t in _all(request)):
+        raise ApiError(400, f"a timeslot named {name!r} already exists", "name")
+
+
+def _apply(request: Request[Any, Any, Any], slot: Timeslot) -> Timeslot:
+    """Rewrite every linked rule's restrictions; forget links to deleted rules."""
+    directory = ctx_of(request).directory
+    restrictions = to_time_restrictions(slot.time_recurrences)
+    kept = []
+    for rid in slot.rules:
+        rule = directory.get_rule(rid)
+        if rule is None:
+            continue
+        directory.put_rule(msgspec.structs.replace(rule, time_restrictions=restrictions))
+        kept.append(rid)
+    return msgspec.structs.replace(slot, rules=kept)
+
+
+@get("/notificationprofiles/timeslots/", sync_to_thread=True)
+def list_timeslots(request: Request[Any, Any, Any]) -> list[Timeslot]:
+    _admin(request)
+    return _all(request)
+
+
+@post("/notificationprofiles/timeslots/", status_code=HTTP_201_CREATED, sync_to_thread=True)
+def create_timeslot(request: Request[Any, Any, Any], body: RawBody) -> Timeslot:
+    _admin(request)
+    data = shell.decode(body, TimeslotIn)
+    _unique_name(request, data.name, None)
+    ctx = ctx_of(request)
+    pk = int(ctx.redis.incr(ctx.keys.timeslot_seq()))
+    return _save(request, Timeslot(pk=pk, name=data.name, time_recurrences=_normalised(data)))
+
+
+@get("/notificationprofiles/timeslots/{pk:int}/", sync_to_thread=True)
+def get_timeslot(request: Request[Any, Any, Any], pk: FromPath[int]) -> Timeslot:
+    _admin(request)
+    return _load(request, pk)
+
+
+@put("/notificationprofiles/timeslots/{pk:int}/", sync_to_thread=True)
+def put_timeslot(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> Timeslot:
+    """Replace name and recurrences; linked rules get the new restrictions."""
+    _admin(request)
+    data = shell.decode(body, TimeslotIn)
+    slot = _load(request, pk)
+    _unique_name(request, data.name, pk)
+    updated = msgspec.structs.replace(slot, name=data.name, time_recurrences=_normalised(data))
+    return _save(request, _apply(request, updated))
+
+
+@delete(
+    "/notificationprofiles/timeslots/{pk:int}/",
+    status_code=HTTP_204_NO_CONTENT,
+    sync_to_thread=True,
+)
+def delete_timeslot(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
+    _admin(request)
+    _load(request, pk)
+    ctx = ctx_of(request)
+    ctx.redis.hdel(ctx.keys.timeslots(), str(pk))
+
+
+@post(
+    "/notificationprofiles/timeslots/{pk:int}/rules/",
+    status_code=HTTP_201_CREATED,
+    sync_to_thread=True,
+)
+def link_rule(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> Timeslot:
+    """Use this timeslot as the rule's time restrictions (now and after every change)."""
+    _admin(request)
+    data = shell.decode(body, RuleLink)
+    slot = _load(request, pk)
+    if ctx_of(request).directory.get_rule(data.rule_id) is None:
+        raise ApiError(400, f"rule {data.rule_id!r} does not exist", "rule_id")
+    rules = slot.rules if data.rule_id in slot.rules else [*slot.rules, data.rule_id]
+    return _save(request, _apply(request, msgspec.structs.replace(slot, rules=rules)))
+
+
+@delete(
+    "/notificationprofiles/timeslots/{pk:int}/rules/{rule_id:str}/",
+    status_code=HTTP_204_NO_CONTENT,
+    sync_to_thread=True,
+)
+def unlink_rule(request: Request[Any, Any, Any], pk: FromPath[int], rule_id: FromPath[str]) -> None:
+    _admin(request)
+    slot = _load(request, pk)
+    if rule_id not in slot.rules:
+        raise ApiError(404, f"rule {rule_id!r} does not use timeslot {pk}", "rule_id")
+    _save(request, msgspec.structs.replace(slot, rules=[r for r in slot.rules if r != rule_id]))
+
+
+timeslot_handlers = [
+    list_timeslots,
+    create_timeslot,
+    get_timeslot,
+    put_timeslot,
+    delete_timeslot,
+    link_rule,
+    unlink_rule,
+]
