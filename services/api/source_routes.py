@@ -23,13 +23,14 @@ from typing import Any
 import anyio.to_thread
 import msgspec
 from litestar import Request, Response, Router, delete, get, post
-from litestar.params import FromPath, RawBody
+from litestar.params import FromPath, FromQuery, RawBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from services.api.auth import token_from_header
-from services.api.config_routes import ctx_of
+from services.api.config_routes import ctx_of, page_of
 from services.api.context import ApiContext
 from services.api.errors import ApiError, split_field
+from services.api.schemas import Page
 from services.ingest import alertmanager, generic
 from services.ingest.flapjack import Decoded
 from shared.consumer import AMQP_ERRORS
@@ -213,12 +214,15 @@ def create_source(request: Request[Any, Any, Any], body: RawBody) -> SourceOut:
 
 
 @get("/sources", tags=["sources"], sync_to_thread=True)
-def list_sources(request: Request[Any, Any, Any]) -> list[SourceOut]:
+def list_sources(
+    request: Request[Any, Any, Any], limit: FromQuery[int] = 100, offset: FromQuery[int] = 0
+) -> Page[SourceOut]:
     ctx = ctx_of(request)
     records = ctx.redis.hgetall(ctx.keys.sources())
-    return [
+    items = [
         _out(ctx, msgspec.json.decode(raw, type=SourceRecord)) for _, raw in sorted(records.items())
     ]
+    return page_of(items, limit, offset)
 
 
 @get("/sources/{name:str}", tags=["sources"], sync_to_thread=True)

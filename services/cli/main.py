@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.incidents import register as register_incidents
 from services.cli.resources import register as register_resources
 from shared.config import Settings
 from shared.errors import ConfigError
@@ -294,6 +295,7 @@ def demo(
 
 
 register_resources(app)
+register_incidents(app)
 
 
 def main() -> None:

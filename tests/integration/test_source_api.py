@@ -207,7 +207,7 @@ def test_source_lifecycle_and_its_own_token(
     settings: Settings,
 ) -> None:
     token = _declare(client)
-    listed = client.get("/sources", headers=AUTH).json()
+    listed = client.get("/sources", headers=AUTH).json()["items"]
     assert [s["name"] for s in listed] == ["cron"] and "token" not in listed[0]
     assert listed[0]["mapping"]["states"] == {"0": "ok", "1": "warning", "2": "critical"}
     assert client.get("/sources/cron", headers=AUTH).json()["events_url"] == "/sources/cron/events"
