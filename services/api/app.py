@@ -23,6 +23,7 @@ from services.api.context import ApiContext
 from services.api.errors import EXCEPTION_HANDLERS, ApiError, split_field
 from services.api.schemas import Accepted, Health
 from services.api.source_routes import sources_router
+from services.api.ui import ui_router
 from services.ingest.flapjack import decode_body
 from shared.consumer import AMQP_ERRORS
 
@@ -94,6 +95,7 @@ def create_app(ctx: ApiContext) -> Litestar:
             check_router,
             sources_router,
             argus_router,
+            ui_router,
         ],
         state=State({"ctx": ctx}),
         guards=[make_guard(ctx.settings.api_token)],

@@ -1,0 +1,283 @@
+"""Dashboard forms (POST): login/logout and the operator's actions.
+
+Each action validates the form, then takes the same path as the JSON API so
+the rules stay in one place: acknowledgements and maintenance go through the
+check routes' handlers, incident acks/close/reopen/comments through the Argus
+API's handlers (``post_ack``/``post_event``), test notifications are a
+``test_notifications`` action event.  A refused form is shown again with the
+error next to the field (422); a done one redirects (303) to its page.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath
+
+from services.api.argus.events import post_ack, post_event
+from services.api.check_routes import AcknowledgementIn, MaintenanceIn, acknowledge, add_maintenance
+from services.api.config_routes import ctx_of
+from services.api.errors import ApiError
+from services.api.ui import session
+from services.api.ui.pages import NOTICES, check_context
+from services.api.ui.shell import check_url, csrf_valid, render, see_other
+from services.api.ui.views import Invalid, limited_text, parse_duration, parse_maintenance
+from shared.checks import CheckStore
+from shared.consumer import AMQP_ERRORS
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+CSRF_ERROR = "this form has expired; reload the page and try again"
+
+
+def _value(data: dict[str, Any], name: str) -> str:
+    v = data.get(name, "")
+    return str(v[0] if isinstance(v, list) else v)
+
+
+def _check_form_error(
+    request: Request[Any, Any, Any], data: dict[str, Any], form: str, field: str, message: str
+) -> Response[Any]:
+    """The check page again, with ``message`` next to ``form``'s ``field``."""
+    entity, check = _value(data, "entity"), _value(data, "check")
+    context = check_context(request, entity, check)
+    if context is None:
+        return render(
+            request, "missing.html", status=404, what=f"check {entity}:{check}", back="/ui/checks"
+        )
+    context["errors"] = {form: {field: message}}
+    context["values"] = {form: {k: _value(data, k) for k in data if k != "csrf"}}
+    return render(request, "check.html", status=422, notice=None, **context)
+
+
+def _api_message(exc: ApiError) -> tuple[str, str]:
+    return str(exc.detail), exc.field or "form"
+
+
+@post("/check/ack", sync_to_thread=True)
+def ack_check(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    """Acknowledge a failing check for a duration, with a comment."""
+    if not csrf_valid(request, data):
+        return _check_form_error(request, data, "ack", "form", CSRF_ERROR)
+    entity, check = _value(data, "entity"), _value(data, "check")
+    try:
+        body = AcknowledgementIn(
+            summary=limited_text(_value(data, "comment"), "comment"),
+            duration=parse_duration(_value(data, "duration")),
+        )
+        acknowledge.fn(request, entity=entity, check=check, data=body)
+    except Invalid as exc:
+        return _check_form_error(request, data, "ack", exc.field, str(exc))
+    except ApiError as exc:
+        return _check_form_error(request, data, "ack", "form", _api_message(exc)[0])
+    return see_other(check_url(entity, check, done="ack"))
+
+
+@post("/check/maintenance", sync_to_thread=True)
+def schedule_maintenance(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    if not csrf_valid(request, data):
+        return _check_form_error(request, data, "maint", "form", CSRF_ERROR)
+    entity, check = _value(data, "entity"), _value(data, "check")
+    try:
+        start, end = parse_maintenance(_value(data, "start"), _value(data, "end"), time.time())
+        summary = limited_text(_value(data, "summary"), "summary")
+        add_maintenance.fn(
+            request,
+            entity=entity,
+            check=check,
+            data=MaintenanceIn(start_time=start, end_time=end, summary=summary),
+        )
+    except Invalid as exc:
+        return _check_form_error(request, data, "maint", exc.field, str(exc))
+    except ApiError as exc:
+        return _check_form_error(request, data, "maint", "form", _api_message(exc)[0])
+    return see_other(check_url(entity, check, done="maintenance"))
+
+
+@post("/check/maintenance/end", sync_to_thread=True)
+def end_maintenance(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    """Delete a scheduled maintenance or end an acknowledgement early."""
+    if not csrf_valid(request, data):
+        return _check_form_error(request, data, "end", "form", CSRF_ERROR)
+    entity, check = _value(data, "entity"), _value(data, "check")
+    ctx = ctx_of(request)
+    if not CheckStore(ctx.redis, ctx.keys).delete_maintenance(entity, check, _value(data, "id")):
+        return _check_form_error(request, data, "end", "form", "that maintenance no longer exists")
+    return see_other(check_url(entity, check, done="ended"))
+
+
+@post("/check/enabled", sync_to_thread=True)
+def set_enabled(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    if not csrf_valid(request, data):
+        return _check_form_error(request, data, "enabled", "form", CSRF_ERROR)
+    entity, check = _value(data, "entity"), _value(data, "check")
+    wanted = _value(data, "enabled")
+    if wanted not in ("true", "false"):
+        return _check_form_error(request, data, "enabled", "form", "choose enable or disable")
+    ctx = ctx_of(request)
+    if not CheckStore(ctx.redis, ctx.keys).set_enabled(entity, check, wanted == "true"):
+        return _check_form_error(request, data, "enabled", "form", "no such check")
+    return see_other(check_url(entity, check, done="enabled" if wanted == "true" else "disabled"))
+
+
+@post("/check/test", sync_to_thread=True)
+def test_notification(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    """Publish a ``test_notifications`` action event for the check."""
+    if not csrf_valid(request, data):
+        return _check_form_error(request, data, "test", "form", CSRF_ERROR)
+    entity, check = _value(data, "entity"), _value(data, "check")
+    try:
+        summary = limited_text(_value(data, "summary"), "summary") or "test notification"
+    except Invalid as exc:
+        return _check_form_error(request, data, "test", exc.field, str(exc))
+    ctx = ctx_of(request)
+    if CheckStore(ctx.redis, ctx.keys).get(entity, check) is None:
+        return _check_form_error(request, data, "test", "form", "no such check")
+    event = {"entity": entity, "check": check, "state": "test_notifications", "summary": summary}
+    try:
+        ctx.sender.send([msgspec.json.encode({**event, "time": time.time()})])
+    except AMQP_ERRORS as exc:
+        return _check_form_error(request, data, "test", "form", f"broker unavailable: {exc!r}")
+    return see_other(check_url(entity, check, done="test"))
+
+
+# --------------------------------------------------------------------------- incidents
+
+
+def _incident_error(
+    request: Request[Any, Any, Any],
+    pk: int,
+    data: dict[str, Any],
+    form: str,
+    field: str,
+    message: str,
+) -> Response[Any]:
+    ctx = ctx_of(request)
+    found = CheckStore(ctx.redis, ctx.keys).get_incident(pk)
+    if found is None:
+        return render(
+            request, "missing.html", status=404, what=f"incident {pk}", back="/ui/incidents"
+        )
+    inc, events = found
+    return render(
+        request,
+        "incident.html",
+        status=422,
+        inc=inc,
+        events=events,
+        notice=None,
+        errors={form: {field: message}},
+        values={form: {k: _value(data, k) for k in data if k != "csrf"}},
+        now=time.time(),
+    )
+
+
+@post("/incidents/{pk:int}/ack", sync_to_thread=True)
+def ack_incident(request: Request[Any, Any, Any], pk: FromPath[int], data: Form) -> Response[Any]:
+    """Argus acknowledgement: optional duration (none = until closed) and a comment."""
+    if not csrf_valid(request, data):
+        return _incident_error(request, pk, data, "ack", "form", CSRF_ERROR)
+    body: dict[str, Any] = {}
+    try:
+        body["description"] = limited_text(_value(data, "comment"), "comment")
+        if _value(data, "duration").strip():
+            until = time.time() + parse_duration(_value(data, "duration"))
+            body["expiration"] = datetime.fromtimestamp(until, UTC).isoformat()
+        post_ack.fn(request, pk=pk, body=msgspec.json.encode(body))
+    except Invalid as exc:
+        return _incident_error(request, pk, data, "ack", exc.field, str(exc))
+    except ApiError as exc:
+        return _incident_error(request, pk, data, "ack", "form", _api_message(exc)[0])
+    return see_other(f"/ui/incidents/{pk}?done=incident")
+
+
+@post("/incidents/{pk:int}/event", sync_to_thread=True)
+def incident_event(request: Request[Any, Any, Any], pk: FromPath[int], data: Form) -> Response[Any]:
+    """Close (CLO), reopen (REO) or comment on (OTH) an incident."""
+    kind = _value(data, "type")
+    form = "comment" if kind == "OTH" else "state"
+    if not csrf_valid(request, data):
+        return _incident_error(request, pk, data, form, "form", CSRF_ERROR)
+    if kind not in ("CLO", "REO", "OTH"):
+        return _incident_error(request, pk, data, form, "form", "unknown action")
+    try:
+        text = limited_text(_value(data, "description"), "description")
+        if kind == "OTH" and not text:
+            raise Invalid("write a comment first", "description")
+        body = msgspec.json.encode({"type": kind, "description": text})
+        post_event.fn(request, pk=pk, body=body)
+    except Invalid as exc:
+        return _incident_error(request, pk, data, form, exc.field, str(exc))
+    except ApiError as exc:
+        return _incident_error(request, pk, data, form, "form", _api_message(exc)[0])
+    return see_other(f"/ui/incidents/{pk}?done=incident")
+
+
+# --------------------------------------------------------------------------- login
+
+
+@post("/login", opt={"anonymous": True}, sync_to_thread=False)
+def login(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    """Exchange the admin token for a session cookie (the token itself is not kept)."""
+    token = request.app.state.ctx.settings.api_token
+    nxt = _value(data, "next") or "/ui/"
+    if not (nxt == "/ui" or nxt.startswith("/ui/")) or "//" in nxt or "\\" in nxt:
+        nxt = "/ui/"
+    given_nonce = _value(data, "login_csrf")
+    cookie_nonce = request.cookies.get(session.LOGIN_COOKIE, "")
+    if not given_nonce or not session.csrf_equal(given_nonce, cookie_nonce):
+        error = "the login form expired; please try again"
+    elif not session.token_matches(token, _value(data, "token")):
+        error = "that token is not valid"
+    else:
+        response = see_other(nxt)
+        response.set_cookie(
+            session.COOKIE,
+            session.new_session(token, time.time()),
+            path="/ui",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            max_age=session.SESSION_S,
+        )
+        response.delete_cookie(session.LOGIN_COOKIE, path="/ui")
+        return response
+    nonce = session.new_login_nonce()
+    page = render(request, "login.html", status=401, login_csrf=nonce, next=nxt, error=error)
+    page.set_cookie(
+        session.LOGIN_COOKIE,
+        nonce,
+        path="/ui",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        max_age=3600,
+    )
+    return page
+
+
+@post("/logout", sync_to_thread=False)
+def logout(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    response = see_other("/ui/login")
+    if csrf_valid(request, data):
+        response.delete_cookie(session.COOKIE, path="/ui")
+    return response
+
+
+action_handlers = [
+    ack_check,
+    schedule_maintenance,
+    end_maintenance,
+    set_enabled,
+    test_notification,
+    ack_incident,
+    incident_event,
+    login,
+    logout,
+]
+
+__all__ = ["NOTICES", "action_handlers"]

@@ -1,0 +1,173 @@
+"""Dashboard plumbing: templates, the session guard, CSRF, and the reads pages share.
+
+Pages are rendered with one Jinja2 environment (autoescaping on) and sent
+with a strict Content-Security-Policy: scripts and styles come only from
+``/ui/static/``, so an injected string in a check summary cannot run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import pika
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.response import Redirect
+
+from services.api.config_routes import ctx_of
+from services.api.ui import session
+from services.api.ui.views import fmt_duration, fmt_time
+from shared.amqp import Names, connect
+from shared.checks import Maintenance
+from shared.consumer import AMQP_ERRORS
+from shared.records import from_hash
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+NONCE_STATE = "ui_session_nonce"
+PARTIAL_HEADER = "x-tocsin-partial"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+ENV = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+ENV.globals.update(fmt_time=fmt_time, fmt_duration=fmt_duration)
+ENV.filters["q"] = lambda v: quote(str(v), safe="")
+ENV.filters["qs"] = lambda d: urlencode({k: v for k, v in d.items() if v not in ("", None)})
+
+
+class LoginRequired(Exception):
+    """No valid session: pages redirect to the login form, partials answer 401."""
+
+
+def admin_token(request: ASGIConnection[Any, Any, Any, Any]) -> str:
+    token: str = request.app.state.ctx.settings.api_token
+    return token
+
+
+def require_session(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """Router guard: every UI route but the login form and static files needs a session."""
+    if handler.opt.get("anonymous"):
+        return
+    cookie = connection.cookies.get(session.COOKIE)
+    nonce = session.session_nonce(admin_token(connection), cookie, time.time())
+    if nonce is None:
+        raise LoginRequired()
+    connection.state[NONCE_STATE] = nonce
+
+
+def on_login_required(request: Request[Any, Any, Any], _: LoginRequired) -> Response[Any]:
+    if request.headers.get(PARTIAL_HEADER) or request.method != "GET":
+        return Response("login required", status_code=401, media_type="text/plain")
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return Redirect(f"/ui/login?{urlencode({'next': target})}", status_code=303)
+
+
+def csrf_of(request: Request[Any, Any, Any]) -> str:
+    return session.csrf_token(admin_token(request), request.state[NONCE_STATE])
+
+
+def csrf_valid(request: Request[Any, Any, Any], data: dict[str, Any]) -> bool:
+    """The form's ``csrf`` field matches the session's token."""
+    return session.csrf_ok(admin_token(request), request.state[NONCE_STATE], data.get("csrf"))
+
+
+def render(
+    request: Request[Any, Any, Any], template: str, status: int = 200, **context: Any
+) -> Response[str]:
+    """A page (or partial) with the CSRF token, the active nav item and security headers."""
+    nonce = request.state.get(NONCE_STATE)
+    context.setdefault("csrf", session.csrf_token(admin_token(request), nonce) if nonce else "")
+    context.setdefault("logged_in", nonce is not None)
+    context.setdefault("path", request.url.path)
+    html = ENV.get_template(template).render(**context)
+    return Response(html, status_code=status, media_type="text/html", headers=SECURITY_HEADERS)
+
+
+def see_other(url: str) -> Response[Any]:
+    """Post/redirect/get after a successful action."""
+    return Redirect(url, status_code=303, headers=SECURITY_HEADERS)
+
+
+def check_url(entity: str, check: str, **extra: str) -> str:
+    return "/ui/check?" + urlencode({"entity": entity, "check": check, **extra})
+
+
+# --------------------------------------------------------------------------- shared reads
+
+
+def active_maintenances(
+    request: Request[Any, Any, Any], now: float
+) -> tuple[dict[str, Maintenance], dict[str, Maintenance]]:
+    """Check id → acknowledgement and → scheduled maintenance in effect at ``now`` (2 round trips)."""
+    ctx = ctx_of(request)
+    k = ctx.keys
+    pipe = ctx.redis.pipeline(transaction=False)
+    pipe.smembers(k.unscheduled_maintenance_ids())
+    pipe.smembers(k.scheduled_maintenance_ids())
+    unsched, sched = pipe.execute()
+    pipe = ctx.redis.pipeline(transaction=False)
+    for mid in unsched:
+        pipe.hgetall(k.unscheduled_maintenance(mid))
+    for mid in sched:
+        pipe.hgetall(k.scheduled_maintenance(mid))
+    raw = pipe.execute()
+    acked: dict[str, Maintenance] = {}
+    maintained: dict[str, Maintenance] = {}
+    for i, attrs in enumerate(raw):
+        if not attrs:
+            continue
+        m = from_hash(Maintenance, attrs)
+        if m.covers(now):
+            (acked if i < len(unsched) else maintained)[m.check_id] = m
+    return acked, maintained
+
+
+_DEAD_CACHE: dict[str, tuple[float, int | None]] = {}
+_DEAD_LOCK = threading.Lock()
+DEAD_CACHE_S = 10.0
+
+
+def dead_letters(request: Request[Any, Any, Any], now: float) -> int | None:
+    """Messages waiting in the dead-letter queue (passive declare, cached 10 s); None if unknown."""
+    settings = ctx_of(request).settings
+    with _DEAD_LOCK:
+        cached = _DEAD_CACHE.get(settings.namespace)
+        if cached is not None and now - cached[0] < DEAD_CACHE_S:
+            return cached[1]
+    depth: int | None = None
+    try:
+        conn = connect(settings.amqp_url, name="tocsin-ui")
+        try:
+            ok = conn.channel().queue_declare(Names(settings.namespace).dead, passive=True)
+            depth = int(ok.method.message_count)
+        finally:
+            conn.close()
+    except (*AMQP_ERRORS, pika.exceptions.ChannelClosedByBroker) as exc:
+        log.warning("dead-letter depth unavailable", extra={"error": repr(exc)})
+    with _DEAD_LOCK:
+        _DEAD_CACHE[settings.namespace] = (now, depth)
+    return depth
