@@ -16,8 +16,13 @@ ensure_venv() {
   local stamp="$VENV/.tocsin-installed${extras:+-$extras}"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     log "installing tocsin${extras:+ with [$extras]} (pip)"
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install --quiet -e ".${extras:+[$extras]}"
+    local pip_log="$VENV/pip-install.log"
+    if ! { "$VENV/bin/python" -m pip install --upgrade pip &&
+           "$VENV/bin/python" -m pip install -e ".${extras:+[$extras]}"; } >"$pip_log" 2>&1; then
+      tail -n 30 "$pip_log" >&2
+      log "pip install failed; full log in $pip_log"
+      return 1
+    fi
     touch "$stamp"
   fi
 }
