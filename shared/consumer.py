@@ -146,6 +146,8 @@ class BatchConsumer:
         on_connect: Callable[[BatchConsumer], None] | None = None,
         on_idle: Callable[[BatchConsumer], None] | None = None,
         idle_interval_s: float = 1.0,
+        queue_stats_interval_s: float = 5.0,
+        probe: Callable[[], object] | None = None,
     ) -> None:
         self.amqp_url = amqp_url
         self.names = names
@@ -160,6 +162,11 @@ class BatchConsumer:
         self.on_connect = on_connect
         self.on_idle = on_idle
         self.idle_interval = idle_interval_s
+        self.queue_stats_interval = queue_stats_interval_s
+        # Pings the worker's other dependency (Redis) with the queue stats, so an
+        # outage shows in ``tocsin_worker_healthy`` even while no batch arrives.
+        self.probe = probe
+        self._stats_channel: BlockingChannel | None = None
         self._stopping = False
         self._buffer: list[Message] = []
         self.connection: BlockingConnection | None = None
@@ -191,6 +198,15 @@ class BatchConsumer:
                 self.connection.sleep(min(left, 0.5))
             else:
                 time.sleep(min(left, 0.5))
+
+    def keep_alive(self) -> None:
+        """Service the AMQP connection once, without waiting (heartbeats during long handler work).
+
+        Unlike ``sleep(s)``, it never blocks: a handler polling its own work
+        (e.g. sends on a thread pool) calls it between short waits.
+        """
+        if self.connection is not None and self.connection.is_open:
+            self.connection.process_data_events(time_limit=0)
 
     def publish(self, messages: Sequence[OutMessage]) -> None:
         """Publish through the consumer's transactional channel (for handlers' side outputs)."""
@@ -234,7 +250,8 @@ class BatchConsumer:
             channel.basic_consume(queue, self._make_callback(queue))
         self.metrics.healthy.set(1)
         log.info("consuming", extra={"stage": self.stage, "queues": self.queues})
-        last_idle = time.monotonic()
+        last_idle = last_stats = time.monotonic()
+        self._export_queue_stats()
         while not self._stopping:
             batch = self._collect()
             if batch:
@@ -243,12 +260,46 @@ class BatchConsumer:
             if self.on_idle is not None and now - last_idle >= self.idle_interval:
                 last_idle = now
                 self.on_idle(self)
+            if now - last_stats >= self.queue_stats_interval:
+                last_stats = now
+                self._export_queue_stats()
+                self._run_probe()
         # Stopping: finish what was already handed to us, then leave cleanly.
         self.connection.process_data_events(time_limit=0)
         if self._buffer:
             self._process(self._take(len(self._buffer)))
         self._close_quietly()
         log.info("stopped", extra={"stage": self.stage})
+
+    def _export_queue_stats(self) -> None:
+        """Depth and consumer count of the consumed queues, for backlog alerts and dashboards.
+
+        Passive declares on a channel of their own: a queue deleted under us
+        closes only that channel, never the consuming or publishing one.
+        """
+        assert self.connection is not None
+        try:
+            if self._stats_channel is None or not self._stats_channel.is_open:
+                self._stats_channel = self.connection.channel()
+            for queue in self.queues:
+                ok = self._stats_channel.queue_declare(queue, passive=True)
+                self.metrics.queue_messages.labels(queue).set(ok.method.message_count)
+                self.metrics.queue_consumers.labels(queue).set(ok.method.consumer_count)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            self._stats_channel = None
+            log.warning("queue stats unavailable", extra={"stage": self.stage, "error": repr(exc)})
+
+    def _run_probe(self) -> None:
+        """Healthy = broker connected (we are here) and the probe (Redis ping) answers."""
+        if self.probe is None:
+            return
+        try:
+            self.probe()
+        except TRANSIENT_ERRORS as exc:
+            self.metrics.healthy.set(0)
+            log.warning("dependency unreachable", extra={"stage": self.stage, "error": repr(exc)})
+            return
+        self.metrics.healthy.set(1)
 
     def _make_callback(self, queue: str) -> Callable[..., None]:
         def on_message(
@@ -311,6 +362,10 @@ class BatchConsumer:
         self._channel.basic_ack(delivery_tag=batch[-1].delivery_tag, multiple=True)
         for queue in {m.queue for m in batch}:
             self.metrics.acked.labels(queue).inc(sum(1 for m in batch if m.queue == queue))
+        redelivered = [m.queue for m in batch if m.redelivered]
+        for queue in set(redelivered):
+            self.metrics.redelivered.labels(queue).inc(redelivered.count(queue))
+        self.metrics.last_batch.labels(self.stage).set(time.time())
         self.metrics.batch_size.labels(self.stage).observe(len(batch))
         self.metrics.batch_seconds.labels(self.stage).observe(time.perf_counter() - started)
 
@@ -323,6 +378,9 @@ class BatchConsumer:
             except TRANSIENT_ERRORS as exc:
                 attempt += 1
                 self.metrics.retries.labels(self.stage).inc()
+                if attempt == 1 and isinstance(exc, redis.exceptions.ConnectionError):
+                    # redis-py reconnects by itself on the retry; count the outage once.
+                    self.metrics.reconnects.labels("redis").inc()
                 self.metrics.healthy.set(0)
                 delay = getattr(exc, "retry_after", None) or wait(_retry_state(attempt))
                 log.warning(
@@ -364,6 +422,7 @@ class BatchConsumer:
         conn, self.connection = self.connection, None
         self.publisher = None
         self._channel = None
+        self._stats_channel = None
         if conn is not None and conn.is_open:
             try:
                 conn.close()

@@ -142,14 +142,42 @@ class ConsumerMetrics:
         self.healthy = Gauge(
             "tocsin_worker_healthy", "1 while connected and consuming", registry=registry
         )
+        self.redelivered = Counter(
+            "tocsin_messages_redelivered",
+            "Messages the broker delivered again (a worker died or a batch failed before its ack)",
+            ["queue"],
+            registry=registry,
+        )
+        self.queue_messages = Gauge(
+            "tocsin_queue_messages",
+            "Messages ready in a consumed queue (passive declare every few seconds)",
+            ["queue"],
+            registry=registry,
+        )
+        self.queue_consumers = Gauge(
+            "tocsin_queue_consumers",
+            "Consumers of a consumed queue, as the broker counts them",
+            ["queue"],
+            registry=registry,
+        )
+        self.last_batch = Gauge(
+            "tocsin_last_batch_timestamp_seconds",
+            "Unix time of the last acked batch (alerts: backlog but no progress)",
+            ["stage"],
+            registry=registry,
+        )
         info = Info("tocsin_build", "Tocsin build information", registry=registry)
         info.info({"version": _version(), "worker": worker})
 
 
-def serve_metrics(registry: CollectorRegistry, port: int, host: str = "127.0.0.1") -> None:
-    """Serve ``/metrics`` on ``port`` in a background thread (no-op when port is 0)."""
-    if port:
-        start_http_server(port, addr=host, registry=registry)
+def serve_metrics(registry: CollectorRegistry, settings: Settings) -> None:
+    """Serve ``/metrics`` on ``TOCSIN_METRICS_HOST:TOCSIN_METRICS_PORT`` in a background thread.
+
+    Does nothing when the port is 0 (the default), so tests and one-off runs
+    never fight over ports.
+    """
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
 
 
 def _version() -> str:

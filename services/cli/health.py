@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import msgspec
+import pika
 import pika.exceptions
+import redis
 
 from shared.amqp import Names, connect
 from shared.config import Settings
 from shared.consumer import AMQP_ERRORS
+from shared.keys import Keys
 from shared.store import connect_redis
 
 
@@ -16,6 +21,8 @@ class QueueStatus(msgspec.Struct):
     messages: int | None
     consumers: int | None
     problem: str | None = None
+    # Processor partitions with a backlog: seconds since the newest applied event was received.
+    lag_s: float | None = None
 
 
 class HealthReport(msgspec.Struct):
@@ -69,4 +76,68 @@ def gather(settings: Settings) -> HealthReport:
                 channel.close()
         finally:
             conn.close()
+        blocked = _blocked_reason(settings.amqp_url)
+        if blocked is not None:
+            amqp_state = f"blocked: {blocked} (broker resource alarm; publishers wait)"
+    if redis_state == "ok":
+        _add_processor_lag(r, settings, queues)
     return HealthReport(redis_state, memory, amqp_state, queues, dead)
+
+
+def _blocked_reason(amqp_url: str, timeout_s: float = 2.0) -> str | None:
+    """The broker's memory/disk alarm as a publisher sees it, or None.
+
+    RabbitMQ tells a connection it is blocked (``connection.blocked``, with the
+    reason) when it publishes during an alarm, and then stops reading from it.
+    So, on a connection of its own that pika gives up on after ``timeout_s``
+    blocked, publish one transient probe nobody receives (default exchange, no
+    such queue: the broker drops it) and listen 0.3 s.  Needs
+    no management plugin.
+    """
+    params = pika.URLParameters(amqp_url)
+    params.blocked_connection_timeout = timeout_s
+    params.client_properties = {"connection_name": "tocsin-check-alarm-probe"}
+    reasons: list[str] = []
+    try:
+        conn = pika.BlockingConnection(params)
+    except AMQP_ERRORS:
+        return None  # reachability is reported by the main probe
+    conn.add_on_connection_blocked_callback(
+        lambda _c, frame: reasons.append(str(getattr(frame.method, "reason", "") or "alarm"))
+    )
+    try:
+        channel = conn.channel()
+        channel.basic_publish("", "tocsin-check-probe-no-such-queue", b"")
+        # BlockingConnection runs the callback only from process_data_events.
+        deadline = time.monotonic() + 0.3
+        while not reasons and time.monotonic() < deadline:
+            conn.process_data_events(time_limit=0.05)
+        conn.close()
+    except (*AMQP_ERRORS, pika.exceptions.ConnectionBlockedTimeout):
+        pass
+    return reasons[0] if reasons else None
+
+
+def _add_processor_lag(r: redis.Redis, settings: Settings, queues: list[QueueStatus]) -> None:
+    """Consumer lag of backlogged partitions, from the processor's applied-event log.
+
+    The newest entry of ``NS:processed:p<k>`` is scored with the receive time
+    of the last event the partition applied; with messages waiting, ``now``
+    minus that is how far the partition is behind (a lower bound).
+    """
+    names, keys = Names(settings.namespace), Keys(settings.namespace)
+    backlogged = {
+        names.processor(k): k
+        for k in range(settings.partitions)
+        if any(q.name == names.processor(k) and q.messages for q in queues)
+    }
+    if not backlogged:
+        return
+    pipe = r.pipeline(transaction=False)
+    for k in backlogged.values():
+        pipe.zrange(keys.processed_events(k), -1, -1, withscores=True)
+    newest = dict(zip(backlogged, pipe.execute(), strict=True))
+    now = time.time()
+    for q in queues:
+        if newest.get(q.name):
+            q.lag_s = round(max(0.0, now - float(newest[q.name][0][1])), 1)

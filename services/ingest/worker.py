@@ -96,7 +96,7 @@ def run(settings: Settings) -> None:
     ensure_partitions(connect_redis(settings), settings)
     registry = CollectorRegistry()
     metrics = ConsumerMetrics(registry, "ingest")
-    serve_metrics(registry, settings.metrics_port, settings.metrics_host)
+    serve_metrics(registry, settings)
     names = Names(settings.namespace)
     # Alertmanager check names carry the deployment's identity labels.
     decoders = {

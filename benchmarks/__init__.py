@@ -1,0 +1,1 @@
+"""Benchmark harness of Tocsin: ``python -m benchmarks.pipeline --help``."""
