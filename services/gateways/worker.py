@@ -167,8 +167,9 @@ def build_consumer(
         batch_size=min(settings.batch_size, concurrency),
         batch_wait_ms=settings.batch_wait_ms,
         on_connect=on_connect,
+        probe=redis.ping,
     )
-    runner.wait_hook = consumer.sleep
+    runner.keep_alive = consumer.keep_alive
     return consumer, runner
 
 
@@ -176,7 +177,7 @@ def run(settings: Settings, medium_type: str) -> None:
     """Run the gateway of ``medium_type`` until SIGTERM/SIGINT."""
     configure_logging(settings, f"gateway.{medium_type}")
     registry = CollectorRegistry()
-    serve_metrics(registry, settings.metrics_port)
+    serve_metrics(registry, settings)
     consumer, runner = build_consumer(settings, medium_type, registry)
     consumer.install_signal_handlers()
     try:
