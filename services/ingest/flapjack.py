@@ -55,7 +55,7 @@ def decode_body(
     except msgspec.ValidationError:
         # Some element is bad: decode element by element so the good ones pass.
         return _decode_each(body, received, prefix, source)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return Decoded([], [(body, f"body: not valid JSON ({exc})")])
     except RecursionError:
         return Decoded([], [(body[:4096], _TOO_DEEP)])
@@ -86,6 +86,9 @@ def _decode_each(body: bytes, received: float, prefix: str, source: str) -> Deco
                 return Decoded([], [(body, _NOT_EVENTS)])
             return Decoded([], [(body, str(exc))])
         return Decoded([], [(body, _NOT_EVENTS)])
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        # Validation stopped at a bad element before the parser reached bad JSON later on.
+        return Decoded([], [(body, f"body: not valid JSON ({exc})")])
     except RecursionError:
         return Decoded([], [(body[:4096], _TOO_DEEP)])
     if len(items) > MAX_EVENTS_PER_BODY:

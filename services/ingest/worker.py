@@ -26,6 +26,10 @@ from shared.telemetry import ConsumerMetrics, configure_logging, serve_metrics
 
 log = logging.getLogger(__name__)
 
+# Events per message on NS.checks: large enough to amortise a publish, small
+# enough that a processor batch (and its memory) stays bounded in a storm.
+MAX_EVENTS_PER_MESSAGE = 500
+
 # Routing keys on NS.events this worker decodes; others are dead-lettered.
 SOURCE_DECODERS = {
     "flapjack": decode_body,
@@ -82,9 +86,11 @@ def make_handler(
             if decoded.rejected:
                 metrics.events.labels(source, "rejected").inc(len(decoded.rejected))
         for k, events in sorted(by_partition.items()):
-            result.outputs.append(
-                OutMessage(names.checks, partition_key(k), ENCODER.encode(events))
-            )
+            for start in range(0, len(events), MAX_EVENTS_PER_MESSAGE):
+                chunk = events[start : start + MAX_EVENTS_PER_MESSAGE]
+                result.outputs.append(
+                    OutMessage(names.checks, partition_key(k), ENCODER.encode(chunk))
+                )
         return result
 
     return handle

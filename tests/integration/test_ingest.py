@@ -90,3 +90,22 @@ def test_non_json_body_is_dead_lettered_and_worker_keeps_going(settings: Setting
     assert len(dead) == 1 and "not valid JSON" in dead[0]["headers"]["x-tocsin-error"]
     assert dead[0]["body"] == b"\xff\xfe not json"
     assert len(got) == 2
+
+
+def test_large_bodies_are_split_into_bounded_messages_per_partition(settings: Settings) -> None:
+    from services.ingest.worker import MAX_EVENTS_PER_MESSAGE
+
+    names = Names(settings.namespace)
+    declare(settings)
+    n = MAX_EVENTS_PER_MESSAGE * 2 + 7
+    body = json.dumps(
+        [{"entity": "e", "check": "same", "state": "ok", "time": 1000 + i} for i in range(n)]
+    ).encode()
+    with running(_ingest(settings)):
+        publish(settings, body)
+        queues = [names.processor(k) for k in range(settings.partitions)]
+        got = collect(settings, queues, n=3, timeout=10)
+    sizes = [len(msgspec.json.decode(m["body"], type=list[CheckEvent])) for m in got]
+    assert sizes == [MAX_EVENTS_PER_MESSAGE, MAX_EVENTS_PER_MESSAGE, 7]
+    times = [e.time for m in got for e in msgspec.json.decode(m["body"], type=list[CheckEvent])]
+    assert times == sorted(times)  # order within the check is kept across the split
