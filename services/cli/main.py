@@ -16,7 +16,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.explain import register as register_explain
 from services.cli.incidents import register as register_incidents
+from services.cli.profiles import register as register_profiles
 from services.cli.resources import register as register_resources
 from shared.config import Settings
 from shared.errors import ConfigError
@@ -296,6 +298,8 @@ def demo(
 
 register_resources(app)
 register_incidents(app)
+register_profiles(app)
+register_explain(app)
 
 
 def main() -> None:

@@ -1,0 +1,286 @@
+"""Decision records: why a page went out or did not, per check (issue 13).
+
+The processor and the notifier already return a reason with every verdict
+(``services/processor/filters.py``, ``services/notifier/routing.py`` and
+``core.py``).  This module only *packs* those verdicts into compact msgspec
+records, so an explanation is, by construction, what the pipeline decided:
+
+- :class:`EventRecord` — one per event: the filter that decided, its outcome
+  and reason (with the numbers), the reasons of the filters that passed before
+  it, and the notification it produced, if any.
+- :class:`NotificationRecord` — one per notification: per contact and medium,
+  ``deliver`` or ``suppress`` with the reason code and text.
+
+Records live on a capped, expiring Redis LIST per check
+(``Keys.check_explain``), newest first, written inside the workers' existing
+MULTI (:func:`queue_records`).  Gateway outcomes are not duplicated here: the
+timeline joins the delivery log (``services/gateways/log.py``) by check.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from shared.keys import Keys
+from shared.models import CheckEvent, Contact, Medium, Notification
+
+
+class Route(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One contact/medium verdict of the notifier: ``deliver`` or ``suppress`` (``code`` = reason)."""
+
+    verdict: str
+    code: str
+    text: str
+    contact_id: str | None = None
+    contact: str | None = None
+    medium_id: str | None = None
+    medium_type: str | None = None
+
+
+class EventRecord(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="event", tag_field="kind"
+):
+    """The processor's decision on one event: which filter decided, how, and why."""
+
+    time: float
+    event_id: str
+    type: str
+    state: str
+    filter: str
+    outcome: str
+    reason: str
+    summary: str = ""
+    passed: tuple[str, ...] = ()  # reasons of the filters that let the event through first
+    notification_id: str | None = None
+    notification_type: str | None = None
+
+
+class NotificationRecord(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    omit_defaults=True,
+    tag="notification",
+    tag_field="kind",
+):
+    """The notifier's decisions on one notification, per contact and medium."""
+
+    time: float
+    notification_id: str
+    type: str
+    state: str
+    severity: str
+    routes: tuple[Route, ...] = ()
+    deliveries: int = 0
+
+
+Record = EventRecord | NotificationRecord
+
+ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(Record)
+
+
+class FilterVerdict(Protocol):
+    """A processor filter's verdict (``services.processor.effects.Decision``)."""
+
+    @property
+    def filter(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+
+
+class RouteVerdict(Protocol):
+    """A notifier verdict (``services.notifier.routing.Decision``)."""
+
+    @property
+    def verdict(self) -> str: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def contact_id(self) -> str | None: ...
+    @property
+    def medium_id(self) -> str | None: ...
+
+
+# --------------------------------------------------------------------------- building (pure)
+
+
+def event_record(
+    event: CheckEvent, decisions: Sequence[FilterVerdict], notification: Notification | None
+) -> EventRecord:
+    """Pack the filter chain's verdicts on ``event`` (the last one decided)."""
+    if decisions:
+        last = decisions[-1]
+        name, outcome, reason = last.filter, last.outcome, last.reason
+        passed = tuple(d.reason for d in decisions[:-1])
+    else:  # a chain always yields a verdict; keep the record well-formed anyway
+        name, outcome, reason, passed = "none", "block", "no filter ran", ()
+    if notification is not None and outcome == "pass":
+        outcome = "notify"  # a chain that runs out notifies (filters.py)
+    return EventRecord(
+        time=event.time,
+        event_id=event.id,
+        type=event.type,
+        state=event.state,
+        summary=event.summary[:200],
+        filter=name,
+        outcome=outcome,
+        reason=reason,
+        passed=passed,
+        notification_id=notification.id if notification is not None else None,
+        notification_type=notification.type if notification is not None else None,
+    )
+
+
+def routine(previous_state: str | None, state: str, verdict: FilterVerdict) -> bool:
+    """An ``ok`` event on a check that was already ok, with no recovery pending: nothing to decide.
+
+    The processor does not store these: a healthy check reports ok every
+    minute, and 200 of those would push the last failure's story out of the
+    capped list (and cost a write per event for no answer).
+    """
+    return (
+        previous_state == "ok"
+        and state == "ok"
+        and verdict.filter == "ok"
+        and verdict.outcome == "block"
+    )
+
+
+def route_of(
+    d: RouteVerdict, contacts: Mapping[str, Contact], media: Mapping[str, Medium]
+) -> Route:
+    """One notifier verdict with the contact's name and the medium's type for people."""
+    contact = contacts.get(d.contact_id) if d.contact_id else None
+    medium = media.get(d.medium_id) if d.medium_id else None
+    return Route(
+        verdict=d.verdict,
+        code=d.code,
+        text=d.text,
+        contact_id=d.contact_id,
+        contact=contact.name if contact is not None else None,
+        medium_id=d.medium_id,
+        medium_type=medium.type if medium is not None else None,
+    )
+
+
+def notification_record(
+    n: Notification,
+    decisions: Sequence[RouteVerdict],
+    deliveries: int,
+    contacts: Mapping[str, Contact],
+    media: Mapping[str, Medium],
+) -> NotificationRecord:
+    """Pack the notifier's verdicts on ``n`` (from ``expand``'s ``Outcome.decisions``)."""
+    return NotificationRecord(
+        time=n.time,
+        notification_id=n.id,
+        type=n.type,
+        state=n.state,
+        severity=n.severity,
+        routes=tuple(route_of(d, contacts, media) for d in decisions),
+        deliveries=deliveries,
+    )
+
+
+# --------------------------------------------------------------------------- storage
+
+
+# One EVAL per batch pushes, caps and expires every check's records: a few µs per check,
+# a third of LPUSH + LTRIM + EXPIRE per check (PERFORMANCE.md; measured in
+# tests/integration/test_explain_cost.py).  ARGV: ttl, cap, then per key a count and its records.
+_PUSH = """
+local ttl, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
+local at = 3
+for _, key in ipairs(KEYS) do
+  local n = tonumber(ARGV[at])
+  for j = 1, n do
+    redis.call('LPUSH', key, ARGV[at + j])
+  end
+  at = at + n + 1
+  redis.call('LTRIM', key, 0, cap - 1)
+  redis.call('EXPIRE', key, ttl)
+end
+return #KEYS
+"""
+_CHUNK = 1000
+
+
+def queue_records(
+    pipe: Any,
+    keys: Keys,
+    records: Mapping[str, Sequence[bytes]],
+    max_records: int,
+    ttl_s: int,
+) -> None:
+    """Queue the push of encoded records (oldest first) per check id on a (MULTI) pipeline.
+
+    Each check's list keeps its newest ``max_records`` and expires ``ttl_s``
+    after its last write.  The commands run inside the caller's transaction.
+    """
+    if max_records <= 0:
+        return
+    items = [(cid, encoded[-max_records:]) for cid, encoded in records.items() if encoded]
+    for start in range(0, len(items), _CHUNK):
+        chunk = items[start : start + _CHUNK]
+        argv: list[Any] = [ttl_s, max_records]
+        for _, encoded in chunk:
+            argv.append(len(encoded))
+            argv.extend(encoded)
+        names = [keys.check_explain(cid) for cid, _ in chunk]
+        pipe.eval(_PUSH, len(names), *names, *argv)
+
+
+def decode_records(raw: Sequence[bytes | str]) -> list[Record]:
+    """Decode stored records, skipping any this version cannot read."""
+    out: list[Record] = []
+    for item in raw:
+        try:
+            out.append(_DECODER.decode(item))
+        except msgspec.DecodeError:
+            continue
+    return out
+
+
+def read_records(r: Any, keys: Keys, cid: str, since: float | None = None) -> list[Record]:
+    """The check's records, oldest first, optionally only those at or after ``since``."""
+    records = decode_records(r.lrange(keys.check_explain(cid), 0, -1))
+    records.reverse()
+    if since is not None:
+        records = [rec for rec in records if rec.time >= since]
+    return records
+
+
+# --------------------------------------------------------------------------- presentation
+
+# Epoch seconds inside reason texts (years 2001..2286): shown as local times to people.
+_EPOCH = re.compile(r"\b(1\d{9}|[2-9]\d{9})(\.\d+)?\b")
+
+
+def local_time(ts: float, tz: ZoneInfo | None) -> str:
+    """``2026-11-23 14:03:07 CET``: a timestamp on the operator's clock (None = system zone)."""
+    dt = (
+        datetime.fromtimestamp(ts, tz)
+        if tz is not None
+        else datetime.fromtimestamp(ts).astimezone()
+    )
+    return f"{dt:%Y-%m-%d %H:%M:%S} {dt.tzname() or ''}".rstrip()
+
+
+def humanize(text: str, tz: ZoneInfo | None) -> str:
+    """A reason text with the epoch timestamps it names shown as local times.
+
+    Reasons carry exact numbers (``blocked until 1795000000``); only their
+    presentation changes, so they remain the pipeline's own words.
+    """
+    return _EPOCH.sub(lambda m: local_time(float(m.group(0)), tz), text)
