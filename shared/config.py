@@ -55,6 +55,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     history_max_states: int = 1000
     history_max_age_s: int = 30 * 86400
     notification_ttl_s: int = 7 * 86400
+    # Decision records kept per check for `tocsin explain` (0 = record nothing), and their TTL.
+    explain_max_records: int = 200
+    explain_ttl_s: int = 7 * 86400
     delivery_attempts: int = 5
     delivery_deadline_s: float = 300.0
     delivery_timeout_s: float = 10.0

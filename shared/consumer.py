@@ -401,6 +401,10 @@ class BatchConsumer:
             return self.handler(batch)
         except TRANSIENT_ERRORS:
             raise
+        except AMQP_ERRORS:
+            # The broker went away under a handler that waits with ``sleep`` (gateways):
+            # not the messages' fault, so reconnect and let them be redelivered.
+            raise
         except InvalidMessage as exc:
             if len(batch) == 1:
                 return BatchResult(rejected=[(batch[0], exc.reason)])

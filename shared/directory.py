@@ -37,6 +37,13 @@ class DirectorySnapshot(msgspec.Struct, frozen=True, kw_only=True):
     contacts: dict[str, Contact]
     media: dict[str, Medium]
     rules: dict[str, Rule]
+    # Argus notification-profile records (JSON by pk) per kind: ARGUS_KINDS, plus
+    # "timeslot" and "source"; services/notifier/profiles.py compiles them.
+    argus: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
+
+
+# Argus profile record kinds the notifier compiles (keys.argus_records(kind)).
+ARGUS_KINDS: tuple[str, ...] = ("profile", "filter", "destination", "maintenance")
 
 
 def new_id() -> str:
@@ -228,7 +235,12 @@ class Directory:
         pipe.smembers(self.k.contact_ids())
         pipe.smembers(self.k.medium_ids())
         pipe.smembers(self.k.rule_ids())
-        version, cids, mids, rids = pipe.execute()
+        for kind in ARGUS_KINDS:
+            pipe.hgetall(self.k.argus_records(kind))
+        pipe.hgetall(self.k.timeslots())
+        pipe.hgetall(self.k.argus_sources())
+        version, cids, mids, rids, *raw = pipe.execute()
+        argus = dict(zip((*ARGUS_KINDS, "timeslot", "source"), raw, strict=True))
         contacts = self._load_many(Contact, [self.k.contact(i) for i in sorted(cids)])
         media = self._load_many(Medium, [self.k.medium(i) for i in sorted(mids)])
         rules = self._load_many(Rule, [self.k.rule(i) for i in sorted(rids)])
@@ -237,6 +249,7 @@ class Directory:
             contacts={c.id: c for c in contacts if c},
             media={m.id: m for m in media if m},
             rules={x.id: x for x in rules if x},
+            argus=argus,
         )
 
     def _load_many(self, cls: type[T], keys: list[str]) -> list[T | None]:

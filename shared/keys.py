@@ -73,6 +73,10 @@ class Keys:
     def check_tags(self, cid: str) -> str:
         return f"{self.p}check:{{{cid}}}:attrs:tags"
 
+    def check_explain(self, cid: str) -> str:
+        """LIST of the check's decision records (shared/explain.py), newest first, capped, expiring."""
+        return f"{self.p}check:{{{cid}}}:explain"
+
     def check_state_ids(self, cid: str) -> str:
         """ZSET of state record ids scored by timestamp."""
         return f"{self.p}check:{{{cid}}}:state_ids"
@@ -208,6 +212,13 @@ class Keys:
     def timeslots(self) -> str:
         """HASH timeslot pk -> timeslot (JSON, with the ids of rules that use it)."""
         return f"{self.p}timeslot::by_pk"
+
+    def argus_records(self, kind: str) -> str:
+        """HASH pk -> JSON record of Argus ``kind`` (profile, filter, destination, maintenance)."""
+        return f"{self.p}argus_{kind}::by_pk"
+
+    def argus_record_seq(self, kind: str) -> str:
+        return f"{self.p}argus_{kind}::seq"
 
     # -- gateways
     def media_installed(self) -> str:

@@ -167,6 +167,20 @@ class Notification(msgspec.Struct, frozen=True, kw_only=True):
     event_id: str = ""
     acknowledgement_id: str | None = None
     ack_until: float | None = None
+    # Argus notification profiles (issue 12, docs/profiles.md). ``incident_event`` is the
+    # incident event this notification stands for (STA END ACK CLO REO RES OTH CHI LES);
+    # "" = none, so profiles ignore it.  The rest describe the incident *after* that event
+    # (the acked state includes the ACK being created).  ``profiles_only``: written by the
+    # Argus API for an event of a source's incident; rules already got the processor's own.
+    incident_event: str = ""
+    incident_source: str = ""  # the incident's ``source`` field: "tocsin" or a source pk
+    incident_source_type: str = ""
+    incident_level: int = 0
+    incident_open: bool = False
+    incident_acked: bool = False
+    incident_stateful: bool = True
+    in_maintenance: bool = False  # the check is in scheduled maintenance at ``time``
+    profiles_only: bool = False
 
 
 class NotificationRef(msgspec.Struct, frozen=True):

@@ -41,17 +41,28 @@ class Sender:
             self._channel = channel
         return self._channel
 
-    def send(self, bodies: Sequence[bytes], routing_key: str = "flapjack") -> list[str]:
-        """Publish each body as one message; returns their message ids."""
+    def send(
+        self,
+        bodies: Sequence[bytes],
+        routing_key: str = "flapjack",
+        exchange: str | None = None,
+        message_ids: Sequence[str] | None = None,
+    ) -> list[str]:
+        """Publish each body as one message; returns their message ids.
+
+        ``exchange`` defaults to ``NS.events``; ``""`` with a queue name as the
+        routing key publishes straight to that queue (the Argus API's
+        notification refs).  ``message_ids`` replaces the random ids.
+        """
         with self._lock:
             for attempt in (1, 2):
                 try:
                     channel = self._open()
                     ids = []
-                    for body in bodies:
-                        mid = uuid.uuid4().hex
+                    for i, body in enumerate(bodies):
+                        mid = message_ids[i] if message_ids else uuid.uuid4().hex
                         channel.basic_publish(
-                            self.names.events,
+                            self.names.events if exchange is None else exchange,
                             routing_key,
                             body,
                             properties=pika.BasicProperties(

@@ -21,6 +21,7 @@ from services.api.check_routes import check_router
 from services.api.config_routes import config_router, ctx_of
 from services.api.context import ApiContext
 from services.api.errors import EXCEPTION_HANDLERS, ApiError, split_field
+from services.api.explain_routes import explain_router
 from services.api.schemas import Accepted, Health
 from services.api.source_routes import sources_router
 from services.api.ui import ui_router
@@ -93,6 +94,7 @@ def create_app(ctx: ApiContext) -> Litestar:
             post_events,
             config_router,
             check_router,
+            explain_router,
             sources_router,
             argus_router,
             ui_router,

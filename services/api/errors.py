@@ -46,11 +46,15 @@ def on_api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[dict[str,
     return Response(_body(str(exc.detail), exc.field), status_code=exc.status_code)
 
 
-def on_validation_failed(_: Request[Any, Any, Any], exc: ValidationFailed) -> Response[dict[str, str | None]]:
+def on_validation_failed(
+    _: Request[Any, Any, Any], exc: ValidationFailed
+) -> Response[dict[str, str | None]]:
     return Response(_body(exc.message, exc.field), status_code=422)
 
 
-def on_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, str | None]]:
+def on_validation(
+    _: Request[Any, Any, Any], exc: ValidationException
+) -> Response[dict[str, str | None]]:
     # Litestar wraps msgspec's message; recover the first field-level message.
     message = str(exc.detail)
     extra = exc.extra
@@ -67,7 +71,9 @@ def on_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str,
     return Response(_body(str(exc.detail), None), status_code=exc.status_code, headers=exc.headers)
 
 
-def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str | None]]:
+def on_unexpected(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, str | None]]:
     log.exception("unhandled API error", extra={"path": request.url.path})
     return Response(_body("internal error", None), status_code=HTTP_500_INTERNAL_SERVER_ERROR)
 

@@ -123,7 +123,7 @@ def state_query(plans: Sequence[tuple[Notification, Selection]]) -> StateQuery:
     """The block ids, rollup media and episodes the batch's decisions will read."""
     q = StateQuery({}, set(), set())
     for n, sel in plans:
-        if n.type == "test":
+        if n.type == "test" or n.profiles_only:
             continue
         q.episodes.add(episode_key(n))
         for t in sel.targets:
@@ -167,7 +167,9 @@ def expand(index: Index, state: NotifierState, n: Notification, sel: Selection) 
     out: list[Delivery] = []
     fx = Effects()
     decisions = list(sel.decisions)
-    if n.type == "test":
+    if n.profiles_only:
+        pass  # an Argus API event: its check's episode belongs to the processor's notifications
+    elif n.type == "test":
         for t in sel.targets:
             out.append(_delivery(n, t, "test"))
             decisions.append(_deliver("test: bypasses intervals and rollup", t))
@@ -176,6 +178,10 @@ def expand(index: Index, state: NotifierState, n: Notification, sel: Selection) 
             _problem(state, n, t, fx, out, decisions)
     else:
         _recovery_or_ack(index, state, n, sel, fx, out, decisions)
+    # Argus profile destinations: exactly one message per incident event (Argus §d).
+    for t in sel.direct:
+        out.append(_delivery(n, t, n.type))
+        decisions.append(_deliver(f"profile destination for {n.incident_event}", t))
     return Outcome(n, tuple(out), fx, tuple(decisions))
 
 

@@ -6,6 +6,12 @@ type, zones); :func:`select` applies a rule's entities, tags and time
 restrictions, unions the media types of matching rules for the severity, and
 lets any matching blackhole silence the contact.  Every contact left out gets a
 :class:`Decision` with a reason.
+
+Argus notification profiles (``profiles.py``) are compiled into the same
+index and evaluated by the same :func:`select` for notifications that stand
+for an incident event; their destinations come back as ``direct`` targets
+(one message per event, no intervals or episodes, as in Argus).  Planned
+maintenance silences rules and profiles alike.
 """
 
 from __future__ import annotations
@@ -15,6 +21,13 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from services.notifier.profiles import (
+    EMPTY,
+    ProfileIndex,
+    compile_profiles,
+    evaluate,
+    maintenance_of,
+)
 from shared.directory import DirectorySnapshot
 from shared.models import Contact, Medium, Notification, Rule
 from shared.timeslots import covers, describe, describe_instant, local_clock, zone
@@ -43,6 +56,7 @@ class Index:
     media_by_contact: Mapping[str, Mapping[str, tuple[Medium, ...]]]
     rules_by_entity: Mapping[str, tuple[CompiledRule, ...]]
     catch_all: tuple[CompiledRule, ...]
+    profiles: ProfileIndex = EMPTY
 
 
 def compile_index(snap: DirectorySnapshot) -> Index:
@@ -75,6 +89,7 @@ def compile_index(snap: DirectorySnapshot) -> Index:
         media_by_contact={c: {t: tuple(ms) for t, ms in d.items()} for c, d in by_contact.items()},
         rules_by_entity={e: tuple(rs) for e, rs in by_entity.items()},
         catch_all=tuple(catch_all),
+        profiles=compile_profiles(snap.argus, snap.contacts),
     )
 
 
@@ -102,6 +117,8 @@ class Target:
 class Selection:
     targets: tuple[Target, ...]
     decisions: tuple[Decision, ...]
+    # Profile destinations: delivered once per event, outside intervals, rollup and episodes.
+    direct: tuple[Target, ...] = ()
 
 
 def suppress(code: Reason, text: str, cid: str | None = None, mid: str | None = None) -> Decision:
@@ -109,6 +126,33 @@ def suppress(code: Reason, text: str, cid: str | None = None, mid: str | None = 
 
 
 def select(index: Index, n: Notification) -> Selection:
+    """Rule targets and profile destinations for ``n`` (nothing during planned maintenance)."""
+    window = maintenance_of(index.profiles, n)
+    if window is not None:
+        text = f"planned maintenance {window.pk} ({window.description or 'no description'})"
+        return Selection((), (Decision("suppress", "maintenance", text),))
+    rules = Selection((), ()) if n.profiles_only else select_rules(index, n)
+    if not n.incident_event:
+        return rules
+    decisions = list(rules.decisions)
+    if n.in_maintenance:
+        decisions.append(Decision("suppress", "maintenance", "check in scheduled maintenance"))
+        return Selection(rules.targets, tuple(decisions))
+    match = evaluate(index.profiles, n)
+    taken = {(t.medium.type, t.medium.address) for t in rules.targets}
+    direct = []
+    for contact, medium in match.targets:
+        if (medium.type, medium.address) in taken:
+            continue  # a rule already sends this event to the same address
+        taken.add((medium.type, medium.address))
+        direct.append(Target(contact, medium))
+    for v in match.verdicts:
+        if not v.matched:
+            decisions.append(Decision("suppress", v.code, v.text, v.profile.owner.id))
+    return Selection(rules.targets, tuple(decisions), tuple(direct))
+
+
+def select_rules(index: Index, n: Notification) -> Selection:
     """Contacts whose rules match ``n`` and the media those rules route its severity to."""
     candidates = index.rules_by_entity.get(n.entity, ()) + index.catch_all
     tags = frozenset(n.tags)

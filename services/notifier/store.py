@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import msgspec
 import redis
@@ -26,6 +26,7 @@ from services.notifier.core import (
     StateQuery,
     episode_key,
 )
+from shared.explain import queue_records
 from shared.keys import Keys
 from shared.models import ENCODER, Delivery, Notification, RollupItem
 from shared.records import from_hash
@@ -57,10 +58,19 @@ class BatchInput(msgspec.Struct, frozen=True):
 class NotifierStore:
     """Reads and writes the notifier's Redis state for whole batches."""
 
-    def __init__(self, r: redis.Redis, keys: Keys, ttl_s: int) -> None:
+    def __init__(
+        self,
+        r: redis.Redis,
+        keys: Keys,
+        ttl_s: int,
+        explain_max_records: int = 200,
+        explain_ttl_s: int = 7 * 86400,
+    ) -> None:
         self.r = r
         self.k = keys
         self.ttl = ttl_s
+        self.explain_max = explain_max_records
+        self.explain_ttl = explain_ttl_s
 
     def read_batch(self, ids: Sequence[str]) -> BatchInput:
         """Notification hashes, ``notified`` markers and the config version in one round trip."""
@@ -113,9 +123,12 @@ class NotifierStore:
             state.episodes[key] = set(next(res))
         return state
 
-    def commit(self, outcomes: Sequence[Outcome]) -> list[Delivery]:
-        """Write every effect, the ``notified`` markers and the outbox in one MULTI.
+    def commit(
+        self, outcomes: Sequence[Outcome], explain: Mapping[str, Sequence[bytes]] | None = None
+    ) -> list[Delivery]:
+        """Write every effect, the ``notified`` markers, the outbox and decision records in one MULTI.
 
+        ``explain``: encoded decision records per check id (shared/explain.py).
         Returns the deliveries to publish (all of them are in the outbox too).
         """
         pipe = self.r.pipeline(transaction=True)
@@ -137,6 +150,8 @@ class NotifierStore:
                 self.k.notifier_outbox(),
                 mapping={d.id: ENCODER.encode(OutboxEntry(written, d)) for d in deliveries},
             )
+        if explain:
+            queue_records(pipe, self.k, explain, self.explain_max, self.explain_ttl)
         pipe.execute()
         return deliveries
 

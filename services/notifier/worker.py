@@ -27,6 +27,8 @@ from shared.amqp import Names, OutMessage
 from shared.config import Settings
 from shared.consumer import TRANSIENT_ERRORS, BatchConsumer, BatchResult, Handler, Message
 from shared.directory import Directory
+from shared.explain import ENCODER as EXPLAIN_ENCODER
+from shared.explain import notification_record
 from shared.keys import Keys
 from shared.models import ENCODER, NOTIFICATION_REF_DECODER, Delivery, Notification
 from shared.store import connect_redis
@@ -150,7 +152,15 @@ def make_handler(
             outcome = expand(index, state, n, sel)
             apply(state, outcome.effects, n)
             outcomes.append(outcome)
-        deliveries = store.commit(outcomes)
+        explain: dict[str, list[bytes]] = {}
+        if store.explain_max > 0:
+            # expand()'s own verdicts per contact and medium, packed for `tocsin explain`.
+            for o in outcomes:
+                rec = notification_record(
+                    o.notification, o.decisions, len(o.deliveries), index.contacts, index.media
+                )
+                explain.setdefault(o.notification.check_id, []).append(EXPLAIN_ENCODER.encode(rec))
+        deliveries = store.commit(outcomes, explain)
         _count(outcomes, metrics)
         metrics.expand_seconds.observe(time.perf_counter() - started)
         result.outputs.extend(delivery_message(names, d) for d in deliveries)
@@ -234,7 +244,13 @@ def build_consumer(
     """The notifier's consumer on ``NS.notifications`` (``run`` and tests share it)."""
     names, keys = Names(settings.namespace), Keys(settings.namespace)
     metrics = NotifierMetrics(registry)
-    store = NotifierStore(r, keys, settings.notification_ttl_s)
+    store = NotifierStore(
+        r,
+        keys,
+        settings.notification_ttl_s,
+        explain_max_records=settings.explain_max_records,
+        explain_ttl_s=settings.explain_ttl_s,
+    )
     return BatchConsumer(
         amqp_url=settings.amqp_url,
         names=names,
@@ -247,6 +263,7 @@ def build_consumer(
         batch_size=settings.batch_size,
         batch_wait_ms=settings.batch_wait_ms,
         on_idle=make_sweeper(store, names, metrics),
+        probe=r.ping,
     )
 
 
@@ -254,7 +271,7 @@ def run(settings: Settings) -> None:
     """Run the notifier worker until SIGTERM/SIGINT."""
     configure_logging(settings, STAGE)
     registry = CollectorRegistry()
-    serve_metrics(registry, settings.metrics_port)
+    serve_metrics(registry, settings)
     consumer = build_consumer(settings, registry, connect_redis(settings))
     consumer.install_signal_handlers()
     consumer.run()

@@ -15,6 +15,7 @@ metric labels.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
@@ -26,7 +27,7 @@ from services.processor.effects import (
     maintenance_id,
     notification_id,
 )
-from services.processor.filters import CHAINS, Ctx, Kind, last_problem_state
+from services.processor.filters import CHAINS, Ctx, Kind, last_problem_state, number
 from shared.checks import (
     LEVELS,
     CheckRecord,
@@ -98,7 +99,8 @@ def _apply_stale(view: CheckView, rec: CheckRecord, event: CheckEvent) -> Result
         details=event.details,
     )
     new = msgspec.structs.replace(rec, max_seq=seq)
-    reason = f"out_of_order: event time {event.time:g} < last update {rec.last_update:g}"
+    last = number(rec.last_update or 0.0)
+    reason = f"out_of_order: event time {number(event.time)} < last update {last}"
     return Result(
         view=msgspec.structs.replace(view, record=new),
         states=((state_id(view.id, seq), record),),
@@ -352,6 +354,7 @@ def _notification(
     if kind == "recovery":
         # After an initial_recovery_delay the previous event was already ok.
         previous = before.state if before.failing else last_problem_state(rec)
+    facts = _incident_facts(view, before, rec, event, kind)
     return Notification(
         id=notification_id(view.id, event.id),
         type=kind,
@@ -371,7 +374,46 @@ def _notification(
         event_id=event.id,
         acknowledgement_id=event.acknowledgement_id,
         ack_until=ack_until,
+        **facts,
     )
+
+
+def _incident_facts(
+    view: CheckView, before: CheckRecord, rec: CheckRecord, event: CheckEvent, kind: Kind
+) -> dict[str, Any]:
+    """What Argus notification profiles see of a check incident (docs/profiles.md).
+
+    The incident event a notification stands for: the first problem of an
+    episode is its ``STA``, a later problem in another state the ``OTH`` the
+    level change logs, a recovery the ``END``, an acknowledgement the ``ACK``;
+    repeats and tests stand for no event.  Incidents of Argus sources
+    (``incident_id`` set) get their profile notifications from the API; their
+    rule notifications name the source (``@<entity>``) so planned maintenance
+    can silence them too.
+    """
+    if kind == "test":
+        return {}
+    t = event.time
+    if kind == "problem":
+        first = before.episode_id is None or not before.notified
+        etype = "STA" if first else ("OTH" if before.state != event.state else "")
+        level = LEVELS.get(event.state, 5)
+    else:
+        etype = "END" if kind == "recovery" else "ACK"
+        level = LEVELS.get(rec.worst_state or before.worst_state or "critical", 5)
+    facts: dict[str, Any] = {
+        "incident_event": etype,
+        "incident_source": "tocsin",
+        "incident_source_type": "tocsin",
+        "incident_level": level,
+        "incident_open": kind != "recovery",
+        "incident_acked": kind == "acknowledgement" or any(m.covers(t) for m in view.unscheduled),
+        "in_maintenance": any(m.covers(t) for m in view.scheduled),
+    }
+    if event.incident_id is not None:
+        # The API wrote (and notified profiles of) this event; rules still see the incident.
+        facts.update(incident_event="", incident_source=f"@{event.entity}", incident_source_type="")
+    return facts
 
 
 # --------------------------------------------------------------------------- action events

@@ -51,8 +51,12 @@ def initial_recovery_delay_of(rec: CheckRecord) -> int:
     return DEFAULT_INITIAL_RECOVERY_DELAY if d is None else d
 
 
-def _s(x: float) -> str:
-    return f"{x:g}"
+def number(x: float) -> str:
+    """A number for a reason text: exact to the millisecond, no float noise (epochs stay whole)."""
+    return f"{x:.3f}".rstrip("0").rstrip(".")
+
+
+_s = number
 
 
 # --------------------------------------------------------------------------- filters

@@ -20,6 +20,7 @@ import redis
 
 from services.processor.effects import CheckView, IncidentChange, Result
 from shared.checks import CheckRecord, Maintenance, StateRecord, encode_incident_event
+from shared.explain import queue_records
 from shared.keys import Keys, entity_id, state_id
 from shared.models import CheckEvent, Notification
 from shared.records import from_hash, to_hash
@@ -55,6 +56,8 @@ class Pending:
     incidents: list[IncidentChange] = field(default_factory=list)
     notifications: list[tuple[int, Notification]] = field(default_factory=list)
     processed: dict[int, dict[str, float]] = field(default_factory=dict)
+    # Encoded decision records per check id (shared/explain.py), oldest first.
+    explain: dict[str, list[bytes]] = field(default_factory=dict)
 
     def add(self, cid: str, partition: int, result: Result) -> None:
         rec = result.view.record
@@ -161,8 +164,10 @@ def write(
     *,
     notification_ttl_s: int,
     history_max_states: int,
+    explain_max_records: int = 200,
+    explain_ttl_s: int = 7 * 86400,
 ) -> None:
-    """Write the batch's effects atomically (one MULTI/EXEC)."""
+    """Write the batch's effects atomically (one MULTI/EXEC), decision records included."""
     now = time.time()
     pipe = r.pipeline(transaction=True)
     drops: dict[str, list[str]] = {}
@@ -202,6 +207,7 @@ def write(
         if ids:
             pipe.zadd(keys.processed_events(partition), ids)
             pipe.zremrangebyrank(keys.processed_events(partition), 0, -PROCESSED_WINDOW - 1)
+    queue_records(pipe, keys, pending.explain, explain_max_records, explain_ttl_s)
     if len(pipe):
         pipe.execute()
 

@@ -26,6 +26,8 @@ from shared.amqp import Names, OutMessage
 from shared.config import Settings
 from shared.consumer import BatchConsumer, BatchResult, Handler, Message
 from shared.errors import ConfigError
+from shared.explain import ENCODER as EXPLAIN_ENCODER
+from shared.explain import event_record, routine
 from shared.keys import Keys, check_id
 from shared.models import CHECK_EVENTS_DECODER, ENCODER, CheckEvent, NotificationRef
 from shared.store import connect_redis, ensure_partitions
@@ -93,6 +95,7 @@ def make_handler(
 ) -> Handler:
     """The batch handler (the shell: decode, load, decide, write, hand back refs)."""
     prefix = f"{names.ns}.processor.p"
+    record_decisions = settings.explain_max_records > 0
 
     def handle(batch: Sequence[Message]) -> BatchResult:
         result = BatchResult()
@@ -137,15 +140,27 @@ def make_handler(
         for p, cid, ev in fresh:
             rec = views[cid].record
             opens = ev.type == "service" and ev.state != "ok"
-            if not incident_ids and opens and (rec is None or rec.episode_id is None):
+            if (
+                not incident_ids
+                and opens
+                and ev.incident_id is None
+                and (rec is None or rec.episode_id is None)
+            ):
                 # The bound is exact except in cases it cannot see; never fail for it.
                 incident_ids = store.reserve_incident_ids(r, keys, 1)
             next_id = incident_ids[0] if incident_ids else None
+            previous = rec.state if rec is not None else None
             res = apply_event(views[cid], ev, next_id)
             if res.used_incident_id:
                 incident_ids.pop(0)
             views[cid] = res.view
             pending.add(cid, p, res)
+            if record_decisions and not (
+                res.decisions and routine(previous, ev.state, res.decisions[-1])
+            ):
+                # The filters' own verdicts, packed for `tocsin explain` (written in the MULTI).
+                record = event_record(ev, res.decisions, res.notification)
+                pending.explain.setdefault(cid, []).append(EXPLAIN_ENCODER.encode(record))
             pending.processed.setdefault(p, {})[ev.id] = ev.received
             metrics.events.labels(ev.type, ev.state).inc()
             for d in res.decisions:
@@ -176,6 +191,8 @@ def make_handler(
             pending,
             notification_ttl_s=settings.notification_ttl_s,
             history_max_states=settings.history_max_states,
+            explain_max_records=settings.explain_max_records,
+            explain_ttl_s=settings.explain_ttl_s,
         )
         published: dict[int, list[str]] = defaultdict(list)
         for p, n in pending.notifications:
@@ -246,6 +263,7 @@ def build_consumer(
         batch_size=settings.batch_size,
         batch_wait_ms=settings.batch_wait_ms,
         on_idle=make_outbox_sweep(r, names, keys, partitions, metrics),
+        probe=r.ping,
     )
 
 
@@ -255,7 +273,7 @@ def run(settings: Settings) -> None:
     r = connect_redis(settings)
     ensure_partitions(r, settings)
     registry = CollectorRegistry()
-    serve_metrics(registry, settings.metrics_port)
+    serve_metrics(registry, settings)
     consumer = build_consumer(settings, registry, r)
     consumer.install_signal_handlers()
     log.info("processor starting", extra={"queues": consumer.queues, "started": time.time()})

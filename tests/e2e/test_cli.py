@@ -72,7 +72,10 @@ def test_configure_with_the_cli_then_page_and_ack(pipeline: Pipeline) -> None:
         table = pipeline.tocsin("deliveries", "--check", check)
         assert table.returncode == 0 and "2 item(s)" in table.stdout
         log = json.loads(pipeline.tocsin("deliveries", "--check", check, "--json").stdout)
-        assert {(e["type"], e["medium_type"]) for e in log} == {("problem", "webhook"), ("acknowledgement", "webhook")}
+        assert {(e["type"], e["medium_type"]) for e in log} == {
+            ("problem", "webhook"),
+            ("acknowledgement", "webhook"),
+        }
         assert pipeline.tocsin("contacts", "delete", cid).returncode == 0
 
 

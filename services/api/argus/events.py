@@ -18,6 +18,7 @@ from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from services.api.argus import core, shell
+from services.api.argus.notify import notify_profiles
 from services.api.argus.store import EventRecord
 from services.api.argus.views import (
     AckIn,
@@ -99,6 +100,8 @@ def post_event(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody
         publish.append(shell.failing_event(inc, when, data.description))
     position = store.update(inc, fields, [record])
     shell.publish(request, publish)
+    after = msgspec.structs.replace(inc, **fields)
+    notify_profiles(request, store, after, [(position, record)], now)
     return event_out(position, pk, record, store.sources_by_incident_source())
 
 
@@ -168,6 +171,9 @@ def post_ack(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) 
     is_open = not inc.stateless and (inc.end_time is None or inc.end_time > now)
     if is_open:
         shell.publish(request, [shell.ack_event(inc, position, when, expiration, data.description)])
+    # The acked state includes the ACK being created (Argus §d).
+    acked = msgspec.structs.replace(inc, **fields)
+    notify_profiles(request, store, acked, [(position, record)], now)
     sources = store.sources_by_incident_source()
     return AckOut(
         pk=position,

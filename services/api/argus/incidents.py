@@ -20,6 +20,7 @@ from litestar.status_codes import HTTP_201_CREATED
 from msgspec import UNSET, Meta, UnsetType
 
 from services.api.argus import core, shell
+from services.api.argus.notify import notify_profiles
 from services.api.argus.store import ArgusStore, EventRecord, IncidentRecord, SourceRecord
 from services.api.argus.views import (
     IncidentIn,
@@ -249,6 +250,7 @@ def create_incident(request: Request[Any, Any, Any], body: RawBody) -> IncidentO
             if sid:
                 store.release_source_incident_id(src.pk, sid)
             raise
+    notify_profiles(request, store, inc, [(1, first)], now)
     return incident_out(inc, store.sources_by_incident_source(), now)
 
 
@@ -340,13 +342,15 @@ def change_incident(request: Request[Any, Any, Any], pk: int, raw: dict[str, Any
             fields["tag_meta"] = meta
             fields["tags"] = tags
     if fields:
-        store.update(inc, fields, events)
+        length = store.update(inc, fields, events)
         inc = msgspec.structs.replace(inc, **fields)
         new_state = core.state_of_level(inc.level)
         is_open = not inc.stateless and (inc.end_time is None or inc.end_time > now)
         was = core.state_of_level(int(current["level"]))
         if "level" in fields and is_open and inc.source != "tocsin" and new_state != was:
             shell.publish(request, [shell.failing_event(inc, now)])
+        first = length - len(events) + 1
+        notify_profiles(request, store, inc, list(enumerate(events, first)), now)
     return incident_out(inc, sources, now)
 
 

@@ -6,6 +6,8 @@ from litestar import Router
 
 from services.api.argus.events import event_handlers
 from services.api.argus.incidents import incident_handlers
+from services.api.argus.maintenance import maintenance_handlers
+from services.api.argus.profiles import profile_handlers
 from services.api.argus.shell import on_argus_error, source_token_check
 from services.api.argus.sources import source_handlers
 from services.api.argus.timeslots import timeslot_handlers
@@ -13,7 +15,14 @@ from services.api.errors import ApiError
 
 argus_router = Router(
     path="/api/v2",
-    route_handlers=[*source_handlers, *incident_handlers, *event_handlers, *timeslot_handlers],
+    route_handlers=[
+        *source_handlers,
+        *incident_handlers,
+        *event_handlers,
+        *timeslot_handlers,
+        *profile_handlers,
+        *maintenance_handlers,
+    ],
     # The app's guard accepts the admin token and asks this about any other token.
     opt={"token_check": source_token_check},
     exception_handlers={ApiError: on_argus_error},

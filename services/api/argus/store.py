@@ -113,6 +113,7 @@ class ArgusStore:
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(self.k.argus_sources(), str(pk), _ENC.encode(rec))
         pipe.hset(self.k.argus_source_by_token(), rec.token_sha256, pk)
+        pipe.incr(self.k.config_version())  # notifiers resolve sources for planned maintenance
         pipe.execute()
         return rec, token
 

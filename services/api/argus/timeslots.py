@@ -2,7 +2,9 @@
 
 A timeslot is a name and a list of time recurrences ``{days, start, end,
 all_day}`` (Argus: days 1 = Monday .. 7, start and end local times, end
-inclusive, no span across midnight).  Tocsin routes with rules, so a
+inclusive).  Unlike Argus, ``start > end`` is one span across midnight
+(22:00-06:00 is the night after each listed day).  Notification profiles
+(``profiles.py``) use timeslots directly; every change bumps ``config::version``.  Tocsin routes with rules, so a
 timeslot is *applied* to rules: ``POST timeslots/<pk>/rules/ {"rule_id"}``
 copies its recurrences into the rule's ``time_restrictions`` and remembers
 the link, every later ``PUT`` of the timeslot rewrites the linked rules, and
@@ -80,12 +82,8 @@ def _normalised(data: TimeslotIn) -> list[RecurrenceIn]:
             out.append(RecurrenceIn(days=days, start=ALL_DAY[0], end=ALL_DAY[1], all_day=True))
             continue
         start, end = _seconds(rec.start, f"{field}.start"), _seconds(rec.end, f"{field}.end")
-        if start >= end:
-            raise ApiError(
-                400,
-                "start must be before end (a span across midnight needs two recurrences)",
-                f"{field}.end",
-            )
+        if start == end:
+            raise ApiError(400, "start equals end: an empty span (use all_day)", f"{field}.end")
         out.append(RecurrenceIn(days=days, start=rec.start, end=rec.end))
     return out
 
@@ -100,7 +98,8 @@ def to_time_restrictions(recs: list[RecurrenceIn]) -> tuple[TimeRecurrence, ...]
         start = int(_seconds(rec.start, "start") // 60)
         end_s = _seconds(rec.end, "end")
         end = min(24 * 60, -(-int(end_s + 0.999999) // 60))
-        end = max(end, start + 1)
+        if end_s > start * 60:  # start > end crosses midnight and stays as it is
+            end = max(end, start + 1)
         out.append(
             TimeRecurrence(
                 days=tuple(rec.days),
@@ -129,7 +128,10 @@ def _load(request: Request[Any, Any, Any], pk: int) -> Timeslot:
 
 def _save(request: Request[Any, Any, Any], slot: Timeslot) -> Timeslot:
     ctx = ctx_of(request)
-    ctx.redis.hset(ctx.keys.timeslots(), str(slot.pk), msgspec.json.encode(slot))
+    pipe = ctx.redis.pipeline(transaction=True)
+    pipe.hset(ctx.keys.timeslots(), str(slot.pk), msgspec.json.encode(slot))
+    pipe.incr(ctx.keys.config_version())  # profiles use timeslots: notifiers reload
+    pipe.execute()
     return slot
 
 
@@ -199,7 +201,13 @@ def delete_timeslot(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
     _admin(request)
     _load(request, pk)
     ctx = ctx_of(request)
-    ctx.redis.hdel(ctx.keys.timeslots(), str(pk))
+    profiles = [msgspec.json.decode(v) for v in ctx.redis.hvals(ctx.keys.argus_records("profile"))]
+    if any(p.get("timeslot") == pk for p in profiles):
+        raise ApiError(400, f"timeslot {pk} is used by a notification profile", "pk")
+    pipe = ctx.redis.pipeline(transaction=True)
+    pipe.hdel(ctx.keys.timeslots(), str(pk))
+    pipe.incr(ctx.keys.config_version())
+    pipe.execute()
 
 
 @post(

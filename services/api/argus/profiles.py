@@ -1,0 +1,395 @@
+"""``/api/v2/notificationprofiles/``: profiles, filters, destinations, media, filterpreview.
+
+Argus's shapes (handbook reference/argus.md §a-§d): a filter is ``{pk, name,
+filter}``; a destination ``{pk, media, label, suggested_label, settings}``
+with the address in ``settings`` (``email_address``, ``phone_number``,
+``url``, ``routing_key``) and the rest validated by the installed gateway's
+schema; a profile is written ``{name, timeslot: pk, filters: [pk],
+destinations: [pk], active}`` and read with timeslot, filters and
+destinations nested.  Tocsin has no users: profiles are managed with the
+admin token, and a profile may name an owner ``contact`` (its timezone
+evaluates the timeslot, its name is on the deliveries) or a ``timezone``.
+The notifier evaluates profiles (``services/notifier/profiles.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, delete, get, post, put
+from litestar.params import FromPath, RawBody
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from msgspec import Meta
+
+from services.api.argus import records, shell
+from services.api.argus.timeslots import _load as load_timeslot
+from services.api.argus.views import IncidentOut
+from services.api.config_routes import ctx_of
+from services.api.errors import ApiError
+from services.notifier.profiles import ADDRESS_KEYS, listing_fits
+from shared.directory import validate_timezone
+
+Name = Annotated[str, Meta(max_length=255)]
+MEDIA_NAMES = {"email": "Email", "sms": "SMS", "webhook": "Webhook", "slack": "Slack"}
+
+
+class FilterIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=255)]
+    filter: dict[str, Any]
+
+
+class DestinationIn(msgspec.Struct, kw_only=True):
+    media: Annotated[str, Meta(min_length=1, max_length=64)]
+    settings: dict[str, Any]
+    label: Name | None = None
+
+
+class ProfileIn(msgspec.Struct, kw_only=True):
+    timeslot: int
+    filters: Annotated[list[int], Meta(min_length=1, max_length=100)]
+    destinations: Annotated[list[int], Meta(max_length=100)] = msgspec.field(default_factory=list)
+    name: Name | None = None
+    active: bool = True
+    contact: str | None = None  # Tocsin: owner contact (timezone, name on deliveries)
+    timezone: str | None = None  # Tocsin: timezone when there is no owner contact
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def _filter_out(rec: dict[str, Any]) -> dict[str, Any]:
+    return {"pk": rec["pk"], "name": rec["name"], "filter": rec.get("filter", {})}
+
+
+@get("/notificationprofiles/filters/", sync_to_thread=True)
+def list_filters(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+    records.admin_only(request)
+    return [_filter_out(r) for r in records.all_records(request, "filter").values()]
+
+
+def _write_filter(request: Request[Any, Any, Any], body: bytes, pk: int | None) -> dict[str, Any]:
+    records.admin_only(request)
+    data = shell.decode(body, FilterIn)
+    blob = records.filter_blob(data.filter)
+    if pk is None:
+        pk = records.next_pk(request, "filter")
+    else:
+        records.load(request, "filter", pk)
+    rec = {"pk": pk, "name": data.name, "filter": msgspec.to_builtins(blob)}
+    return _filter_out(records.save(request, "filter", rec))
+
+
+@post("/notificationprofiles/filters/", status_code=HTTP_201_CREATED, sync_to_thread=True)
+def create_filter(request: Request[Any, Any, Any], body: RawBody) -> dict[str, Any]:
+    """Store a validated filter blob (unknown keys dropped, tags normalised)."""
+    return _write_filter(request, body, None)
+
+
+@get("/notificationprofiles/filters/{pk:int}/", sync_to_thread=True)
+def get_filter(request: Request[Any, Any, Any], pk: FromPath[int]) -> dict[str, Any]:
+    records.admin_only(request)
+    return _filter_out(records.load(request, "filter", pk))
+
+
+@put("/notificationprofiles/filters/{pk:int}/", sync_to_thread=True)
+def put_filter(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> dict[str, Any]:
+    return _write_filter(request, body, pk)
+
+
+@delete(
+    "/notificationprofiles/filters/{pk:int}/", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True
+)
+def delete_filter(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
+    records.admin_only(request)
+    records.load(request, "filter", pk)
+    records.refuse_if_used(request, "filters", pk, "filter")
+    records.remove(request, "filter", pk)
+
+
+@post("/notificationprofiles/filterpreview/", status_code=HTTP_200_OK, sync_to_thread=True)
+def filter_preview(request: Request[Any, Any, Any], body: RawBody) -> list[IncidentOut]:
+    """Incidents a filter blob matches now (tags: all of them; event_types: in the log)."""
+    records.admin_only(request)
+    blob = records.filter_blob(shell.decode(body, dict[str, Any]))
+    return records.list_matching(request, lambda x: listing_fits(blob, x), bool(blob.event_types))
+
+
+# --------------------------------------------------------------------------- media and destinations
+
+
+def _media_schema(slug: str) -> dict[str, Any]:
+    """The destination settings schema: the address key plus the gateway's own settings."""
+    from services.gateways.registry import settings_json_schema
+
+    schema = settings_json_schema(slug)
+    body = schema.get("$defs", {}).get(schema.get("$ref", "").rsplit("/", 1)[-1], schema)
+    props = dict(body.get("properties", {}))
+    key = ADDRESS_KEYS[slug]
+    props[key] = {"type": "string", "title": key.replace("_", " ")}
+    return {
+        "title": f"{MEDIA_NAMES.get(slug, slug)} settings",
+        "type": "object",
+        "properties": props,
+        "required": [key],
+        "additionalProperties": False,
+    }
+
+
+def _medium_out(request: Request[Any, Any, Any], slug: str) -> dict[str, Any]:
+    installed = set(ctx_of(request).installed_media())
+    return {
+        "slug": slug,
+        "name": MEDIA_NAMES.get(slug, slug.capitalize()),
+        "installed": slug in installed,
+        "json_schema": _media_schema(slug),
+    }
+
+
+@get("/notificationprofiles/media/", sync_to_thread=True)
+def list_media(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+    """Every medium type, whether a gateway is installed for it, and its settings schema."""
+    records.admin_only(request)
+    return [_medium_out(request, slug) for slug in ADDRESS_KEYS]
+
+
+def _known_medium(slug: str) -> str:
+    if slug not in ADDRESS_KEYS:
+        raise ApiError(404, f"medium {slug!r} not found", "media")
+    return slug
+
+
+@get("/notificationprofiles/media/{slug:str}/", sync_to_thread=True)
+def get_medium(request: Request[Any, Any, Any], slug: FromPath[str]) -> dict[str, Any]:
+    records.admin_only(request)
+    return _medium_out(request, _known_medium(slug))
+
+
+@get("/notificationprofiles/media/{slug:str}/json_schema/", sync_to_thread=True)
+def get_medium_schema(request: Request[Any, Any, Any], slug: FromPath[str]) -> dict[str, Any]:
+    records.admin_only(request)
+    return _media_schema(_known_medium(slug))
+
+
+def _destination_out(rec: dict[str, Any]) -> dict[str, Any]:
+    key = ADDRESS_KEYS.get(rec["media"], "address")
+    return {
+        "pk": rec["pk"],
+        "media": rec["media"],
+        "label": rec.get("label"),
+        "suggested_label": f"{MEDIA_NAMES.get(rec['media'], rec['media'])}: {rec['settings'].get(key, '')}",
+        "settings": rec["settings"],
+    }
+
+
+def _check_destination(
+    request: Request[Any, Any, Any], media: str, settings: dict[str, Any]
+) -> None:
+    """The medium must be installed and the settings pass the gateway's validation."""
+    ctx = ctx_of(request)
+    installed = ctx.installed_media()
+    if media not in ADDRESS_KEYS or media not in installed:
+        raise ApiError(
+            400,
+            f"medium {media!r} is not installed (installed: {', '.join(installed) or 'none'})",
+            "media",
+        )
+    key = ADDRESS_KEYS[media]
+    address = settings.get(key)
+    if not isinstance(address, str) or not address.strip():
+        raise ApiError(400, f"settings.{key} is required for {media}", f"settings.{key}")
+    rest = {k: v for k, v in settings.items() if k != key}
+    from services.gateways.registry import MediumSettingsError, validate_medium_settings
+
+    try:
+        validate_medium_settings(media, address, rest)
+    except MediumSettingsError as exc:
+        field = f"settings.{key}" if exc.field == "address" else exc.field
+        raise ApiError(400, exc.message.replace("address:", f"settings.{key}:", 1), field) from None
+
+
+@get("/notificationprofiles/destinations/", sync_to_thread=True)
+def list_destinations(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+    records.admin_only(request)
+    return [_destination_out(r) for r in records.all_records(request, "destination").values()]
+
+
+@post("/notificationprofiles/destinations/", status_code=HTTP_201_CREATED, sync_to_thread=True)
+def create_destination(request: Request[Any, Any, Any], body: RawBody) -> dict[str, Any]:
+    """A destination: medium type plus settings validated by the installed gateway."""
+    records.admin_only(request)
+    data = shell.decode(body, DestinationIn)
+    _check_destination(request, data.media, data.settings)
+    rec = {
+        "pk": records.next_pk(request, "destination"),
+        "media": data.media,
+        "label": data.label,
+        "settings": data.settings,
+    }
+    return _destination_out(records.save(request, "destination", rec))
+
+
+@get("/notificationprofiles/destinations/{pk:int}/", sync_to_thread=True)
+def get_destination(request: Request[Any, Any, Any], pk: FromPath[int]) -> dict[str, Any]:
+    records.admin_only(request)
+    return _destination_out(records.load(request, "destination", pk))
+
+
+@put("/notificationprofiles/destinations/{pk:int}/", sync_to_thread=True)
+def put_destination(
+    request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody
+) -> dict[str, Any]:
+    """Change settings or label; the medium type cannot change (as in Argus)."""
+    records.admin_only(request)
+    rec = records.load(request, "destination", pk)
+    data = shell.decode(body, DestinationIn)
+    if data.media != rec["media"]:
+        raise ApiError(400, "the medium of a destination cannot be changed", "media")
+    _check_destination(request, data.media, data.settings)
+    rec.update(settings=data.settings, label=data.label)
+    return _destination_out(records.save(request, "destination", rec))
+
+
+@delete(
+    "/notificationprofiles/destinations/{pk:int}/",
+    status_code=HTTP_204_NO_CONTENT,
+    sync_to_thread=True,
+)
+def delete_destination(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
+    records.admin_only(request)
+    records.load(request, "destination", pk)
+    records.refuse_if_used(request, "destinations", pk, "destination")
+    records.remove(request, "destination", pk)
+
+
+@get("/notificationprofiles/destinations/{pk:int}/duplicate/", sync_to_thread=True)
+def duplicate_destination(request: Request[Any, Any, Any], pk: FromPath[int]) -> bool:
+    """Whether another destination has the same medium and settings."""
+    records.admin_only(request)
+    rec = records.load(request, "destination", pk)
+    return any(
+        o["pk"] != pk and o["media"] == rec["media"] and o["settings"] == rec["settings"]
+        for o in records.all_records(request, "destination").values()
+    )
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def _profile_out(request: Request[Any, Any, Any], rec: dict[str, Any]) -> dict[str, Any]:
+    filters = records.all_records(request, "filter")
+    dests = records.all_records(request, "destination")
+    try:
+        timeslot: Any = msgspec.to_builtins(load_timeslot(request, rec["timeslot"]))
+        timeslot.pop("rules", None)
+    except ApiError:
+        timeslot = None
+    return {
+        "pk": rec["pk"],
+        "name": rec.get("name"),
+        "timeslot": timeslot,
+        "filters": [_filter_out(filters[f]) for f in rec["filters"] if f in filters],
+        "destinations": [_destination_out(dests[d]) for d in rec["destinations"] if d in dests],
+        "active": rec["active"],
+        "contact": rec.get("contact"),
+        "timezone": rec.get("timezone"),
+    }
+
+
+def _write_profile(request: Request[Any, Any, Any], body: bytes, pk: int | None) -> dict[str, Any]:
+    records.admin_only(request)
+    data = shell.decode(body, ProfileIn)
+    load_timeslot(request, data.timeslot)
+    records.stored_filters(request, data.filters)
+    dests = records.all_records(request, "destination")
+    for d in data.destinations:
+        if d not in dests:
+            raise ApiError(400, f"destination {d} does not exist", "destinations")
+    directory = ctx_of(request).directory
+    if data.contact is not None and directory.get_contact(data.contact) is None:
+        raise ApiError(400, f"contact {data.contact!r} does not exist", "contact")
+    if data.timezone is not None:
+        try:
+            validate_timezone(data.timezone)
+        except ValueError as exc:
+            raise ApiError(400, str(exc), "timezone") from None
+    others = records.all_records(request, "profile").values()
+    if data.name and any(p.get("name") == data.name and p["pk"] != pk for p in others):
+        raise ApiError(400, f"a notification profile named {data.name!r} already exists", "name")
+    if pk is None:
+        pk = records.next_pk(request, "profile")
+    else:
+        records.load(request, "profile", pk)
+    rec = {"pk": pk, **msgspec.to_builtins(data)}
+    rec["filters"] = list(dict.fromkeys(data.filters))
+    rec["destinations"] = list(dict.fromkeys(data.destinations))
+    return _profile_out(request, records.save(request, "profile", rec))
+
+
+@get("/notificationprofiles/", sync_to_thread=True)
+def list_profiles(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+    records.admin_only(request)
+    return [_profile_out(request, r) for r in records.all_records(request, "profile").values()]
+
+
+@post("/notificationprofiles/", status_code=HTTP_201_CREATED, sync_to_thread=True)
+def create_profile(request: Request[Any, Any, Any], body: RawBody) -> dict[str, Any]:
+    """``{name?, timeslot, filters, destinations, active}`` (+ Tocsin's ``contact``/``timezone``)."""
+    return _write_profile(request, body, None)
+
+
+@get("/notificationprofiles/{pk:int}/", sync_to_thread=True)
+def get_profile(request: Request[Any, Any, Any], pk: FromPath[int]) -> dict[str, Any]:
+    records.admin_only(request)
+    return _profile_out(request, records.load(request, "profile", pk))
+
+
+@put("/notificationprofiles/{pk:int}/", sync_to_thread=True)
+def put_profile(
+    request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody
+) -> dict[str, Any]:
+    return _write_profile(request, body, pk)
+
+
+@delete("/notificationprofiles/{pk:int}/", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
+def delete_profile(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
+    records.admin_only(request)
+    records.load(request, "profile", pk)
+    records.remove(request, "profile", pk)
+
+
+@get("/notificationprofiles/{pk:int}/incidents/", sync_to_thread=True)
+def profile_incidents(request: Request[Any, Any, Any], pk: FromPath[int]) -> list[IncidentOut]:
+    """Incidents any of the profile's filters matches now (Argus lists the union)."""
+    records.admin_only(request)
+    rec = records.load(request, "profile", pk)
+    blobs = records.stored_filters(request, rec["filters"])
+    wants_log = any(b.event_types for b in blobs)
+    return records.list_matching(
+        request, lambda x: any(listing_fits(b, x) for b in blobs), wants_log
+    )
+
+
+profile_handlers = [
+    list_filters,
+    create_filter,
+    get_filter,
+    put_filter,
+    delete_filter,
+    filter_preview,
+    list_media,
+    get_medium,
+    get_medium_schema,
+    list_destinations,
+    create_destination,
+    get_destination,
+    put_destination,
+    delete_destination,
+    duplicate_destination,
+    list_profiles,
+    create_profile,
+    get_profile,
+    put_profile,
+    delete_profile,
+    profile_incidents,
+]
