@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.dead import register as register_dead
 from services.cli.explain import register as register_explain
 from services.cli.incidents import register as register_incidents
 from services.cli.profiles import register as register_profiles
@@ -300,6 +301,7 @@ register_resources(app)
 register_incidents(app)
 register_profiles(app)
 register_explain(app)
+register_dead(app)
 
 
 def main() -> None:

@@ -289,13 +289,18 @@ class DeliveryRunner:
             self.metrics.in_flight(1)
             futures.append(self.pool.submit(self._send_one, item.delivery))
         pending = set(futures)
-        while True:
-            # Wait on the sends first: a fast receiver answers within the first wait.
-            _, pending = wait(pending, timeout=0.05)
-            if not pending:
-                break
-            if self.keep_alive is not None:
-                self.keep_alive()  # AMQP heartbeats keep flowing during slow sends
+        try:
+            while True:
+                # Wait on the sends first: a fast receiver answers within the first wait.
+                _, pending = wait(pending, timeout=0.05)
+                if not pending:
+                    break
+                if self.keep_alive is not None:
+                    self.keep_alive()  # AMQP heartbeats keep flowing during slow sends
+        finally:
+            # If the broker connection dropped (keep_alive raised), still let every started
+            # send finish and write its delivered-marker before the batch is redelivered.
+            wait(pending)
         return [f.result() for f in futures]
 
     def _send_one(self, delivery: Delivery) -> tuple[SendResult, float]:

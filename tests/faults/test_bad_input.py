@@ -1,0 +1,138 @@
+"""Bad input is data, not a crash: fuzzed and nasty bodies for every source decoder and the API."""
+
+from __future__ import annotations
+
+import json
+import time
+import tracemalloc
+from collections.abc import Callable
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.ingest import alertmanager, flapjack, generic
+from services.ingest.flapjack import Decoded
+
+pytestmark = pytest.mark.faults
+
+NOW = 1_700_000_000.0
+Decoder = Callable[[bytes, float], Decoded]
+DECODERS: dict[str, Decoder] = {
+    "flapjack": lambda b, t: flapjack.decode_body(b, t, "m1"),
+    "alertmanager": lambda b, t: alertmanager.decode_body(b, t, "m1"),
+    "generic": lambda b, t: generic.decode_body(b, t, "m1"),
+}
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "entity",
+                    "check",
+                    "state",
+                    "time",
+                    "tags",
+                    "alerts",
+                    "labels",
+                    "status",
+                    "mapping",
+                    "payload",
+                    "summary",
+                    "type",
+                    "duration",
+                    "startsAt",
+                    "source",
+                    "x",
+                ]
+            )
+            | st.text(max_size=8),
+            children,
+            max_size=6,
+        )
+    ),
+    max_leaves=25,
+)
+
+
+def _assert_well_formed(d: Decoded) -> None:
+    assert isinstance(d, Decoded)
+    for raw, reason in d.rejected:
+        assert isinstance(raw, bytes) and isinstance(reason, str) and reason.strip()
+    for ev in d.accepted:
+        assert 1 <= len(ev.entity) <= 255 and 1 <= len(ev.check) <= 255
+        assert not any(ord(c) < 32 for c in ev.entity + ev.check)
+
+
+@pytest.mark.parametrize("name", list(DECODERS))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.binary(max_size=300))
+def test_random_bytes_never_crash_a_decoder(name: str, body: bytes) -> None:
+    _assert_well_formed(DECODERS[name](body, NOW))
+
+
+@pytest.mark.parametrize("name", list(DECODERS))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=json_values)
+def test_random_json_never_crashes_a_decoder(name: str, doc: object) -> None:
+    body = json.dumps(doc, allow_nan=True).encode()
+    d = DECODERS[name](body, NOW)
+    _assert_well_formed(d)
+    if not isinstance(doc, list | dict):  # (an empty batch is valid and means nothing)
+        assert d.rejected, "a scalar body must be rejected with a reason"
+
+
+def _event(**kw: object) -> dict[str, object]:
+    return {"entity": "web1", "check": "http", "state": "critical", **kw}
+
+
+def _nest(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+NASTY: dict[str, bytes] = {
+    "deep-nesting": _nest(100_000),
+    "deep-object": b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+    "ten-megabytes": json.dumps(_event(summary="x" * 10_000_000)).encode(),
+    "seventeen-megabytes": b'"' + b"x" * (17 * 1024 * 1024) + b'"',
+    "invalid-utf8": b'{"entity": "web\xff\xfe1", "check": "http", "state": "ok"}',
+    "nan": b'{"entity": "web1", "check": "http", "state": "ok", "time": NaN}',
+    "infinity": b'{"entity": "web1", "check": "http", "state": "ok", "time": Infinity}',
+    "huge-integer": json.dumps(_event(time=10**400)).encode(),
+    "huge-duration": json.dumps(
+        _event(state="acknowledgement", type="action", duration=10**30)
+    ).encode(),
+    "control-chars-in-name": json.dumps(_event(entity="web\x001\n\x1b[31m")).encode(),
+    "empty-name": json.dumps(_event(check="")).encode(),
+    "long-name": json.dumps(_event(check="c" * 10_000)).encode(),
+    "100k+1-events": json.dumps([_event(check=f"c{i}") for i in range(100_001)]).encode(),
+    "not-json": b"\x00\x01\x02 definitely not json",
+    "empty": b"",
+    "number": b"42",
+}
+
+
+@pytest.mark.parametrize("name", list(DECODERS))
+@pytest.mark.parametrize("case", list(NASTY))
+def test_nasty_payloads_are_rejected_with_a_reason_in_bounded_memory_and_time(
+    name: str, case: str
+) -> None:
+    body = NASTY[case]
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        d = DECODERS[name](body, NOW)
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    elapsed = time.perf_counter() - started
+    _assert_well_formed(d)
+    assert not d.accepted, f"{case} accepted by {name}: {d.accepted[:1]}"
+    assert d.rejected, f"{case}: neither accepted nor rejected"
+    # Bounded: a small multiple of the body, never unbounded growth; quick.
+    assert peak < 8 * len(body) + 64 * 1024 * 1024, f"{case}: peak {peak / 1e6:.0f} MB"
+    assert elapsed < 20, f"{case}: {elapsed:.1f} s"
+    assert all(len(raw) <= max(len(body), 4096) for raw, _ in d.rejected)
