@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter as Counter_
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
@@ -113,20 +114,23 @@ def make_handler(
 
         by_check: dict[str, list[CheckEvent]] = defaultdict(list)
         ids: dict[int, list[str]] = defaultdict(list)
+        cids: list[str] = []
         for p, ev in items:
-            by_check[check_id(ev.entity, ev.check)].append(ev)
+            cid = check_id(ev.entity, ev.check)
+            cids.append(cid)
+            by_check[cid].append(ev)
             ids[p].append(ev.id)
         loaded = store.load(r, keys, by_check, ids, settings.history_max_age_s)
 
         # Drop events applied before (a redelivered batch) and repeats inside the batch.
         fresh: list[tuple[int, str, CheckEvent]] = []
         taken: set[str] = set()
-        for p, ev in items:
+        for (p, ev), cid in zip(items, cids, strict=True):
             if ev.id in loaded.seen or ev.id in taken:
                 metrics.duplicates.inc()
                 continue
             taken.add(ev.id)
-            fresh.append((p, check_id(ev.entity, ev.check), ev))
+            fresh.append((p, cid, ev))
         per_check: dict[str, list[CheckEvent]] = defaultdict(list)
         for _, cid, ev in fresh:
             per_check[cid].append(ev)
@@ -137,6 +141,9 @@ def make_handler(
 
         pending = store.Pending()
         views: dict[str, CheckView] = dict(loaded.views)
+        # Metric increments counted here and applied once per label set after the loop.
+        event_counts: Counter_[tuple[str, str]] = Counter_()
+        decision_counts: Counter_[tuple[str, str]] = Counter_()
         for p, cid, ev in fresh:
             rec = views[cid].record
             opens = ev.type == "service" and ev.state != "ok"
@@ -162,9 +169,9 @@ def make_handler(
                 record = event_record(ev, res.decisions, res.notification)
                 pending.explain.setdefault(cid, []).append(EXPLAIN_ENCODER.encode(record))
             pending.processed.setdefault(p, {})[ev.id] = ev.received
-            metrics.events.labels(ev.type, ev.state).inc()
+            event_counts[ev.type, ev.state] += 1
             for d in res.decisions:
-                metrics.decisions.labels(d.filter, d.outcome).inc()
+                decision_counts[d.filter, d.outcome] += 1
             last = res.decisions[-1] if res.decisions else None
             if last is not None and log.isEnabledFor(logging.DEBUG):
                 log.debug(
@@ -184,6 +191,10 @@ def make_handler(
                     "acknowledgement rejected",
                     extra={"entity": ev.entity, "check": ev.check, "reason": last.reason},
                 )
+        for (kind, state), count in event_counts.items():
+            metrics.events.labels(kind, state).inc(count)
+        for (name, outcome), count in decision_counts.items():
+            metrics.decisions.labels(name, outcome).inc(count)
         store.write(
             r,
             keys,

@@ -1,0 +1,74 @@
+"""The processor's write path sends changed fields only and batches commands into script calls.
+
+These check that what lands in Redis is exactly what a full write would have
+left: the check hash equals ``to_hash`` of the record after several batches,
+and commands too large for one script call or spread over several calls
+still all apply, in order.
+"""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from services.processor import store
+from services.processor.effects import CheckView, Result
+from services.processor.worker import ProcessorMetrics, make_handler
+from shared.amqp import Names
+from shared.checks import CheckRecord
+from shared.config import Settings
+from shared.keys import Keys, check_id
+from shared.records import from_hash, to_hash
+from shared.store import connect_redis
+from tests.integration.test_processor_worker import ev, message
+
+pytestmark = pytest.mark.integration
+
+
+def test_check_hash_matches_the_record_after_partial_writes(settings: Settings) -> None:
+    r = connect_redis(settings)
+    keys = Keys(settings.namespace)
+    handle = make_handler(
+        r, Names(settings.namespace), keys, settings, ProcessorMetrics(CollectorRegistry())
+    )
+    # First sight, a repeat, a state change with new summary, a recovery, a repeat.
+    steps = [("ok", "a"), ("ok", "a"), ("critical", "b"), ("ok", ""), ("ok", "")]
+    for n, (state, summary) in enumerate(steps):
+        handle([message(settings, [ev("h", "c", 100.0 + 10 * n, state, summary=summary)], n)])
+    cid = check_id("h", "c")
+    stored = r.hgetall(keys.check(cid))
+    rec = from_hash(CheckRecord, stored)
+    assert rec.state == "ok" and rec.state_count == 2 and rec.last_update == 140.0
+    # Every field the record has is stored with its full-write value, and no other.
+    expected = to_hash(rec)
+    assert {f: v for f, v in stored.items() if f in CheckRecord.__struct_fields__} == expected
+    assert "episode_id" not in stored  # cleared on recovery (HDEL of a gone field)
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        pytest.param(3, id="small command in the script"),
+        pytest.param(store._RUN_MAX_ARGS + 10, id="command too large for one unpack"),
+    ],
+)
+def test_large_and_chunked_writes_all_apply(settings: Settings, tags: int) -> None:
+    r = connect_redis(settings)
+    keys = Keys(settings.namespace)
+    checks = store._RUN_CHUNK_ARGS // 10  # enough commands for several script calls
+    pending = store.Pending()
+    loaded = store.Loaded(views={}, attrs={}, expired={}, seen=set())
+    for i in range(checks):
+        cid = check_id(f"h{i}", "c")
+        rec = CheckRecord(entity_name=f"h{i}", name="c", state="ok", summary=str(i))
+        names = tuple(f"t{j}" for j in range(tags if i == checks // 2 else 1))
+        pending.add(cid, 0, Result(view=CheckView(id=cid, record=rec), changed=True))
+        pending.tags[cid] = set(names)
+    store.write(r, keys, loaded, pending, notification_ttl_s=60, history_max_states=10)
+    for i in (0, checks // 2, checks - 1):
+        cid = check_id(f"h{i}", "c")
+        assert r.hget(keys.check(cid), "summary") == str(i)
+        assert r.hget(keys.check(cid), "enabled") == "true"
+        assert r.scard(keys.check_tags(cid)) == (tags if i == checks // 2 else 1)
+    assert r.scard(keys.check_ids()) == checks
+    assert r.scard(keys.check_by_state("ok")) == checks
