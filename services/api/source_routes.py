@@ -32,7 +32,7 @@ from services.api.context import ApiContext
 from services.api.errors import ApiError, split_field
 from services.api.schemas import Page
 from services.ingest import alertmanager, generic
-from services.ingest.flapjack import Decoded
+from services.ingest.bodies import Decoded
 from shared.consumer import AMQP_ERRORS
 
 RESERVED_NAMES = frozenset({"alertmanager"})

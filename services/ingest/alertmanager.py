@@ -34,7 +34,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from services.ingest.flapjack import MAX_BODY_BYTES, MAX_EVENTS_PER_BODY, Decoded
+from services.ingest.bodies import MAX_EVENTS_PER_BODY, Decoded, decode_envelope
 from shared.models import MAX_FUTURE_SKEW_S, CheckEvent, clean_text
 
 SOURCE = "alertmanager"
@@ -224,18 +224,9 @@ def decode_body(
     Rejections carry the raw alert and a reason ending in
     ``- at `$.alerts[i].field``` (webhook) or ``- at `$[i].field``` (list).
     """
-    if len(body) > MAX_BODY_BYTES:
-        return Decoded(
-            [], [(body[:4096], f"body: {len(body)} bytes exceeds the {MAX_BODY_BYTES} byte limit")]
-        )
-    try:
-        envelope = _ENVELOPE.decode(body)
-    except msgspec.ValidationError as exc:
-        return Decoded([], [(body, f"body: not an Alertmanager payload ({exc})")])
-    except msgspec.DecodeError as exc:
-        return Decoded([], [(body, f"body: not valid JSON ({exc})")])
-    except RecursionError:
-        return Decoded([], [(body[:4096], "body: JSON nested too deeply")])
+    envelope = decode_envelope(_ENVELOPE, body, "body: not an Alertmanager payload ({exc})")
+    if isinstance(envelope, Decoded):
+        return envelope
     if isinstance(envelope, Webhook):
         items, where = envelope.alerts, "$.alerts"
     else:

@@ -11,6 +11,12 @@ import uuid
 
 import msgspec
 
+from services.ingest.bodies import (
+    MAX_EVENTS_PER_BODY,
+    Decoded,
+    too_large,
+    too_many,
+)
 from shared.models import (
     ENCODER,
     EVENT_BODY_DECODER,
@@ -20,21 +26,11 @@ from shared.models import (
     clean_text,
 )
 
-MAX_BODY_BYTES = 16 * 1024 * 1024
-MAX_EVENTS_PER_BODY = 100_000
-
 _NOT_EVENTS = "body: expected an event object or an array of events"
 _TOO_DEEP = "body: JSON nested too deeply"
 
 _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 _ONE_EVENT = msgspec.json.Decoder(Event)
-
-
-class Decoded(msgspec.Struct, frozen=True):
-    """Result of decoding one body: accepted events, and (raw element, reason) pairs."""
-
-    accepted: list[CheckEvent]
-    rejected: list[tuple[bytes, str]]
 
 
 def decode_body(
@@ -45,10 +41,9 @@ def decode_body(
     Ids are ``<message_id>:<index>`` when the publisher set a message id (stable
     across redeliveries), else random.
     """
-    if len(body) > MAX_BODY_BYTES:
-        return Decoded(
-            [], [(body[:4096], f"body: {len(body)} bytes exceeds the {MAX_BODY_BYTES} byte limit")]
-        )
+    oversized = too_large(body)
+    if oversized is not None:
+        return oversized
     prefix = message_id or uuid.uuid4().hex
     try:
         decoded = EVENT_BODY_DECODER.decode(body)
@@ -61,7 +56,7 @@ def decode_body(
         return Decoded([], [(body[:4096], _TOO_DEEP)])
     events = decoded if isinstance(decoded, list) else [decoded]
     if len(events) > MAX_EVENTS_PER_BODY:
-        return Decoded([], [(body[:4096], _too_many(len(events)))])
+        return Decoded([], [(body[:4096], too_many(len(events)))])
     accepted: list[CheckEvent] = []
     rejected: list[tuple[bytes, str]] = []
     many = isinstance(decoded, list)
@@ -92,7 +87,7 @@ def _decode_each(body: bytes, received: float, prefix: str, source: str) -> Deco
     except RecursionError:
         return Decoded([], [(body[:4096], _TOO_DEEP)])
     if len(items) > MAX_EVENTS_PER_BODY:
-        return Decoded([], [(body[:4096], _too_many(len(items)))])
+        return Decoded([], [(body[:4096], too_many(len(items)))])
     accepted: list[CheckEvent] = []
     rejected: list[tuple[bytes, str]] = []
     for i, raw in enumerate(items):
@@ -107,10 +102,6 @@ def _decode_each(body: bytes, received: float, prefix: str, source: str) -> Deco
                 message = f"{message} - at `$[{i}]`"
             rejected.append((bytes(raw), message))
     return Decoded(accepted, rejected)
-
-
-def _too_many(n: int) -> str:
-    return f"body: {n} events exceed the limit of {MAX_EVENTS_PER_BODY} per message"
 
 
 def normalise(event: Event, received: float, event_id: str, source: str = "flapjack") -> CheckEvent:

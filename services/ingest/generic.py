@@ -21,7 +21,7 @@ import msgspec
 from msgspec import Meta
 
 from services.ingest.alertmanager import AlertError, parse_rfc3339
-from services.ingest.flapjack import MAX_BODY_BYTES, MAX_EVENTS_PER_BODY, Decoded
+from services.ingest.bodies import MAX_EVENTS_PER_BODY, Decoded, decode_envelope
 from shared.models import (
     MAX_FUTURE_SKEW_S,
     SERVICE_STATES,
@@ -270,18 +270,9 @@ def decode_body(
 
     Events carry ``source = "generic:<name>"`` so their origin stays visible.
     """
-    if len(body) > MAX_BODY_BYTES:
-        return Decoded(
-            [], [(body[:4096], f"body: {len(body)} bytes exceeds the {MAX_BODY_BYTES} byte limit")]
-        )
-    try:
-        envelope = _ENVELOPE.decode(body)
-    except msgspec.ValidationError as exc:
-        return Decoded([], [(body, f"envelope: {exc}")])
-    except msgspec.DecodeError as exc:
-        return Decoded([], [(body, f"body: not valid JSON ({exc})")])
-    except RecursionError:
-        return Decoded([], [(body[:4096], "body: JSON nested too deeply")])
+    envelope = decode_envelope(_ENVELOPE, body, "envelope: {exc}")
+    if isinstance(envelope, Decoded):
+        return envelope
     return map_payload(
         bytes(envelope.payload),
         envelope.mapping,

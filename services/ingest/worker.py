@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from prometheus_client import CollectorRegistry, Counter
 
 from services.ingest import alertmanager, generic
-from services.ingest.flapjack import Decoded, decode_body
+from services.ingest.bodies import Decoded
+from services.ingest.flapjack import decode_body
 from services.ingest.redis_list import start_drain
 from shared.amqp import Names, OutMessage, partition_key, partition_of
 from shared.config import Settings

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.ingest import alertmanager, flapjack, generic
-from services.ingest.flapjack import Decoded
+from services.ingest.bodies import Decoded
 
 pytestmark = pytest.mark.faults
 

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.ingest.flapjack import MAX_EVENTS_PER_BODY, decode_body
+from services.ingest.bodies import MAX_EVENTS_PER_BODY
+from services.ingest.flapjack import decode_body
 
 NOW = 1_800_000_000.0
 
