@@ -476,6 +476,37 @@ def ack(
         out.print(f"acknowledged {name} for {duration}")
 
 
+Columns = Sequence[tuple[str, Callable[[dict[str, Any]], Any]]]
+DELIVERY_COLS: Columns = [
+    ("time", lambda r: when(r["time"])),
+    ("check", lambda r: f"{r['entity']}:{r['check']}"),
+    ("type", lambda r: r["type"]),
+    ("medium", lambda r: r["medium_type"]),
+    ("address", lambda r: r["address"]),
+    ("outcome", lambda r: r["outcome"]),
+    ("attempts", lambda r: r["attempts"]),
+    ("ms", lambda r: r.get("latency_ms")),
+    ("error", lambda r: r.get("error")),
+]
+NOTIFICATION_COLS: Columns = [
+    ("time", lambda r: when(r["time"])),
+    ("check", lambda r: f"{r['entity']}:{r['check']}"),
+    ("type", lambda r: r["type"]),
+    ("state", lambda r: r["state"]),
+    ("summary", lambda r: r["summary"][:60]),
+]
+
+
+def _show_log(
+    path: str, columns: Columns, entity: str | None, check: str | None, limit: int, as_json: bool
+) -> None:
+    params = {
+        k: v for k, v in {"entity": entity, "check": check, "limit": limit}.items() if v is not None
+    }
+    with api_client() as api:
+        show(api.call("GET", path, params=params)["items"], columns, as_json)
+
+
 def deliveries(
     entity: Annotated[str | None, typer.Option()] = None,
     check: Annotated[str | None, typer.Option()] = None,
@@ -483,26 +514,7 @@ def deliveries(
     as_json: JsonOpt = False,
 ) -> None:
     """The delivery log, newest first."""
-    params = {
-        k: v for k, v in {"entity": entity, "check": check, "limit": limit}.items() if v is not None
-    }
-    with api_client() as api:
-        rows = api.call("GET", "/deliveries", params=params)["items"]
-        show(
-            rows,
-            [
-                ("time", lambda r: when(r["time"])),
-                ("check", lambda r: f"{r['entity']}:{r['check']}"),
-                ("type", lambda r: r["type"]),
-                ("medium", lambda r: r["medium_type"]),
-                ("address", lambda r: r["address"]),
-                ("outcome", lambda r: r["outcome"]),
-                ("attempts", lambda r: r["attempts"]),
-                ("ms", lambda r: r.get("latency_ms")),
-                ("error", lambda r: r.get("error")),
-            ],
-            as_json,
-        )
+    _show_log("/deliveries", DELIVERY_COLS, entity, check, limit, as_json)
 
 
 def notifications(
@@ -512,22 +524,7 @@ def notifications(
     as_json: JsonOpt = False,
 ) -> None:
     """Notifications the processor decided on, newest first."""
-    params = {
-        k: v for k, v in {"entity": entity, "check": check, "limit": limit}.items() if v is not None
-    }
-    with api_client() as api:
-        rows = api.call("GET", "/notifications", params=params)["items"]
-        show(
-            rows,
-            [
-                ("time", lambda r: when(r["time"])),
-                ("check", lambda r: f"{r['entity']}:{r['check']}"),
-                ("type", lambda r: r["type"]),
-                ("state", lambda r: r["state"]),
-                ("summary", lambda r: r["summary"][:60]),
-            ],
-            as_json,
-        )
+    _show_log("/notifications", NOTIFICATION_COLS, entity, check, limit, as_json)
 
 
 def export(fmt: Annotated[str, typer.Option("--format", help="yaml or json")] = "yaml") -> None:
