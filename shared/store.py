@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
 import redis
+from redis.cluster import RedisCluster
 
 from shared.config import Settings
 from shared.errors import ConfigError
@@ -10,14 +13,47 @@ from shared.keys import Keys
 
 
 def connect_redis(settings: Settings) -> redis.Redis:
-    """A Redis client that returns ``str`` and fails fast instead of hanging."""
+    """A Redis client that returns ``str`` and fails fast instead of hanging.
+
+    ``?cluster=true`` on ``TOCSIN_REDIS_URL`` selects a Redis Cluster client
+    (docs/scaling.md): the flag lives in the URL so every process and
+    subprocess that gets the URL agrees on the mode.
+    """
+    url, cluster = _split_cluster_flag(settings.redis_url)
+    if cluster:
+        # Duck-typed as redis.Redis: callers only use commands and pipelines.
+        return RedisCluster.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=10,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+        )
     return redis.Redis.from_url(
-        settings.redis_url,
+        url,
         decode_responses=True,
         socket_timeout=10,
         socket_connect_timeout=5,
         health_check_interval=30,
     )
+
+
+def _split_cluster_flag(url: str) -> tuple[str, bool]:
+    """``(url without its cluster flag, flag)``; a URL without the flag is returned as is."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    flags = [v.lower() for k, v in query if k == "cluster"]
+    if not flags:
+        return url, False
+    if flags[-1] not in ("true", "1", "yes", "false", "0", "no"):
+        raise ConfigError(f"TOCSIN_REDIS_URL: cluster={flags[-1]!r} is not true/false")
+    rest = urlencode([(k, v) for k, v in query if k != "cluster"])
+    return urlunsplit(parts._replace(query=rest)), flags[-1] in ("true", "1", "yes")
+
+
+def is_cluster(r: object) -> bool:
+    """Whether ``r`` is a Redis Cluster client (commands must then stay within one slot)."""
+    return isinstance(r, RedisCluster)
 
 
 def meta_key(namespace: str) -> str:

@@ -7,6 +7,8 @@ processed-event ids), plus one more only when there are maintenance records
 to fetch or incident ids to reserve.  Writes are one ``MULTI``: check
 records, indexes, history, maintenance, incidents, notifications, the outbox
 and the processed-event ids go in together, so a crash leaves all or none.
+On a Redis Cluster (``?cluster=true``, docs/scaling.md) reads and writes are
+grouped by hash slot instead, and the write runs in three ordered steps.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import msgspec
 import redis
@@ -24,6 +27,7 @@ from shared.explain import queue_records
 from shared.keys import Keys, entity_id, state_id
 from shared.models import CheckEvent, Notification
 from shared.records import from_hash, to_hash
+from shared.store import is_cluster
 
 # Event ids remembered per partition to drop redelivered events (ZSET, capped).
 PROCESSED_WINDOW = 20_000
@@ -110,12 +114,17 @@ def load(
     than five commands per check: building and parsing commands in redis-py
     was most of the processor's CPU (docs/benchmarks.md).
     """
-    cids = list(events)
+    # On a Redis Cluster a script's keys must share a slot: one call per slot group.
+    groups = _by_slot(r, keys, events) if is_cluster(r) else [list(events)]
+    calls = [g[i : i + _LOAD_CHUNK] for g in groups for i in range(0, len(g), _LOAD_CHUNK)]
+    chunks = len(calls)
+    # The checks in the order of the script calls' rows.
+    cids = [cid for call in calls for cid in call]
     pipe = r.pipeline(transaction=False)
-    for start in range(0, len(cids), _LOAD_CHUNK):
+    for call in calls:
         names: list[str] = []
         argv: list[object] = []
-        for cid in cids[start : start + _LOAD_CHUNK]:
+        for cid in call:
             evs = events[cid]
             tmin = min(e.time for e in evs)
             tmax = max(e.time for e in evs)
@@ -127,8 +136,10 @@ def load(
                 keys.check_state_ids(cid),
             ]
             argv += [f"({tmin}", f"({tmax - history_max_age_s}"]
-        pipe.eval(_LOAD, len(names), *names, *argv, MAX_MAINTENANCES, MAX_EXPIRED)
-    chunks = (len(cids) + _LOAD_CHUNK - 1) // _LOAD_CHUNK
+        # EVAL by name: redis-py's cluster pipeline has no ``eval`` method (same command).
+        pipe.execute_command(
+            "EVAL", _LOAD, len(names), *names, *argv, MAX_MAINTENANCES, MAX_EXPIRED
+        )
     parts = [p for p, ids in processed.items() if ids]
     for p in parts:
         pipe.zmscore(keys.processed_events(p), list(processed[p]))
@@ -207,8 +218,21 @@ def write(
 
     The per-record commands are queued in order and sent as one script call
     inside the MULTI (see ``_RUN``): the same commands in the same order, but
-    redis-py builds and parses one command instead of one per record.
+    redis-py builds and parses one command instead of one per record.  On a
+    Redis Cluster the write is split by slot instead (``_write_cluster``).
     """
+    if is_cluster(r):
+        _write_cluster(
+            r,
+            keys,
+            loaded,
+            pending,
+            notification_ttl_s=notification_ttl_s,
+            history_max_states=history_max_states,
+            explain_max_records=explain_max_records,
+            explain_ttl_s=explain_ttl_s,
+        )
+        return
     now = time.time()
     pipe = r.pipeline(transaction=True)
     ops: list[str] = []
@@ -229,6 +253,22 @@ def write(
             # arguments while packing it, which drove the worker's peak RSS up.
             _flush(pipe, names, ops)
 
+    _emit_checks(emit, keys, loaded, pending, history_max_states)
+    _emit_notifications(emit, keys, pending, notification_ttl_s, repr(now))
+    _flush(pipe, names, ops)
+    for partition, ids in pending.processed.items():
+        if ids:
+            pipe.zadd(keys.processed_events(partition), ids)
+            pipe.zremrangebyrank(keys.processed_events(partition), 0, -PROCESSED_WINDOW - 1)
+    queue_records(pipe, keys, pending.explain, explain_max_records, explain_ttl_s)
+    if len(pipe):
+        pipe.execute()
+
+
+def _emit_checks(
+    emit: Emit, keys: Keys, loaded: Loaded, pending: Pending, history_max_states: int
+) -> None:
+    """Check records, indexes, history, maintenance and incidents, in write order."""
     drops: dict[str, list[str]] = {}
     for cid, rec in pending.records.items():
         rec, trimmed = _trim_by_count(rec, history_max_states)
@@ -255,8 +295,13 @@ def write(
         emit("ZADD", keys.unscheduled_by_end(m.check_id), repr(m.end_time), m.id)
     for change in pending.incidents:
         _write_incident(emit, keys, change)
+
+
+def _emit_notifications(
+    emit: Emit, keys: Keys, pending: Pending, notification_ttl_s: int, stamp: str
+) -> None:
+    """Notification hashes, the notification log and the outbox entries."""
     log_key = keys.notification_log()
-    stamp = repr(now)
     for partition, n in pending.notifications:
         key = keys.notification(n.id)
         emit("HSET", key, *_flat(to_hash(n)))
@@ -265,14 +310,100 @@ def write(
         emit("HSET", keys.outbox(partition), n.id, stamp)
     if pending.notifications:
         emit("LTRIM", log_key, "0", str(NOTIFICATION_LOG_LEN - 1))
-    _flush(pipe, names, ops)
+
+
+def _write_cluster(
+    r: redis.Redis,
+    keys: Keys,
+    loaded: Loaded,
+    pending: Pending,
+    *,
+    notification_ttl_s: int,
+    history_max_states: int,
+    explain_max_records: int,
+    explain_ttl_s: int,
+) -> None:
+    """The same commands as :func:`write`, in three steps of per-slot script calls.
+
+    A Redis Cluster has no MULTI across slots, so a crash can leave a step
+    done and the next not.  The order keeps that safe with the existing
+    idempotency (docs/scaling.md): notifications and their outbox entries
+    first (the outbox sweep publishes them; ids are deterministic, so a
+    redelivered batch rewrites the same ones and the notifier drops repeats),
+    then the check records, indexes, history, incidents and decision records
+    (each slot's commands in one atomic script call, so one check's records
+    change together), and the processed-event ids last, so a batch is only
+    marked applied once everything else is stored.
+    """
+    stamp = repr(time.time())
+    emit, run = _slot_writer(r)
+    _emit_notifications(emit, keys, pending, notification_ttl_s, stamp)
+    run(None)
+    emit, run = _slot_writer(r)
+    _emit_checks(emit, keys, loaded, pending, history_max_states)
+    explain: dict[int, dict[str, list[bytes]]] = {}
+    for cid, encoded in pending.explain.items():
+        explain.setdefault(r.keyslot(keys.check_explain(cid)), {})[cid] = encoded
+
+    def decisions(pipe: redis.client.Pipeline) -> None:
+        # queue_records calls ``pipe.eval``, which the cluster pipeline lacks.
+        evals = SimpleNamespace(eval=lambda *args: pipe.execute_command("EVAL", *args))
+        for records in explain.values():
+            queue_records(evals, keys, records, explain_max_records, explain_ttl_s)
+
+    run(decisions)
+    pipe = r.pipeline(transaction=False)
     for partition, ids in pending.processed.items():
         if ids:
             pipe.zadd(keys.processed_events(partition), ids)
             pipe.zremrangebyrank(keys.processed_events(partition), 0, -PROCESSED_WINDOW - 1)
-    queue_records(pipe, keys, pending.explain, explain_max_records, explain_ttl_s)
     if len(pipe):
         pipe.execute()
+
+
+def _slot_writer(
+    r: redis.Redis,
+) -> tuple[Emit, Callable[[Callable[[redis.client.Pipeline], None] | None], None]]:
+    """An ``emit`` that buffers commands per hash slot, and the ``run`` that sends them.
+
+    ``run`` queues one ``_RUN`` script call per slot (more for large slots),
+    in emit order within a slot, plus whatever ``extra`` queues, and executes
+    them as one cluster pipeline.
+    """
+    buffers: dict[int, tuple[list[str], list[str]]] = {}
+    pipe = r.pipeline(transaction=False)
+
+    def emit(cmd: str, key: str, *args: str) -> None:
+        slot = int(r.keyslot(key))
+        names, ops = buffers.setdefault(slot, ([], []))
+        if len(args) > _RUN_MAX_ARGS:
+            _flush(pipe, names, ops)
+            pipe.execute_command(cmd, key, *args)
+            return
+        names.append(key)
+        ops.append(cmd)
+        ops.append(str(len(args)))
+        ops.extend(args)
+        if len(ops) >= _RUN_CHUNK_ARGS:
+            _flush(pipe, names, ops)
+
+    def run(extra: Callable[[redis.client.Pipeline], None] | None) -> None:
+        for names, ops in buffers.values():
+            _flush(pipe, names, ops)
+        if extra is not None:
+            extra(pipe)
+        if len(pipe):
+            pipe.execute()
+
+    return emit, run
+
+
+def _by_slot(r: redis.Redis, keys: Keys, cids: Iterable[str]) -> list[list[str]]:
+    """Check ids grouped by the hash slot of their keys (they share the ``{id}`` tag)."""
+    groups: dict[int, list[str]] = {}
+    for cid in cids:
+        groups.setdefault(int(r.keyslot(keys.check(cid))), []).append(cid)
+    return list(groups.values())
 
 
 # Runs queued commands in order: ARGV is (command, argument count, arguments...)
@@ -295,7 +426,7 @@ _RUN_CHUNK_ARGS = 20_000
 def _flush(pipe: redis.client.Pipeline, names: list[str], ops: list[str]) -> None:
     """Queue the collected commands as one script call and empty the buffers."""
     if names:
-        pipe.eval(_RUN, len(names), *names, *ops)
+        pipe.execute_command("EVAL", _RUN, len(names), *names, *ops)
         names.clear()
         ops.clear()
 

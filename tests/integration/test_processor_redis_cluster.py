@@ -1,0 +1,279 @@
+"""The processor against a local 3-node Redis Cluster: same state and notifications as one Redis.
+
+The test starts three ``redis-server`` processes in cluster mode on free
+loopback ports, joins them with ``redis-cli --cluster create`` and runs the
+processor's batch handler on the same batches against the cluster and
+against the single Redis of the ``settings`` fixture; every key the two
+namespaces hold must then be equal.  A last step runs the worker through
+RabbitMQ against the cluster (publish, outbox, idle sweep).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pika
+import pytest
+import redis
+from prometheus_client import CollectorRegistry
+
+from services.processor.worker import ProcessorMetrics, build_consumer, make_handler
+from shared.amqp import Names, partition_key, partition_of
+from shared.config import Settings
+from shared.consumer import Message
+from shared.keys import Keys, check_id
+from shared.models import ENCODER, NOTIFICATION_REF_DECODER, CheckEvent, Notification
+from shared.records import from_hash
+from shared.store import connect_redis
+from tests.support import collect, declare, publish, running
+
+pytestmark = pytest.mark.integration
+
+REDIS_SERVER = shutil.which("redis-server")
+REDIS_CLI = shutil.which("redis-cli")
+
+
+def _free_port() -> int:
+    """A loopback port that is free together with its cluster bus port (+10000)."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port + 10000 > 65535:
+            continue
+        try:
+            with socket.socket() as bus:
+                bus.bind(("127.0.0.1", port + 10000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+@pytest.fixture
+def cluster_url() -> Iterator[str]:
+    """A fresh 3-master Redis Cluster on loopback; processes and files removed after."""
+    if REDIS_SERVER is None or REDIS_CLI is None:
+        pytest.skip("redis-server/redis-cli binary not found: cannot start a local Redis Cluster")
+    tmp = Path(tempfile.mkdtemp(prefix="tocsin-cluster-"))
+    ports: list[int] = []
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for _ in range(3):
+            port = _free_port()
+            while port in ports:
+                port = _free_port()
+            ports.append(port)
+            procs.append(
+                subprocess.Popen(
+                    [
+                        REDIS_SERVER,
+                        "--port", str(port),
+                        "--bind", "127.0.0.1",
+                        "--cluster-enabled", "yes",
+                        "--cluster-config-file", str(tmp / f"nodes-{port}.conf"),
+                        "--save", "",
+                        "--appendonly", "no",
+                        "--dir", str(tmp),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )  # fmt: skip
+        for port in ports:
+            _wait(lambda p=port: redis.Redis(port=p, socket_connect_timeout=1).ping(), 10)
+        subprocess.run(
+            [REDIS_CLI, "--cluster", "create"]
+            + [f"127.0.0.1:{p}" for p in ports]
+            + ["--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        for port in ports:
+            node = redis.Redis(port=port, decode_responses=True)
+            _wait(lambda n=node: _cluster_ok(n.execute_command("CLUSTER INFO")), 20)
+        yield f"redis://127.0.0.1:{ports[0]}/0?cluster=true"
+    finally:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait(timeout=10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _cluster_ok(info: object) -> bool:
+    """``cluster_state:ok`` in CLUSTER INFO (redis-py parses it into a dict)."""
+    if isinstance(info, dict):
+        return info.get("cluster_state") == "ok"
+    return "cluster_state:ok" in str(info)
+
+
+def _wait(ready: Any, timeout: float) -> None:
+    """Poll ``ready()`` until it is true (start-up of external processes, not test logic)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if ready():
+                return
+        except redis.RedisError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("Redis Cluster did not come up")
+        time.sleep(0.05)
+
+
+def _events(n_checks: int) -> list[list[CheckEvent]]:
+    """Rounds of events for ``n_checks`` checks: failures, repeats, acks, recoveries."""
+    script = [
+        (0, "critical"),
+        (40, "critical"),
+        (50, "acknowledgement"),
+        (100, "warning"),
+        (160, "ok"),
+        (200, "critical"),
+        (260, "critical"),
+    ]
+    rounds: list[list[CheckEvent]] = []
+    for r, (t, state) in enumerate(script):
+        evs = []
+        for i in range(n_checks):
+            # Stagger some checks so the rounds mix first events, repeats and recoveries.
+            if i % 5 == 0 and r == 1:
+                continue
+            kind = "action" if state == "acknowledgement" else "service"
+            evs.append(
+                CheckEvent(
+                    id=f"e{r}-{i}",
+                    entity=f"host{i % 17}",
+                    check=f"svc{i}",
+                    type=kind,
+                    state=state,
+                    time=1000.0 + t + i % 3,
+                    received=1000.0 + t + i % 3,
+                    summary=f"{state} {i}",
+                    tags=(f"shard={i % 3}",) if r == 0 else (),
+                )
+            )
+        rounds.append(evs)
+    return rounds
+
+
+def _batch(settings: Settings, events: list[CheckEvent]) -> list[Message]:
+    """One message per partition, as ingest publishes them."""
+    by_part: dict[int, list[CheckEvent]] = {}
+    for e in events:
+        by_part.setdefault(partition_of(e.entity, e.check, settings.partitions), []).append(e)
+    names = Names(settings.namespace)
+    return [
+        Message(
+            body=ENCODER.encode(evs),
+            delivery_tag=k + 1,
+            queue=names.processor(k),
+            routing_key=partition_key(k),
+            properties=pika.BasicProperties(),
+        )
+        for k, evs in sorted(by_part.items())
+    ]
+
+
+def _dump(r: redis.Redis, namespace: str) -> dict[str, object]:
+    """Every key of the namespace with its value (outbox stamps left out: wall clock)."""
+    out: dict[str, object] = {}
+    for key in r.scan_iter(match=f"{namespace}:*", count=1000):
+        kind = r.type(key)
+        if kind == "hash":
+            value: object = r.hgetall(key)
+            if ":outbox:" in key:
+                value = sorted(value)  # type: ignore[arg-type]
+        elif kind == "set":
+            value = sorted(r.smembers(key))
+        elif kind == "zset":
+            value = r.zrange(key, 0, -1, withscores=True)
+        elif kind == "list":
+            value = r.lrange(key, 0, -1)
+        else:
+            value = r.get(key)
+        out[key] = value
+    return out
+
+
+def test_processor_on_a_redis_cluster_matches_single_redis(
+    settings: Settings, cluster_url: str
+) -> None:
+    csettings = msgspec.structs.replace(settings, redis_url=cluster_url)
+    single, cluster = connect_redis(settings), connect_redis(csettings)
+    assert isinstance(cluster, redis.cluster.RedisCluster)
+    keys = Keys(settings.namespace)
+    handlers = [
+        make_handler(r, Names(s.namespace), keys, s, ProcessorMetrics(CollectorRegistry()))
+        for r, s in ((single, settings), (cluster, csettings))
+    ]
+    n_checks = 90
+    rounds = _events(n_checks)
+    outputs: list[list[str | None]] = [[], []]
+    for events in rounds + rounds[2:3]:  # the third round twice: a redelivery
+        batch = _batch(settings, events)
+        for out, handle in zip(outputs, handlers, strict=True):
+            result = handle(batch)
+            assert result.rejected == []
+            out.extend(m.message_id for m in result.outputs)
+
+    # The same notification refs, in the same order (the redelivered round included).
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0]) > n_checks
+    # The checks are spread over all three shards.
+    slots = {
+        cluster.keyslot(keys.check(check_id(f"host{i % 17}", f"svc{i}"))) for i in range(n_checks)
+    }
+    owners = {cluster.nodes_manager.get_node_from_slot(s).name for s in slots}
+    assert len(owners) == 3
+    # Every key (check records and indexes, history, incidents, notifications,
+    # the outbox, processed-event ids, decision records) is the same.
+    want, got = _dump(single, settings.namespace), _dump(cluster, settings.namespace)
+    assert len(want) > 10 * n_checks and set(got) == set(want)
+    assert {k: v for k, v in got.items() if v != want[k]} == {}
+    first = from_hash(Notification, cluster.hgetall(keys.notification(outputs[1][0] or "")))
+    assert first.type == "problem"
+
+    # The worker itself through RabbitMQ: recoveries are published and the outbox drains.
+    declare(settings)
+    names = Names(settings.namespace)
+    with running(build_consumer(csettings, CollectorRegistry())):
+        recoveries = [
+            CheckEvent(
+                id=f"rec-{i}",
+                entity=f"host{i % 17}",
+                check=f"svc{i}",
+                type="service",
+                state="ok",
+                time=2000.0,
+                received=2000.0,
+            )
+            for i in range(n_checks)
+        ]
+        for msg in _batch(settings, recoveries):
+            publish(settings, msg.body, routing_key=msg.routing_key, exchange=names.checks)
+        got_refs = collect(
+            settings, [names.notifications], n=n_checks + len(outputs[1]), timeout=20
+        )
+    ids = {NOTIFICATION_REF_DECODER.decode(m["body"]).id for m in got_refs}
+    # The handler-run notifications were never published: the idle sweep sends them from the outbox.
+    assert set(outputs[1]) <= ids
+    new = ids - set(outputs[1])
+    assert len(new) == n_checks
+    notes = [from_hash(Notification, cluster.hgetall(keys.notification(i))) for i in new]
+    assert {(n.type, n.state) for n in notes} == {("recovery", "ok")}
+    assert not any(cluster.hlen(keys.outbox(k)) for k in range(settings.partitions))
+    assert {
+        cluster.hget(keys.check(check_id(f"host{i % 17}", f"svc{i}")), "state")
+        for i in range(n_checks)
+    } == {"ok"}
