@@ -349,6 +349,9 @@ class DeliveryRunner:
     ) -> None:
         extra = {
             "delivery_id": item.delivery.id,
+            "notification_id": item.delivery.notification_id,
+            "entity": item.delivery.entity,
+            "check": item.delivery.check,
             "medium": self.medium_type,
             "outcome": decision.outcome,
             "attempt": decision.progress.attempts,
@@ -357,6 +360,7 @@ class DeliveryRunner:
         if decision.action == "delivered":
             delivered.append(item.delivery.id)
             self.metrics.sent(latency)
+            log.info("delivered", extra={**extra, "latency_ms": round(latency * 1000, 1)})
         elif decision.action == "retry":
             result.outputs.append(self._delayed(item, decision.progress, decision.delay, res.error))
             self.metrics.retried()

@@ -167,6 +167,20 @@ def make_handler(
         if deliveries:
             ids = [d.id for d in deliveries]
             result.after_publish = lambda: store.outbox_done(ids)
+        for o in outcomes:
+            log.info(
+                "notification expanded",
+                extra={
+                    "stage": STAGE,
+                    "notification_id": o.notification.id,
+                    "entity": o.notification.entity,
+                    "check": o.notification.check,
+                    "delivery_ids": [d.id for d in o.deliveries],
+                    "suppressed": sorted(
+                        {dec.code for dec in o.decisions if dec.verdict == "suppress"}
+                    ),
+                },
+            )
         log.info(
             "batch expanded",
             extra={

@@ -210,6 +210,18 @@ def make_handler(
             metrics.notifications.labels(n.type).inc()
             result.outputs.append(_ref(names, n.id))
             published[p].append(n.id)
+            # One line per notification (not per event): the start of its trace.
+            log.info(
+                "notification created",
+                extra={
+                    "notification_id": n.id,
+                    "event_id": n.event_id,
+                    "entity": n.entity,
+                    "check": n.check,
+                    "type": n.type,
+                    "state": n.state,
+                },
+            )
         if published:
             result.after_publish = lambda: store.clear_outbox(r, keys, published)
         log.debug(

@@ -70,7 +70,7 @@ def pipeline(services_up: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "TOCSIN_TOKEN_FILE": str(tmp / "token"),
             "TOCSIN_DESTINATION_ALLOW": "127.0.0.0/8",
             "TOCSIN_BATCH_WAIT_MS": "5",
-            "TOCSIN_LOG_FORMAT": "text",
+            "TOCSIN_LOG_FORMAT": "json",
             "TOCSIN_LOG_LEVEL": "INFO",
         }
     )
