@@ -167,9 +167,11 @@ def expand(index: Index, state: NotifierState, n: Notification, sel: Selection) 
     out: list[Delivery] = []
     fx = Effects()
     decisions = list(sel.decisions)
+    # An Argus API event (profiles only) leaves rule targets alone: its check's
+    # episode belongs to the processor's notifications.
     if n.profiles_only:
-        pass  # an Argus API event: its check's episode belongs to the processor's notifications
-    elif n.type == "test":
+        return _with_profile_destinations(n, sel, out, fx, decisions)
+    if n.type == "test":
         for t in sel.targets:
             out.append(_delivery(n, t, "test"))
             decisions.append(_deliver("test: bypasses intervals and rollup", t))
@@ -178,7 +180,13 @@ def expand(index: Index, state: NotifierState, n: Notification, sel: Selection) 
             _problem(state, n, t, fx, out, decisions)
     else:
         _recovery_or_ack(index, state, n, sel, fx, out, decisions)
-    # Argus profile destinations: exactly one message per incident event (Argus §d).
+    return _with_profile_destinations(n, sel, out, fx, decisions)
+
+
+def _with_profile_destinations(
+    n: Notification, sel: Selection, out: list[Delivery], fx: Effects, decisions: list[Decision]
+) -> Outcome:
+    """Add the Argus profile destinations: exactly one message per incident event (Argus §d)."""
     for t in sel.direct:
         out.append(_delivery(n, t, n.type))
         decisions.append(_deliver(f"profile destination for {n.incident_event}", t))
