@@ -51,7 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Tuning; see README "Configuration".
     prefetch: int = 1000
     batch_size: int = 500
-    batch_wait_ms: int = 10
+    batch_wait_ms: int = 2
     history_max_states: int = 1000
     history_max_age_s: int = 30 * 86400
     notification_ttl_s: int = 7 * 86400
