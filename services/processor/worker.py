@@ -36,6 +36,10 @@ from shared.telemetry import ConsumerMetrics, configure_logging, serve_metrics
 
 log = logging.getLogger(__name__)
 
+# At most this many partition messages (each up to 500 events) per batch and in flight.
+PROCESSOR_BATCH_MESSAGES = 8
+PROCESSOR_PREFETCH = 32
+
 
 class ProcessorMetrics:
     """Decisions per filter and outcome, events per type, notifications per type."""
@@ -282,8 +286,11 @@ def build_consumer(
         handler=make_handler(r, names, keys, settings, metrics),
         stage="processor",
         metrics=ConsumerMetrics(registry, "processor"),
-        prefetch=settings.prefetch,
-        batch_size=settings.batch_size,
+        # Messages here carry up to 500 events each (ingest groups them), so
+        # the processor counts its window in messages much more tightly than
+        # the other workers: it bounds the events held in memory per batch.
+        prefetch=min(settings.prefetch, PROCESSOR_PREFETCH),
+        batch_size=min(settings.batch_size, PROCESSOR_BATCH_MESSAGES),
         batch_wait_ms=settings.batch_wait_ms,
         on_idle=make_outbox_sweep(r, names, keys, partitions, metrics),
         probe=r.ping,
