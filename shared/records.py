@@ -40,13 +40,31 @@ def _string_fields(cls: type[msgspec.Struct]) -> frozenset[str]:
     return frozenset(out)
 
 
-def to_hash(obj: msgspec.Struct) -> dict[str, str]:
-    """Encode a Struct as a flat ``dict[str, str]`` for ``HSET``."""
+@functools.cache
+def _defaults(cls: type[msgspec.Struct]) -> dict[str, Any]:
+    """Each field's default value (fields without one are left out)."""
+    out: dict[str, Any] = {}
+    for f in msgspec.structs.fields(cls):
+        if f.default is not msgspec.NODEFAULT:
+            out[f.name] = f.default
+        elif f.default_factory is not msgspec.NODEFAULT:
+            out[f.name] = f.default_factory()
+    return out
+
+
+def to_hash(obj: msgspec.Struct, omit_defaults: bool = False) -> dict[str, str]:
+    """Encode a Struct as a flat ``dict[str, str]`` for ``HSET``.
+
+    With ``omit_defaults`` fields equal to their default are left out (they
+    read back as the default), which keeps hashes of many small records lean;
+    a writer using it must delete fields that went back to their default.
+    """
     raw = _string_fields(type(obj))
+    defaults = _defaults(type(obj)) if omit_defaults else {}
     out: dict[str, str] = {}
     for name in obj.__struct_fields__:
         value = getattr(obj, name)
-        if value is None:
+        if value is None or (name in defaults and value == defaults[name]):
             continue
         out[name] = value if name in raw else _JSON.encode(value).decode()
     return out

@@ -446,7 +446,9 @@ def _write_record(
     emit: Emit, keys: Keys, cid: str, rec: CheckRecord, old: Mapping[str, str]
 ) -> None:
     key = keys.check(cid)
-    fields = to_hash(rec)
+    # Defaults are left out (a quiet check's hash holds only what differs from
+    # them); fields that went back to a default are deleted below.
+    fields = to_hash(rec, omit_defaults=True)
     # The API owns ``enabled`` once the check exists; only set it on creation.
     fields.pop("enabled", None)
     # Only what differs from the hash as loaded: the processor is the only writer

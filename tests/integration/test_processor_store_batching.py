@@ -1,7 +1,8 @@
 """The processor's write path sends changed fields only and batches commands into script calls.
 
 These check that what lands in Redis is exactly what a full write would have
-left: the check hash equals ``to_hash`` of the record after several batches,
+left: the check hash equals ``to_hash(record, omit_defaults=True)`` after
+several batches (fields back at their default are deleted),
 and commands too large for one script call or spread over several calls
 still all apply, in order.
 """
@@ -39,9 +40,11 @@ def test_check_hash_matches_the_record_after_partial_writes(settings: Settings) 
     stored = r.hgetall(keys.check(cid))
     rec = from_hash(CheckRecord, stored)
     assert rec.state == "ok" and rec.state_count == 2 and rec.last_update == 140.0
-    # Every field the record has is stored with its full-write value, and no other.
-    expected = to_hash(rec)
+    # Every non-default field is stored with its full-write value, and no other
+    # (``enabled`` is the API's and always present).
+    expected = to_hash(rec, omit_defaults=True) | {"enabled": "true"}
     assert {f: v for f, v in stored.items() if f in CheckRecord.__struct_fields__} == expected
+    assert "notified" not in stored and "problem_times" not in stored  # back at their defaults
     assert "episode_id" not in stored  # cleared on recovery (HDEL of a gone field)
 
 
