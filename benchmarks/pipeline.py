@@ -46,7 +46,7 @@ from benchmarks.observe import (
     scrape,
 )
 from benchmarks.workloads import DEFAULT_CHECKS, WORKLOADS, Plan, bodies, percentiles
-from services.cli.supervisor import worker_argv
+from services.cli.supervisor import processor_shares, worker_argv
 from services.gateways.core import RETRY_LEVELS
 from shared.amqp import Names, OutMessage, Publisher, connect, delete_topology
 from shared.config import Settings
@@ -108,15 +108,27 @@ def worker_env(settings: Settings, tmp: Path, log_level: str) -> dict[str, str]:
     return env
 
 
-def start_workers(env: dict[str, str], tmp: Path) -> list[Worker]:
-    workers = []
+def plan_workers(processors: int, partitions: int) -> list[tuple[str, dict[str, str]]]:
+    """(name, extra env) per worker; several processors split the partitions as `tocsin up` does."""
+    out: list[tuple[str, dict[str, str]]] = []
     for name in WORKERS:
+        out.extend(
+            processor_shares(processors, partitions) if name == "processor" else [(name, {})]
+        )
+    return out
+
+
+def start_workers(
+    env: dict[str, str], tmp: Path, processors: int = 1, partitions: int = 8
+) -> list[Worker]:
+    workers = []
+    for name, extra in plan_workers(processors, partitions):
         port = free_port()
-        path = tmp / f"{name.replace(':', '-')}.log"
+        path = tmp / f"{name.replace(':', '-').replace('#', '-')}.log"
         with path.open("wb") as out:
             proc = subprocess.Popen(
-                worker_argv(name),
-                env={**env, "TOCSIN_METRICS_PORT": str(port)},
+                worker_argv(name.split("#")[0]),
+                env={**env, **extra, "TOCSIN_METRICS_PORT": str(port)},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -203,10 +215,10 @@ class Progress:
         self.base = self.read(relative=False)
 
     def read(self, relative: bool = True) -> dict[str, float]:
-        scraped = {w.name: w.metrics() for w in self.workers}
+        scraped = [(w.name.split("#")[0], w.metrics()) for w in self.workers]
         out = {}
         for key, (worker, metric) in self.KEYS.items():
-            sources = scraped.values() if worker == "*" else [scraped[worker]]
+            sources = [m for name, m in scraped if worker in ("*", name)]
             out[key] = sum(s.get(metric, 0.0) for s in sources)
             if relative:
                 out[key] -= self.base[key]
@@ -261,7 +273,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     names = Names(namespace)
     with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as tmpdir, Receiver() as receiver:
         tmp = Path(tmpdir)
-        workers = start_workers(worker_env(settings, tmp, args.log_level), tmp)
+        workers = start_workers(
+            worker_env(settings, tmp, args.log_level), tmp, args.processors, settings.partitions
+        )
         try:
             log(
                 f"namespace {namespace}: started "
@@ -448,6 +462,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--timeout", type=float, default=300.0, help="give up draining after this")
     p.add_argument("--log-level", default="WARNING", help="workers' TOCSIN_LOG_LEVEL")
+    p.add_argument(
+        "--processors",
+        type=int,
+        default=1,
+        help="processor processes splitting the partitions (TOCSIN_PROCESSOR_PARTITIONS)",
+    )
     args = p.parse_args(argv)
     if args.events < 1 or args.batch < 1:
         p.error("--events and --batch must be positive")

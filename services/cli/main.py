@@ -66,6 +66,9 @@ def up(
         str | None,
         typer.Option(help="Comma-separated subset, e.g. ingest,processor,gateway:webhook."),
     ] = None,
+    processors: Annotated[
+        int, typer.Option(help="Processor processes splitting the partitions (e.g. one per core).")
+    ] = 1,
 ) -> None:
     """Run every worker (ingest, processor, notifier, gateways, api), supervised."""
     from services.cli.demo import run_demo
@@ -86,7 +89,13 @@ def up(
         extra["TOCSIN_DESTINATION_ALLOW"] = allow
         out.print("demo: allowing webhook deliveries to 127.0.0.1 (TOCSIN_DESTINATION_ALLOW)")
     names = workers.split(",") if workers else default_workers()
-    children = plan_children(names, child_env(extra), base_port)
+    children = plan_children(
+        names,
+        child_env(extra),
+        base_port,
+        processors=max(1, processors),
+        partitions=settings.partitions,
+    )
     sup = Supervisor(children)
     sup.install_signal_handlers()
     sup.start_all()

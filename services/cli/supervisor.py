@@ -60,16 +60,43 @@ def default_workers(medium_types: tuple[str, ...] = MEDIUM_TYPES) -> list[str]:
     return ["ingest", "processor", "notifier", *(f"gateway:{t}" for t in medium_types), "api"]
 
 
+def processor_shares(processors: int, partitions: int) -> list[tuple[str, dict[str, str]]]:
+    """(label, extra env) of each processor when ``processors`` split the partitions.
+
+    Partitions go round-robin (``TOCSIN_PROCESSOR_PARTITIONS``); the first
+    processor is labelled ``processor``, the others ``processor#2`` …
+    """
+    if processors <= 1:
+        return [("processor", {})]
+    shares = []
+    for i in range(processors):
+        mine = ",".join(str(k) for k in range(partitions) if k % processors == i)
+        label = "processor" if i == 0 else f"processor#{i + 1}"
+        shares.append((label, {"TOCSIN_PROCESSOR_PARTITIONS": mine}))
+    return shares
+
+
 def plan_children(
-    workers: list[str], base_env: Mapping[str, str], metrics_base_port: int
+    workers: list[str],
+    base_env: Mapping[str, str],
+    metrics_base_port: int,
+    processors: int = 1,
+    partitions: int = 8,
 ) -> list[Child]:
     """Children with their environment; each gets its own metrics port when enabled."""
+    planned: list[tuple[str, dict[str, str]]] = []
+    for worker in workers:
+        if worker == "processor":
+            planned.extend(processor_shares(processors, partitions))
+        else:
+            planned.append((worker, {}))
     children = []
-    for i, worker in enumerate(workers):
-        env = dict(base_env)
+    for i, (label, extra) in enumerate(planned):
+        env = {**base_env, **extra}
         port = metrics_base_port + i if metrics_base_port else 0
         env["TOCSIN_METRICS_PORT"] = str(port)
-        children.append(Child(name=worker, argv=worker_argv(worker), env=env, metrics_port=port))
+        argv = worker_argv(label.split("#")[0])
+        children.append(Child(name=label, argv=argv, env=env, metrics_port=port))
     return children
 
 
