@@ -143,14 +143,16 @@ def event_record(
 
 
 def routine(previous_state: str | None, state: str, verdict: FilterVerdict) -> bool:
-    """An ``ok`` event on a check that was already ok, with no recovery pending: nothing to decide.
+    """An ``ok`` event on a check that was ok (or is new), with no recovery pending: nothing to decide.
 
     The processor does not store these: a healthy check reports ok every
     minute, and 200 of those would push the last failure's story out of the
-    capped list (and cost a write per event for no answer).
+    capped list (and cost a write per event for no answer).  A check first seen
+    ok is not recorded either, so a quiet check costs no record list in Redis
+    (about 500 bytes each; issue 9's memory budget per quiet check).
     """
     return (
-        previous_state == "ok"
+        previous_state in (None, "ok")
         and state == "ok"
         and verdict.filter == "ok"
         and verdict.outcome == "block"
