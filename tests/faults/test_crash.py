@@ -147,8 +147,14 @@ def test_kill_minus_nine_workers_under_load_delivers_every_page_exactly_once(
     assert in_flight <= 32 * len(gateway_kills), row
 
 
+# The receiver stamps a hit when its handler thread runs, in this busy test process
+# (publisher and killer threads share the GIL), so a send the gateway completed just
+# before the kill can be stamped a little after the recorded kill time.
+RECEIVER_LAG_S = 0.25
+
+
 def in_flight_at_kill(hits: list[Hit], gateway_kills: list[float], window_s: float = 0.5) -> int:
-    """Repeated delivery ids whose first copy arrived just before a gateway was killed."""
+    """Repeated delivery ids whose first copy arrived around a gateway kill (in flight then)."""
     first: dict[str, float] = {}
     repeats: Counter[str] = Counter()
     for h in sorted(hits, key=lambda h: h.at):
@@ -158,6 +164,6 @@ def in_flight_at_kill(hits: list[Hit], gateway_kills: list[float], window_s: flo
             first[h.delivery_id] = h.at
     explained = 0
     for did, n in repeats.items():
-        if any(0 <= k - first[did] <= window_s for k in gateway_kills):
+        if any(-RECEIVER_LAG_S <= k - first[did] <= window_s for k in gateway_kills):
             explained += n
     return explained
