@@ -234,7 +234,7 @@ class Medium(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Rule(msgspec.Struct, frozen=True, kw_only=True):
-    """A Flapjack notification rule with one route per severity (the seed's TODO done)."""
+    """A Flapjack notification rule with one route per severity (as the seed layout's note asks)."""
 
     id: str
     contact_id: str
