@@ -5,16 +5,23 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import msgspec
+from prometheus_client import CollectorRegistry
 
+from services.gateways.log import read_delivery_log
+from services.gateways.worker import build_consumer
 from shared.amqp import Names, connect
 from shared.config import Settings
+from shared.keys import Keys
 from shared.models import ENCODER, ContactRef, Delivery, MediumRef, RollupItem
-from tests.support import publish
+from shared.store import connect_redis
+from tests.support import publish, running
 
 
 @dataclass
@@ -183,3 +190,21 @@ def tuned(settings: Settings, **changes: Any) -> Settings:
     }
     base.update(changes)
     return msgspec.structs.replace(settings, **base)
+
+
+@contextmanager
+def gateway(
+    settings: Settings, medium_type: str = "webhook", registry: CollectorRegistry | None = None
+) -> Iterator[None]:
+    """A gateway worker of ``medium_type`` running in a thread for the block."""
+    consumer, runner = build_consumer(settings, medium_type, registry)
+    try:
+        with running(consumer):
+            yield
+    finally:
+        runner.close()
+
+
+def delivery_log(settings: Settings) -> list[Any]:
+    """The namespace's delivery log, newest first."""
+    return read_delivery_log(connect_redis(settings), Keys(settings.namespace), limit=1000)

@@ -8,14 +8,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from services.gateways.log import read_delivery_log
-from services.gateways.worker import build_consumer
 from shared.amqp import Names, connect
 from shared.config import Settings
 from shared.keys import Keys
@@ -24,12 +21,14 @@ from tests.conftest import settings_env
 from tests.integration.gateway_fakes import (
     FakeReceiver,
     Reply,
+    delivery_log,
+    gateway,
     make_delivery,
     send_deliveries,
     send_delivery,
     tuned,
 )
-from tests.support import collect, declare, running
+from tests.support import collect, declare
 
 pytestmark = pytest.mark.integration
 
@@ -40,28 +39,12 @@ def gw_settings(settings: Settings) -> Iterator[Settings]:
     yield tuned(settings)  # the settings fixture removes the namespace's queues, delay queues too
 
 
-@contextmanager
-def gateway(
-    settings: Settings, medium_type: str = "webhook", registry: CollectorRegistry | None = None
-) -> Iterator[None]:
-    consumer, runner = build_consumer(settings, medium_type, registry)
-    try:
-        with running(consumer):
-            yield
-    finally:
-        runner.close()
-
-
-def _log(settings: Settings) -> list[Any]:
-    return read_delivery_log(connect_redis(settings), Keys(settings.namespace), limit=1000)
-
-
 def _wait_log(settings: Settings, pred: Any, timeout: float = 15.0) -> list[Any]:
     deadline = time.monotonic() + timeout
-    entries = _log(settings)
+    entries = delivery_log(settings)
     while not pred(entries) and time.monotonic() < deadline:
         time.sleep(0.05)
-        entries = _log(settings)
+        entries = delivery_log(settings)
     return entries
 
 
@@ -85,7 +68,7 @@ def test_500_twice_then_200_delivers_once_with_three_attempts_logged(gw_settings
         time.sleep(0.3)  # a wrongly scheduled extra attempt would show up here
         assert len(rx.delivered) == 1
     assert len(rx.requests) == 3
-    assert [(e.outcome, e.attempts, e.status) for e in reversed(_log(gw_settings))] == [
+    assert [(e.outcome, e.attempts, e.status) for e in reversed(delivery_log(gw_settings))] == [
         ("retry", 1, 500),
         ("retry", 2, 503),
         ("delivered", 3, 200),
@@ -112,7 +95,7 @@ def test_server_down_past_deadline_goes_to_dead_letters_with_reason(gw_settings:
     reason = dead["headers"]["x-tocsin-error"]
     assert "deadline of 1 s reached" in reason and "ConnectError" in reason
     assert elapsed < 5
-    outcomes = [e.outcome for e in reversed(_log(s))]
+    outcomes = [e.outcome for e in reversed(delivery_log(s))]
     assert outcomes[-1] == "dead" and set(outcomes[:-1]) == {"retry"} and len(outcomes) >= 2
 
 
@@ -138,7 +121,7 @@ def test_400_is_dead_lettered_at_once(gw_settings: Settings) -> None:
         time.sleep(0.3)
     assert dead["headers"]["x-tocsin-error"] == "webhook: refused: HTTP 400: bad payload"
     assert len(rx.requests) == 1
-    assert [(e.outcome, e.attempts) for e in _log(gw_settings)] == [("failed", 1)]
+    assert [(e.outcome, e.attempts) for e in delivery_log(gw_settings)] == [("failed", 1)]
     labels = {"medium": "webhook"}
     assert registry.get_sample_value("tocsin_gateway_failed_total", labels) == 1
     assert registry.get_sample_value("tocsin_gateway_dead_lettered_total", labels) == 1
@@ -208,7 +191,7 @@ def test_redelivered_message_is_never_sent_twice(gw_settings: Settings) -> None:
         time.sleep(0.5)
     assert len(rx.requests) == 1
     assert connect_redis(gw_settings).exists(Keys(gw_settings.namespace).delivered(d.id)) == 1
-    assert [e.outcome for e in _log(gw_settings)] == ["delivered"]
+    assert [e.outcome for e in delivery_log(gw_settings)] == ["delivered"]
 
 
 def _start_gateway(s: Settings) -> subprocess.Popen[bytes]:
@@ -239,7 +222,7 @@ def test_killed_mid_delivery_is_delivered_once_after_restart(gw_settings: Settin
                 first.kill()
         hold.set()
         assert rx.delivered == []
-        assert _log(gw_settings) == []
+        assert delivery_log(gw_settings) == []
         second = _start_gateway(gw_settings)
         try:
             rx.wait_for(2, timeout=30)

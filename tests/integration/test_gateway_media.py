@@ -17,8 +17,6 @@ import msgspec
 import pytest
 from aiosmtpd.controller import Controller
 
-from services.gateways.log import read_delivery_log
-from services.gateways.worker import build_consumer
 from shared.amqp import Names
 from shared.config import Settings
 from shared.keys import Keys
@@ -26,11 +24,13 @@ from shared.models import RollupItem
 from shared.store import connect_redis
 from tests.integration.gateway_fakes import (
     FakeReceiver,
+    delivery_log,
+    gateway,
     make_delivery,
     send_delivery,
     tuned,
 )
-from tests.support import collect, declare, running
+from tests.support import collect, declare
 
 pytestmark = pytest.mark.integration
 
@@ -41,26 +41,12 @@ def gw_settings(settings: Settings) -> Iterator[Settings]:
     yield tuned(settings)  # the settings fixture removes the namespace's queues, delay queues too
 
 
-@contextmanager
-def gateway(settings: Settings, medium_type: str) -> Iterator[None]:
-    consumer, runner = build_consumer(settings, medium_type)
-    try:
-        with running(consumer):
-            yield
-    finally:
-        runner.close()
-
-
-def _log(settings: Settings) -> list[Any]:
-    return read_delivery_log(connect_redis(settings), Keys(settings.namespace), limit=1000)
-
-
 def _wait_log(settings: Settings, n: int, timeout: float = 10.0) -> list[Any]:
     deadline = time.monotonic() + timeout
-    entries = _log(settings)
+    entries = delivery_log(settings)
     while len(entries) < n and time.monotonic() < deadline:
         time.sleep(0.05)
-        entries = _log(settings)
+        entries = delivery_log(settings)
     return entries
 
 
