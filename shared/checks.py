@@ -170,6 +170,14 @@ def incident_tags(tags: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(t if "=" in t else f"tag={t}" for t in tags))
 
 
+def _covering(attrs: Iterable[dict[str, str]], cid: str, t: float) -> list[Maintenance]:
+    """The windows of check ``cid`` that cover ``t``, by start time."""
+    found = (from_hash(Maintenance, a) for a in attrs if a)
+    return sorted(
+        (m for m in found if m.check_id == cid and m.covers(t)), key=lambda m: m.start_time
+    )
+
+
 def _detail(
     cid: str,
     rec: CheckRecord,
@@ -206,27 +214,42 @@ class CheckStore:
 
     def get(self, entity: str, check: str, now: float | None = None) -> CheckDetail | None:
         """The check's current state, tags, ack, maintenance and open incident; None if unknown."""
-        cid = check_id(entity, check)
-        t = time.time() if now is None else now
+        found = self._details([check_id(entity, check)], time.time() if now is None else now)
+        return found[0] if found else None
+
+    def _details(self, cids: builtins.list[str], t: float) -> builtins.list[CheckDetail]:
+        """Details of the known checks among ``cids`` (in that order) with the ack and
+        maintenance covering ``t``: two pipelined round trips however many checks."""
         k = self.keys
         pipe = self.r.pipeline(transaction=False)
-        pipe.hgetall(k.check(cid))
-        pipe.smembers(k.check_tags(cid))
-        pipe.zrangebyscore(k.scheduled_by_end(cid), f"({t}", "+inf")
-        pipe.zrangebyscore(k.unscheduled_by_end(cid), f"({t}", "+inf")
-        attrs, tags, sched_ids, unsched_ids = pipe.execute()
-        if not attrs:
-            return None
-        rec = from_hash(CheckRecord, attrs)
-        sched = [m for m in self._maintenances(sched_ids, True, cid) if m.covers(t)]
-        unsched = [m for m in self._maintenances(unsched_ids, False, cid) if m.covers(t)]
-        return _detail(
-            cid,
-            rec,
-            tags,
-            acknowledgement=unsched[-1] if unsched else None,
-            scheduled_maintenance=sched[0] if sched else None,
-        )
+        for cid in cids:
+            pipe.hgetall(k.check(cid))
+            pipe.smembers(k.check_tags(cid))
+            pipe.zrangebyscore(k.scheduled_by_end(cid), f"({t}", "+inf")
+            pipe.zrangebyscore(k.unscheduled_by_end(cid), f"({t}", "+inf")
+        raw = pipe.execute()
+        rows = [(cids[i], *raw[4 * i : 4 * i + 4]) for i in range(len(cids)) if raw[4 * i]]
+        pipe = self.r.pipeline(transaction=False)
+        for _, _, _, sched_ids, unsched_ids in rows:
+            for mid in sched_ids:
+                pipe.hgetall(k.scheduled_maintenance(mid))
+            for mid in unsched_ids:
+                pipe.hgetall(k.unscheduled_maintenance(mid))
+        windows = iter(pipe.execute() if any(r[3] or r[4] for r in rows) else [])
+        out: builtins.list[CheckDetail] = []
+        for cid, attrs, tags, sched_ids, unsched_ids in rows:
+            sched = _covering([next(windows) for _ in sched_ids], cid, t)
+            unsched = _covering([next(windows) for _ in unsched_ids], cid, t)
+            out.append(
+                _detail(
+                    cid,
+                    from_hash(CheckRecord, attrs),
+                    tags,
+                    acknowledgement=unsched[-1] if unsched else None,
+                    scheduled_maintenance=sched[0] if sched else None,
+                )
+            )
+        return out
 
     def list(
         self,
@@ -251,21 +274,18 @@ class CheckStore:
         if failing is not None:
             failing_ids: set[str] = set(self.r.sunion([k.check_by_state(s) for s in LEVELS]))
             ids = ids & failing_ids if failing else ids - failing_ids
+        if tag is not None:
+            ids = ids & set(self._with_tag(ids, tag))
+        out = self._details(sorted(ids), time.time())
+        out.sort(key=lambda d: (d.entity, d.check))
+        return out[offset : offset + limit]
+
+    def _with_tag(self, ids: set[str], tag: str) -> builtins.list[str]:
         ordered = sorted(ids)
         pipe = self.r.pipeline(transaction=False)
         for cid in ordered:
-            pipe.hgetall(k.check(cid))
-            pipe.smembers(k.check_tags(cid))
-        raw = pipe.execute()
-        out: builtins.list[CheckDetail] = []
-        for i, cid in enumerate(ordered):
-            attrs, tags = raw[2 * i], raw[2 * i + 1]
-            if not attrs or (tag is not None and tag not in tags):
-                continue
-            rec = from_hash(CheckRecord, attrs)
-            out.append(_detail(cid, rec, tags))
-        out.sort(key=lambda d: (d.entity, d.check))
-        return out[offset : offset + limit]
+            pipe.sismember(self.keys.check_tags(cid), tag)
+        return [cid for cid, has in zip(ordered, pipe.execute(), strict=True) if has]
 
     def history(self, entity: str, check: str, limit: int = 100) -> builtins.list[CheckStateEntry]:
         """State records of the check, newest first."""

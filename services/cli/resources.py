@@ -323,13 +323,21 @@ def rules_delete(rule_id: str) -> None:
 # ------------------------------------------------------------------------------ checks
 
 checks = typer.Typer(help="Checks: current state, history, enable/disable.", no_args_is_help=True)
+
+
+def _window(m: dict[str, Any] | None) -> str:
+    """An ack or maintenance window in a table cell: until when (empty when none)."""
+    return "" if not m else f"until {when(m['end_time'])}"
+
+
 CHECK_COLS = [
     ("check", lambda r: f"{r['entity']}:{r['check']}"),
     ("state", lambda r: r["state"]),
     ("since", lambda r: when(r.get("state_since"))),
     ("summary", lambda r: (r.get("summary") or "")[:60]),
     ("enabled", lambda r: r["enabled"]),
-    ("ack", lambda r: "yes" if r.get("acknowledgement") else ""),
+    ("ack", lambda r: _window(r.get("acknowledgement"))),
+    ("maintenance", lambda r: _window(r.get("scheduled_maintenance"))),
     ("incident", lambda r: r.get("incident_id")),
 ]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -101,3 +103,29 @@ def test_incidents_list_and_get(store: CheckStore) -> None:
     incident, events = got
     assert incident.end_time == 10.0 and [e.type for e in events] == ["STA", "END"]
     assert store.get_incident(99999) is None
+
+
+def test_list_shows_the_ack_and_maintenance_that_get_shows(
+    settings: Settings, store: CheckStore
+) -> None:
+    """``checks list`` and ``checks show`` agree: the list carries the current ack and window."""
+    now = time.time()
+    handle = make_handler(
+        store.r,
+        Names(settings.namespace),
+        Keys(settings.namespace),
+        settings,
+        ProcessorMetrics(CollectorRegistry()),
+    )
+    handle([message(settings, [ev("web9", "api", now - 5, "critical", initial_failure_delay=0)])])
+    handle([message(settings, [ev("web9", "api", now - 1, "acknowledgement", duration=600)])])
+    mid = store.add_scheduled_maintenance("db2", "disk", now - 60, now + 3600, "patching")
+
+    listed = {f"{d.entity}:{d.check}": d for d in store.list()}
+    assert listed["db2:disk"].scheduled_maintenance is not None
+    assert listed["db2:disk"].scheduled_maintenance.id == mid
+    assert listed["db2:disk"].acknowledgement is None
+    assert listed["web9:api"].acknowledgement is not None
+    assert listed["web9:api"].acknowledgement == store.get("web9", "api").acknowledgement  # type: ignore[union-attr]
+    assert listed["web1:http"].scheduled_maintenance is None
+    assert listed["web1:http"].acknowledgement is None
