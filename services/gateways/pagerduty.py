@@ -16,6 +16,7 @@ from services.gateways.core import SendResult
 from services.gateways.runner import SendContext
 from services.gateways.texts import ROLLUP_TYPES, headline, rollup_states_summary
 from shared.models import Delivery
+from shared.severity import worst
 
 ACTIONS = {
     "problem": "trigger",
@@ -66,7 +67,8 @@ def render(d: Delivery) -> dict[str, object]:
     }
     if d.type in ROLLUP_TYPES:
         details["checks"] = [f"{c.entity}:{c.check} ({c.state})" for c in d.checks]
-    severity = "info" if d.type == "test" else SEVERITIES.get(d.state, "error")
+    state = worst((c.state for c in d.checks), default=d.state) if d.checks else d.state
+    severity = "info" if d.type == "test" else SEVERITIES.get(state, "error")
     body["payload"] = {
         "summary": summary[:1024],
         "source": (d.medium.settings.get("source") or d.entity or "tocsin")[:255],

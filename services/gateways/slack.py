@@ -20,6 +20,7 @@ from services.gateways.texts import (
     state_title,
 )
 from shared.models import Delivery
+from shared.severity import worst
 
 # Slack attachment colours: the state decides, except for acks and tests.
 STATE_COLOURS = {
@@ -50,13 +51,9 @@ def colour(d: Delivery) -> str:
     if d.type == "rollup_recovery":
         return STATE_COLOURS["ok"]
     if d.type == "rollup":
-        worst = min((c.state for c in d.checks), key=_severity_rank, default="critical")
-        return STATE_COLOURS.get(worst, STATE_COLOURS["unknown"])
+        state = worst((c.state for c in d.checks), default="critical")
+        return STATE_COLOURS.get(state, STATE_COLOURS["unknown"])
     return STATE_COLOURS.get(d.state, STATE_COLOURS["unknown"])
-
-
-def _severity_rank(state: str) -> int:
-    return {"critical": 0, "warning": 1, "unknown": 2}.get(state, 3)
 
 
 def render(d: Delivery) -> dict[str, object]:

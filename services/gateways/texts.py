@@ -9,6 +9,7 @@ from __future__ import annotations
 import time as _time
 
 from shared.models import Delivery
+from shared.severity import severity_key
 
 ROLLUP_TYPES = frozenset({"rollup", "rollup_recovery"})
 
@@ -66,11 +67,10 @@ def rollup_count(d: Delivery) -> int:
 
 def rollup_states_summary(d: Delivery) -> str:
     """``Critical: 2, Warning: 1`` over the rollup's checks, most severe first."""
-    order = {"critical": 0, "warning": 1, "unknown": 2}
     counts: dict[str, int] = {}
     for item in d.checks:
         counts[item.state] = counts.get(item.state, 0) + 1
-    ranked = sorted(counts.items(), key=lambda kv: (order.get(kv[0], 9), kv[0]))
+    ranked = sorted(counts.items(), key=lambda kv: (severity_key(kv[0]), kv[0]))
     return ", ".join(f"{state_title(s)}: {n}" for s, n in ranked)
 
 

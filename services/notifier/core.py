@@ -43,8 +43,7 @@ from shared.models import (
     Notification,
     RollupItem,
 )
-
-STATE_RANK: Mapping[str, int] = {"critical": 3, "unknown": 2, "warning": 1}
+from shared.severity import severity_key
 
 # --------------------------------------------------------------------------- state and effects
 
@@ -359,9 +358,7 @@ def _rollup_delivery(
     n: Notification, t: Target, dtype: DeliveryType, items: Mapping[str, RollupItem]
 ) -> Delivery:
     contact, medium = _refs(t)
-    checks = tuple(
-        sorted(items.values(), key=lambda i: (-STATE_RANK.get(i.state, 0), i.entity, i.check))
-    )
+    checks = tuple(sorted(items.values(), key=lambda i: (severity_key(i.state), i.entity, i.check)))
     worst = checks[0].state if checks else "ok"
     threshold = t.medium.rollup_threshold
     relation = ">=" if dtype == "rollup" else "<"

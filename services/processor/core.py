@@ -44,16 +44,7 @@ from shared.models import (
     Notification,
     severity_of,
 )
-
-# Worst first: the severity a recovery or acknowledgement is routed with.
-_RANK = {"critical": 3, "warning": 2, "unknown": 1}
-
-
-def worse(a: str | None, b: str) -> str:
-    """The more severe of two failing states (critical > warning > unknown)."""
-    if a is None or _RANK.get(b, 0) > _RANK.get(a, 0):
-        return b
-    return a
+from shared.severity import worse  # the episode's worst state routes recoveries and acks
 
 
 def episode_starts_bound(record: CheckRecord | None, events: Sequence[CheckEvent]) -> int:

@@ -17,12 +17,11 @@ from shared.checks import CheckDetail, CheckStateEntry, Maintenance
 from shared.directory import DirectorySnapshot
 from shared.keys import check_id
 from shared.models import SERVICE_STATES, Contact, Notification, Rule
+from shared.severity import severity_key
 from shared.timeslots import describe
 
 MAX_DURATION_S = 366 * 86400
 SORT_KEYS = ("entity", "check", "state", "last_update")
-# Worst first when sorting by state.
-STATE_ORDER = {"critical": 0, "unknown": 1, "warning": 2, "ok": 3}
 _DURATION = re.compile(
     r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s?)?\s*$"
 )
@@ -147,7 +146,7 @@ def filter_checks(checks: Iterable[CheckDetail], f: CheckFilter) -> list[CheckDe
         out.append(c)
     out.sort(key=lambda c: (c.entity, c.check))
     if f.sort == "state":
-        out.sort(key=lambda c: STATE_ORDER.get(c.state or "", 9), reverse=f.desc)
+        out.sort(key=lambda c: severity_key(c.state), reverse=f.desc)
     elif f.sort == "last_update":
         out.sort(key=lambda c: c.last_update or 0.0, reverse=not f.desc)
     elif f.sort in ("entity", "check"):
@@ -183,7 +182,7 @@ def overview(
         by_state[c.state or "ok"] = by_state.get(c.state or "ok", 0) + 1
         if c.failing and c.enabled and c.id not in acked and c.id not in maintained:
             unacked.append(c)
-    unacked.sort(key=lambda c: (STATE_ORDER.get(c.state or "", 9), c.entity, c.check))
+    unacked.sort(key=lambda c: (severity_key(c.state), c.entity, c.check))
     return Overview(
         total=len(checks),
         by_state=by_state,
