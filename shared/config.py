@@ -8,6 +8,7 @@ later in the middle of a page.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +21,7 @@ from shared.errors import ConfigError
 ENV_PREFIX = "TOCSIN_"
 
 # Variables whose value is a comma-separated list.
-_LIST_FIELDS = frozenset({"destination_allow", "identity_labels"})
+_LIST_FIELDS = frozenset({"destination_allow", "identity_labels", "trusted_proxies"})
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,6 +46,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     flapjack_list: str | None = None
     destination_allow: tuple[str, ...] = ()
     identity_labels: tuple[str, ...] = ()
+    # Proxies (IPs or CIDRs) whose X-Forwarded-For the API believes; empty = none.
+    trusted_proxies: tuple[str, ...] = ()
     # Processor partitions this process consumes, e.g. "0-3,6"; unset = all.
     processor_partitions: str | None = None
 
@@ -105,6 +108,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigError("TOCSIN_PREFETCH and TOCSIN_BATCH_SIZE must be positive")
         if self.rate_per_s <= 0 or self.rate_burst < 1:
             raise ConfigError("TOCSIN_RATE_PER_S must be > 0 and TOCSIN_RATE_BURST >= 1")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"TOCSIN_TRUSTED_PROXIES: {proxy!r} is not an IP address or CIDR"
+                ) from None
 
     @property
     def api_host(self) -> str:

@@ -100,7 +100,7 @@ def create_app(ctx: ApiContext) -> Litestar:
             ui_router,
         ],
         state=State({"ctx": ctx}),
-        guards=[make_guard(ctx.settings.api_token)],
+        guards=[make_guard(ctx.settings.api_token, ctx.failed_auth)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(

@@ -5,17 +5,27 @@ so load balancers and Prometheus can reach them without a secret.  A router may
 also accept other tokens by putting a ``token_check(connection, token) -> bool``
 callable in its ``opt`` (the Argus API's source-system tokens); the admin token
 is always accepted first.
+
+Wrong tokens are counted per client address by :class:`FailedAuth`, which the
+dashboard's login form shares.  The address is the TCP peer's: uvicorn only
+rewrites it from ``X-Forwarded-For`` when the operator names the proxies
+(``TOCSIN_TRUSTED_PROXIES``, see :func:`proxy_options`), so a client cannot
+choose the address its failures are counted against.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.handlers.base import BaseRouteHandler
+
+from shared.config import Settings
 
 
 def token_from_header(value: str | None) -> str | None:
@@ -28,44 +38,119 @@ def token_from_header(value: str | None) -> str | None:
     return token.strip()
 
 
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy-header options: off unless ``TOCSIN_TRUSTED_PROXIES`` names the proxies.
+
+    uvicorn's own default trusts ``X-Forwarded-For`` from 127.0.0.1, which lets
+    any local client (or a proxy that passes the header through) pick the
+    address its failed logins are counted against.  With proxies named, uvicorn
+    takes the right-most address that is not one of them.
+    """
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(settings.trusted_proxies)}
+
+
+def client_key(host: str | None) -> str:
+    """The address failures are counted against: IPv4 as is, IPv6 by its /64.
+
+    One IPv6 host usually holds a whole /64, so counting single addresses
+    would let it guess without limit.
+    """
+    if not host:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 # Wrong tokens per client address before it is refused outright (429) for the window.
 FAILED_AUTH_LIMIT = 30
 FAILED_AUTH_WINDOW_S = 60.0
+# Addresses remembered at once; the least recently failing one is forgotten first.
+FAILED_AUTH_MAX_CLIENTS = 10_000
 
 
 class FailedAuth:
-    """Recent wrong-token attempts per client address (sliding window, process memory).
+    """Recent wrong-token attempts per client address: a bounded LRU of sliding windows.
 
     Slows token guessing to ``limit`` tries per ``window_s`` per address; a
-    locked-out client gets 429 with ``Retry-After`` even with a right token,
-    until its failures age out of the window.
+    locked-out address gets 429 with ``Retry-After`` even with a right token
+    (else a guesser would learn the token from the one 200), until its
+    failures age out.  Only the address that failed is locked: failures are
+    never counted against another client.
+
+    Entries are kept in order of their last failure, so expired ones are
+    dropped from the front and a full table evicts the stalest: every call is
+    O(1) amortised and memory stays under ``max_clients * limit`` timestamps.
+    Process memory only: with several API processes each keeps its own count.
     """
 
     def __init__(
-        self, limit: int = FAILED_AUTH_LIMIT, window_s: float = FAILED_AUTH_WINDOW_S
+        self,
+        limit: int = FAILED_AUTH_LIMIT,
+        window_s: float = FAILED_AUTH_WINDOW_S,
+        max_clients: int = FAILED_AUTH_MAX_CLIENTS,
     ) -> None:
         self.limit = limit
         self.window_s = window_s
-        self.failures: dict[str, deque[float]] = {}
+        self.max_clients = max_clients
+        self.failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def _expire(self, now: float) -> None:
+        while self.failures:
+            oldest = next(iter(self.failures.values()))
+            if oldest and oldest[-1] > now - self.window_s:
+                return
+            self.failures.popitem(last=False)
 
     def _recent(self, client: str, now: float) -> deque[float]:
-        times = self.failures.get(client, deque())
+        times = self.failures.get(client)
+        if times is None:
+            return deque(maxlen=self.limit)
         while times and times[0] <= now - self.window_s:
             times.popleft()
         return times
 
     def locked(self, client: str, now: float) -> bool:
+        self._expire(now)
         return len(self._recent(client, now)) >= self.limit
 
+    def retry_after(self, client: str, now: float) -> int:
+        """Seconds until ``client`` may try again (0 when it is not locked)."""
+        times = self._recent(client, now)
+        if len(times) < self.limit:
+            return 0
+        return max(1, int(times[0] + self.window_s - now) + 1)
+
     def record(self, client: str, now: float) -> None:
-        if len(self.failures) > 10_000:  # forget idle clients; memory stays bounded
-            for key in [
-                k for k, v in self.failures.items() if not v or v[-1] <= now - self.window_s
-            ]:
-                del self.failures[key]
+        self._expire(now)
         times = self._recent(client, now)
         times.append(now)
         self.failures[client] = times
+        self.failures.move_to_end(client)
+        while len(self.failures) > self.max_clients:
+            self.failures.popitem(last=False)
+
+
+def refuse_locked(failed: FailedAuth, client: str, now: float) -> None:
+    """Raise 429 with ``Retry-After`` while ``client`` is locked out."""
+    if failed.locked(client, now):
+        raise TooManyRequestsException(
+            "too many failed authentication attempts; try again later",
+            headers={"Retry-After": str(failed.retry_after(client, now))},
+        )
+
+
+def connection_client(connection: ASGIConnection) -> str:  # type: ignore[type-arg]
+    """The limiter's key for this connection's peer (see :func:`client_key`)."""
+    return client_key(connection.client.host if connection.client else None)
 
 
 def make_guard(admin_token: str, failed: FailedAuth | None = None):  # type: ignore[no-untyped-def]
@@ -75,12 +160,8 @@ def make_guard(admin_token: str, failed: FailedAuth | None = None):  # type: ign
     def require_token(connection: ASGIConnection, handler: BaseRouteHandler) -> None:  # type: ignore[type-arg]
         if handler.opt.get("public"):
             return
-        client = connection.client.host if connection.client else "unknown"
-        if failed.locked(client, time.monotonic()):
-            raise TooManyRequestsException(
-                "too many failed authentication attempts; try again later",
-                headers={"Retry-After": str(int(failed.window_s))},
-            )
+        client = connection_client(connection)
+        refuse_locked(failed, client, time.monotonic())
         token = token_from_header(connection.headers.get("authorization"))
         if token is None:
             raise NotAuthorizedException(

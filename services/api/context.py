@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import redis
 from prometheus_client import CollectorRegistry, Counter
 
+from services.api.auth import FailedAuth
 from shared.config import Settings
 from shared.directory import Directory
 from shared.keys import Keys
@@ -27,6 +28,8 @@ class ApiContext:
     sender: Sender
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     validate_medium_settings: SettingsValidator = _no_settings_validation
+    # Wrong tokens per client, shared by the bearer guard and the dashboard login.
+    failed_auth: FailedAuth = field(default_factory=FailedAuth)
 
     def __post_init__(self) -> None:
         self.keys = Keys(self.settings.namespace)

@@ -8,6 +8,7 @@ import msgspec
 import uvicorn
 
 from services.api.app import create_app
+from services.api.auth import proxy_options
 from services.api.context import ApiContext
 from shared.config import Settings
 from shared.errors import ConfigError
@@ -50,5 +51,6 @@ def run(settings: Settings) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        **proxy_options(settings),
     )
     ctx.sender.close()
