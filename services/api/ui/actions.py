@@ -20,6 +20,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 
 from services.api.argus.events import post_ack, post_event
+from services.api.auth import connection_client
 from services.api.check_routes import AcknowledgementIn, MaintenanceIn, acknowledge, add_maintenance
 from services.api.config_routes import ctx_of
 from services.api.errors import ApiError
@@ -229,9 +230,18 @@ def login(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
         nxt = "/ui/"
     given_nonce = _value(data, "login_csrf")
     cookie_nonce = request.cookies.get(session.LOGIN_COOKIE, "")
-    if not given_nonce or not session.csrf_equal(given_nonce, cookie_nonce):
+    # The same failure count as the bearer guard: the form is no second guessing oracle.
+    failed = ctx_of(request).failed_auth
+    client = connection_client(request)
+    status, headers = 401, {}
+    if failed.locked(client, time.monotonic()):
+        status = 429
+        headers = {"Retry-After": str(failed.retry_after(client, time.monotonic()))}
+        error = "too many failed attempts; try again later"
+    elif not given_nonce or not session.csrf_equal(given_nonce, cookie_nonce):
         error = "the login form expired; please try again"
     elif not session.token_matches(token, _value(data, "token")):
+        failed.record(client, time.monotonic())
         error = "that token is not valid"
     else:
         response = see_other(nxt)
@@ -247,7 +257,8 @@ def login(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
         response.delete_cookie(session.LOGIN_COOKIE, path="/ui")
         return response
     nonce = session.new_login_nonce()
-    page = render(request, "login.html", status=401, login_csrf=nonce, next=nxt, error=error)
+    page = render(request, "login.html", status=status, login_csrf=nonce, next=nxt, error=error)
+    page.headers.update(headers)
     page.set_cookie(
         session.LOGIN_COOKIE,
         nonce,

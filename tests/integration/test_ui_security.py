@@ -1,0 +1,61 @@
+"""Dashboard security in-process: the login shares the failed-auth limiter; logout revokes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import msgspec
+import pytest
+from litestar.testing import TestClient
+
+from services.api.app import create_app
+from services.api.auth import FAILED_AUTH_LIMIT
+from services.api.context import ApiContext
+from shared.config import Settings
+from shared.sender import Sender
+from shared.store import connect_redis
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "ui-security-admin-token"
+LOGIN_CSRF = re.compile(r'name="login_csrf" value="([^"]+)"')
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[ApiContext]:
+    s = msgspec.structs.replace(settings, api_token=TOKEN)
+    c = ApiContext(settings=s, redis=connect_redis(s), sender=Sender(s))
+    yield c
+    c.sender.close()
+
+
+@pytest.fixture
+def anon(ctx: ApiContext) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    with TestClient(app=create_app(ctx)) as c:
+        yield c
+
+
+def _login(client: TestClient, token: str) -> int:  # type: ignore[type-arg]
+    nonce = LOGIN_CSRF.search(client.get("/ui/login").text).group(1)  # type: ignore[union-attr]
+    r = client.post("/ui/login", data={"token": token, "login_csrf": nonce}, follow_redirects=False)
+    return r.status_code
+
+
+def test_login_failures_lock_out_the_form_and_the_api(anon: TestClient) -> None:  # type: ignore[type-arg]
+    codes = [_login(anon, f"guess-{i}") for i in range(FAILED_AUTH_LIMIT)]
+    assert set(codes) == {401}
+    nonce = LOGIN_CSRF.search(anon.get("/ui/login").text).group(1)  # type: ignore[union-attr]
+    r = anon.post("/ui/login", data={"token": TOKEN, "login_csrf": nonce}, follow_redirects=False)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    assert "too many failed attempts" in r.text and "tocsin_session" not in r.headers.get(
+        "set-cookie", ""
+    )
+    # The bearer API counts the same failures.
+    assert anon.get("/media", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 429
+
+
+def test_api_failures_lock_out_the_login(anon: TestClient) -> None:  # type: ignore[type-arg]
+    for _ in range(FAILED_AUTH_LIMIT):
+        assert anon.get("/media", headers={"Authorization": "Bearer guess"}).status_code == 401
+    assert _login(anon, TOKEN) == 429
