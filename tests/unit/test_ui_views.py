@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -75,6 +76,35 @@ def test_parse_duration_refuses(text: str) -> None:
     with pytest.raises(Invalid) as err:
         parse_duration(text)
     assert err.value.field == "duration"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(" " * 9_999 + "x", id="blanks then x"),
+        pytest.param("1" + " " * 9_998 + "x", id="number, blanks, x"),
+        pytest.param("1d" + " " * 9_997 + "x", id="unit, blanks, x"),
+        pytest.param("1 " * 5_000, id="numbers and blanks"),
+        pytest.param("9" * 10_000, id="digits"),
+    ],
+)
+def test_parse_duration_answers_long_input_quickly(text: str) -> None:
+    """The old pattern backtracked exponentially on blanks (110 of them: 7 s)."""
+    assert len(text) >= 9_999
+    started = time.perf_counter()
+    with pytest.raises(Invalid):
+        parse_duration(text)
+    assert time.perf_counter() - started < 0.05
+
+
+def test_duration_pattern_is_linear_without_the_length_cap() -> None:
+    """The rewritten pattern itself stays fast; the cap is a second line of defence."""
+    from services.api.ui.views import _DURATION
+
+    for text in ("1" + " " * 9_998 + "x", "1d " * 3_000 + "x", "1 " * 5_000):
+        started = time.perf_counter()
+        assert _DURATION.fullmatch(text) is None
+        assert time.perf_counter() - started < 0.05
 
 
 @pytest.mark.parametrize(
