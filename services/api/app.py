@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.api.argus.router import argus_router
 from services.api.auth import make_guard
 from services.api.check_routes import check_router
+from services.api.config_check import validate_config
 from services.api.config_routes import config_router, ctx_of
 from services.api.context import ApiContext
 from services.api.errors import EXCEPTION_HANDLERS, ApiError, split_field
@@ -93,6 +94,7 @@ def create_app(ctx: ApiContext) -> Litestar:
             metrics,
             post_events,
             config_router,
+            validate_config,
             check_router,
             explain_router,
             sources_router,

@@ -58,8 +58,11 @@ def _not_found(kind: str, rid: FromPath[str]) -> ApiError:
     return ApiError(404, f"{kind} {rid!r} not found", "id")
 
 
-def _check_medium_settings(ctx: ApiContext, medium: Medium) -> None:
-    validate_medium(medium, ctx.installed_media())
+def check_medium_settings(
+    ctx: ApiContext, medium: Medium, installed: list[str] | None = None
+) -> None:
+    """Type installed, address and settings valid for the type (the gateway's own schema)."""
+    validate_medium(medium, ctx.installed_media() if installed is None else installed)
     try:
         ctx.validate_medium_settings(medium.type, medium.address, medium.settings)
     except ValidationFailed:
@@ -127,7 +130,7 @@ def create_medium(request: Request[Any, Any, Any], data: JSONBody[MediumIn]) -> 
     if ctx.directory.get_contact(data.contact_id) is None:
         raise ApiError(422, f"contact {data.contact_id!r} does not exist", "contact_id")
     medium = Medium(id=new_id(), **msgspec.structs.asdict(data))
-    _check_medium_settings(ctx, medium)
+    check_medium_settings(ctx, medium)
     return redact_medium(ctx.directory.put_medium(medium))
 
 
@@ -161,7 +164,7 @@ def patch_medium(
     if medium is None:
         raise _not_found("medium", mid)
     updated = msgspec.convert(_merge(medium, data), Medium)
-    _check_medium_settings(ctx, updated)
+    check_medium_settings(ctx, updated)
     return redact_medium(ctx.directory.put_medium(updated))
 
 

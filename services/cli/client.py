@@ -6,9 +6,6 @@ field, so the CLI can print exactly what was wrong.
 
 from __future__ import annotations
 
-import re
-import time
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -68,42 +65,3 @@ class ApiClient:
 
     def close(self) -> None:
         self.http.close()
-
-
-_DURATION = re.compile(r"^(\d+)([smhdw]?)$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> int:
-    """``90``, ``90s``, ``15m``, ``4h``, ``2d``, ``1w`` -> seconds."""
-    match = _DURATION.match(text.strip().lower())
-    if not match:
-        raise ValueError(f"bad duration {text!r} (use e.g. 90s, 15m, 4h, 2d)")
-    return int(match.group(1)) * _UNITS[match.group(2)]
-
-
-def parse_time(text: str, now: float | None = None) -> float:
-    """Epoch seconds, ISO 8601 (``2026-11-23T14:00+01:00``; naive = local), or ``now[+duration]``."""
-    t = time.time() if now is None else now
-    text = text.strip()
-    if text == "now":
-        return t
-    if text.startswith("now+"):
-        return t + parse_duration(text[4:])
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"bad time {text!r} (use epoch seconds, ISO 8601 or now+1h)") from None
-    return dt.timestamp() if dt.tzinfo else dt.astimezone().timestamp()
-
-
-def split_check(name: str) -> tuple[str, str]:
-    """``entity:check`` -> (entity, check); the check name may itself contain ':'."""
-    entity, sep, check = name.partition(":")
-    if not sep or not entity or not check:
-        raise ValueError(f"expected ENTITY:CHECK, got {name!r}")
-    return entity, check

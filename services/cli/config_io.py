@@ -15,9 +15,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
-
 from services.cli.client import ApiClient
+from services.cli.config_file import label, normalise
 
 REDACTED = "***"
 CONTACT_FIELDS = ("name", "email", "timezone", "tags")
@@ -25,8 +24,33 @@ MEDIUM_FIELDS = ("type", "address", "interval", "rollup_threshold", "settings")
 RULE_FIELDS = ("entities", "tags", "time_restrictions", "critical", "warning", "unknown")
 
 
-class ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
-    contacts: list[dict[str, Any]] = msgspec.field(default_factory=list)
+class ImportRefused(Exception):
+    """The file has problems; nothing was written. ``problems`` name their items."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(f"{len(problems)} problem(s) in the file")
+        self.problems = problems
+
+
+def check_file(api: ApiClient, data: Any) -> list[dict[str, Any]]:
+    """The file's contacts in the API's shapes, after the API has validated every item.
+
+    Raises :class:`ImportRefused` with every problem, each naming its item
+    (``contacts[2] 'Carol': media[0].address: ...``), before anything is written.
+    """
+    contacts, problems = normalise(data)
+    if not problems and contacts:
+        report = api.call("POST", "/config/validate", json={"contacts": contacts})
+        for e in report["errors"]:
+            error, field = str(e["error"]), e.get("field")
+            if field and error.startswith(f"{field}: "):
+                error = error[len(field) + 2 :]
+            where = ".".join(p for p in (e["path"], field) if p)
+            name = label(e["contact"], data["contacts"][e["contact"]])
+            problems.append(f"{name}: {where + ': ' if where else ''}{error}")
+    if problems:
+        raise ImportRefused(problems)
+    return contacts
 
 
 def export_config(api: ApiClient) -> dict[str, Any]:
@@ -93,8 +117,12 @@ def import_config(
     say: Callable[[str], None] = lambda _: None,
     update_secrets: bool = False,
 ) -> Counter[str]:
-    """Make the API's configuration match ``data``; returns counts of what was done."""
-    spec = msgspec.convert(data, ConfigFile)
+    """Make the API's configuration match ``data``; returns counts of what was done.
+
+    Everything is validated first (:func:`check_file`), with or without
+    ``dry_run``, so a file either applies whole or changes nothing.
+    """
+    wanted_contacts = check_file(api, data)
     done: Counter[str] = Counter()
     contacts = api.all_items("/contacts")
     media = api.all_items("/media")
@@ -106,7 +134,7 @@ def import_config(
         say(f"{verb} {kind} {label}")
         return None if dry_run else call()
 
-    for c in spec.contacts:
+    for c in wanted_contacts:
         wanted = {k: c[k] for k in CONTACT_FIELDS if k in c}
         current = next((x for x in contacts if x["id"] == c.get("id")), None) or next(
             (x for x in contacts if x["name"] == c.get("name")), None

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from services.cli.client import parse_time, split_check
+from services.cli.parsing import parse_time, split_check
 from services.cli.resources import JsonOpt, api_client
 from shared.explain import humanize, local_time
 from shared.timeslots import zone

@@ -6,7 +6,6 @@ Every listing prints a table, or the API's JSON with ``--json``.
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -19,14 +18,21 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from services.cli.client import ApiCallFailed, ApiClient, parse_duration, parse_time, split_check
+from services.cli.client import ApiCallFailed, ApiClient
+from services.cli.parsing import (
+    describe_recurrence,
+    pairs,
+    parse_duration,
+    parse_recurrence,
+    parse_time,
+    split_check,
+)
 from shared.config import Settings
 from shared.errors import ConfigError
 
 out = Console()
 err = Console(stderr=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
-DAY_NAMES = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
 
 
 @contextmanager
@@ -68,43 +74,6 @@ def show(
 
 def when(ts: float | None) -> str:
     return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
-
-
-def parse_days(text: str) -> list[int]:
-    """``1-5``, ``mon-fri``, ``sat,sun``, ``1,3,5`` -> sorted ISO day numbers."""
-    days: set[int] = set()
-    for part in text.lower().split(","):
-        lo, _, hi = part.strip().partition("-")
-        a = DAY_NAMES.get(lo[:3]) if not lo.isdigit() else int(lo)
-        b = (DAY_NAMES.get(hi[:3]) if not hi.isdigit() else int(hi)) if hi else a
-        if a is None or b is None or not (1 <= a <= 7 and 1 <= b <= 7):
-            raise ValueError(f"bad days {text!r} (use 1-5, mon-fri, sat,sun)")
-        days.update(range(a, b + 1) if a <= b else [*range(a, 8), *range(1, b + 1)])
-    return sorted(days)
-
-
-def parse_recurrence(text: str) -> dict[str, Any]:
-    """``mon-fri 08:00-16:00``, ``sat,sun all-day``, ``1-7 22:00-06:00`` -> a time recurrence."""
-    parts = text.split()
-    if len(parts) != 2:
-        raise ValueError(f"bad time restriction {text!r} (use e.g. 'mon-fri 08:00-16:00')")
-    days = parse_days(parts[0])
-    if parts[1] in ("all-day", "all_day", "allday"):
-        return {"days": days, "all_day": True}
-    m = re.fullmatch(r"(\d\d:\d\d)-(\d\d:\d\d)", parts[1])
-    if not m:
-        raise ValueError(f"bad span {parts[1]!r} (use HH:MM-HH:MM or all-day)")
-    return {"days": days, "start": m.group(1), "end": m.group(2)}
-
-
-def pairs(values: list[str] | None) -> dict[str, str]:
-    outp = {}
-    for v in values or []:
-        k, sep, val = v.partition("=")
-        if not sep:
-            raise ValueError(f"expected key=value, got {v!r}")
-        outp[k] = val
-    return outp
 
 
 # ------------------------------------------------------------------------------ contacts
@@ -250,13 +219,7 @@ RULE_COLS = [
     ("tags", lambda r: ",".join(r["tags"]) or "any"),
     (
         "when",
-        lambda r: (
-            "; ".join(
-                "all day" if t.get("all_day") else f"{t['days']} {t['start']}-{t['end']}"
-                for t in r["time_restrictions"]
-            )
-            or "always"
-        ),
+        lambda r: "; ".join(describe_recurrence(t) for t in r["time_restrictions"]) or "always",
     ),
     ("critical", lambda r: _route(r, "critical")),
     ("warning", lambda r: _route(r, "warning")),
@@ -537,6 +500,7 @@ def notifications(
 
 def export(fmt: Annotated[str, typer.Option("--format", help="yaml or json")] = "yaml") -> None:
     """Print the whole configuration (contacts with their media and rules)."""
+    from services.cli.config_file import dump_yaml
     from services.cli.config_io import export_config
 
     with api_client() as api:
@@ -544,7 +508,7 @@ def export(fmt: Annotated[str, typer.Option("--format", help="yaml or json")] = 
     if fmt == "json":
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
-        sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
+        sys.stdout.write(dump_yaml(data))
 
 
 def import_(
@@ -557,8 +521,8 @@ def import_(
         bool, typer.Option(help="Overwrite stored secrets of existing media.")
     ] = False,
 ) -> None:
-    """Make the configuration match FILE (idempotent)."""
-    from services.cli.config_io import import_config
+    """Make the configuration match FILE (idempotent; validates the whole file first)."""
+    from services.cli.config_io import ImportRefused, import_config
 
     text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
     try:
@@ -567,14 +531,20 @@ def import_(
         err.print(f"[red]{file}: not valid YAML/JSON: {exc}[/red]")
         raise typer.Exit(2) from None
     with api_client() as api:
-        counts = import_config(
-            api,
-            data or {},
-            prune=prune,
-            dry_run=dry_run,
-            say=out.print,
-            update_secrets=update_secrets,
-        )
+        try:
+            counts = import_config(
+                api,
+                data or {},
+                prune=prune,
+                dry_run=dry_run,
+                say=out.print,
+                update_secrets=update_secrets,
+            )
+        except ImportRefused as exc:
+            for problem in exc.problems:
+                err.print(problem, style="red", markup=False, highlight=False)
+            err.print(f"{file}: {len(exc.problems)} problem(s); nothing was changed")
+            raise typer.Exit(1) from None
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing to do"
     out.print(("dry run: " if dry_run else "") + summary)
 
