@@ -138,7 +138,10 @@ def explain(
     """Events, filter decisions, notifications, routing verdicts and deliveries of one check."""
     ctx = ctx_of(request)
     now = time.time()
-    return timeline(ctx.redis, ctx.keys, entity, check, parse_since(since, now), now)
+    found = timeline(ctx.redis, ctx.keys, entity, check, parse_since(since, now), now)
+    if not found.items and not ctx.redis.exists(ctx.keys.check(check_id(entity, check))):
+        raise ApiError(404, f"no such check {entity}:{check} (no event seen for it)", "check")
+    return found
 
 
 @post("/simulate", status_code=200, sync_to_thread=True)

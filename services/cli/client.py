@@ -23,7 +23,15 @@ class ApiCallFailed(Exception):
 
     def __str__(self) -> str:
         where = f" (field: {self.field})" if self.field else ""
-        return f"HTTP {self.status}: {self.message}{where}"
+        status = f"HTTP {self.status}: " if self.status else ""
+        return f"{status}{self.message}{where}"
+
+
+def token_origin(settings: Settings) -> str:
+    """Where the CLI's token comes from, for error messages about it."""
+    if settings.api_token:
+        return "TOCSIN_API_TOKEN"
+    return f"the token file {settings.token_path} (TOCSIN_TOKEN_FILE)"
 
 
 class ApiClient:
@@ -32,7 +40,12 @@ class ApiClient:
     def __init__(self, settings: Settings, token: str | None = None, timeout: float = 15.0) -> None:
         token = token or read_token(settings)
         if not token:
-            raise ApiCallFailed(0, "no API token: set TOCSIN_API_TOKEN or run `tocsin up` once")
+            raise ApiCallFailed(
+                0,
+                f"no API token: TOCSIN_API_TOKEN is unset and {settings.token_path} does not "
+                "exist; run `tocsin up` once (it creates the file) or set TOCSIN_API_TOKEN",
+            )
+        self.token_origin = token_origin(settings)
         self.http = httpx.Client(
             base_url=settings.api_url,
             headers={"Authorization": f"Bearer {token}"},
@@ -43,13 +56,25 @@ class ApiClient:
         try:
             r = self.http.request(method, path, **kw)
         except httpx.HTTPError as exc:
-            raise ApiCallFailed(0, f"cannot reach the API at {self.http.base_url}: {exc}") from None
+            url = str(self.http.base_url).rstrip("/")
+            raise ApiCallFailed(
+                0,
+                f"cannot reach the API at {url} ({exc or type(exc).__name__}). Is it running? "
+                "Start the pipeline with `tocsin up` (or only the API with `tocsin worker api`); "
+                "the CLI takes the address from TOCSIN_API_LISTEN",
+            ) from None
         if r.status_code >= 400:
             try:
                 body = r.json()
-                raise ApiCallFailed(r.status_code, str(body.get("error")), body.get("field"))
+                message, field = str(body.get("error")), body.get("field")
             except ValueError:
-                raise ApiCallFailed(r.status_code, r.text[:500]) from None
+                message, field = r.text[:500], None
+            if r.status_code == 401:
+                message += (
+                    f"; the CLI read its token from {self.token_origin}, which does not match "
+                    "the API's (TOCSIN_API_TOKEN of `tocsin up`, or the token file it wrote)"
+                )
+            raise ApiCallFailed(r.status_code, message, field)
         return r.json() if r.content else None
 
     def all_items(self, path: str, **params: Any) -> list[dict[str, Any]]:

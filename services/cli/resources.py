@@ -35,21 +35,26 @@ err = Console(stderr=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
 
 
+def fail(problem: object) -> None:
+    """An error line on stderr, printed as is (no markup: messages contain brackets)."""
+    err.print(str(problem), style="red", markup=False, highlight=False)
+
+
 @contextmanager
 def api_client() -> Iterator[ApiClient]:
     """An API client; API and configuration errors end the command with a readable message."""
     try:
         client = ApiClient(Settings.from_env())
     except (ConfigError, ApiCallFailed) as exc:
-        err.print(f"[red]{exc}[/red]")
+        fail(exc)
         raise typer.Exit(2) from None
     try:
         yield client
     except ApiCallFailed as exc:
-        err.print(f"[red]{exc}[/red]")
+        fail(exc)
         raise typer.Exit(1) from None
     except ValueError as exc:
-        err.print(f"[red]{exc}[/red]")
+        fail(exc)
         raise typer.Exit(2) from None
     finally:
         client.close()
