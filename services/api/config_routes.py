@@ -21,11 +21,11 @@ from services.api.schemas import (
     RulePatch,
 )
 from shared.directory import ValidationFailed, new_id, validate_medium, validate_rule
+from shared.masking import mask_medium
 from shared.models import Contact, Medium, Rule
 
 T = TypeVar("T")
 
-SECRET_HINTS = ("secret", "password", "token", "key")
 MAX_PAGE = 1000
 
 
@@ -43,14 +43,8 @@ def page_of(items: list[T], limit: int, offset: int) -> Page[T]:
 
 
 def redact_medium(medium: Medium) -> Medium:
-    """Hide secrets: settings that look like credentials, and PagerDuty routing keys."""
-    settings = {
-        k: ("***" if any(h in k.lower() for h in SECRET_HINTS) else v)
-        for k, v in medium.settings.items()
-    }
-    address = medium.address
-    if medium.type == "pagerduty":
-        address = "***" + address[-4:] if len(address) > 8 else "***"
+    """Hide secrets the way every API response does (:func:`shared.masking.mask_medium`)."""
+    address, settings = mask_medium(medium.type, medium.address, medium.settings)
     return msgspec.structs.replace(medium, settings=settings, address=address)
 
 

@@ -13,7 +13,9 @@ Reading is non-destructive: messages are fetched with ``basic.get`` without
 ack and go back, in order, when the channel closes; only the selected ones are
 acked, after their copy was committed (AMQP transaction).  Bodies are shown
 with secret-looking fields (webhook secrets, routing keys, passwords, tokens)
-masked, because gateway dead letters carry the medium's settings.
+masked, and a medium's address shown without its secret part (a PagerDuty
+routing key, the path and query of a Slack or webhook URL), because gateway
+dead letters carry the medium (``shared.masking.mask_document``).
 """
 
 from __future__ import annotations
@@ -33,14 +35,13 @@ from rich.table import Table
 from shared.amqp import Names, connect
 from shared.config import Settings
 from shared.errors import ConfigError
+from shared.masking import mask_document as redact
 
 out = Console()
 err = Console(stderr=True)
 
 # Headers that describe a past death or past delivery attempts; a replay starts clean.
 DROP_PREFIXES = ("x-death", "x-first-death-", "x-last-death-", "x-tocsin-", "x-delivery-count")
-SECRET_WORDS = ("secret", "password", "token", "routing_key", "api_key", "apikey", "authorization")
-MASK = "***"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,22 +90,6 @@ def replay_headers(headers: Mapping[str, Any]) -> dict[str, Any]:
     kept = {k: v for k, v in headers.items() if not k.startswith(DROP_PREFIXES)}
     kept["x-tocsin-requeued"] = int(headers.get("x-tocsin-requeued", 0) or 0) + 1
     return kept
-
-
-def redact(value: Any) -> Any:
-    """A copy of a decoded JSON document with secret-looking fields masked."""
-    if isinstance(value, dict):
-        return {
-            k: (
-                MASK
-                if any(w in str(k).lower() for w in SECRET_WORDS) and v not in (None, "")
-                else redact(v)
-            )
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
 
 
 def render_body(body: bytes, limit: int = 4000) -> str:

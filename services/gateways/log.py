@@ -9,11 +9,11 @@ are credentials.
 from __future__ import annotations
 
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import msgspec
 
 from shared.keys import Keys
+from shared.masking import mask_url
 from shared.models import Delivery
 
 # How many attempt records the list keeps (LTRIM after every write).
@@ -53,19 +53,8 @@ _DECODER = msgspec.json.Decoder(DeliveryLogEntry)
 
 
 def redact_address(medium_type: str, address: str) -> str:
-    """The address as it may be shown: URLs keep scheme and host, keys keep 4 characters."""
-    if medium_type in ("webhook", "slack") or address.startswith(("http://", "https://")):
-        try:
-            parts = urlsplit(address)
-            host = parts.hostname or ""
-            port = f":{parts.port}" if parts.port else ""
-        except ValueError:
-            return "***"
-        rest = "/***" if (parts.path not in ("", "/") or parts.query) else parts.path
-        return f"{parts.scheme}://{host}{port}{rest}"
-    if medium_type == "pagerduty":
-        return f"{address[:4]}***" if len(address) > 4 else "***"
-    return address
+    """The address as the log shows it (see :func:`shared.masking.mask_url`)."""
+    return mask_url(medium_type, address)
 
 
 def entry_for(

@@ -196,6 +196,63 @@ def test_destination_crud_and_duplicate(client: Client) -> None:
     )
 
 
+def test_destinations_mask_secrets_as_media_do(
+    client: Client, r: redis.Redis, settings: Settings
+) -> None:
+    """Routing keys and webhook secrets never come back in clear, nor inside profiles."""
+    r.hset(Keys(settings.namespace).media_installed(), "pagerduty", "1")
+    key, secret = "R0123456789abcdef0123456789ABCDE", "hmac-secret-value"
+    dests = f"{V2}/notificationprofiles/destinations/"
+    pd = ok(
+        client.post(
+            dests, json={"media": "pagerduty", "settings": {"routing_key": key}}, headers=ADMIN
+        ),
+        201,
+    )
+    hook_body = {"media": "webhook", "settings": {"url": "http://hook.test/a", "secret": secret}}
+    hook = ok(client.post(dests, json=hook_body, headers=ADMIN), 201)
+    assert pd["settings"] == {"routing_key": "***BCDE"} and pd["suggested_label"].endswith(
+        "***BCDE"
+    )
+    assert hook["settings"] == {"url": "http://hook.test/a", "secret": "***"}
+    slot = ok(
+        client.post(
+            f"{V2}/notificationprofiles/timeslots/",
+            json={
+                "name": "always",
+                "time_recurrences": [{"days": [1, 2, 3, 4, 5, 6, 7], "all_day": True}],
+            },
+            headers=ADMIN,
+        ),
+        201,
+    )
+    flt = ok(
+        client.post(
+            f"{V2}/notificationprofiles/filters/", json={"name": "all", "filter": {}}, headers=ADMIN
+        ),
+        201,
+    )
+    profile = {
+        "timeslot": slot["pk"],
+        "filters": [flt["pk"]],
+        "destinations": [pd["pk"], hook["pk"]],
+    }
+    ok(client.post(f"{V2}/notificationprofiles/", json=profile, headers=ADMIN), 201)
+    shown = [
+        client.get(dests, headers=ADMIN).text,
+        client.get(f"{dests}{pd['pk']}/", headers=ADMIN).text,
+        client.get(f"{V2}/notificationprofiles/", headers=ADMIN).text,
+    ]
+    assert all(key not in t and secret not in t and "***" in t for t in shown), shown
+    # Writing back what was read (a new label) keeps the stored secrets.
+    back = {"media": "webhook", "label": "renamed", "settings": hook["settings"]}
+    ok(client.put(f"{dests}{hook['pk']}/", json=back, headers=ADMIN))
+    stored = msgspec.json.decode(
+        r.hget(Keys(settings.namespace).argus_records("destination"), str(hook["pk"]))
+    )
+    assert stored["settings"]["secret"] == secret and stored["label"] == "renamed"
+
+
 def test_filters_are_validated_and_normalised(client: Client) -> None:
     bad = client.post(
         f"{V2}/notificationprofiles/filters/",

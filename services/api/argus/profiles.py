@@ -29,6 +29,7 @@ from services.api.config_routes import ctx_of
 from services.api.errors import ApiError
 from services.notifier.profiles import ADDRESS_KEYS, listing_fits
 from shared.directory import validate_timezone
+from shared.masking import mask_medium, restore_masked
 
 Name = Annotated[str, Meta(max_length=255)]
 MEDIA_NAMES = {"email": "Email", "sms": "SMS", "webhook": "Webhook", "slack": "Slack"}
@@ -172,13 +173,19 @@ def get_medium_schema(request: Request[Any, Any, Any], slug: FromPath[str]) -> d
 
 
 def _destination_out(rec: dict[str, Any]) -> dict[str, Any]:
-    key = ADDRESS_KEYS.get(rec["media"], "address")
+    """A destination as returned: secrets masked the way ``/media`` masks them."""
+    media = rec["media"]
+    key = ADDRESS_KEYS.get(media, "address")
+    rest = {k: v for k, v in rec["settings"].items() if k != key}
+    address, settings = mask_medium(media, str(rec["settings"].get(key, "")), rest)
+    if key in rec["settings"]:
+        settings = {key: address, **settings}
     return {
         "pk": rec["pk"],
-        "media": rec["media"],
+        "media": media,
         "label": rec.get("label"),
-        "suggested_label": f"{MEDIA_NAMES.get(rec['media'], rec['media'])}: {rec['settings'].get(key, '')}",
-        "settings": rec["settings"],
+        "suggested_label": f"{MEDIA_NAMES.get(media, media)}: {address}",
+        "settings": settings,
     }
 
 
@@ -245,8 +252,10 @@ def put_destination(
     data = shell.decode(body, DestinationIn)
     if data.media != rec["media"]:
         raise ApiError(400, "the medium of a destination cannot be changed", "media")
-    _check_destination(request, data.media, data.settings)
-    rec.update(settings=data.settings, label=data.label)
+    key = ADDRESS_KEYS.get(data.media, "address")
+    settings = restore_masked(data.settings, rec["settings"], data.media, key)
+    _check_destination(request, data.media, settings)
+    rec.update(settings=settings, label=data.label)
     return _destination_out(records.save(request, "destination", rec))
 
 
