@@ -56,40 +56,50 @@ def colour(d: Delivery) -> str:
     return STATE_COLOURS.get(d.state, STATE_COLOURS["unknown"])
 
 
+def escape(text: str) -> str:
+    """Slack's escaping of ``&``, ``<`` and ``>`` (its only control characters in text).
+
+    Without it a summary, a check name or an Argus source's description can
+    ping a channel (``<!channel>``) or render a disguised link
+    (``<https://x|text>``): every text that did not come from the operator's
+    own settings goes through here.
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def render(d: Delivery) -> dict[str, object]:
     """The webhook JSON: a fallback ``text`` plus one attachment with the details."""
-    title = headline(d)
+    title = escape(headline(d))
+    when = format_time(d.time, short=True)
     fields: list[dict[str, object]] = []
     if d.type in ROLLUP_TYPES:
         listed = [f"{check_name_of(c.entity, c.check)} ({state_title(c.state)})" for c in d.checks]
         more = len(listed) - MAX_LISTED
         text = "\n".join(listed[:MAX_LISTED]) + (f"\n… and {more} more" if more > 0 else "")
-        fields.append({"title": "States", "value": rollup_states_summary(d), "short": True})
+        fields.append({"title": "States", "value": escape(rollup_states_summary(d)), "short": True})
     else:
         text = d.summary
-        fields.append({"title": "State", "value": state_title(d.state), "short": True})
+        fields.append({"title": "State", "value": escape(state_title(d.state)), "short": True})
         if d.previous_state:
-            fields.append({"title": "Was", "value": state_title(d.previous_state), "short": True})
+            was = escape(state_title(d.previous_state))
+            fields.append({"title": "Was", "value": was, "short": True})
         if d.duration > 0:
             fields.append({"title": "For", "value": format_duration(d.duration), "short": True})
     attachment: dict[str, object] = {
         "color": colour(d),
-        "fallback": f"{title} at {format_time(d.time, short=True)}",
+        "fallback": f"{title} at {when}",
         "title": title,
-        "text": text,
+        "text": escape(text),
         "fields": fields,
-        "footer": f"tocsin · {check_name(d)}" if d.type not in ROLLUP_TYPES else "tocsin",
+        "footer": f"tocsin · {escape(check_name(d))}" if d.type not in ROLLUP_TYPES else "tocsin",
         "ts": int(d.time),
     }
     if d.details and d.type not in ROLLUP_TYPES:
         attachment["fields"] = [
             *fields,
-            {"title": "Details", "value": d.details[:1500], "short": False},
+            {"title": "Details", "value": escape(d.details[:1500]), "short": False},
         ]
-    body: dict[str, object] = {
-        "text": f"{title} at {format_time(d.time, short=True)}",
-        "attachments": [attachment],
-    }
+    body: dict[str, object] = {"text": f"{title} at {when}", "attachments": [attachment]}
     settings = d.medium.settings
     for key in ("channel", "username", "icon_emoji"):
         if settings.get(key):

@@ -177,6 +177,45 @@ def test_slack_colour(d: Delivery, colour: str) -> None:
     assert slack.render(d)["attachments"][0]["color"] == colour  # type: ignore[index]
 
 
+def _slack_texts(body: object) -> list[str]:
+    """Every string in a rendered Slack body."""
+    if isinstance(body, dict):
+        return [t for v in body.values() for t in _slack_texts(v)]
+    if isinstance(body, list):
+        return [t for v in body for t in _slack_texts(v)]
+    return [body] if isinstance(body, str) else []
+
+
+@pytest.mark.parametrize(
+    "d",
+    [
+        pytest.param(
+            delivery(summary="<!channel> disk & <https://evil.example|click>", details="<@U1>"),
+            id="summary and details",
+        ),
+        pytest.param(delivery(entity="<!here>", check="a>b"), id="entity and check"),
+        pytest.param(
+            delivery(
+                "rollup", checks=(RollupItem(entity="<!channel>", check="x", state="critical"),)
+            ),
+            id="rollup list",
+        ),
+    ],
+)
+def test_slack_escapes_control_characters(d: Delivery) -> None:
+    """``<!channel>`` would ping a whole channel and ``<url|text>`` render a disguised link."""
+    texts = _slack_texts(slack.render(d))
+    assert not [t for t in texts if "<" in t or ">" in t], texts
+    joined = "\n".join(texts)
+    assert "&lt;!" in joined
+    if "&" in d.summary:
+        assert "disk &amp; &lt;https://evil.example|click&gt;" in joined
+
+
+def test_slack_escape_is_slacks_three_entities() -> None:
+    assert slack.escape("a & <b> &amp;") == "a &amp; &lt;b&gt; &amp;amp;"
+
+
 # --------------------------------------------------------------------------- pagerduty
 
 
