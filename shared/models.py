@@ -33,6 +33,9 @@ MAX_FUTURE_SKEW_S = 300.0
 ServiceState = Literal["ok", "warning", "critical", "unknown"]
 Severity = Literal["critical", "warning", "unknown"]
 EventType = Literal["service", "action"]
+# How a rule's ``tags`` match a check's: every one, at least one, or none present.
+TagStrategy = Literal["all", "any", "none"]
+TAG_STRATEGIES: tuple[str, ...] = ("all", "any", "none")
 NotificationType = Literal["problem", "recovery", "acknowledgement", "test"]
 DeliveryType = Literal[
     "problem", "recovery", "acknowledgement", "test", "rollup", "rollup_recovery"
@@ -234,7 +237,12 @@ class Medium(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Rule(msgspec.Struct, frozen=True, kw_only=True):
-    """A Flapjack notification rule with one route per severity (as the seed layout's note asks)."""
+    """A Flapjack notification rule with one route per severity (as the seed layout's note asks).
+
+    ``tags`` match by ``tag_strategy`` (Flapjack's rule strategies): ``all`` of
+    them present, ``any`` one present, or ``none`` present ("everything except
+    checks tagged X", usually with a blackhole).  No tags match every check.
+    """
 
     id: str
     contact_id: str
@@ -244,6 +252,8 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True):
     critical: SeverityRoute = SeverityRoute()
     warning: SeverityRoute = SeverityRoute()
     unknown: SeverityRoute = SeverityRoute()
+    # ``all`` is what rules meant before strategies existed, so stored rules keep their meaning.
+    tag_strategy: TagStrategy = "all"
 
     def route(self, severity: str) -> SeverityRoute:
         if severity == "critical":

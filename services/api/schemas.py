@@ -11,7 +11,7 @@ from typing import Annotated, Generic, TypeVar
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from shared.models import Name, SeverityRoute, TimeRecurrence
+from shared.models import Name, SeverityRoute, TagStrategy, TimeRecurrence
 
 T = TypeVar("T")
 
@@ -73,6 +73,7 @@ class RuleIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     critical: SeverityRoute = SeverityRoute()
     warning: SeverityRoute = SeverityRoute()
     unknown: SeverityRoute = SeverityRoute()
+    tag_strategy: TagStrategy = "all"  # all | any | none of ``tags`` present on the check
 
 
 class RulePatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -82,6 +83,7 @@ class RulePatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     critical: SeverityRoute | UnsetType = UNSET
     warning: SeverityRoute | UnsetType = UNSET
     unknown: SeverityRoute | UnsetType = UNSET
+    tag_strategy: TagStrategy | UnsetType = UNSET
 
 
 class Accepted(msgspec.Struct):

@@ -21,10 +21,20 @@ from typing import Any
 import yaml
 
 from services.cli.parsing import parse_duration, parse_recurrence
+from shared.models import TAG_STRATEGIES
 
 CONTACT_KEYS = ("id", "name", "email", "timezone", "tags", "media", "rules")
 MEDIUM_KEYS = ("id", "type", "address", "interval", "rollup_threshold", "settings")
-RULE_KEYS = ("id", "entities", "tags", "time_restrictions", "critical", "warning", "unknown")
+RULE_KEYS = (
+    "id",
+    "entities",
+    "tags",
+    "tag_strategy",
+    "time_restrictions",
+    "critical",
+    "warning",
+    "unknown",
+)
 SEVERITIES = ("critical", "warning", "unknown")
 _CLOCK = re.compile(r"^\d\d:\d\d$")
 
@@ -79,6 +89,10 @@ def _rule(r: Any, where: str, errors: list[str]) -> dict[str, Any] | None:
     if problem:
         errors.append(f"{where}: {problem}")
     out = {k: r[k] for k in RULE_KEYS if k in r}
+    if "tag_strategy" in out and out["tag_strategy"] not in TAG_STRATEGIES:
+        errors.append(
+            f"{where}.tag_strategy: {out['tag_strategy']!r} is not one of {', '.join(TAG_STRATEGIES)}"
+        )
     spans = out.get("time_restrictions") or []
     if not isinstance(spans, list):
         spans = [spans]

@@ -21,7 +21,15 @@ from services.cli.config_file import label, normalise
 REDACTED = "***"
 CONTACT_FIELDS = ("name", "email", "timezone", "tags")
 MEDIUM_FIELDS = ("type", "address", "interval", "rollup_threshold", "settings")
-RULE_FIELDS = ("entities", "tags", "time_restrictions", "critical", "warning", "unknown")
+RULE_FIELDS = (
+    "entities",
+    "tags",
+    "tag_strategy",
+    "time_restrictions",
+    "critical",
+    "warning",
+    "unknown",
+)
 
 
 class ImportRefused(Exception):
@@ -86,6 +94,7 @@ def _normalise_rule(r: dict[str, Any]) -> dict[str, Any]:
     full = {
         "entities": [],
         "tags": [],
+        "tag_strategy": "all",  # a file written before strategies existed means "all"
         "time_restrictions": [],
         "critical": {},
         "warning": {},

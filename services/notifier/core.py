@@ -323,6 +323,11 @@ def _clear_check_blocks(fx: Effects, cid: str, mid: str, check_id: str) -> None:
 
 
 def _deliver(text: str, t: Target) -> Decision:
+    """A delivery verdict; it names the rules that routed the medium (issue 17 §5)."""
+    if len(t.rules) == 1:
+        text = f"{text} (rule {t.rules[0]})"
+    elif t.rules:
+        text = f"{text} (rules {', '.join(t.rules)})"
     return Decision("deliver", "deliver", text, t.contact.id, t.medium.id)
 
 

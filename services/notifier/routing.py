@@ -17,7 +17,7 @@ maintenance silences rules and profiles alike.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -28,21 +28,32 @@ from services.notifier.profiles import (
     evaluate,
     maintenance_of,
 )
+from services.notifier.rules import CompiledRule, Verdict, reason, verdict
 from shared.directory import DirectorySnapshot
-from shared.models import Contact, Medium, Notification, Rule
-from shared.timeslots import covers, describe, describe_instant, local_clock, zone
+from shared.models import Contact, Medium, Notification
+from shared.timeslots import local_clock, zone
 
 Reason = Literal[
-    "blackhole", "interval", "rollup", "time_restriction", "no_contact", "no_media", "not_notified"
+    "blackhole",
+    "interval",
+    "rollup",
+    "time_restriction",
+    "entity",
+    "tags",
+    "no_contact",
+    "no_media",
+    "not_notified",
 ]
 
+# The contact-level reason code when a rule's exclusion is the real reason.
+_EXCLUDED: Mapping[Verdict, Reason] = {
+    "entity": "entity",
+    "tags": "tags",
+    "time_restriction": "time_restriction",
+    "matched": "no_media",
+}
+
 # --------------------------------------------------------------------------- configuration index
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledRule:
-    rule: Rule
-    tags: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +68,8 @@ class Index:
     rules_by_entity: Mapping[str, tuple[CompiledRule, ...]]
     catch_all: tuple[CompiledRule, ...]
     profiles: ProfileIndex = EMPTY
+    # Every rule of a contact, by id: a considered contact's reason speaks about all of them.
+    rules_by_contact: Mapping[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
 
 
 def compile_index(snap: DirectorySnapshot) -> Index:
@@ -73,10 +86,12 @@ def compile_index(snap: DirectorySnapshot) -> Index:
             by_contact.setdefault(medium.contact_id, {}).setdefault(medium.type, []).append(medium)
     by_entity: dict[str, list[CompiledRule]] = {}
     catch_all: list[CompiledRule] = []
+    rules_by_contact: dict[str, list[CompiledRule]] = {}
     for rule in sorted(snap.rules.values(), key=lambda x: x.id):
         if rule.contact_id not in snap.contacts:
             continue
-        compiled = CompiledRule(rule, frozenset(rule.tags))
+        compiled = CompiledRule.of(rule)
+        rules_by_contact.setdefault(rule.contact_id, []).append(compiled)
         if not rule.entities:
             catch_all.append(compiled)
         for entity in set(rule.entities):
@@ -90,6 +105,7 @@ def compile_index(snap: DirectorySnapshot) -> Index:
         rules_by_entity={e: tuple(rs) for e, rs in by_entity.items()},
         catch_all=tuple(catch_all),
         profiles=compile_profiles(snap.argus, snap.contacts),
+        rules_by_contact={c: tuple(rs) for c, rs in rules_by_contact.items()},
     )
 
 
@@ -111,6 +127,7 @@ class Decision:
 class Target:
     contact: Contact
     medium: Medium
+    rules: tuple[str, ...] = ()  # the matching rules that route the severity to this medium type
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,54 +170,97 @@ def select(index: Index, n: Notification) -> Selection:
 
 
 def select_rules(index: Index, n: Notification) -> Selection:
-    """Contacts whose rules match ``n`` and the media those rules route its severity to."""
-    candidates = index.rules_by_entity.get(n.entity, ()) + index.catch_all
+    """Contacts whose rules match ``n`` and the media those rules route its severity to.
+
+    A contact is considered when one of its rules names the entity or names
+    none; its reason then speaks about every one of its rules: which matched
+    and what it does with the severity, and why each other did not (entity,
+    tags, time restriction on the contact's clock).  Others stay silent
+    (``no_contact`` when nobody is considered).
+    """
     tags = frozenset(n.tags)
-    matched: dict[str, list[Rule]] = {}
-    excluded: dict[str, str] = {}
+    considered: dict[str, None] = {}
+    for compiled in index.rules_by_entity.get(n.entity, ()) + index.catch_all:
+        considered[compiled.rule.contact_id] = None
+    if not considered:
+        return Selection((), (suppress("no_contact", f"no rule matches {n.entity}:{n.check}"),))
     clocks: dict[str, tuple[int, float]] = {}  # one local-time conversion per zone
-    any_rule = False
-    for compiled in candidates:
-        rule = compiled.rule
-        if compiled.tags and not compiled.tags <= tags:
-            continue
-        any_rule = True
-        cid = rule.contact_id
-        if rule.time_restrictions:
-            tz = index.zones[cid]
+    targets: list[Target] = []
+    decisions: list[Decision] = []
+    for cid in considered:
+        found, decision = _contact(index, n, cid, tags, clocks)
+        targets.extend(found)
+        if decision is not None:
+            decisions.append(decision)
+    return Selection(tuple(targets), tuple(decisions))
+
+
+def contact_decision(index: Index, n: Notification, cid: str) -> Decision | None:
+    """The routing verdict on one contact, considered or not (None: it gets ``n``)."""
+    _, decision = _contact(index, n, cid, frozenset(n.tags), {})
+    return decision
+
+
+def _contact(
+    index: Index,
+    n: Notification,
+    cid: str,
+    tags: frozenset[str],
+    clocks: dict[str, tuple[int, float]],
+) -> tuple[list[Target], Decision | None]:
+    rules = index.rules_by_contact.get(cid, ())
+    if not rules:
+        return [], suppress("no_contact", "the contact has no rules", cid)
+    tz = index.zones[cid]
+    clock: tuple[int, float] | None = None
+    verdicts: list[tuple[CompiledRule, Verdict]] = []
+    for compiled in rules:
+        if compiled.rule.time_restrictions and clock is None:
             clock = clocks.get(tz.key)
             if clock is None:
                 clock = clocks[tz.key] = local_clock(n.time, tz)
-            if not any(covers(rec, *clock) for rec in rule.time_restrictions):
-                spans = ", ".join(describe(rec) for rec in rule.time_restrictions)
-                excluded[cid] = (
-                    f"time restriction {spans} {tz.key} excludes {describe_instant(n.time, tz)}"
-                )
-                continue
-        matched.setdefault(cid, []).append(rule)
-    decisions: list[Decision] = []
-    if not any_rule:
-        decisions.append(suppress("no_contact", f"no rule matches {n.entity}:{n.check}"))
-    for cid, text in excluded.items():
-        if cid not in matched:
-            decisions.append(suppress("time_restriction", text, cid))
-    targets: list[Target] = []
-    for cid, rules in matched.items():
-        routes = [(rule, rule.route(n.severity)) for rule in rules]
-        hole = next((rule for rule, route in routes if route.blackhole), None)
-        if hole is not None:
-            decisions.append(
-                suppress("blackhole", f"blackholed by rule {hole.id} for {n.severity}", cid)
-            )
-            continue
-        types = {t for _, route in routes for t in route.media}
+        verdicts.append((compiled, verdict(compiled, n.entity, tags, clock)))
+    matched = [c.rule for c, code in verdicts if code == "matched"]
+    severity = n.severity
+    hole = next((r for r in matched if r.route(severity).blackhole), None)
+    if hole is None and matched:
         by_type = index.media_by_contact.get(cid, {})
-        media = [m for t in sorted(types) for m in by_type.get(t, ())]
-        if not media:
-            decisions.append(
-                suppress("no_media", f"rules route {n.severity} to no medium of the contact", cid)
-            )
-            continue
-        contact = index.contacts[cid]
-        targets.extend(Target(contact, m) for m in media)
-    return Selection(tuple(targets), tuple(decisions))
+        routing: dict[str, list[str]] = {}
+        for r in matched:
+            for mtype in r.route(severity).media:
+                routing.setdefault(mtype, []).append(r.id)
+        found = [
+            Target(index.contacts[cid], m, tuple(routing[t]))
+            for t in sorted(routing)
+            for m in by_type.get(t, ())
+        ]
+        if found:
+            return found, None
+
+    def words(c: CompiledRule, code: Verdict) -> str:
+        return reason(c, code, n.entity, tags, severity, n.time, tz)
+
+    def others(skip: str | None) -> str:
+        rest = [f"rule {c.rule.id}: {words(c, code)}" for c, code in verdicts if c.rule.id != skip]
+        return "".join(f"; {text}" for text in rest) if len(verdicts) > 1 else ""
+
+    if hole is not None:
+        text = f"blackholed by rule {hole.id} for {severity}"
+        return [], suppress("blackhole", text + others(hole.id), cid)
+    wanted = sorted({t for r in matched for t in r.route(severity).media})
+    if wanted:
+        text = f"rules route {severity} to no medium of the contact (they name {', '.join(wanted)})"
+        return [], suppress("no_media", text + others(None), cid)
+    # No matching rule routes the severity: the real reason is why the rules that
+    # would have routed it did not match (else why none matched at all).
+    blockers: list[tuple[CompiledRule, Verdict]] = [
+        (c, code) for c, code in verdicts if code != "matched" and c.rule.route(severity).media
+    ]
+    if not blockers and not matched:
+        blockers = verdicts
+    for c, code in blockers[:1]:
+        prefix = f"rule {c.rule.id}: " if len(verdicts) > 1 else ""
+        text = prefix + words(c, code) + others(c.rule.id)
+        return [], suppress(_EXCLUDED[code], text, cid)
+    text = f"rules route {severity} to no medium of the contact"
+    return [], suppress("no_media", text + others(None), cid)

@@ -31,7 +31,7 @@ import msgspec
 
 from services.ingest.flapjack import decode_body
 from services.notifier.core import NotifierState, StateQuery, expand, state_query
-from services.notifier.routing import Index, compile_index, select
+from services.notifier.routing import Index, compile_index, contact_decision, select
 from services.notifier.store import NotifierStore
 from services.processor import store as processor_store
 from services.processor.core import apply_event
@@ -156,8 +156,9 @@ def _unconsidered(index: Index, n: Notification, rec: NotificationRecord) -> tup
     """Contacts and media the notifier gave no verdict on, and why that is.
 
     ``select`` only speaks about contacts that have a rule for the check; the
-    rest had no matching rule, and media of a routed contact that got no
-    verdict are of types its matching rules do not route this severity to.
+    rest had no matching rule (the routing core says why, rule by rule), and
+    media of a routed contact that got no verdict are of types its matching
+    rules do not route this severity to.
     """
     contacts = {r.contact_id for r in rec.routes if r.contact_id}
     media = {r.medium_id for r in rec.routes if r.medium_id}
@@ -165,12 +166,13 @@ def _unconsidered(index: Index, n: Notification, rec: NotificationRecord) -> tup
     out: list[Route] = []
     for cid, contact in sorted(index.contacts.items()):
         if cid not in contacts:
+            why = contact_decision(index, n, cid)
             out.append(
                 Route(
                     verdict="suppress",
                     code="no_rule",
-                    text=f"no rule of {contact.name} matches {n.entity}:{n.check} "
-                    f"(rule entities and tags)",
+                    text=f"no rule of {contact.name} matches {n.entity}:{n.check}"
+                    + (f": {why.text}" if why is not None else ""),
                     contact_id=cid,
                     contact=contact.name,
                 )

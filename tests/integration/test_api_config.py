@@ -156,6 +156,26 @@ def test_rule_with_bad_time_is_refused(client: TestClient) -> None:  # type: ign
     assert "time_restrictions" in r.json()["field"]
 
 
+def test_rule_tag_strategy_is_validated_and_kept(client: TestClient) -> None:  # type: ignore[type-arg]
+    cid = client.post("/contacts", json={"name": "Ed"}, headers=AUTH).json()["id"]
+    bad = client.post(
+        "/rules", json={"contact_id": cid, "tags": ["buf"], "tag_strategy": "some"}, headers=AUTH
+    )
+    assert bad.status_code == 400 and "tag_strategy" in bad.text
+    made = client.post(
+        "/rules",
+        json={"contact_id": cid, "tags": ["buf"], "tag_strategy": "none"},
+        headers=AUTH,
+    )
+    assert made.status_code == 201, made.text
+    rid = made.json()["id"]
+    assert client.get(f"/rules/{rid}", headers=AUTH).json()["tag_strategy"] == "none"
+    patched = client.patch(f"/rules/{rid}", json={"tag_strategy": "any"}, headers=AUTH)
+    assert patched.json()["tag_strategy"] == "any"
+    default = client.post("/rules", json={"contact_id": cid, "tags": ["a"]}, headers=AUTH)
+    assert default.json()["tag_strategy"] == "all"
+
+
 def test_post_events_publishes_to_the_events_exchange(
     client: TestClient, settings: Settings
 ) -> None:  # type: ignore[type-arg]

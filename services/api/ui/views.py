@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from services.gateways.log import DeliveryLogEntry, redact_address
 from services.notifier.routing import compile_index, select
+from services.notifier.rules import rule_text
 from shared.checks import CheckDetail, CheckStateEntry, Maintenance
 from shared.directory import DirectorySnapshot
 from shared.keys import check_id
@@ -21,6 +22,8 @@ from shared.severity import severity_key
 from shared.timeslots import describe
 
 MAX_DURATION_S = 366 * 86400
+# How the contacts page introduces a rule's tags, by its tag strategy.
+TAG_WORDS = {"all": "with tags", "any": "with any of the tags", "none": "unless tagged"}
 SORT_KEYS = ("entity", "check", "state", "last_update")
 # Matched against the stripped text.  Every run of blanks has one place to go
 # (after a number, or after a unit letter), so a failing match gives up in
@@ -267,6 +270,8 @@ class RuleView:
     rule: Rule
     spans: list[str]
     routes: list[tuple[str, str]]
+    match: str = ""  # entities and tags in words: "any entity, unless tagged buf"
+    tag_words: str = "with tags"  # before the rule's tags, by its tag strategy
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +300,15 @@ def contact_views(snap: DirectorySnapshot) -> list[ContactView]:
                 route = rule.route(sev)
                 text = "blackhole" if route.blackhole else ", ".join(route.media) or "nothing"
                 routes.append((sev, text))
-            rules.append(RuleView(rule, spans or ["at any time"], routes))
+            rules.append(
+                RuleView(
+                    rule,
+                    spans or ["at any time"],
+                    routes,
+                    rule_text(rule),
+                    TAG_WORDS.get(rule.tag_strategy, "with tags"),
+                )
+            )
         out.append(ContactView(contact, media, rules))
     return out
 
