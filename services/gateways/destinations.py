@@ -3,10 +3,11 @@
 Medium addresses are typed in by people through the API, so a webhook URL
 could point at the gateway's own network (Redis, the cloud metadata service,
 an admin port).  Before every HTTP delivery the target host is resolved and
-refused if any of its addresses is loopback, private, link-local, reserved or
-a metadata endpoint, unless ``TOCSIN_DESTINATION_ALLOW`` lists it (CIDRs or
-host names).  A refused destination is a permanent failure: retrying would
-not make it safe.
+refused if any of its addresses is not globally routable (loopback, private,
+link-local, shared 100.64.0.0/10, reserved, multicast), embeds such an IPv4
+address (6to4, Teredo, NAT64), or is a metadata endpoint, unless
+``TOCSIN_DESTINATION_ALLOW`` lists it (CIDRs or host names).  A refused
+destination is a permanent failure: retrying would not make it safe.
 """
 
 from __future__ import annotations
@@ -100,17 +101,44 @@ class Allowlist:
         return any(ip.version == net.version and ip in net for net in self.networks)
 
 
+# IPv6 prefixes whose last 32 bits are an IPv4 address the packets end up at.
+_IPV4_IN_LAST_32 = (
+    ipaddress.ip_network("64:ff9b::/96"),  # NAT64, well-known prefix
+    ipaddress.ip_network("64:ff9b:1::/48"),  # NAT64, local use
+    ipaddress.ip_network("::/96"),  # IPv4-compatible (deprecated)
+)
+
+
+def embedded_ipv4(ip: IPAddress) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address carries: mapped, 6to4, Teredo, NAT64, IPv4-compatible.
+
+    ``[2002:a9fe:a9fe::1]`` is a global address that 6to4 relays deliver to
+    169.254.169.254, so each form is decoded and checked on its own.
+    """
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return []
+    found: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    if any(ip in net for net in _IPV4_IN_LAST_32) and int(ip) & 0xFFFFFFFF:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
 def _forbidden(ip: IPAddress) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return _forbidden(ip.ipv4_mapped)
-    return (
-        ip in METADATA_IPS
-        or ip.is_loopback
-        or ip.is_private
-        or ip.is_link_local
-        or ip.is_reserved
-        or ip.is_multicast
-        or ip.is_unspecified
+    """Anything not globally routable (and multicast, and metadata), including embedded IPv4.
+
+    ``is_global`` covers loopback, private, link-local, reserved, the shared
+    address space 100.64.0.0/10 (one cloud's metadata service lives there),
+    benchmarking and documentation ranges.
+    """
+    return any(
+        a in METADATA_IPS or not a.is_global or a.is_multicast or a.is_unspecified
+        for a in (ip, *embedded_ipv4(ip))
     )
 
 
@@ -124,10 +152,13 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
-def check_destination(url: str, allow: Allowlist) -> None:
+def check_destination(url: str, allow: Allowlist) -> list[IPAddress]:
     """Raise :class:`DestinationDenied` unless ``url`` may receive a delivery.
 
-    Resolution failures raise ``OSError`` (transient: DNS may come back).
+    Returns the addresses that were checked, so the sender connects to exactly
+    those (services/gateways/transport.py pins them); empty when the host name
+    itself is allowed.  Resolution failures raise ``OSError`` (transient: DNS
+    may come back).
     """
     problem = check_http_url(url)
     if problem:
@@ -135,13 +166,15 @@ def check_destination(url: str, allow: Allowlist) -> None:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower().rstrip(".")
     if host in allow.hosts:
-        return
+        return []
     if host in METADATA_HOSTS:
         raise DestinationDenied(f"destination host {host!r} is a cloud metadata service")
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    for ip in resolve(host, port):
+    addresses = resolve(host, port)
+    for ip in addresses:
         if _forbidden(ip) and not allow.allows_ip(ip):
             raise DestinationDenied(
-                f"destination host {host!r} resolves to {ip}, a loopback/private/link-local/"
-                "metadata address; allow it with TOCSIN_DESTINATION_ALLOW"
+                f"destination host {host!r} resolves to {ip}, which is not a globally routable "
+                "address; allow it with TOCSIN_DESTINATION_ALLOW"
             )
+    return addresses

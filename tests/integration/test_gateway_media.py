@@ -170,7 +170,7 @@ def test_destination_on_private_network_is_dead_lettered(settings: Settings) -> 
         send_delivery(strict, make_delivery("webhook", rx.url))
         (dead,) = collect(strict, [names.dead], n=1, timeout=10)
         assert rx.requests == []
-    assert "loopback/private" in dead["headers"]["x-tocsin-error"]
+    assert "not a globally routable" in dead["headers"]["x-tocsin-error"]
     assert dead["headers"]["x-tocsin-stage"] == "gateway.webhook"
 
 

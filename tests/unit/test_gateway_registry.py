@@ -82,6 +82,19 @@ def test_settings_schema_is_json_schema() -> None:
         pytest.param("http://localhost/x", (), id="name resolving to loopback"),
         pytest.param("http://10.1.2.3/x", ("127.0.0.0/8",), id="allow list does not cover it"),
         pytest.param("file:///etc/passwd", ("0.0.0.0/0",), id="not http"),
+        pytest.param("http://100.100.100.200/latest", (), id="shared address space metadata"),
+        pytest.param("http://100.64.0.1/x", (), id="shared address space"),
+        pytest.param("http://[2002:a9fe:a9fe::1]/x", (), id="6to4 of link-local"),
+        pytest.param("http://[2002:7f00:1::1]/x", (), id="6to4 of loopback"),
+        pytest.param(
+            "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/x", (), id="teredo of 10.0.0.1"
+        ),
+        pytest.param("http://[64:ff9b::a9fe:a9fe]/x", (), id="nat64 of metadata"),
+        pytest.param("http://[::a9fe:a9fe]/x", (), id="ipv4-compatible metadata"),
+        pytest.param("http://198.18.0.1/x", (), id="benchmarking"),
+        pytest.param("http://192.0.2.1/x", (), id="documentation"),
+        pytest.param("http://240.0.0.1/x", (), id="reserved"),
+        pytest.param("http://224.0.0.1/x", (), id="multicast"),
     ],
 )
 def test_destination_denied(url: str, allow: tuple[str, ...]) -> None:
@@ -96,6 +109,9 @@ def test_destination_denied(url: str, allow: tuple[str, ...]) -> None:
         pytest.param("http://10.1.2.3/x", ("10.1.2.3",), id="allowed single ip"),
         pytest.param("http://intranet.example/x", ("intranet.example",), id="allowed host name"),
         pytest.param("http://93.184.216.34/x", (), id="public ip"),
+        pytest.param("http://[2606:4700::1111]/x", (), id="public ipv6"),
+        pytest.param("http://[2002:5db8:d822::1]/x", (), id="6to4 of a public address"),
+        pytest.param("http://100.64.0.1/x", ("100.64.0.0/10",), id="shared space when allowed"),
     ],
 )
 def test_destination_allowed(url: str, allow: tuple[str, ...]) -> None:
