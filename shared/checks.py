@@ -144,6 +144,19 @@ class CheckDetail(msgspec.Struct, frozen=True, kw_only=True):
     incident_id: str | None = None
 
 
+class Silence(msgspec.Struct, frozen=True, kw_only=True):
+    """A maintenance window or acknowledgement with the check it silences (``GET /maintenances``)."""
+
+    kind: str  # "maintenance" (scheduled) or "acknowledgement" (unscheduled)
+    id: str
+    entity: str
+    check: str
+    start_time: float
+    end_time: float
+    summary: str = ""
+    active: bool = True
+
+
 class CheckStateEntry(msgspec.Struct, frozen=True, kw_only=True):
     """A history entry as the API lists it (newest first)."""
 
@@ -353,6 +366,48 @@ class CheckStore:
             self.r.zrange(self.keys.scheduled_by_start(cid), 0, -1), True, cid
         )
 
+    def list_silences(self, now: float, upcoming: bool = False) -> builtins.list[Silence]:
+        """What is silenced at ``now`` across all checks (with ``upcoming``: later windows too),
+        by end time; three pipelined round trips."""
+        k = self.keys
+        pipe = self.r.pipeline(transaction=False)
+        pipe.smembers(k.scheduled_maintenance_ids())
+        pipe.smembers(k.unscheduled_maintenance_ids())
+        sched_ids, unsched_ids = pipe.execute()
+        kinds = [("maintenance", mid) for mid in sorted(sched_ids)]
+        kinds += [("acknowledgement", mid) for mid in sorted(unsched_ids)]
+        pipe = self.r.pipeline(transaction=False)
+        for kind, mid in kinds:
+            scheduled = kind == "maintenance"
+            pipe.hgetall(
+                k.scheduled_maintenance(mid) if scheduled else k.unscheduled_maintenance(mid)
+            )
+        found = [
+            (kind, from_hash(Maintenance, a))
+            for (kind, _), a in zip(kinds, pipe.execute(), strict=True)
+            if a
+        ]
+        found = [(kind, m) for kind, m in found if m.end_time > now and (upcoming or m.covers(now))]
+        cids = sorted({m.check_id for _, m in found})
+        pipe = self.r.pipeline(transaction=False)
+        for cid in cids:
+            pipe.hmget(k.check(cid), ["entity_name", "name"])
+        names = dict(zip(cids, pipe.execute(), strict=True))
+        out = [
+            Silence(
+                kind=kind,
+                id=m.id,
+                entity=names[m.check_id][0] or "?",
+                check=names[m.check_id][1] or m.check_id,
+                start_time=m.start_time,
+                end_time=m.end_time,
+                summary=m.summary,
+                active=m.covers(now),
+            )
+            for kind, m in found
+        ]
+        return sorted(out, key=lambda x: (x.end_time, x.entity, x.check))
+
     def list_acknowledgements(self, entity: str, check: str) -> builtins.list[Maintenance]:
         """Unscheduled maintenances (acknowledgements) of the check by start time."""
         cid = check_id(entity, check)
@@ -459,6 +514,7 @@ __all__ = [
     "Incident",
     "IncidentEvent",
     "Maintenance",
+    "Silence",
     "StateRecord",
     "incident_tags",
 ]

@@ -20,7 +20,7 @@ from services.api.config_routes import ctx_of, page_of
 from services.api.errors import ApiError
 from services.api.schemas import Accepted, Page
 from services.gateways.log import DeliveryLogEntry, read_delivery_log
-from shared.checks import CheckDetail, CheckStateEntry, CheckStore, Maintenance
+from shared.checks import CheckDetail, CheckStateEntry, CheckStore, Maintenance, Silence
 from shared.consumer import AMQP_ERRORS
 from shared.models import DEFAULT_ACK_DURATION, SERVICE_STATES, Notification
 from shared.records import from_hash
@@ -118,11 +118,24 @@ def add_maintenance(
 ) -> Maintenance:
     if data.end_time <= data.start_time:
         raise ApiError(422, "end_time must be after start_time", "end_time")
+    _known(request, entity, check)  # a typo must not schedule a window nobody will ever use
     store = _store(request)
     mid = store.add_scheduled_maintenance(
         entity, check, data.start_time, data.end_time, data.summary
     )
     return next(m for m in store.list_maintenances(entity, check) if m.id == mid)
+
+
+@get("/maintenances", sync_to_thread=True)
+def list_silences(
+    request: Request[Any, Any, Any],
+    upcoming: FromQuery[bool] = False,
+    limit: FromQuery[int] = 100,
+    offset: FromQuery[int] = 0,
+) -> Page[Silence]:
+    """What is silenced now across all checks: maintenance windows and acknowledgements
+    (``upcoming=true``: scheduled later windows too), soonest end first."""
+    return page_of(_store(request).list_silences(time.time(), upcoming=upcoming), limit, offset)
 
 
 @get("/checks/{entity:str}/{check:str}/maintenances", sync_to_thread=True)
@@ -229,6 +242,7 @@ check_router = Router(
         patch_check,
         check_states,
         add_maintenance,
+        list_silences,
         list_maintenances,
         delete_maintenance,
         acknowledge,

@@ -23,6 +23,15 @@ sources = typer.Typer(
     help="Sources: Argus source systems and declared JSON webhook sources.", no_args_is_help=True
 )
 
+# Argus levels as an operator says them (CONTRACTS §7: 1-2 critical, 3 warning, 4-5 unknown).
+LEVEL_NAMES = {1: "critical", 2: "critical", 3: "warning", 4: "unknown", 5: "unknown"}
+
+
+def level_name(level: int) -> str:
+    """``critical (1)``: the severity first, the Argus number for those who filter by it."""
+    return f"{LEVEL_NAMES.get(level, '?')} ({level})"
+
+
 INCIDENT_COLS = [
     ("pk", lambda r: r["pk"]),
     ("start", lambda r: r["start_time"][:19].replace("T", " ")),
@@ -34,7 +43,8 @@ INCIDENT_COLS = [
             else (r["end_time"] or "stateless")[:19].replace("T", " ")
         ),
     ),
-    ("level", lambda r: r["level"]),
+    ("level", lambda r: level_name(r["level"])),
+    ("check", lambda r: r.get("check") or "-"),
     ("source", lambda r: r["source"]["name"]),
     ("acked", lambda r: "yes" if r["acked"] else ""),
     ("description", lambda r: (r["description"] or "")[:60]),

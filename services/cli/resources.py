@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services.cli.client import ApiCallFailed, ApiClient
+from services.cli.ids import resolve
 from services.cli.parsing import (
     describe_recurrence,
     pairs,
@@ -60,6 +61,15 @@ def api_client() -> Iterator[ApiClient]:
         client.close()
 
 
+# Ids are never cut (people copy them); long texts get room instead of a word per line.
+ID_COLUMNS = frozenset({"id", "message id", "incident"})
+ID_WIDTH = 16
+TEXT_COLUMNS = frozenset({"summary", "error", "reason", "why", "description"})
+
+
+Columns = Sequence[tuple[str, Callable[[dict[str, Any]], Any]]]
+
+
 def show(
     rows: Sequence[dict[str, Any]] | dict[str, Any],
     columns: Sequence[tuple[str, Callable[[dict[str, Any]], Any]]],
@@ -69,12 +79,31 @@ def show(
         out.print_json(json.dumps(rows))
         return
     items = [rows] if isinstance(rows, dict) else list(rows)
-    table = Table(*(name for name, _ in columns))
+    table = Table()
+    for name, _ in columns:
+        if name in ID_COLUMNS:
+            table.add_column(name, no_wrap=True, min_width=ID_WIDTH)
+        elif name in TEXT_COLUMNS:
+            table.add_column(name, min_width=24, overflow="fold")
+        else:
+            table.add_column(name)
     for row in items:
         table.add_row(*("" if (v := get(row)) is None else str(v) for _, get in columns))
     out.print(table)
     if isinstance(rows, list):
         out.print(f"{len(rows)} item(s)")
+
+
+def with_names(api: ApiClient, columns: Columns) -> Columns:
+    """``columns`` with the ``contact`` column showing the contact's name instead of its id."""
+    names = {c["id"]: c["name"] for c in api.all_items("/contacts")}
+    return [
+        (
+            name,
+            (lambda r: names.get(r["contact_id"], r["contact_id"])) if name == "contact" else get,
+        )
+        for name, get in columns
+    ]
 
 
 def when(ts: float | None) -> str:
@@ -99,10 +128,28 @@ def contacts_list(as_json: JsonOpt = False) -> None:
         show(api.all_items("/contacts"), CONTACT_COLS, as_json)
 
 
+ContactArg = Annotated[str, typer.Argument(help="Contact id, a unique prefix of it, or the name")]
+MediumArg = Annotated[str, typer.Argument(help="Medium id or a unique prefix of it")]
+RuleArg = Annotated[str, typer.Argument(help="Rule id or a unique prefix of it")]
+CONTACT_HELP = "Contact id, a unique prefix of it, or the name"
+
+
 @contacts.command("show")
-def contacts_show(contact_id: str, as_json: JsonOpt = False) -> None:
+def contacts_show(contact_id: ContactArg, as_json: JsonOpt = False) -> None:
+    """A contact with its media and rules (``--json``: the contact plus ``media`` and ``rules``)."""
     with api_client() as api:
-        show(api.call("GET", f"/contacts/{contact_id}"), CONTACT_COLS, as_json)
+        cid = resolve(api, "contact", contact_id)
+        contact = api.call("GET", f"/contacts/{cid}")
+        its_media = api.all_items("/media", contact_id=cid)
+        its_rules = api.all_items("/rules", contact_id=cid)
+        if as_json:
+            show({**contact, "media": its_media, "rules": its_rules}, CONTACT_COLS, True)
+            return
+        show(contact, CONTACT_COLS, False)
+        out.print("media:")
+        show(its_media, [c for c in MEDIUM_COLS if c[0] != "contact"], False)
+        out.print("rules:")
+        show(its_rules, [c for c in RULE_COLS if c[0] != "contact"], False)
 
 
 @contacts.command("create")
@@ -125,7 +172,7 @@ def contacts_create(
 
 @contacts.command("update")
 def contacts_update(
-    contact_id: str,
+    contact_id: ContactArg,
     name: Annotated[str | None, typer.Option()] = None,
     email: Annotated[str | None, typer.Option()] = None,
     timezone: Annotated[str | None, typer.Option()] = None,
@@ -137,15 +184,17 @@ def contacts_update(
             for k, v in {"name": name, "email": email, "timezone": timezone}.items()
             if v is not None
         }
-        show(api.call("PATCH", f"/contacts/{contact_id}", json=body), CONTACT_COLS, as_json)
+        cid = resolve(api, "contact", contact_id)
+        show(api.call("PATCH", f"/contacts/{cid}", json=body), CONTACT_COLS, as_json)
 
 
 @contacts.command("delete")
-def contacts_delete(contact_id: str) -> None:
+def contacts_delete(contact_id: ContactArg) -> None:
     """Delete a contact with its media and rules."""
     with api_client() as api:
-        api.call("DELETE", f"/contacts/{contact_id}")
-        out.print(f"deleted contact {contact_id}")
+        cid = resolve(api, "contact", contact_id)
+        api.call("DELETE", f"/contacts/{cid}")
+        out.print(f"deleted contact {cid}")
 
 
 # ------------------------------------------------------------------------------ media
@@ -166,19 +215,17 @@ MEDIUM_COLS = [
 
 @media.command("list")
 def media_list(
-    contact: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False
+    contact: Annotated[str | None, typer.Option(help=CONTACT_HELP)] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     with api_client() as api:
-        show(
-            api.all_items("/media", **({"contact_id": contact} if contact else {})),
-            MEDIUM_COLS,
-            as_json,
-        )
+        params = {"contact_id": resolve(api, "contact", contact)} if contact else {}
+        show(api.all_items("/media", **params), with_names(api, MEDIUM_COLS), as_json)
 
 
 @media.command("create")
 def media_create(
-    contact: Annotated[str, typer.Option(help="Contact id")],
+    contact: Annotated[str, typer.Option(help=CONTACT_HELP)],
     type_: Annotated[str, typer.Option("--type")],
     address: Annotated[str, typer.Option()],
     interval: Annotated[str, typer.Option(help="Minimum gap between repeats, e.g. 15m")] = "15m",
@@ -188,7 +235,7 @@ def media_create(
 ) -> None:
     with api_client() as api:
         body = {
-            "contact_id": contact,
+            "contact_id": resolve(api, "contact", contact),
             "type": type_,
             "address": address,
             "interval": parse_duration(interval),
@@ -199,13 +246,15 @@ def media_create(
 
 
 @media.command("delete")
-def media_delete(medium_id: str) -> None:
+def media_delete(medium_id: MediumArg) -> None:
     with api_client() as api:
-        api.call("DELETE", f"/media/{medium_id}")
-        out.print(f"deleted medium {medium_id}")
+        mid = resolve(api, "medium", medium_id)
+        api.call("DELETE", f"/media/{mid}")
+        out.print(f"deleted medium {mid}")
 
 
 # ------------------------------------------------------------------------------ rules
+
 
 rules = typer.Typer(
     help="Notification rules: which checks, when, on which media.", no_args_is_help=True
@@ -234,19 +283,17 @@ RULE_COLS = [
 
 @rules.command("list")
 def rules_list(
-    contact: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False
+    contact: Annotated[str | None, typer.Option(help=CONTACT_HELP)] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     with api_client() as api:
-        show(
-            api.all_items("/rules", **({"contact_id": contact} if contact else {})),
-            RULE_COLS,
-            as_json,
-        )
+        params = {"contact_id": resolve(api, "contact", contact)} if contact else {}
+        show(api.all_items("/rules", **params), with_names(api, RULE_COLS), as_json)
 
 
 @rules.command("create")
 def rules_create(
-    contact: Annotated[str, typer.Option(help="Contact id")],
+    contact: Annotated[str, typer.Option(help=CONTACT_HELP)],
     entity: Annotated[
         list[str] | None, typer.Option(help="Entity name; repeatable (none: any)")
     ] = None,
@@ -270,7 +317,7 @@ def rules_create(
 
     with api_client() as api:
         body = {
-            "contact_id": contact,
+            "contact_id": resolve(api, "contact", contact),
             "entities": entity or [],
             "tags": tag or [],
             "time_restrictions": [parse_recurrence(w) for w in when_ or []],
@@ -282,10 +329,11 @@ def rules_create(
 
 
 @rules.command("delete")
-def rules_delete(rule_id: str) -> None:
+def rules_delete(rule_id: RuleArg) -> None:
     with api_client() as api:
-        api.call("DELETE", f"/rules/{rule_id}")
-        out.print(f"deleted rule {rule_id}")
+        rid = resolve(api, "rule", rule_id)
+        api.call("DELETE", f"/rules/{rid}")
+        out.print(f"deleted rule {rid}")
 
 
 # ------------------------------------------------------------------------------ checks
@@ -412,11 +460,32 @@ def maintenance_add(
         )
 
 
+SILENCE_COLS = [
+    ("check", lambda r: f"{r['entity']}:{r['check']}"),
+    ("kind", lambda r: r["kind"] if r["active"] else f"{r['kind']} (later)"),
+    ("start", lambda r: when(r["start_time"])),
+    ("end", lambda r: when(r["end_time"])),
+    ("summary", lambda r: r["summary"]),
+    ("id", lambda r: r["id"]),
+]
+
+
 @maintenance.command("list")
 def maintenance_list(
-    name: Annotated[str, typer.Argument(help="ENTITY:CHECK")], as_json: JsonOpt = False
+    name: Annotated[
+        str | None, typer.Argument(help="ENTITY:CHECK (none: what is silenced now, every check)")
+    ] = None,
+    upcoming: Annotated[
+        bool, typer.Option(help="Without ENTITY:CHECK: list windows that start later too.")
+    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
+    """A check's maintenance windows, or everything silenced now (maintenance and acks)."""
     with api_client() as api:
+        if name is None:
+            rows = api.all_items("/maintenances", upcoming=str(upcoming).lower())
+            show(rows, SILENCE_COLS, as_json)
+            return
         entity, check = split_check(name)
         show(
             api.call("GET", f"/checks/{entity}/{check}/maintenances")["items"], MAINT_COLS, as_json
@@ -452,7 +521,6 @@ def ack(
         out.print(f"acknowledged {name} for {duration}")
 
 
-Columns = Sequence[tuple[str, Callable[[dict[str, Any]], Any]]]
 DELIVERY_COLS: Columns = [
     ("time", lambda r: when(r["time"])),
     ("check", lambda r: f"{r['entity']}:{r['check']}"),

@@ -114,6 +114,8 @@ class IncidentOut(msgspec.Struct, kw_only=True):
     stateful: bool
     open: bool
     acked: bool
+    # Tocsin's extension (Argus clients ignore it): the check, ``entity:check``.
+    check: str | None = None
 
 
 class IncidentPage(msgspec.Struct):
@@ -224,6 +226,7 @@ def incident_out(inc: IncidentRecord, sources: dict[str, SourceRecord], now: flo
         stateful=not inc.stateless,
         open=row.is_open(now),
         acked=row.is_acked(now),
+        check=f"{inc.entity}:{inc.check}" if inc.entity else None,
     )
 
 
