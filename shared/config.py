@@ -50,6 +50,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_proxies: tuple[str, ...] = ()
     # Processor partitions this process consumes, e.g. "0-3,6"; unset = all.
     processor_partitions: str | None = None
+    # Where people reach the dashboard (e.g. https://tocsin.example.org); email bodies link
+    # to the check's page there.  Unset = no links.
+    public_url: str | None = None
 
     # Tuning; see README "Configuration".
     prefetch: int = 1000
@@ -108,6 +111,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigError("TOCSIN_PREFETCH and TOCSIN_BATCH_SIZE must be positive")
         if self.rate_per_s <= 0 or self.rate_burst < 1:
             raise ConfigError("TOCSIN_RATE_PER_S must be > 0 and TOCSIN_RATE_BURST >= 1")
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError("TOCSIN_PUBLIC_URL must start with http:// or https://")
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)

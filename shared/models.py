@@ -86,6 +86,8 @@ class Event(msgspec.Struct, kw_only=True):
     acknowledgement_id: Annotated[str, Meta(max_length=255)] | int | None = None
     # The Argus incident (pk) the API already opened for this event (routing key ``argus`` only).
     incident_id: Annotated[str, Meta(min_length=1, max_length=32)] | None = None
+    # Who acknowledged (acknowledgement events; the API sets it when it knows the caller).
+    acknowledged_by: Annotated[str, Meta(max_length=255)] | None = None
 
     def __post_init__(self) -> None:
         state = self.state.strip().lower()
@@ -140,6 +142,7 @@ class CheckEvent(msgspec.Struct, frozen=True, kw_only=True):
     # Set by the Argus API: it wrote the incident and its event log; the processor
     # only uses this pk as the episode id and writes no incident records for the event.
     incident_id: str | None = None
+    acknowledged_by: str = ""  # acknowledgement events: who, when known
 
 
 class Notification(msgspec.Struct, frozen=True, kw_only=True):
@@ -184,6 +187,7 @@ class Notification(msgspec.Struct, frozen=True, kw_only=True):
     incident_stateful: bool = True
     in_maintenance: bool = False  # the check is in scheduled maintenance at ``time``
     profiles_only: bool = False
+    acknowledged_by: str = ""  # acknowledgements: who acknowledged, when known
 
 
 class NotificationRef(msgspec.Struct, frozen=True):
@@ -269,6 +273,7 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True):
 class ContactRef(msgspec.Struct, frozen=True):
     id: str
     name: str
+    timezone: str = "UTC"  # the contact's IANA zone: email bodies show its local times
 
 
 class MediumRef(msgspec.Struct, frozen=True, kw_only=True):
@@ -308,6 +313,7 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True):
     duration: float = 0.0
     tags: tuple[str, ...] = ()
     checks: tuple[RollupItem, ...] = ()
+    acknowledged_by: str = ""  # acknowledgements: who acknowledged, when known
 
 
 # --------------------------------------------------------------------------- codecs

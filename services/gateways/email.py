@@ -1,7 +1,8 @@
 """Email gateway: one plain-text MIME message per delivery over SMTP (``TOCSIN_SMTP_*``).
 
 Subject (CONTRACTS §8): upper-case type, ``entity:check`` and state, e.g.
-``PROBLEM: web1:http is CRITICAL``; rollups give the count.  The
+``PROBLEM: web1:http is CRITICAL``; rollups give the count; acknowledgements
+read ``ACKNOWLEDGED: web1:http (critical): <comment>``.  The
 ``Message-ID`` derives from the delivery id, so a retry that reached the
 server twice is recognisable as one message by the receiving side.
 """
@@ -21,16 +22,23 @@ from services.gateways.core import SendResult
 from services.gateways.runner import SendContext
 from services.gateways.texts import (
     ROLLUP_TYPES,
+    ack_line,
+    acked_state,
     check_name,
+    check_url,
     clean,
     format_duration,
-    format_time,
     headline,
+    local_time,
     rollup_states_summary,
     state_title,
 )
 from shared.config import Settings
 from shared.models import Delivery
+
+
+def cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class EmailSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -45,14 +53,21 @@ def subject(d: Delivery) -> str:
     if d.type in ROLLUP_TYPES:
         n = len(d.checks)
         text = f"{kind}: {n} failing check{'s' if n != 1 else ''}"
+    elif d.type == "acknowledgement":
+        text = cut(ack_line(d), 200)
     else:
         text = f"{kind}: {check_name(d)} is {d.state.upper()}"
     prefix = clean(d.medium.settings.get("subject_prefix") or "")
     return f"{prefix} {text}" if prefix else text
 
 
-def body(d: Delivery) -> str:
-    """The plain-text body: what, how bad, since when, why; rollups list their checks."""
+def body(d: Delivery, public_url: str | None = None) -> str:
+    """The plain-text body: what, how bad, since when, why; rollups list their checks.
+
+    Times are on the contact's clock with UTC beside them; with
+    ``TOCSIN_PUBLIC_URL`` set, the body links to the check's dashboard page.
+    """
+    when = local_time(d.time, d.contact.timezone)
     lines = [headline(d), ""]
     if d.type in ROLLUP_TYPES:
         lines.append(f"States: {rollup_states_summary(d) or 'none'}")
@@ -62,7 +77,17 @@ def body(d: Delivery) -> str:
             summary = f" - {c.summary}" if c.summary else ""
             lines.append(f"  {c.entity}:{c.check}: {state_title(c.state)}{extra}{summary}")
         lines.append("")
-        lines.append(f"Time: {format_time(d.time)}")
+        lines.append(f"Time: {when}")
+    elif d.type == "acknowledgement":
+        lines.append(f"Check: {check_name(d)}")
+        lines.append(f"State: {state_title(acked_state(d))}")
+        lines.append(f"Comment: {d.summary or '(none)'}")
+        if d.acknowledged_by:
+            lines.append(f"Acknowledged by: {d.acknowledged_by}")
+        lines.append(f"Time: {when}")
+        lines.append(f"Acknowledged for: {format_duration(d.duration)}")
+        if d.duration > 0:
+            lines.append(f"Until: {local_time(d.time + d.duration, d.contact.timezone)}")
     else:
         lines.append(f"Check: {check_name(d)}")
         lines.append(f"State: {state_title(d.state)}")
@@ -71,11 +96,13 @@ def body(d: Delivery) -> str:
         lines.append(f"Summary: {d.summary}")
         if d.details:
             lines.append(f"Details: {d.details}")
-        lines.append(f"Time: {format_time(d.time)}")
-        label = "Acknowledged for" if d.type == "acknowledgement" else "Duration"
-        lines.append(f"{label}: {format_duration(d.duration)}")
+        lines.append(f"Time: {when}")
+        lines.append(f"Duration: {format_duration(d.duration)}")
         if d.tags:
             lines.append(f"Tags: {', '.join(d.tags)}")
+    link = check_url(public_url, d)
+    if link:
+        lines += ["", f"Dashboard: {link}"]
     lines += ["", f"-- \nSent by Tocsin to {d.contact.name} (delivery {d.id})"]
     return "\n".join(lines) + "\n"
 
@@ -96,7 +123,7 @@ def render(d: Delivery, settings: Settings, now: float) -> EmailMessage:
     msg["Message-ID"] = message_id(d, settings.smtp_from)
     msg["X-Tocsin-Delivery"] = clean(d.id)
     msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(body(d))
+    msg.set_content(body(d, settings.public_url))
     return msg
 
 

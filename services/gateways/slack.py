@@ -12,6 +12,7 @@ from services.gateways.core import SendResult
 from services.gateways.runner import SendContext
 from services.gateways.texts import (
     ROLLUP_TYPES,
+    acked_state,
     check_name,
     format_duration,
     format_time,
@@ -77,6 +78,15 @@ def render(d: Delivery) -> dict[str, object]:
         more = len(listed) - MAX_LISTED
         text = "\n".join(listed[:MAX_LISTED]) + (f"\n… and {more} more" if more > 0 else "")
         fields.append({"title": "States", "value": escape(rollup_states_summary(d)), "short": True})
+    elif d.type == "acknowledgement":
+        text = d.summary  # the comment
+        state = escape(state_title(acked_state(d)))
+        fields.append({"title": "State", "value": state, "short": True})
+        if d.acknowledged_by:
+            by = escape(d.acknowledged_by)
+            fields.append({"title": "Acknowledged by", "value": by, "short": True})
+        if d.duration > 0:
+            fields.append({"title": "For", "value": format_duration(d.duration), "short": True})
     else:
         text = d.summary
         fields.append({"title": "State", "value": escape(state_title(d.state)), "short": True})

@@ -13,7 +13,14 @@ import msgspec
 
 from services.gateways.core import SendResult
 from services.gateways.runner import SendContext
-from services.gateways.texts import ROLLUP_TYPES, check_name, clean, format_time, state_title
+from services.gateways.texts import (
+    ROLLUP_TYPES,
+    acked_state,
+    check_name,
+    clean,
+    format_time,
+    state_title,
+)
 from shared.models import Delivery
 
 MAX_LEN = 160
@@ -49,9 +56,11 @@ def render(d: Delivery) -> str:
         head = f"{kind} {len(d.checks)} failing at {when}"
         text = f"{head}: {', '.join(names)}{more}"
         return cut(clean(text), MAX_LEN)
-    head = f"{kind} {state_title(d.state).upper()} "
+    state = acked_state(d) if d.type == "acknowledgement" else d.state
+    head = f"{kind} {state_title(state).upper()} "
     name = cut(check_name(d), 80)
-    tail = f" at {when}"
+    by = clean(d.acknowledged_by)
+    tail = (f" by {cut(by, 40)}" if by and d.type == "acknowledgement" else "") + f" at {when}"
     summary = clean(d.summary)
     text = head + name + tail + (f": {summary}" if summary else "")
     return cut(text, MAX_LEN)

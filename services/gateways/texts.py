@@ -7,6 +7,9 @@ state come first, then which check, then when and why.
 from __future__ import annotations
 
 import time as _time
+from datetime import datetime
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.models import Delivery
 from shared.severity import severity_key
@@ -74,12 +77,62 @@ def rollup_states_summary(d: Delivery) -> str:
     return ", ".join(f"{state_title(s)}: {n}" for s, n in ranked)
 
 
+def acked_state(d: Delivery) -> str:
+    """The failing state an acknowledgement acknowledged (its event's state is ``acknowledgement``).
+
+    The processor gives an acknowledgement the check's state at the time as
+    ``previous_state``; an old delivery without one reads ``critical``, the
+    severity acknowledgements route with when nothing else is known.
+    """
+    if d.state in ("warning", "critical", "unknown"):
+        return d.state
+    prev = d.previous_state
+    return prev if prev is not None and prev != "ok" else "critical"
+
+
+def ack_line(d: Delivery, by: bool = False) -> str:
+    """``ACKNOWLEDGED: web1:http (critical): <comment>``, optionally ``... by alice: ...``."""
+    who = f" by {clean(d.acknowledged_by)}" if by and d.acknowledged_by else ""
+    comment = clean(d.summary)
+    text = f"ACKNOWLEDGED: {check_name(d)} ({acked_state(d)}){who}"
+    return f"{text}: {comment}" if comment else text
+
+
 def headline(d: Delivery) -> str:
     """One line naming what happened: ``Problem: 'web1:http' is Critical``."""
     kind = TYPE_SENTENCE.get(d.type, d.type.title())
     if d.type in ROLLUP_TYPES:
         n = rollup_count(d)
         return f"{kind}: {n} failing check{'s' if n != 1 else ''}"
-    if d.type in ("acknowledgement", "test"):
+    if d.type == "acknowledgement":
+        who = f" by {clean(d.acknowledged_by)}" if d.acknowledged_by else ""
+        return f"Acknowledged: '{check_name(d)}' ({state_title(acked_state(d))}){who}"
+    if d.type == "test":
         return f"{kind}: '{check_name(d)}' ({state_title(d.state)})"
     return f"{kind}: '{check_name(d)}' is {state_title(d.state)}"
+
+
+def local_time(ts: float, tz_name: str) -> str:
+    """``2026-01-14 17:41:00 CET (16:41:00 UTC)`` in the contact's zone; UTC alone for UTC.
+
+    An unknown zone name falls back to UTC rather than losing the message.
+    """
+    utc = format_time(ts)
+    try:
+        tz = ZoneInfo(tz_name) if tz_name not in ("", "UTC") else None
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = None
+    if tz is None:
+        return utc
+    local = datetime.fromtimestamp(ts, tz)
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname() or tz.key} ({utc[11:]})"
+
+
+def check_url(public_url: str | None, d: Delivery) -> str | None:
+    """The dashboard page of ``d``'s check (rollups: the failing checks), if the URL is known."""
+    if not public_url:
+        return None
+    base = public_url.rstrip("/")
+    if d.type in ROLLUP_TYPES:
+        return f"{base}/ui/checks?state=failing"
+    return f"{base}/ui/check?{urlencode({'entity': d.entity, 'check': d.check})}"

@@ -134,4 +134,5 @@ def normalise(event: Event, received: float, event_id: str, source: str = "flapj
         source=source,
         # Only the Argus API (routing key ``argus``) may attach an event to an incident.
         incident_id=event.incident_id if source == "argus" else None,
+        acknowledged_by=clean_text(event.acknowledged_by)[:255],
     )

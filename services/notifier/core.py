@@ -334,7 +334,7 @@ def _deliver(text: str, t: Target) -> Decision:
 def _refs(t: Target) -> tuple[ContactRef, MediumRef]:
     m = t.medium
     return (
-        ContactRef(t.contact.id, t.contact.name),
+        ContactRef(t.contact.id, t.contact.name, t.contact.timezone),
         MediumRef(id=m.id, type=m.type, address=m.address, settings=m.settings),
     )
 
@@ -356,6 +356,7 @@ def _delivery(n: Notification, t: Target, dtype: DeliveryType) -> Delivery:
         details=n.details,
         duration=n.duration,
         tags=n.tags,
+        acknowledged_by=n.acknowledged_by,
     )
 
 

@@ -365,6 +365,7 @@ def _notification(
         event_id=event.id,
         acknowledgement_id=event.acknowledgement_id,
         ack_until=ack_until,
+        acknowledged_by=event.acknowledged_by if kind == "acknowledgement" else "",
         **facts,
     )
 

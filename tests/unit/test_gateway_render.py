@@ -84,7 +84,9 @@ def test_webhook_signature_is_hmac_sha256_of_the_body() -> None:
         pytest.param(delivery(), "PROBLEM: web1:http is CRITICAL", id="problem"),
         pytest.param(delivery("recovery", "ok"), "RECOVERY: web1:http is OK", id="recovery"),
         pytest.param(
-            delivery("acknowledgement"), "ACKNOWLEDGEMENT: web1:http is CRITICAL", id="ack"
+            delivery("acknowledgement"),
+            "ACKNOWLEDGED: web1:http (critical): connection refused",
+            id="ack",
         ),
         pytest.param(delivery("test"), "TEST: web1:http is CRITICAL", id="test"),
         pytest.param(
