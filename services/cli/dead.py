@@ -21,6 +21,7 @@ dead letters carry the medium (``shared.masking.mask_document``).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.dead_view import age, check_of, letter_id, pick, short_reason
 from shared.amqp import Names, connect
 from shared.config import Settings
 from shared.errors import ConfigError
@@ -58,6 +60,11 @@ class DeadLetter:
     time: int | None
     body: bytes
     headers: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        """Stable between listings (positions shift): see ``dead_view.letter_id``."""
+        return letter_id(self.message_id, self.body, self.reason)
 
 
 def _text(value: Any) -> str:
@@ -140,10 +147,17 @@ def fetch(channel: BlockingChannel, queue: str, limit: int) -> list[DeadLetter]:
 def select(
     letters: Sequence[DeadLetter], ids: Sequence[str], stage: str | None
 ) -> list[DeadLetter]:
-    """Letters chosen by position (``3``) or message id, optionally only of one stage."""
-    chosen = [
-        d for d in letters if not ids or str(d.position) in ids or (d.message_id or "") in ids
-    ]
+    """Letters chosen by id (or a unique prefix), optionally only of one stage.
+
+    An id that names no letter, or several, ends the command with the reason:
+    acting on a guess would replay the wrong message.
+    """
+    wanted, problems = pick(ids, [d.id for d in letters])
+    if problems:
+        for problem in problems:
+            err.print(problem, style="red", markup=False, highlight=False)
+        raise typer.Exit(1)
+    chosen = [d for d in letters if not ids or d.id in wanted]
     return [d for d in chosen if stage is None or d.stage == stage]
 
 
@@ -153,7 +167,7 @@ def requeue(channel: BlockingChannel, letters: Sequence[DeadLetter]) -> tuple[in
     todo = []
     for d in letters:
         if not d.queue:
-            skipped.append(f"#{d.position}: origin unknown")
+            skipped.append(f"{d.id}: origin unknown")
         else:
             todo.append(d)
     if not todo:
@@ -200,14 +214,16 @@ def list_cmd(
     stage: StageOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """List dead letters: position, id, stage, origin queue and reason."""
+    """List dead letters, oldest first: id, check, age, stage, origin queue and reason."""
     with _dead_channel(_settings()) as (channel, queue):
         letters = select(fetch(channel, queue, limit), [], stage)
     if as_json:
         rows = [
             {
+                "id": d.id,
                 "position": d.position,
                 "message_id": d.message_id,
+                "check": check_of(d.body),
                 "stage": d.stage,
                 "queue": d.queue,
                 "routing_key": d.routing_key,
@@ -219,16 +235,26 @@ def list_cmd(
         ]
         out.print_json(json.dumps(rows))
         return
-    table = Table("#", "message id", "stage", "from queue", "reason")
+    now = time.time()
+    table = Table("id", "check", "age", "stage", "from queue", "reason")
+    table.columns[0].no_wrap = True
+    table.columns[5].min_width = 30
     for d in letters:
-        table.add_row(str(d.position), d.message_id or "-", d.stage, d.queue or "?", d.reason[:120])
+        table.add_row(
+            d.id,
+            check_of(d.body),
+            age(now - d.time if d.time else None),
+            d.stage,
+            d.queue or "?",
+            short_reason(d.reason),
+        )
     out.print(table)
     out.print(f"{len(letters)} dead letter(s) shown")
 
 
 @dead_app.command("show")
 def show_cmd(
-    ids: Annotated[list[str], typer.Argument(help="Positions (from `list`) or message ids.")],
+    ids: Annotated[list[str], typer.Argument(help="Ids from `list` (or unique prefixes).")],
     limit: LimitOpt = 1000,
 ) -> None:
     """Show dead letters in full: headers, reason and body (secrets masked)."""
@@ -238,7 +264,7 @@ def show_cmd(
         err.print("no such dead letter")
         raise typer.Exit(1)
     for d in letters:
-        out.print(f"[bold]#{d.position}[/bold] id={d.message_id or '-'} stage={d.stage}")
+        out.print(f"[bold]{d.id}[/bold] check={check_of(d.body)} stage={d.stage}")
         out.print(f"from queue: {d.queue or '?'} (routing key {d.routing_key!r})")
         out.print(f"reason: {d.reason}")
         headers = {k: _text(v) for k, v in redact(d.headers).items() if k != "x-death"}
@@ -248,14 +274,14 @@ def show_cmd(
 
 @dead_app.command("requeue")
 def requeue_cmd(
-    ids: Annotated[list[str] | None, typer.Argument(help="Positions or message ids.")] = None,
+    ids: Annotated[list[str] | None, typer.Argument(help="Ids from `list` (or prefixes).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Requeue every (selected) letter.")] = False,
     stage: StageOpt = None,
     limit: LimitOpt = 10_000,
 ) -> None:
     """Send dead letters back to the queue they came from, as new messages."""
     if not ids and not all_:
-        err.print("name dead letters to requeue (positions or ids), or pass --all")
+        err.print("name dead letters to requeue by id (from `tocsin dead list`), or pass --all")
         raise typer.Exit(2)
     with _dead_channel(_settings()) as (channel, queue):
         chosen = select(fetch(channel, queue, limit), ids or [], stage)

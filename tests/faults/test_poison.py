@@ -99,7 +99,10 @@ def test_a_message_that_kills_its_worker_ends_in_dead_letters_after_the_delivery
     assert row["message_id"] == "poison-1" and row["stage"] == "broker"
     assert row["queue"] == names.notifications and "delivery_limit" in row["reason"]
 
-    requeued = _tocsin(s, "requeue", "1")
+    assert row["id"] == "poison-1"  # the stable id: the message id when there is one
+    by_position = _tocsin(s, "requeue", "1")
+    assert by_position.returncode == 1 and "not by list position" in by_position.stderr
+    requeued = _tocsin(s, "requeue", "poison")  # a unique prefix of the id
     assert requeued.returncode == 0 and "requeued 1" in requeued.stdout, requeued.stderr
     assert _dead_count(s) == 0
     (back,) = collect(s, [names.notifications], 1, timeout=10)
