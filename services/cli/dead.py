@@ -202,7 +202,8 @@ def _settings() -> Settings:
 
 
 dead_app = typer.Typer(
-    help="Inspect, replay and purge dead letters (NS.dead).", no_args_is_help=True
+    help="Inspect, replay and purge dead letters (the queue <namespace>.dead).",
+    no_args_is_help=True,
 )
 LimitOpt = Annotated[int, typer.Option(help="Look at most at this many dead letters.")]
 StageOpt = Annotated[str | None, typer.Option(help="Only letters of this stage (or 'broker').")]

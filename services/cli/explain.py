@@ -112,7 +112,9 @@ def explain(
 
 
 def simulate(
-    event: Annotated[str, typer.Option("--event", help="one event as JSON (CONTRACTS §4)")],
+    event: Annotated[
+        str, typer.Option("--event", help="One event as JSON, as `tocsin send` takes it.")
+    ],
     at: Annotated[
         str | None, typer.Option("--time", help="epoch, ISO 8601 or now+1h (default: now)")
     ] = None,

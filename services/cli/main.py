@@ -18,6 +18,7 @@ from rich.table import Table
 
 from services.cli.dead import register as register_dead
 from services.cli.explain import register as register_explain
+from services.cli.help import install as install_help
 from services.cli.incidents import register as register_incidents
 from services.cli.profiles import register as register_profiles
 from services.cli.resources import register as register_resources
@@ -25,6 +26,7 @@ from shared.config import Settings
 from shared.errors import ConfigError
 from shared.models import MEDIUM_TYPES
 
+install_help()  # option types in --help: none for flags, TEXT/INTEGER for values
 app = typer.Typer(
     help="Tocsin: route monitoring events to the people who need them.",
     no_args_is_help=True,
@@ -183,22 +185,34 @@ def send(
         str | None,
         typer.Option(help="ok, warning, critical, unknown, acknowledgement, test_notifications."),
     ] = None,
-    summary: Annotated[str | None, typer.Option()] = None,
-    details: Annotated[str | None, typer.Option()] = None,
+    summary: Annotated[str | None, typer.Option(help="One line: what is wrong.")] = None,
+    details: Annotated[str | None, typer.Option(help="Longer text for the message body.")] = None,
     time_: Annotated[
         float | None, typer.Option("--time", help="Event time, epoch seconds (default: now).")
     ] = None,
     tag: Annotated[list[str] | None, typer.Option(help="key=value tag; repeatable.")] = None,
-    initial_failure_delay: Annotated[int | None, typer.Option()] = None,
-    repeat_failure_delay: Annotated[int | None, typer.Option()] = None,
+    initial_failure_delay: Annotated[
+        int | None, typer.Option(help="Seconds failing before the first problem (default 30).")
+    ] = None,
+    repeat_failure_delay: Annotated[
+        int | None, typer.Option(help="Seconds between repeated problems (default 60).")
+    ] = None,
+    initial_recovery_delay: Annotated[
+        int | None, typer.Option(help="Seconds ok before the recovery is sent (default 0).")
+    ] = None,
     duration: Annotated[int | None, typer.Option(help="Acknowledgement length in seconds.")] = None,
     file: Annotated[
         Path | None,
         typer.Option("--file", "-f", help="JSON lines, one event per line; '-' for stdin."),
     ] = None,
-    strict: Annotated[bool, typer.Option(help="Send nothing if any line is invalid.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Send nothing if any line is invalid.")
+    ] = False,
 ) -> None:
-    """Publish events to NS.events, from flags or a JSON-lines file."""
+    """Send check results (events) into the pipeline, from options or a JSON-lines file.
+
+    The event fields are those of the README's "Sending events" table.
+    """
     from services.cli.send import LineError, parse_lines, send_events
     from shared.sender import Sender
 
@@ -216,6 +230,7 @@ def send(
             "tags": tag,
             "initial_failure_delay": initial_failure_delay,
             "repeat_failure_delay": repeat_failure_delay,
+            "initial_recovery_delay": initial_recovery_delay,
             "duration": duration,
         }
         event.update({k: v for k, v in optional.items() if v is not None})
