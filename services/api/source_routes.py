@@ -26,7 +26,7 @@ from litestar import Request, Response, Router, delete, get, post
 from litestar.params import FromPath, FromQuery, RawBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from services.api.auth import token_from_header
+from services.api.auth import connection_client, refuse_locked, token_from_header
 from services.api.config_routes import ctx_of, page_of
 from services.api.context import ApiContext
 from services.api.errors import ApiError, split_field
@@ -97,6 +97,21 @@ def _unauthorized(presented: str | None) -> ApiError:
     return ApiError(401, "missing token" if presented is None else "invalid token", "token")
 
 
+def _authorise(request: Request[Any, Any, Any], presented: str | None, ok: bool) -> None:
+    """The global guard's failed-auth limit, for the routes that compare tokens themselves.
+
+    Without it ``?token=`` on these public routes would be an unlimited
+    oracle for the admin token and the sources' tokens.
+    """
+    failed = ctx_of(request).failed_auth
+    client = connection_client(request)
+    refuse_locked(failed, client, time.monotonic())
+    if not ok:
+        if presented is not None:
+            failed.record(client, time.monotonic())
+        raise _unauthorized(presented)
+
+
 def _rejections(decoded: Decoded) -> list[Rejection]:
     out = []
     for _, reason in decoded.rejected:
@@ -156,8 +171,8 @@ async def alertmanager_webhook(request: Request[Any, Any, Any]) -> Response[Sour
     ctx = ctx_of(request)
     presented = _presented_token(request)
     expected = ctx.settings.api_token or ""
-    if presented is None or not expected or not _same(presented, expected):
-        raise _unauthorized(presented)
+    ok = presented is not None and bool(expected) and _same(presented, expected)
+    _authorise(request, presented, ok)
     return await _alertmanager(request, want_list=False)
 
 
@@ -257,8 +272,7 @@ async def source_events(
         (record is not None and _same(_sha256(presented), record.token_sha256))
         or (bool(admin) and _same(presented, admin))
     )
-    if not authorised:
-        raise _unauthorized(presented)  # before 404: do not reveal which sources exist
+    _authorise(request, presented, authorised)  # before 404: do not reveal which sources exist
     if record is None:
         raise ApiError(404, f"source {name!r} not found", "name")
     payload = await request.body()

@@ -11,9 +11,10 @@ import httpx
 import msgspec
 import pytest
 import uvicorn
+from litestar.testing import TestClient
 
 from services.api.app import create_app
-from services.api.auth import proxy_options
+from services.api.auth import FAILED_AUTH_LIMIT, proxy_options
 from services.api.context import ApiContext
 from shared.config import Settings
 from shared.sender import Sender
@@ -100,3 +101,28 @@ def test_named_proxy_forwards_the_client_address(proxied_api: str) -> None:
         assert _get(proxied_api, "guess", "127.0.0.2", **{"X-Forwarded-For": f"192.0.2.{i}"}) == 401
     assert _get(proxied_api, TOKEN, "127.0.0.2") == 429
     assert _get(proxied_api, TOKEN, **{"X-Forwarded-For": "192.0.2.1"}) == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/sources/alertmanager", id="alertmanager webhook"),
+        pytest.param("/sources/cron/events", id="declared source"),
+    ],
+)
+def test_routes_with_their_own_token_check_share_the_limit(settings: Settings, path: str) -> None:
+    """``?token=`` on the public intake routes was an unlimited oracle for the admin token."""
+    s = msgspec.structs.replace(settings, api_token=TOKEN)
+    ctx = ApiContext(settings=s, redis=connect_redis(s), sender=Sender(s))
+    try:
+        with TestClient(app=create_app(ctx)) as c:
+            codes = [
+                c.post(f"{path}?token=guess-{i}", content=b"{}").status_code
+                for i in range(FAILED_AUTH_LIMIT)
+            ]
+            assert set(codes) == {401}, codes
+            right = c.post(f"{path}?token={TOKEN}", content=b"{}")
+            assert right.status_code == 429 and int(right.headers["retry-after"]) > 0
+            assert c.get("/media", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 429
+    finally:
+        ctx.sender.close()
