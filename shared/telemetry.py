@@ -13,9 +13,22 @@ import sys
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+    start_http_server,
+)
 
 from shared.config import Settings
+
+# No ``*_created`` series: they doubled the series count of every counter and
+# histogram and nothing reads them.  A process-wide switch of prometheus_client,
+# set once here because every worker (and the API) imports this module.
+disable_created_metrics()
 
 _STANDARD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()

@@ -23,6 +23,7 @@ from services.api.config_routes import config_router, ctx_of
 from services.api.context import ApiContext
 from services.api.errors import EXCEPTION_HANDLERS, ApiError, split_field
 from services.api.explain_routes import explain_router
+from services.api.request_metrics import request_metrics
 from services.api.schemas import Accepted, Health
 from services.api.source_routes import sources_router
 from services.api.ui import ui_router
@@ -104,6 +105,7 @@ def create_app(ctx: ApiContext) -> Litestar:
         state=State({"ctx": ctx}),
         guards=[make_guard(ctx.settings.api_token, ctx.failed_auth)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[request_metrics],
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
             title="Tocsin management API", version="0.1.0", path="/schema"

@@ -6,13 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
+import shared.telemetry  # noqa: F401 - turns off the *_created series for this process too
 from services.api.auth import FailedAuth
 from shared.config import Settings
 from shared.directory import Directory
 from shared.keys import Keys
 from shared.sender import Sender
+
+# Request latency: 5 ms .. 10 s in 10 buckets (per route and status, so kept few).
+API_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 SettingsValidator = Callable[[str, str, dict[str, str]], None]
 
@@ -38,6 +42,13 @@ class ApiContext:
             "tocsin_api_requests",
             "API requests by route and status",
             ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "tocsin_api_request_duration_seconds",
+            "API request latency by method, route template and status",
+            ["method", "route", "status"],
+            buckets=API_BUCKETS,
             registry=self.registry,
         )
         self.events_accepted = Counter(
