@@ -230,6 +230,10 @@ class CheckStore:
         found = self._details([check_id(entity, check)], time.time() if now is None else now)
         return found[0] if found else None
 
+    def details_at(self, cids: Iterable[str], t: float) -> dict[str, CheckDetail]:
+        """The known checks among ``cids`` by id, as at ``t`` (the notifier's rollup accounting)."""
+        return {d.id: d for d in self._details(builtins.list(dict.fromkeys(cids)), t)}
+
     def _details(self, cids: builtins.list[str], t: float) -> builtins.list[CheckDetail]:
         """Details of the known checks among ``cids`` (in that order) with the ack and
         maintenance covering ``t``: two pipelined round trips however many checks."""

@@ -33,15 +33,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from services.notifier.routing import Decision, Index, Selection, Target, suppress
+import msgspec
+
+from services.notifier.routing import Decision, Index, Selection, Target, routes_to, suppress
+from shared.checks import CheckDetail
 from shared.models import (
     SEVERITIES,
     ContactRef,
     Delivery,
     DeliveryType,
+    Medium,
     MediumRef,
     Notification,
     RollupItem,
+    severity_of,
 )
 from shared.severity import severity_key
 
@@ -71,11 +76,16 @@ class RollupState:
 
 @dataclass(slots=True)
 class NotifierState:
-    """The per-medium state decisions read; the shell loads the parts a batch needs."""
+    """The per-medium state decisions read; the shell loads the parts a batch needs.
+
+    ``checks``: the current record of each check in a loaded rollup; a check
+    missing here counts as its rollup entry says (nothing known to the contrary).
+    """
 
     blocks: dict[str, float] = field(default_factory=dict)  # block id -> expire_at
     rollups: dict[str, RollupState] = field(default_factory=dict)  # medium id -> rollup
     episodes: dict[str, set[str]] = field(default_factory=dict)  # episode -> medium ids
+    checks: dict[str, CheckDetail] = field(default_factory=dict)  # check id -> record
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +186,7 @@ def expand(index: Index, state: NotifierState, n: Notification, sel: Selection) 
             decisions.append(_deliver("test: bypasses intervals and rollup", t))
     elif n.type == "problem":
         for t in sel.targets:
-            _problem(state, n, t, fx, out, decisions)
+            _problem(index, state, n, t, fx, out, decisions)
     else:
         _recovery_or_ack(index, state, n, sel, fx, out, decisions)
     return _with_profile_destinations(n, sel, out, fx, decisions)
@@ -193,6 +203,7 @@ def _with_profile_destinations(
 
 
 def _problem(
+    index: Index,
     state: NotifierState,
     n: Notification,
     t: Target,
@@ -213,7 +224,7 @@ def _problem(
         fx.rollup_put.append((m.id, n.check_id, item))
         items = dict(_rollup(state, m.id).items)
         items[n.check_id] = item
-        if _rollup_step(state, n, t, items, fx, out, decisions, replaces_exit=False):
+        if _rollup_step(index, state, n, t, items, fx, out, decisions, replaces_exit=False):
             return
     bid = block_id(m.id, n.check_id, n.state)
     until = state.blocks.get(bid)
@@ -270,7 +281,7 @@ def _recovery_or_ack(
         if m.rollup_threshold:
             items = dict(_rollup(state, m.id).items)
             items.pop(n.check_id, None)
-            if _rollup_step(state, n, t, items, fx, out, decisions, replaces_exit=True):
+            if _rollup_step(index, state, n, t, items, fx, out, decisions, replaces_exit=True):
                 continue
         out.append(_delivery(n, t, n.type))
         decisions.append(_deliver(f"{n.type}: medium got the problem", t))
@@ -278,6 +289,7 @@ def _recovery_or_ack(
 
 
 def _rollup_step(
+    index: Index,
     state: NotifierState,
     n: Notification,
     t: Target,
@@ -291,6 +303,7 @@ def _rollup_step(
     """Rollup on a medium with a threshold; True when it replaced the individual message."""
     m, cid = t.medium, t.contact.id
     threshold = m.rollup_threshold or 0
+    items = counted(index, state, n, m, items)
     count, active = len(items), _rollup(state, m.id).active
     rbid = rollup_block_id(m.id)
     if count >= threshold:
@@ -312,6 +325,52 @@ def _rollup_step(
     fx.rollup_active[m.id] = False
     fx.blocks_cleared.append((cid, rbid))
     return replaces_exit
+
+
+def counted(
+    index: Index,
+    state: NotifierState,
+    n: Notification,
+    m: Medium,
+    items: Mapping[str, RollupItem],
+) -> dict[str, RollupItem]:
+    """The rollup entries that still alert on ``m`` at ``n.time`` (issue 17 §2).
+
+    An entry counts while its check is failing, enabled, in no scheduled or
+    unscheduled maintenance, and a rule of the contact still routes its current
+    state to ``m``; the others stay in the set (they count again once that
+    changes; recovery removes them).  ``n``'s own check counts as ``n`` says.
+    """
+    out: dict[str, RollupItem] = {}
+    for cid, item in items.items():
+        detail = state.checks.get(cid)
+        if cid == n.check_id or detail is None:
+            out[cid] = item
+        elif still_alerting(index, detail, m, n.time):
+            same = item.state == detail.state
+            out[cid] = item if same else msgspec.structs.replace(item, state=detail.state)
+    return out
+
+
+def still_alerting(index: Index, detail: CheckDetail, m: Medium, now: float) -> bool:
+    """Failing, enabled, not in maintenance and still routed to ``m`` by a rule of its contact."""
+    if not detail.failing or not detail.enabled or detail.state is None:
+        return False
+    for window in (detail.acknowledgement, detail.scheduled_maintenance):
+        if window is not None and window.covers(now):
+            return False
+    probe = Notification(
+        id="rollup-probe",
+        type="problem",
+        check_id=detail.id,
+        entity=detail.entity,
+        check=detail.check,
+        state=detail.state,
+        severity=severity_of(detail.state),
+        time=now,
+        tags=detail.tags,
+    )
+    return routes_to(index, probe, m)
 
 
 def _rollup(state: NotifierState, mid: str) -> RollupState:

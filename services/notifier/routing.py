@@ -195,6 +195,14 @@ def select_rules(index: Index, n: Notification) -> Selection:
     return Selection(tuple(targets), tuple(decisions))
 
 
+def routes_to(index: Index, n: Notification, medium: Medium) -> bool:
+    """Whether a rule of ``medium``'s contact routes ``n`` to it now (rollup accounting)."""
+    if medium.contact_id not in index.contacts:
+        return False
+    targets, _ = _contact(index, n, medium.contact_id, frozenset(n.tags), {})
+    return any(t.medium.id == medium.id for t in targets)
+
+
 def contact_decision(index: Index, n: Notification, cid: str) -> Decision | None:
     """The routing verdict on one contact, considered or not (None: it gets ``n``)."""
     _, decision = _contact(index, n, cid, frozenset(n.tags), {})

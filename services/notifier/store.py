@@ -26,6 +26,7 @@ from services.notifier.core import (
     StateQuery,
     episode_key,
 )
+from shared.checks import CheckStore
 from shared.explain import queue_records
 from shared.keys import Keys
 from shared.models import ENCODER, Delivery, Notification, RollupItem
@@ -97,7 +98,11 @@ class NotifierStore:
         return BatchInput(found, invalid, done, int(res[-1] or 0))
 
     def read_state(self, q: StateQuery) -> NotifierState:
-        """Blocks, rollups and episode media the batch's decisions read, in one round trip."""
+        """Blocks, rollups and episode media the batch's decisions read, in one round trip.
+
+        With rollups, the current record of each check in them too (two more
+        round trips): a check counts toward a rollup only while it still alerts.
+        """
         pipe = self.r.pipeline(transaction=False)
         block_order = [(cid, sorted(ids)) for cid, ids in q.blocks.items()]
         for cid, ids in block_order:
@@ -121,6 +126,9 @@ class NotifierStore:
             state.rollups[mid] = RollupState(active == "true", items)
         for key in episode_order:
             state.episodes[key] = set(next(res))
+        members = sorted({cid for r in state.rollups.values() for cid in r.items})
+        if members:
+            state.checks = dict(CheckStore(self.r, self.k).details_at(members, time.time()))
         return state
 
     def commit(
