@@ -15,8 +15,21 @@ import hashlib
 
 
 def check_id(entity: str, check: str) -> str:
-    """Stable id of the check ``entity:check`` (20 hex characters)."""
-    return hashlib.blake2b(f"{entity}:{check}".encode(), digest_size=10).hexdigest()
+    """Stable id of the check ``entity:check`` (20 hex characters), unique per (entity, check).
+
+    ``entity:check`` alone is ambiguous when the check name holds a ``:``:
+    entity ``web`` / check ``prod:disk`` and entity ``web:prod`` / check
+    ``disk`` hashed alike, so an ``ok`` for one resolved the other (and an
+    Argus source could reach checks of entities named ``<source>:...``).
+    Entities often hold a ``:`` (Alertmanager's ``host:9100``), check names
+    rarely, so a check name without ``:`` keeps the historical form: reading
+    up to the *last* ``:`` splits it unambiguously, and existing ids need no
+    migration.  A check name with ``:`` hashes ``entity NUL check`` instead;
+    names never contain NUL (the models refuse control characters), so the
+    two forms never meet.
+    """
+    raw = f"{entity}\0{check}" if ":" in check else f"{entity}:{check}"
+    return hashlib.blake2b(raw.encode(), digest_size=10).hexdigest()
 
 
 def entity_id(entity: str) -> str:
@@ -233,6 +246,23 @@ class Keys:
         """Capped LIST of delivery attempt outcomes (JSON), newest first."""
         return f"{self.p}delivery::log"
 
+    # -- delivery order and shared rate limits (shared/lanes.py, services/gateways/ratelimit.py)
+    def lane(self, lane_id: str) -> str:
+        """ZSET delivery id -> seq: deliveries of one (medium address, check) not yet finished.
+
+        The hash tag is the lane, so the notifier's ZADD and the gateway's
+        gate read and ZREM each touch one slot.
+        """
+        return f"{self.p}lane:{{{lane_id}}}"
+
+    def delivery_seq(self) -> str:
+        """STRING: the last delivery ``seq`` handed out (microseconds, strictly increasing)."""
+        return f"{self.p}delivery::seq"
+
+    def rate_bucket(self, medium_type: str, address_id: str) -> str:
+        """HASH ``{tokens, updated}``: the token bucket of one medium address, shared by gateways."""
+        return f"{self.p}rate:{medium_type}:{{{address_id}}}"
+
     # -- notifier dedup
     def notified(self, notification_id: str) -> str:
         """Marker set once the notifier expanded a notification (idempotency)."""
@@ -274,6 +304,15 @@ class Keys:
     def drain_lock(self, list_name: str) -> str:
         """STRING lease: which ingest process drains the list (one at a time)."""
         return f"{self.p}drain:{{{list_name}}}:lock"
+
+    def source_checks(self, source: str) -> str:
+        """SET of the check ids an event source has named (shared/check_quota.py)."""
+        return f"{self.p}source:{{{source}}}:checks"
+
+    # -- dashboard (services/api/ui/session.py)
+    def ui_session(self, ref: str) -> str:
+        """STRING with a TTL: a live dashboard login session (``ref`` is a hash of its nonce)."""
+        return f"{self.p}ui:session:{ref}"
 
     # -- whole namespace
     def pattern(self) -> str:

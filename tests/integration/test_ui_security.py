@@ -12,6 +12,7 @@ from litestar.testing import TestClient
 from services.api.app import create_app
 from services.api.auth import FAILED_AUTH_LIMIT
 from services.api.context import ApiContext
+from services.api.ui import session
 from shared.config import Settings
 from shared.sender import Sender
 from shared.store import connect_redis
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.integration
 
 TOKEN = "ui-security-admin-token"
 LOGIN_CSRF = re.compile(r'name="login_csrf" value="([^"]+)"')
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 @pytest.fixture
@@ -59,3 +61,28 @@ def test_api_failures_lock_out_the_login(anon: TestClient) -> None:  # type: ign
     for _ in range(FAILED_AUTH_LIMIT):
         assert anon.get("/media", headers={"Authorization": "Bearer guess"}).status_code == 401
     assert _login(anon, TOKEN) == 429
+
+
+def test_logout_revokes_a_copied_session_cookie(ctx: ApiContext) -> None:
+    """A stolen cookie used to stay valid for 12 h after logout; now the session is gone."""
+    app = create_app(ctx)
+    with TestClient(app=app) as victim, TestClient(app=app) as thief:
+        assert _login(victim, TOKEN) == 303
+        stolen = victim.cookies[session.COOKIE]
+        thief.cookies.set(session.COOKIE, stolen)
+        assert thief.get("/ui/", follow_redirects=False).status_code == 200
+        csrf = CSRF.search(victim.get("/ui/").text).group(1)  # type: ignore[union-attr]
+        assert (
+            victim.post("/ui/logout", data={"csrf": csrf}, follow_redirects=False).status_code
+            == 303
+        )
+        r = thief.get("/ui/", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/ui/login")
+        assert thief.get("/ui/checks", headers={"x-tocsin-partial": "1"}).status_code == 401
+
+
+def test_sessions_expire_in_redis_with_the_cookie(anon: TestClient, ctx: ApiContext) -> None:  # type: ignore[type-arg]
+    assert _login(anon, TOKEN) == 303
+    [key] = ctx.redis.keys(ctx.keys.ui_session("*"))
+    assert 0 < ctx.redis.ttl(key) <= session.SESSION_S
+    assert anon.cookies[session.COOKIE].split(".")[1] not in str(key)  # nonce not stored

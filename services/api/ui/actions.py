@@ -26,7 +26,7 @@ from services.api.config_routes import ctx_of
 from services.api.errors import ApiError
 from services.api.ui import session
 from services.api.ui.pages import NOTICES, check_context
-from services.api.ui.shell import check_url, csrf_valid, render, see_other
+from services.api.ui.shell import NONCE_STATE, check_url, csrf_valid, render, see_other, sessions
 from services.api.ui.views import Invalid, limited_text, parse_duration, parse_maintenance
 from shared.checks import CheckStore
 from shared.consumer import AMQP_ERRORS
@@ -247,7 +247,7 @@ def login(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
         response = see_other(nxt)
         response.set_cookie(
             session.COOKIE,
-            session.new_session(token, time.time()),
+            sessions(request).start(token, time.time()),
             path="/ui",
             httponly=True,
             samesite="strict",
@@ -273,8 +273,10 @@ def login(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
 
 @post("/logout", sync_to_thread=False)
 def logout(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    """End the session for good: revoked in Redis, not only forgotten by this browser."""
     response = see_other("/ui/login")
     if csrf_valid(request, data):
+        sessions(request).revoke(request.state[NONCE_STATE])
         response.delete_cookie(session.COOKIE, path="/ui")
     return response
 

@@ -66,6 +66,11 @@ def admin_token(request: ASGIConnection[Any, Any, Any, Any]) -> str:
     return token
 
 
+def sessions(connection: ASGIConnection[Any, Any, Any, Any]) -> session.SessionStore:
+    ctx = connection.app.state.ctx
+    return session.SessionStore(ctx.redis, ctx.keys)
+
+
 def require_session(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
@@ -73,7 +78,7 @@ def require_session(
     if handler.opt.get("anonymous"):
         return
     cookie = connection.cookies.get(session.COOKIE)
-    nonce = session.session_nonce(admin_token(connection), cookie, time.time())
+    nonce = sessions(connection).live_nonce(admin_token(connection), cookie, time.time())
     if nonce is None:
         raise LoginRequired()
     connection.state[NONCE_STATE] = nonce
