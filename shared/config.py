@@ -48,6 +48,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     identity_labels: tuple[str, ...] = ()
     # Proxies (IPs or CIDRs) whose X-Forwarded-For the API believes; empty = none.
     trusted_proxies: tuple[str, ...] = ()
+    # Distinct checks one event source (declared or Argus) may name; 0 = no limit.
+    checks_per_source: int = 10_000
     # Processor partitions this process consumes, e.g. "0-3,6"; unset = all.
     processor_partitions: str | None = None
     # Where people reach the dashboard (e.g. https://tocsin.example.org); email bodies link
@@ -113,6 +115,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigError("TOCSIN_RATE_PER_S must be > 0 and TOCSIN_RATE_BURST >= 1")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError("TOCSIN_PUBLIC_URL must start with http:// or https://")
+        if self.checks_per_source < 0:
+            raise ConfigError("TOCSIN_CHECKS_PER_SOURCE must be >= 0 (0 = no limit)")
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)

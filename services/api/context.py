@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import redis
@@ -10,6 +10,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 import shared.telemetry  # noqa: F401 - turns off the *_created series for this process too
 from services.api.auth import FailedAuth
+from services.api.errors import ApiError
+from shared.check_quota import CheckQuota
 from shared.config import Settings
 from shared.directory import Directory
 from shared.keys import Keys
@@ -25,6 +27,10 @@ def _no_settings_validation(_type: str, _address: str, _settings: dict[str, str]
     return None
 
 
+def _no_destination_check(_type: str, _address: str) -> str | None:
+    return None
+
+
 @dataclass
 class ApiContext:
     settings: Settings
@@ -32,6 +38,8 @@ class ApiContext:
     sender: Sender
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     validate_medium_settings: SettingsValidator = _no_settings_validation
+    # (medium type, address) -> a warning when the gateway would refuse the destination.
+    destination_warning: Callable[[str, str], str | None] = _no_destination_check
     # Wrong tokens per client, shared by the bearer guard and the dashboard login.
     failed_auth: FailedAuth = field(default_factory=FailedAuth)
 
@@ -54,6 +62,30 @@ class ApiContext:
         self.events_accepted = Counter(
             "tocsin_api_events_accepted", "Events accepted by POST /events", registry=self.registry
         )
+        self.check_quota = CheckQuota(self.redis, self.keys, self.settings.checks_per_source)
+        self.check_cap_refusals = Counter(
+            "tocsin_api_source_check_cap_refusals",
+            "Requests refused because their source reached TOCSIN_CHECKS_PER_SOURCE",
+            ["kind"],
+            registry=self.registry,
+        )
+
+    def admit_checks(self, kind: str, source: str, check_ids: Iterable[str]) -> None:
+        """Refuse (422) a request that would take ``source`` past its cap on checks.
+
+        ``kind`` (``declared``, ``argus``) labels the metric; the source's
+        name stays out of metric labels, which attackers must not be able to grow.
+        """
+        verdict = self.check_quota.admit(f"{kind}:{source}", check_ids)
+        if verdict.refused:
+            self.check_cap_refusals.labels(kind).inc()
+            raise ApiError(
+                422,
+                f"source {source!r} has named {verdict.known} checks and may name at most "
+                f"{verdict.cap} (TOCSIN_CHECKS_PER_SOURCE); this request names {verdict.new} "
+                "new ones, so nothing in it was accepted",
+                "check",
+            )
 
     def installed_media(self) -> list[str]:
         """Medium types some gateway has registered (Argus's ``installed`` flag)."""

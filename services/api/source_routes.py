@@ -34,6 +34,7 @@ from services.api.schemas import Page
 from services.ingest import alertmanager, generic
 from services.ingest.bodies import Decoded
 from shared.consumer import AMQP_ERRORS
+from shared.keys import check_id
 
 RESERVED_NAMES = frozenset({"alertmanager"})
 _INDEX = re.compile(r"\[(\d+)\]|at item (\d+)")
@@ -253,6 +254,7 @@ def delete_source(request: Request[Any, Any, Any], name: FromPath[str]) -> None:
     ctx = ctx_of(request)
     if not ctx.redis.hdel(ctx.keys.sources(), name):
         raise ApiError(404, f"source {name!r} not found", "name")
+    ctx.check_quota.forget(f"declared:{name}")
 
 
 @post("/sources/{name:str}/events", opt={"public": True}, tags=["intake"], status_code=202)
@@ -278,6 +280,8 @@ async def source_events(
     payload = await request.body()
     decoded = generic.map_payload(payload, record.mapping, time.time(), "check", f"generic:{name}")
     _refuse_if_malformed(decoded)
+    ids = [check_id(e.entity, e.check) for e in decoded.accepted]
+    await anyio.to_thread.run_sync(lambda: ctx.admit_checks("declared", name, ids))
     await _publish(ctx, generic.envelope(name, record.mapping, payload), "generic")
     return _result(decoded, 202)
 

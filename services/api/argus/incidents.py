@@ -31,6 +31,7 @@ from services.api.argus.views import (
     incident_out,
     row_of,
 )
+from services.api.config_routes import ctx_of
 from services.api.errors import ApiError, split_field
 from shared.keys import check_id
 
@@ -209,13 +210,15 @@ def create_incident(request: Request[Any, Any, Any], body: RawBody) -> IncidentO
             400, "source_incident_id may not contain control characters", "source_incident_id"
         )
     pk = store.next_pk()
+    check = sid or f"incident-{pk}"
+    if shell.caller(request) is not None:  # a source token: its checks are capped
+        ctx_of(request).admit_checks("argus", str(src.pk), [check_id(src.name, check)])
     if sid and not store.claim_source_incident_id(src.pk, sid, pk):
         raise ApiError(
             400,
             f"an incident with source_incident_id {sid!r} already exists for this source",
             "source_incident_id",
         )
-    check = sid or f"incident-{pk}"
     inc = IncidentRecord(
         id=pk,
         start_time=start,
