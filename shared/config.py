@@ -69,8 +69,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     delivery_attempts: int = 5
     delivery_deadline_s: float = 300.0
     delivery_timeout_s: float = 10.0
-    rate_per_s: float = 1.0
-    rate_burst: int = 10
+    # Per-address rate limit for every medium type at once; unset = each type's own default
+    # (services/gateways/ratelimit.py); a medium's rate_per_s/rate_burst settings win over both.
+    rate_per_s: float | None = None
+    rate_burst: int | None = None
+    # A delivery unfinished this long is presumed lost and no longer holds up its lane
+    # (shared/lanes.py); unset = delivery_deadline_s + 2 * retry_max_s + 60.
+    lane_stale_s: float | None = None
     # Gateway retry backoff: exponential from retry_base_s, capped at retry_max_s, with jitter.
     retry_base_s: float = 2.0
     retry_max_s: float = 120.0
@@ -111,7 +116,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigError("TOCSIN_NAMESPACE must be non-empty and contain none of ' :.{}*?[]'")
         if self.prefetch < 1 or self.batch_size < 1:
             raise ConfigError("TOCSIN_PREFETCH and TOCSIN_BATCH_SIZE must be positive")
-        if self.rate_per_s <= 0 or self.rate_burst < 1:
+        if (self.rate_per_s is not None and self.rate_per_s <= 0) or (
+            self.rate_burst is not None and self.rate_burst < 1
+        ):
             raise ConfigError("TOCSIN_RATE_PER_S must be > 0 and TOCSIN_RATE_BURST >= 1")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError("TOCSIN_PUBLIC_URL must start with http:// or https://")
@@ -124,6 +131,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise ConfigError(
                     f"TOCSIN_TRUSTED_PROXIES: {proxy!r} is not an IP address or CIDR"
                 ) from None
+
+    @property
+    def lane_stale_after_s(self) -> float:
+        """How long an unfinished delivery may hold up the deliveries behind it."""
+        if self.lane_stale_s is not None:
+            return self.lane_stale_s
+        return self.delivery_deadline_s + 2 * self.retry_max_s + 60.0
 
     @property
     def api_host(self) -> str:

@@ -314,6 +314,11 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True):
     tags: tuple[str, ...] = ()
     checks: tuple[RollupItem, ...] = ()
     acknowledged_by: str = ""  # acknowledgements: who acknowledged, when known
+    # Order of production (shared/lanes.py): strictly increasing, so per check and per
+    # medium address too; gateways send a lane's deliveries in this order and receivers
+    # may drop a payload whose seq is below one they already have.  0: produced before
+    # sequencing existed (no order constraint).
+    seq: int = 0
 
 
 # --------------------------------------------------------------------------- codecs

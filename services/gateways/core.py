@@ -24,6 +24,7 @@ H_ATTEMPT = "x-tocsin-attempt"  # attempts already made
 H_FIRST = "x-tocsin-first-attempt"  # epoch seconds of the first attempt
 H_SLOT = "x-tocsin-slot"  # epoch seconds of a rate-limit slot reserved for this message
 H_ERROR = "x-tocsin-last-error"
+H_PARKED = "x-tocsin-parked"  # times parked behind an earlier delivery of its lane
 
 # Delay bands: level k holds delays in [BAND_BASE_S * 2**k, BAND_BASE_S * 2**(k+1)).
 BAND_BASE_S = 0.25
@@ -37,6 +38,14 @@ class Outcome(enum.StrEnum):
     DELIVERED = "delivered"
     RETRY = "retry"  # transient: the same request may succeed later
     FAILED = "failed"  # permanent: the receiver refused it; never retry
+
+
+class HttpRequest(msgspec.Struct, frozen=True):
+    """What an HTTP medium sends for a delivery: a JSON POST (services/gateways/transport.py)."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class SendResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -98,6 +107,7 @@ class Progress(msgspec.Struct, frozen=True, kw_only=True):
     attempts: int = 0
     first_attempt: float | None = None
     slot: float | None = None
+    parked: int = 0
 
 
 def progress_from_headers(headers: Mapping[str, Any]) -> Progress:
@@ -114,10 +124,12 @@ def progress_from_headers(headers: Mapping[str, Any]) -> Progress:
         return value if value is not None and math.isfinite(value) else None
 
     attempts = number(H_ATTEMPT)
+    parked = number(H_PARKED)
     return Progress(
         attempts=max(0, int(attempts)) if attempts is not None else 0,
         first_attempt=number(H_FIRST),
         slot=number(H_SLOT),
+        parked=max(0, int(parked)) if parked is not None else 0,
     )
 
 
@@ -128,6 +140,8 @@ def progress_headers(progress: Progress, error: str = "") -> dict[str, Any]:
         out[H_FIRST] = repr(progress.first_attempt)
     if progress.slot is not None:
         out[H_SLOT] = repr(progress.slot)
+    if progress.parked:
+        out[H_PARKED] = progress.parked
     if error:
         out[H_ERROR] = error[:500]
     return out
@@ -210,3 +224,18 @@ def retry_level(delay: float) -> int:
 def expiration_ms(delay: float) -> str:
     """AMQP per-message ``expiration`` (milliseconds, as a string) for ``delay`` seconds."""
     return str(max(1, int(delay * 1000)))
+
+
+# Parking behind an earlier delivery of the lane: look again soon, then less often.
+PARK_BASE_S = 0.1
+PARK_MAX_S = 2.0
+
+
+def park_delay(times_parked: int, at_least: float = 0.0) -> float:
+    """How long a delivery waits before looking at its lane again (``times_parked`` so far).
+
+    Short at first, because the delivery ahead is usually just in flight;
+    doubling up to ``PARK_MAX_S`` while it is being retried.  ``at_least``:
+    the known wait of the delivery ahead (its retry or rate-limit delay).
+    """
+    return max(at_least, min(PARK_MAX_S, PARK_BASE_S * 2.0 ** max(0, times_parked)))

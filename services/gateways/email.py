@@ -16,9 +16,8 @@ import time
 from email.message import EmailMessage
 from email.utils import formatdate
 
-import msgspec
-
 from services.gateways.core import SendResult
+from services.gateways.ratelimit import RateLimitSettings
 from services.gateways.runner import SendContext
 from services.gateways.texts import (
     ROLLUP_TYPES,
@@ -41,7 +40,7 @@ def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class EmailSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class EmailSettings(RateLimitSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Optional: ``subject_prefix`` goes in front of the subject (e.g. ``[prod]``)."""
 
     subject_prefix: str | None = None

@@ -12,9 +12,11 @@ import time as _time
 
 import msgspec
 
-from services.gateways.core import SendResult
+from services.gateways.core import HttpRequest, SendResult
+from services.gateways.ratelimit import RateLimitSettings
 from services.gateways.runner import SendContext
 from services.gateways.texts import ROLLUP_TYPES, headline, rollup_states_summary
+from shared.config import Settings
 from shared.models import Delivery
 from shared.severity import worst
 
@@ -30,7 +32,7 @@ ACTIONS = {
 SEVERITIES = {"critical": "critical", "warning": "warning", "unknown": "error"}
 
 
-class PagerDutySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class PagerDutySettings(RateLimitSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Optional: ``source`` overrides payload.source (default: the entity)."""
 
     source: str | None = None
@@ -84,5 +86,10 @@ def render(d: Delivery) -> dict[str, object]:
 _ENCODER = msgspec.json.Encoder()
 
 
+def request(d: Delivery, settings: Settings) -> HttpRequest:
+    """The Events v2 POST (sent by the runner with many others)."""
+    return HttpRequest(settings.pagerduty_url, _ENCODER.encode(render(d)))
+
+
 def send(d: Delivery, ctx: SendContext) -> SendResult:
-    return ctx.post_json(ctx.settings.pagerduty_url, _ENCODER.encode(render(d)))
+    return ctx.execute(request(d, ctx.settings))

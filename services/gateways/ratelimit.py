@@ -1,4 +1,4 @@
-"""Token bucket per medium address, with reservations instead of drops.
+"""Per-address token buckets in Redis, shared by every gateway process of a type.
 
 A storm must not get a team's Slack hook or phone number blocked by its
 provider, and it must not lose a page either.  So a delivery that finds the
@@ -8,52 +8,112 @@ sends it without taking a second token.  Later deliveries queue behind the
 reserved ones, so the send rate never exceeds ``rate`` after the first
 ``burst``.
 
-The buckets live in the gateway process: with several gateway processes of
-one type, each enforces the limit on its own share of the traffic.
+The bucket lives in Redis (one hash per medium type and address, updated by
+one script), so several gateway processes of a type share one limit.  Each
+medium type has its own default: machines (webhook, Slack, PagerDuty) take
+bursts, people (SMS, email) should not get forty texts in a minute.  A medium
+can set its own ``rate_per_s`` / ``rate_burst``; ``TOCSIN_RATE_PER_S`` and
+``TOCSIN_RATE_BURST`` override every default at once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
+
+import msgspec
+
+from shared.config import Settings
+from shared.keys import Keys
 
 
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    updated: float
-
-
-@dataclass(slots=True)
-class RateLimiter:
-    """Per-key token buckets: ``rate`` tokens per second, at most ``burst`` saved up."""
+class Limit(msgspec.Struct, frozen=True):
+    """``rate`` sends per second after a ``burst`` that may go at once."""
 
     rate: float
     burst: int
-    _buckets: dict[str, _Bucket] = field(default_factory=dict)
 
-    def reserve(self, key: str, now: float) -> float:
-        """Take one token for ``key`` at ``now``; return seconds to wait before sending (0 = now)."""
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = _Bucket(tokens=float(self.burst), updated=now)
-        elapsed = max(0.0, now - bucket.updated)
-        bucket.tokens = min(float(self.burst), bucket.tokens + elapsed * self.rate)
-        bucket.updated = max(bucket.updated, now)
-        bucket.tokens -= 1.0
-        if bucket.tokens >= 0:
-            return 0.0
-        return -bucket.tokens / self.rate
 
-    def prune(self, now: float) -> int:
-        """Forget buckets that have refilled completely (they behave like new ones); returns how many."""
-        full = [
-            key
-            for key, b in self._buckets.items()
-            if b.tokens + max(0.0, now - b.updated) * self.rate >= self.burst
-        ]
-        for key in full:
-            del self._buckets[key]
-        return len(full)
+# Defaults per medium type (README "Rate limits"): machines take bursts, people do not.
+DEFAULT_LIMITS: dict[str, Limit] = {
+    "webhook": Limit(rate=100.0, burst=500),
+    "pagerduty": Limit(rate=50.0, burst=200),
+    "slack": Limit(rate=10.0, burst=60),
+    "email": Limit(rate=1.0, burst=10),
+    "sms": Limit(rate=0.2, burst=5),
+}
+FALLBACK_LIMIT = Limit(rate=1.0, burst=10)
 
-    def __len__(self) -> int:
-        return len(self._buckets)
+_NUMBER = r"^[0-9]+(\.[0-9]+)?$"
+
+
+class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Medium settings every type accepts: its own limit instead of the type's default."""
+
+    rate_per_s: Annotated[str, msgspec.Meta(pattern=_NUMBER)] | None = None
+    rate_burst: Annotated[str, msgspec.Meta(pattern=r"^[1-9][0-9]*$")] | None = None
+
+
+def limit_for(medium_type: str, medium_settings: Mapping[str, str], settings: Settings) -> Limit:
+    """The limit of one medium: its own settings, else the env override, else the type default."""
+    base = DEFAULT_LIMITS.get(medium_type, FALLBACK_LIMIT)
+    rate = settings.rate_per_s if settings.rate_per_s is not None else base.rate
+    burst = settings.rate_burst if settings.rate_burst is not None else base.burst
+    own_rate = _positive(medium_settings.get("rate_per_s"))
+    own_burst = _positive(medium_settings.get("rate_burst"))
+    return Limit(
+        rate=own_rate if own_rate is not None else rate,
+        burst=max(1, int(own_burst)) if own_burst is not None else burst,
+    )
+
+
+def _positive(raw: str | None) -> float | None:
+    try:
+        value = float(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) and value > 0 else None
+
+
+def address_id(address: str) -> str:
+    """A short stable id for an address (keys must not carry phone numbers or URLs)."""
+    return hashlib.blake2b(address.encode(), digest_size=10).hexdigest()
+
+
+# KEYS[1] the bucket; ARGV rate, burst, now.  Returns the wait in seconds (a string: a float).
+# The same arithmetic as a bucket kept in memory: refill by elapsed time up to burst, take
+# one token, go into debt when empty; a clock going backwards never adds tokens.
+RESERVE_LUA = """
+local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'updated')
+local tokens = tonumber(b[1]) or burst
+local updated = tonumber(b[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - updated) * rate)
+updated = math.max(updated, now)
+tokens = tokens - 1
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'updated', string.format('%.6f', updated))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 60000)
+if tokens >= 0 then return '0' end
+return string.format('%.6f', -tokens / rate)
+"""
+
+
+class SharedRateLimiter:
+    """Reserves send slots in the Redis buckets, many per round trip."""
+
+    def __init__(self, redis: Any, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._script = redis.register_script(RESERVE_LUA)
+
+    def reserve(self, wants: Sequence[tuple[str, str, Limit]], now: float) -> list[float]:
+        """Take one token per ``(medium type, address, limit)``; seconds each must wait (0 = now)."""
+        if not wants:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for medium_type, address, limit in wants:
+            key = self.keys.rate_bucket(medium_type, address_id(address))
+            self._script(keys=[key], args=[repr(limit.rate), limit.burst, repr(now)], client=pipe)
+        return [float(w) for w in pipe.execute()]

@@ -21,7 +21,7 @@ from services.gateways.destinations import (
     check_http_url,
     check_routing_key,
 )
-from services.gateways.runner import Sender
+from services.gateways.runner import RequestBuilder, Sender
 
 
 class MediumSettingsError(ValueError):
@@ -42,15 +42,27 @@ class MediumSpec:
     check_address: Callable[[str], str | None]
     send: Sender
     address_hint: str
+    # HTTP media: the request for a delivery, sent many at once by the runner.
+    request: RequestBuilder | None = None
 
 
 MEDIA: dict[str, MediumSpec] = {
     "email": MediumSpec("email", email.EmailSettings, check_email, email.send, "an email address"),
     "webhook": MediumSpec(
-        "webhook", webhook.WebhookSettings, check_http_url, webhook.send, "an http(s) URL"
+        "webhook",
+        webhook.WebhookSettings,
+        check_http_url,
+        webhook.send,
+        "an http(s) URL",
+        webhook.request,
     ),
     "slack": MediumSpec(
-        "slack", slack.SlackSettings, check_http_url, slack.send, "a Slack incoming-webhook URL"
+        "slack",
+        slack.SlackSettings,
+        check_http_url,
+        slack.send,
+        "a Slack incoming-webhook URL",
+        slack.request,
     ),
     "pagerduty": MediumSpec(
         "pagerduty",
@@ -58,8 +70,11 @@ MEDIA: dict[str, MediumSpec] = {
         check_routing_key,
         pagerduty.send,
         "a PagerDuty routing key",
+        pagerduty.request,
     ),
-    "sms": MediumSpec("sms", sms.SmsSettings, check_e164, sms.send, "an E.164 phone number"),
+    "sms": MediumSpec(
+        "sms", sms.SmsSettings, check_e164, sms.send, "an E.164 phone number", sms.request
+    ),
 }
 
 

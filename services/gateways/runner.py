@@ -3,115 +3,97 @@
 For a batch of deliveries of one medium type it
 
 1. decodes them (a bad body is dead-lettered with the reason);
-2. drops the ones already delivered (``NS:delivered:<id>`` marker, one
-   pipeline read, plus an in-process memory of recent successes so a Redis
-   hiccup after a send cannot page twice);
-3. applies the per-address token bucket: a delivery over the limit reserves a
-   slot and is parked in a delay queue until then (never dropped);
-4. sends the rest concurrently on a thread pool, so one slow receiver does
-   not hold the others; each send is bounded by ``delivery_timeout_s``;
+2. reads, in one pipeline, whether each was already delivered (plus an
+   in-process memory of recent successes, so a Redis hiccup after a send
+   cannot page twice) and where it stands in its *lane*
+   (shared/lanes.py): deliveries of one (address, check) leave in the order
+   the notifier produced them, so one that has an unfinished delivery ahead
+   of it outside this batch is *parked* in a delay queue and looks again
+   later;
+3. takes a token per delivery from the per-address bucket in Redis, shared by
+   every gateway process of the type; one over the limit reserves a slot and
+   waits in a delay queue for it (never dropped), and the rest of its lane
+   waits behind it;
+4. sends: each lane's deliveries one after the other, different lanes at
+   once.  HTTP media go through one libcurl multi handle in this thread
+   (services/gateways/transport.py); other media (email) through a thread
+   pool, a lane per task.  Each send is bounded by ``delivery_timeout_s``;
 5. decides per attempt (:func:`services.gateways.core.decide`): delivered,
-   retry later (republished durably to a delay queue), or dead-letter;
-6. writes markers and the delivery log in one Redis transaction.
+   retry later (republished durably to a delay queue; the lane waits), or
+   dead-letter.  A finished delivery (delivered or dead) leaves its lane and
+   a delivered one gets its marker at once, in one Redis round trip for the
+   sends that finished together, before the lane's next delivery starts;
+6. appends the delivery log.
 
-The :class:`~shared.consumer.BatchConsumer` then publishes the retries and
-dead letters in one AMQP transaction and only then acks the batch, so no
-delivery is acked before it is delivered, scheduled or dead-lettered.
+The :class:`~shared.consumer.BatchConsumer` then publishes the retries,
+parked deliveries and dead letters in one AMQP transaction and only then
+acks the batch, so no delivery is acked before it is delivered, scheduled
+or dead-lettered.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import msgspec
 
+from services.gateways import transport
 from services.gateways.core import (
     Decision,
-    Outcome,
+    HttpRequest,
     Progress,
     RetryPolicy,
     SendResult,
-    classify,
     decide,
     expiration_ms,
-    parse_retry_after,
+    park_delay,
     progress_from_headers,
     progress_headers,
     retry_level,
 )
-from services.gateways.destinations import Allowlist, DestinationDenied, check_destination
+from services.gateways.destinations import Allowlist
 from services.gateways.log import DeliveryLogEntry, append_entries, entry_for
-from services.gateways.ratelimit import RateLimiter
+from services.gateways.ratelimit import SharedRateLimiter, limit_for
 from shared.amqp import Names, OutMessage
 from shared.config import Settings
 from shared.consumer import BatchResult, Message
 from shared.keys import Keys
+from shared.lanes import Candidate, LaneView, delivery_lane, plan
 from shared.models import DELIVERY_DECODER, Delivery
 
 log = logging.getLogger(__name__)
 
 DELIVERED_TTL_S = 7 * 86400
 RECENT_MAX = 50_000
-USER_AGENT = "tocsin-gateway/0.1"
 
 
 @dataclass(frozen=True, slots=True)
 class SendContext:
-    """What a medium's ``send`` may use: settings, a shared HTTP client, the destination guard."""
+    """What a medium's ``send`` may use: settings and the destination guard."""
 
     settings: Settings
-    http: httpx.Client
     allow: Allowlist
 
     def post_json(self, url: str, body: bytes, headers: dict[str, str] | None = None) -> SendResult:
-        """POST ``body`` as JSON to a checked destination and classify the answer."""
-        try:
-            check_destination(url, self.allow)
-        except DestinationDenied as exc:
-            return SendResult.failed(str(exc))
-        except OSError as exc:
-            return SendResult.retry(f"cannot resolve destination: {exc}")
-        try:
-            response = self.http.post(
-                url,
-                content=body,
-                headers={"Content-Type": "application/json", **(headers or {})},
-            )
-        except httpx.TimeoutException as exc:
-            return SendResult.retry(
-                f"timeout after {self.settings.delivery_timeout_s:g} s: {type(exc).__name__}"
-            )
-        except httpx.HTTPError as exc:
-            return SendResult.retry(f"{type(exc).__name__}: {exc}")
-        outcome = classify(response.status_code)
-        if outcome is Outcome.DELIVERED:
-            return SendResult.ok(response.status_code)
-        error = f"HTTP {response.status_code}: {response.text[:200]}"
-        if outcome is Outcome.RETRY:
-            after = parse_retry_after(response.headers.get("retry-after"), time.time())
-            return SendResult.retry(error, status=response.status_code, retry_after=after)
-        return SendResult.failed(error, status=response.status_code)
+        """POST ``body`` as JSON to a checked destination and classify the answer (blocking)."""
+        return self.execute(HttpRequest(url, body, dict(headers or {})))
+
+    def execute(self, req: HttpRequest) -> SendResult:
+        """Send one prepared request (blocking)."""
+        return transport.perform(req, self.allow, self.settings.delivery_timeout_s)
 
 
 Sender = Callable[[Delivery, SendContext], SendResult]
-
-
-def make_http_client(settings: Settings) -> httpx.Client:
-    """One pooled client per gateway; redirects are not followed (they would skip the guard)."""
-    return httpx.Client(
-        timeout=settings.delivery_timeout_s,
-        follow_redirects=False,
-        limits=httpx.Limits(max_connections=max(4, settings.gateway_concurrency)),
-        headers={"User-Agent": USER_AGENT},
-    )
+# HTTP media: the request for a delivery, or a result when there is nothing to send.
+RequestBuilder = Callable[[Delivery, Settings], HttpRequest | SendResult]
 
 
 class RunnerMetrics:
@@ -123,6 +105,7 @@ class RunnerMetrics:
     def dead(self) -> None: ...
     def deferred(self) -> None: ...
     def duplicate(self) -> None: ...
+    def parked(self) -> None: ...
     def in_flight(self, delta: int) -> None: ...
 
 
@@ -131,6 +114,15 @@ class _Item:
     msg: Message
     delivery: Delivery
     progress: Progress
+    lane: str
+
+
+@dataclass(slots=True)
+class _Outcome:
+    item: _Item
+    result: SendResult
+    decision: Decision
+    latency: float
 
 
 @dataclass
@@ -142,16 +134,18 @@ class DeliveryRunner:
     send: Sender
     redis: Any
     metrics: RunnerMetrics = field(default_factory=RunnerMetrics)
-    http: httpx.Client | None = None
+    request: RequestBuilder | None = None
     # Called while waiting for sends, so the AMQP connection keeps its heartbeats.
     keep_alive: Callable[[], None] | None = None
     names: Names = field(init=False)
     keys: Keys = field(init=False)
     policy: RetryPolicy = field(init=False)
-    limiter: RateLimiter = field(init=False)
-    pool: ThreadPoolExecutor = field(init=False)
+    limiter: SharedRateLimiter = field(init=False)
     ctx: SendContext = field(init=False)
+    _pool: ThreadPoolExecutor | None = field(init=False, default=None)
+    _multi: transport.MultiSender | None = field(init=False, default=None)
     _recent: OrderedDict[str, float] = field(init=False, default_factory=OrderedDict)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -163,72 +157,64 @@ class DeliveryRunner:
             base_s=s.retry_base_s,
             max_s=s.retry_max_s,
         )
-        self.limiter = RateLimiter(rate=s.rate_per_s, burst=s.rate_burst)
-        self.pool = ThreadPoolExecutor(
-            max_workers=max(1, s.gateway_concurrency), thread_name_prefix=f"gw-{self.medium_type}"
-        )
-        self.ctx = SendContext(
-            settings=s,
-            http=self.http if self.http is not None else make_http_client(s),
-            allow=Allowlist.parse(s.destination_allow),
-        )
+        self.limiter = SharedRateLimiter(self.redis, self.keys)
+        self.ctx = SendContext(settings=s, allow=Allowlist.parse(s.destination_allow))
+        concurrency = max(1, s.gateway_concurrency)
+        if self.request is not None:
+            self._multi = transport.MultiSender(
+                self.ctx.allow, s.delivery_timeout_s, concurrency=concurrency
+            )
+        else:
+            self._pool = ThreadPoolExecutor(
+                max_workers=concurrency, thread_name_prefix=f"gw-{self.medium_type}"
+            )
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
-        self.ctx.http.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        if self._multi is not None:
+            self._multi.close()
 
     # ------------------------------------------------------------------ batch
 
     def handle(self, batch: Sequence[Message]) -> BatchResult:
-        """Handle one batch; returns retries to publish and deliveries to dead-letter."""
+        """Handle one batch; returns retries, parked deliveries and dead letters to publish."""
         result = BatchResult()
         items = self._decode(batch, result)
-        items = self._fresh(items)
         now = time.time()
-        to_send: list[_Item] = []
-        for item in items:
-            wait_s = self._rate_wait(item, now)
-            if wait_s > 0:
-                slot = Progress(
-                    attempts=item.progress.attempts,
-                    first_attempt=item.progress.first_attempt,
-                    slot=now + wait_s,
-                )
-                result.outputs.append(self._delayed(item, slot, wait_s, "rate limited"))
-                self.metrics.deferred()
-            else:
-                to_send.append(item)
-        outcomes = self._send_all(to_send)
-        entries: list[DeliveryLogEntry] = []
-        delivered: list[str] = []
+        chains = self._gate(items, result, now)
+        chains = self._throttle(chains, result, now)
+        outcomes = self._send_chains(chains, result)
         done = time.time()
-        for item, (res, latency) in zip(to_send, outcomes, strict=True):
-            decision = decide(res, item.progress, done, self.policy, random.random())
+        entries: list[DeliveryLogEntry] = []
+        delivered = 0
+        for o in outcomes:
             entries.append(
                 entry_for(
-                    item.delivery,
-                    outcome=decision.outcome,
-                    attempts=decision.progress.attempts,
-                    latency_ms=latency * 1000,
-                    error=res.error,
+                    o.item.delivery,
+                    outcome=o.decision.outcome,
+                    attempts=o.decision.progress.attempts,
+                    latency_ms=o.latency * 1000,
+                    error=o.result.error,
                     now=done,
-                    status=res.status,
+                    status=o.result.status,
                 )
             )
-            self._apply(item, res, decision, latency, result, delivered)
-        self._write(delivered, entries)
+            delivered += o.decision.action == "delivered"
+            self._report(o, result)
         if entries:
+            pipe = self.redis.pipeline(transaction=False)
+            append_entries(pipe, self.keys, entries)
+            pipe.execute()
             log.info(
                 "batch delivered",
                 extra={
                     "medium": self.medium_type,
                     "attempted": len(entries),
-                    "delivered": len(delivered),
-                    "deferred": len(items) - len(to_send),
+                    "delivered": delivered,
+                    "held": len(items) - len(entries),
                 },
             )
-        if len(self.limiter) > 10_000:
-            self.limiter.prune(done)
         return result
 
     def _decode(self, batch: Sequence[Message], result: BatchResult) -> list[_Item]:
@@ -249,22 +235,32 @@ class DeliveryRunner:
                 )
                 self.metrics.dead()
                 continue
-            items.append(_Item(msg, delivery, progress_from_headers(msg.headers)))
+            items.append(
+                _Item(msg, delivery, progress_from_headers(msg.headers), delivery_lane(delivery))
+            )
         return items
 
-    def _fresh(self, items: list[_Item]) -> list[_Item]:
-        """Drop deliveries already delivered (Redis marker or recent memory) and in-batch copies."""
+    def _gate(self, items: list[_Item], result: BatchResult, now: float) -> list[list[_Item]]:
+        """Drop what was delivered already; park what has an unfinished delivery ahead of it."""
         if not items:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for item in items:
+            lane = self.keys.lane(item.lane)
             pipe.exists(self.keys.delivered(item.delivery.id))
-        flags = pipe.execute()
+            pipe.zrank(lane, item.delivery.id)
+            pipe.zrange(lane, 0, 0, withscores=True)
+        replies = pipe.execute()
         seen: set[str] = set()
-        out: list[_Item] = []
-        for item, flag in zip(items, flags, strict=True):
+        fresh: list[_Item] = []
+        candidates: list[Candidate] = []
+        done_lanes: list[tuple[str, str]] = []
+        for i, item in enumerate(items):
+            flag, rank, head = replies[3 * i : 3 * i + 3]
             did = item.delivery.id
             if flag or did in self._recent or did in seen:
+                if rank is not None:
+                    done_lanes.append((item.lane, did))  # delivered, but still holding its lane
                 self.metrics.duplicate()
                 log.info(
                     "already delivered, skipping",
@@ -272,22 +268,134 @@ class DeliveryRunner:
                 )
                 continue
             seen.add(did)
-            out.append(item)
-        return out
+            view = LaneView(
+                rank=rank,
+                head_id=head[0][0] if head else None,
+                head_seq=int(head[0][1]) if head else None,
+            )
+            candidates.append(Candidate(len(fresh), item.lane, did, item.delivery.seq, view))
+            fresh.append(item)
+        gate = plan(candidates, now, self.settings.lane_stale_after_s)
+        if gate.stale or done_lanes:
+            pipe = self.redis.pipeline(transaction=False)
+            for lane, did in done_lanes:
+                pipe.zrem(self.keys.lane(lane), did)
+            for lane, head_id in gate.stale:
+                pipe.zrem(self.keys.lane(lane), head_id)
+                log.warning(
+                    "lane head presumed lost, no longer waited for",
+                    extra={"delivery_id": head_id, "medium": self.medium_type},
+                )
+            pipe.execute()
+        for index, why in gate.parked:
+            result.outputs.append(self._park(fresh[index], why))
+        return [[fresh[i] for i in chain] for chain in gate.chains]
 
-    def _rate_wait(self, item: _Item, now: float) -> float:
-        slot = item.progress.slot
-        if slot is not None and slot <= now + 0.05:
-            return 0.0  # this message already holds a reserved slot that has come
-        if slot is not None:
-            return slot - now  # came back early (should not happen with TTLs): wait the rest
-        return self.limiter.reserve(item.delivery.medium.address, now)
+    def _throttle(
+        self, chains: list[list[_Item]], result: BatchResult, now: float
+    ) -> list[list[_Item]]:
+        """Take a token per delivery; one over the limit waits for its slot, its lane behind it.
 
-    def _send_all(self, items: list[_Item]) -> list[tuple[SendResult, float]]:
-        futures: list[Future[tuple[SendResult, float]]] = []
-        for item in items:
+        Tokens are taken a rank at a time (the first of every chain, then the
+        second of the chains still going, ...): a lane stopped by the limit
+        takes no tokens for the deliveries parked behind it.  Chains longer
+        than one are rare (two notifications of a check in one batch), so
+        this is one round trip, seldom two.
+        """
+        kept: list[list[_Item]] = [[] for _ in chains]
+        going = list(range(len(chains)))
+        depth = 0
+        while going:
+            asks = [(c, chains[c][depth]) for c in going if depth < len(chains[c])]
+            if not asks:
+                break
+            wants = []
+            for _, item in asks:
+                if item.progress.slot is None:
+                    m = item.delivery.medium
+                    wants.append((m.type, m.address, limit_for(m.type, m.settings, self.settings)))
+            reserved = iter(self.limiter.reserve(wants, now))
+            going = []
+            for c, item in asks:
+                slot = item.progress.slot
+                wait_s = next(reserved) if slot is None else max(0.0, slot - now)
+                if wait_s <= 0.05:
+                    kept[c].append(item)
+                    going.append(c)
+                    continue
+                progress = msgspec.structs.replace(item.progress, slot=now + wait_s)
+                result.outputs.append(self._delayed(item, progress, wait_s, "rate limited"))
+                self.metrics.deferred()
+                for later in chains[c][depth + 1 :]:
+                    result.outputs.append(
+                        self._park(later, "behind a rate-limited delivery", wait_s)
+                    )
+            depth += 1
+        return [k for k in kept if k]
+
+    # ------------------------------------------------------------------ sending
+
+    def _send_chains(self, chains: list[list[_Item]], result: BatchResult) -> list[_Outcome]:
+        if not chains:
+            return []
+        if self._multi is not None:
+            return self._send_http(chains, result)
+        return self._send_threads(chains, result)
+
+    def _send_http(self, chains: list[list[_Item]], result: BatchResult) -> list[_Outcome]:
+        """Every lane through the libcurl multi handle; a lane's next starts when one finishes."""
+        assert self._multi is not None and self.request is not None
+        build = self.request
+        outcomes: list[_Outcome] = []
+        rest: dict[int, list[_Item]] = {}
+
+        def start(item: _Item) -> tuple[_Item, HttpRequest | SendResult]:
             self.metrics.in_flight(1)
-            futures.append(self.pool.submit(self._send_one, item.delivery))
+            try:
+                return item, build(item.delivery, self.settings)
+            except Exception as exc:  # a rendering bug must not lose the page: retry, bounded
+                log.exception("request builder raised", extra={"delivery_id": item.delivery.id})
+                return item, SendResult.retry(f"{type(exc).__name__}: {exc}")
+
+        def finished(
+            done: list[tuple[Any, SendResult, float]],
+        ) -> Iterable[tuple[_Item, HttpRequest | SendResult]]:
+            batch = [self._decided(item, res, latency) for item, res, latency in done]
+            self._record(batch)
+            outcomes.extend(batch)
+            follow: list[tuple[_Item, HttpRequest | SendResult]] = []
+            for o in batch:
+                self.metrics.in_flight(-1)
+                nxt = self._next_in_lane(o, rest.pop(id(o.item), []), result)
+                if nxt:
+                    rest[id(nxt[0])] = nxt[1:]
+                    follow.append(start(nxt[0]))
+            return follow
+
+        first: list[tuple[_Item, HttpRequest | SendResult]] = []
+        for chain in chains:
+            rest[id(chain[0])] = chain[1:]
+            first.append(start(chain[0]))
+        self._multi.run(first, finished, self.keep_alive)
+        return outcomes
+
+    def _send_threads(self, chains: list[list[_Item]], result: BatchResult) -> list[_Outcome]:
+        """Each lane as one task on the pool (media whose client blocks, like SMTP)."""
+        assert self._pool is not None
+        parks: list[OutMessage] = []
+
+        def run_chain(chain: list[_Item]) -> list[_Outcome]:
+            done: list[_Outcome] = []
+            todo = chain
+            while todo:
+                item, todo = todo[0], todo[1:]
+                o = self._send_one(item)
+                self._record([o])
+                done.append(o)
+                todo = self._next_in_lane(o, todo, None, parks)
+            return done
+
+        futures: list[Future[list[_Outcome]]] = [self._pool.submit(run_chain, c) for c in chains]
         pending = set(futures)
         try:
             while True:
@@ -301,52 +409,82 @@ class DeliveryRunner:
             # If the broker connection dropped (keep_alive raised), still let every started
             # send finish and write its delivered-marker before the batch is redelivered.
             wait(pending)
-        return [f.result() for f in futures]
+        result.outputs.extend(parks)
+        return [o for f in futures for o in f.result()]
 
-    def _send_one(self, delivery: Delivery) -> tuple[SendResult, float]:
+    def _send_one(self, item: _Item) -> _Outcome:
+        self.metrics.in_flight(1)
         started = time.perf_counter()
         try:
-            res = self.send(delivery, self.ctx)
+            res = self.send(item.delivery, self.ctx)
         except Exception as exc:
             # A bug or an unexpected library error: retry (bounded), never lose the page.
             log.exception(
-                "sender raised", extra={"delivery_id": delivery.id, "medium": self.medium_type}
+                "sender raised",
+                extra={"delivery_id": item.delivery.id, "medium": self.medium_type},
             )
             res = SendResult.retry(f"{type(exc).__name__}: {exc}")
         finally:
             self.metrics.in_flight(-1)
-        if res.outcome is Outcome.DELIVERED:
-            self._mark_delivered(delivery.id)
-        return res, time.perf_counter() - started
+        return self._decided(item, res, time.perf_counter() - started)
 
-    def _mark_delivered(self, delivery_id: str) -> None:
-        """Record a success the moment the receiver confirmed it, not at the end of the batch.
+    def _decided(self, item: _Item, res: SendResult, latency: float) -> _Outcome:
+        decision = decide(res, item.progress, time.time(), self.policy, random.random())
+        return _Outcome(item, res, decision, latency)
+
+    def _next_in_lane(
+        self,
+        o: _Outcome,
+        todo: list[_Item],
+        result: BatchResult | None,
+        parks: list[OutMessage] | None = None,
+    ) -> list[_Item]:
+        """What of the lane may go on after ``o``: all of it unless ``o`` is retried."""
+        if o.decision.action != "retry" or not todo:
+            return todo
+        out = result.outputs if result is not None else parks
+        assert out is not None
+        for later in todo:
+            out.append(self._park(later, "behind a delivery being retried", o.decision.delay))
+        return []
+
+    def _record(self, outcomes: Sequence[_Outcome]) -> None:
+        """Finished deliveries leave their lanes; delivered ones get their marker, at once.
 
         A crash (``kill -9``) between a send and this marker pages twice on
-        redelivery; writing it here, from the sending thread, shrinks that
-        window from the whole batch's send time to one Redis round trip
-        (measured in tests/faults/test_crash.py).  ``_write`` sets it again with
-        the log; if Redis is down here, the in-process memory covers retries.
+        redelivery; writing it as soon as the receiver confirmed, not at the
+        end of the batch, shrinks that window to one Redis round trip
+        (tests/faults/test_crash.py).  The in-process memory covers retries of
+        the batch while Redis is unreachable.
         """
+        finished = [o for o in outcomes if o.decision.action != "retry"]
+        if not finished:
+            return
+        now = time.time()
+        with self._lock:
+            for o in finished:
+                if o.decision.action == "delivered":
+                    self._recent[o.item.delivery.id] = now
+            while len(self._recent) > RECENT_MAX:
+                self._recent.popitem(last=False)
+        pipe = self.redis.pipeline(transaction=False)
+        for o in finished:
+            did = o.item.delivery.id
+            if o.decision.action == "delivered":
+                pipe.set(self.keys.delivered(did), int(now), nx=True, ex=DELIVERED_TTL_S)
+            pipe.zrem(self.keys.lane(o.item.lane), did)
         try:
-            self.redis.set(
-                self.keys.delivered(delivery_id), int(time.time()), nx=True, ex=DELIVERED_TTL_S
-            )
-        except Exception as exc:  # any Redis trouble: the batch write tries again
+            pipe.execute()
+        except Exception as exc:
+            # Redis trouble: the batch's log write fails too, so the batch is retried; the
+            # memory above skips what was delivered and clears its lane then (_gate).
             log.warning(
                 "delivered marker not written yet",
-                extra={"delivery_id": delivery_id, "error": repr(exc)},
+                extra={"delivery_ids": [o.item.delivery.id for o in finished], "error": repr(exc)},
             )
 
-    def _apply(
-        self,
-        item: _Item,
-        res: SendResult,
-        decision: Decision,
-        latency: float,
-        result: BatchResult,
-        delivered: list[str],
-    ) -> None:
+    def _report(self, o: _Outcome, result: BatchResult) -> None:
+        item, decision, res = o.item, o.decision, o.result
         extra = {
             "delivery_id": item.delivery.id,
             "notification_id": item.delivery.notification_id,
@@ -358,9 +496,8 @@ class DeliveryRunner:
             "error": res.error[:300],
         }
         if decision.action == "delivered":
-            delivered.append(item.delivery.id)
-            self.metrics.sent(latency)
-            log.info("delivered", extra={**extra, "latency_ms": round(latency * 1000, 1)})
+            self.metrics.sent(o.latency)
+            log.info("delivered", extra={**extra, "latency_ms": round(o.latency * 1000, 1)})
         elif decision.action == "retry":
             result.outputs.append(self._delayed(item, decision.progress, decision.delay, res.error))
             self.metrics.retried()
@@ -375,6 +512,22 @@ class DeliveryRunner:
             self.metrics.dead()
             log.warning("delivery dead-lettered", extra=extra)
 
+    def _park(self, item: _Item, why: str, at_least: float = 0.0) -> OutMessage:
+        """Back to the queue after a short wait, not counted as an attempt."""
+        self.metrics.parked()
+        progress = msgspec.structs.replace(item.progress, parked=item.progress.parked + 1)
+        delay = park_delay(item.progress.parked, at_least)
+        log.info(
+            "delivery waits for its lane",
+            extra={
+                "delivery_id": item.delivery.id,
+                "medium": self.medium_type,
+                "reason": why,
+                "retry_in_s": round(delay, 2),
+            },
+        )
+        return self._delayed(item, progress, delay, "")
+
     def _delayed(self, item: _Item, progress: Progress, delay: float, error: str) -> OutMessage:
         """The delivery republished to the delay queue that returns it to the gateway after ``delay``."""
         return OutMessage(
@@ -385,18 +538,3 @@ class DeliveryRunner:
             headers=progress_headers(progress, error),
             expiration=expiration_ms(delay),
         )
-
-    def _write(self, delivered: list[str], entries: list[DeliveryLogEntry]) -> None:
-        """Markers and log in one transaction; remember successes locally first (Redis may fail)."""
-        now = time.time()
-        for did in delivered:
-            self._recent[did] = now
-        while len(self._recent) > RECENT_MAX:
-            self._recent.popitem(last=False)
-        if not delivered and not entries:
-            return
-        pipe = self.redis.pipeline(transaction=True)
-        for did in delivered:
-            pipe.set(self.keys.delivered(did), int(now), nx=True, ex=DELIVERED_TTL_S)
-        append_entries(pipe, self.keys, entries)
-        pipe.execute()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import msgspec
 
-from services.gateways.core import SendResult
+from services.gateways.core import HttpRequest, SendResult
+from services.gateways.ratelimit import RateLimitSettings
 from services.gateways.runner import SendContext
 from services.gateways.texts import (
     ROLLUP_TYPES,
@@ -20,6 +21,7 @@ from services.gateways.texts import (
     rollup_states_summary,
     state_title,
 )
+from shared.config import Settings
 from shared.models import Delivery
 from shared.severity import worst
 
@@ -35,7 +37,7 @@ TEST_COLOUR = "#808080"
 MAX_LISTED = 10
 
 
-class SlackSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class SlackSettings(RateLimitSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Optional overrides of the incoming webhook's defaults."""
 
     channel: str | None = None
@@ -124,5 +126,10 @@ def check_name_of(entity: str, check: str) -> str:
 _ENCODER = msgspec.json.Encoder()
 
 
+def request(d: Delivery, _settings: Settings) -> HttpRequest:
+    """The POST to the incoming webhook (sent by the runner with many others)."""
+    return HttpRequest(d.medium.address, _ENCODER.encode(render(d)))
+
+
 def send(d: Delivery, ctx: SendContext) -> SendResult:
-    return ctx.post_json(d.medium.address, _ENCODER.encode(render(d)))
+    return ctx.execute(request(d, ctx.settings))

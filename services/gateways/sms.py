@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import msgspec
 
-from services.gateways.core import SendResult
+from services.gateways.core import HttpRequest, SendResult
+from services.gateways.ratelimit import RateLimitSettings
 from services.gateways.runner import SendContext
 from services.gateways.texts import (
     ROLLUP_TYPES,
@@ -21,6 +22,7 @@ from services.gateways.texts import (
     format_time,
     state_title,
 )
+from shared.config import Settings
 from shared.models import Delivery
 
 MAX_LEN = 160
@@ -37,7 +39,7 @@ SHORT_TYPES = {
 }
 
 
-class SmsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class SmsSettings(RateLimitSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """No per-medium settings yet; unknown ones are refused so typos show."""
 
 
@@ -69,9 +71,15 @@ def render(d: Delivery) -> str:
 _ENCODER = msgspec.json.Encoder()
 
 
-def send(d: Delivery, ctx: SendContext) -> SendResult:
-    url = ctx.settings.sms_url
+def request(d: Delivery, settings: Settings) -> HttpRequest | SendResult:
+    """The POST to the SMS provider, or a failure when none is configured."""
+    url = settings.sms_url
     if not url:
         return SendResult.failed("TOCSIN_SMS_URL is not set; no SMS provider to send through")
     body = _ENCODER.encode({"to": d.medium.address, "text": render(d), "id": d.id})
-    return ctx.post_json(url, body)
+    return HttpRequest(url, body)
+
+
+def send(d: Delivery, ctx: SendContext) -> SendResult:
+    req = request(d, ctx.settings)
+    return req if isinstance(req, SendResult) else ctx.execute(req)

@@ -12,15 +12,17 @@ import hmac
 
 import msgspec
 
-from services.gateways.core import SendResult
+from services.gateways.core import HttpRequest, SendResult
+from services.gateways.ratelimit import RateLimitSettings
 from services.gateways.runner import SendContext
+from shared.config import Settings
 from shared.models import Delivery, RollupItem
 
 SIGNATURE_HEADER = "X-Tocsin-Signature"
 DELIVERY_HEADER = "X-Tocsin-Delivery"
 
 
-class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class WebhookSettings(RateLimitSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Per-medium settings: ``secret`` signs the body (HMAC-SHA256)."""
 
     secret: str | None = None
@@ -53,6 +55,9 @@ class WebhookPayload(msgspec.Struct, frozen=True, kw_only=True):
     contact: _Contact
     medium: _Medium
     checks: tuple[RollupItem, ...]
+    # Increases per check and per address in production order: drop a payload whose seq
+    # is lower than one already received for the same check (CONTRACTS §8).
+    seq: int
 
 
 _ENCODER = msgspec.json.Encoder()
@@ -76,6 +81,7 @@ def render(d: Delivery) -> bytes:
             contact=_Contact(d.contact.id, d.contact.name),
             medium=_Medium(d.medium.id, d.medium.type),
             checks=d.checks,
+            seq=d.seq,
         )
     )
 
@@ -85,10 +91,15 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def send(d: Delivery, ctx: SendContext) -> SendResult:
+def request(d: Delivery, _settings: Settings) -> HttpRequest:
+    """The signed POST for ``d`` (sent by the runner with many others)."""
     body = render(d)
     headers = {DELIVERY_HEADER: d.id}
     secret = d.medium.settings.get("secret")
     if secret:
         headers[SIGNATURE_HEADER] = sign(secret, body)
-    return ctx.post_json(d.medium.address, body, headers)
+    return HttpRequest(d.medium.address, body, headers)
+
+
+def send(d: Delivery, ctx: SendContext) -> SendResult:
+    return ctx.execute(request(d, ctx.settings))

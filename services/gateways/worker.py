@@ -57,6 +57,12 @@ class GatewayMetrics(RunnerMetrics):
             labels,
             registry=registry,
         )
+        self._parked = Counter(
+            "tocsin_gateway_parked",
+            "Deliveries put back to wait for an earlier delivery of their lane (ordering)",
+            labels,
+            registry=registry,
+        )
         self._duplicates = Counter(
             "tocsin_gateway_duplicates",
             "Redelivered deliveries skipped (already delivered)",
@@ -90,6 +96,9 @@ class GatewayMetrics(RunnerMetrics):
 
     def deferred(self) -> None:
         self._deferred.labels(self.medium).inc()
+
+    def parked(self) -> None:
+        self._parked.labels(self.medium).inc()
 
     def duplicate(self) -> None:
         self._duplicates.labels(self.medium).inc()
@@ -135,6 +144,8 @@ def build_consumer(
         settings=settings,
         medium_type=medium_type,
         send=send if send is not None else medium.send,
+        # HTTP media go through the libcurl multi handle unless a test swaps the sender.
+        request=medium.request if send is None else None,
         redis=redis,
         metrics=GatewayMetrics(registry, medium_type),
     )

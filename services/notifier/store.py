@@ -4,7 +4,10 @@ Round trips per batch, whatever the fan-out: one pipeline reading the
 notification hashes, their ``notified`` markers and ``config::version``; one
 reading the state the decisions need (``ZMSCORE`` per contact, rollup hashes,
 episode media); one ``MULTI`` writing every effect together with the markers
-and the outbox; one ``HDEL`` clearing the outbox after publishing.
+and the outbox; one ``HDEL`` clearing the outbox after publishing.  A batch
+that produces deliveries first reserves their ``seq`` numbers (one script
+call) and adds each to its lane in the same MULTI (shared/lanes.py), so
+gateways send each lane in production order.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from services.notifier.core import (
 from shared.checks import CheckStore
 from shared.explain import queue_records
 from shared.keys import Keys
+from shared.lanes import RESERVE_SEQ_LUA, delivery_lane
 from shared.models import ENCODER, Delivery, Notification, RollupItem
 from shared.records import from_hash
 
@@ -72,6 +76,7 @@ class NotifierStore:
         self.ttl = ttl_s
         self.explain_max = explain_max_records
         self.explain_ttl = explain_ttl_s
+        self._reserve_seq = r.register_script(RESERVE_SEQ_LUA)
 
     def read_batch(self, ids: Sequence[str]) -> BatchInput:
         """Notification hashes, ``notified`` markers and the config version in one round trip."""
@@ -148,11 +153,11 @@ class NotifierStore:
                 oldest[b.contact_id] = min(oldest.get(b.contact_id, math.inf), o.notification.time)
         for cid, t in oldest.items():
             pipe.zremrangebyscore(self.k.contact_block_ids(cid), "-inf", t)
-        deliveries: list[Delivery] = []
+        deliveries = self.sequence([d for o in outcomes for d in o.deliveries])
         for o in outcomes:
             self._write_effects(pipe, o)
             pipe.set(self.k.notified(o.notification.id), "1", ex=self.ttl)
-            deliveries.extend(o.deliveries)
+        self.queue_in_lanes(pipe, deliveries)
         if deliveries:
             pipe.hset(
                 self.k.notifier_outbox(),
@@ -162,6 +167,22 @@ class NotifierStore:
             queue_records(pipe, self.k, explain, self.explain_max, self.explain_ttl)
         pipe.execute()
         return deliveries
+
+    def sequence(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        """``deliveries`` with consecutive ``seq`` numbers, in production order (one script call)."""
+        if not deliveries:
+            return []
+        first = int(self._reserve_seq(keys=[self.k.delivery_seq()], args=[len(deliveries)]))
+        return [msgspec.structs.replace(d, seq=first + i) for i, d in enumerate(deliveries)]
+
+    def queue_in_lanes(self, pipe: redis.client.Pipeline, deliveries: Sequence[Delivery]) -> None:
+        """Add sequenced deliveries to their lanes, where gateways find the order to keep."""
+        lanes: dict[str, dict[str, int]] = defaultdict(dict)
+        for d in deliveries:
+            lanes[delivery_lane(d)][d.id] = d.seq
+        for lane, members in lanes.items():
+            pipe.zadd(self.k.lane(lane), members)
+            pipe.expire(self.k.lane(lane), self.ttl)
 
     def _write_effects(self, pipe: redis.client.Pipeline, o: Outcome) -> None:
         fx = o.effects

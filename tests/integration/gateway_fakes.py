@@ -147,6 +147,18 @@ def make_delivery(
     )
 
 
+def sequenced(settings: Settings, deliveries: list[Delivery]) -> list[Delivery]:
+    """``deliveries`` numbered and queued in their lanes exactly as the notifier does it."""
+    from services.notifier.store import NotifierStore
+
+    store = NotifierStore(connect_redis(settings), Keys(settings.namespace), 3600)
+    out = store.sequence(deliveries)
+    pipe = store.r.pipeline(transaction=True)
+    store.queue_in_lanes(pipe, out)
+    pipe.execute()
+    return out
+
+
 def send_delivery(settings: Settings, d: Delivery) -> None:
     """Publish ``d`` as the notifier does: to ``NS.deliveries`` with the medium type as key."""
     publish(

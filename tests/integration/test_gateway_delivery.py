@@ -93,7 +93,7 @@ def test_server_down_past_deadline_goes_to_dead_letters_with_reason(gw_settings:
         (dead,) = collect(s, [names.dead], n=1, timeout=15)
         elapsed = time.monotonic() - started
     reason = dead["headers"]["x-tocsin-error"]
-    assert "deadline of 1 s reached" in reason and "ConnectError" in reason
+    assert "deadline of 1 s reached" in reason and "Failed to connect" in reason
     assert elapsed < 5
     outcomes = [e.outcome for e in reversed(delivery_log(s))]
     assert outcomes[-1] == "dead" and set(outcomes[:-1]) == {"retry"} and len(outcomes) >= 2
@@ -119,7 +119,8 @@ def test_400_is_dead_lettered_at_once(gw_settings: Settings) -> None:
         send_delivery(gw_settings, make_delivery("webhook", rx.url))
         (dead,) = collect(gw_settings, [names.dead], n=1, timeout=10)
         time.sleep(0.3)
-    assert dead["headers"]["x-tocsin-error"] == "webhook: refused: HTTP 400: bad payload"
+    # The receiver's body is never kept (it could be anything, from anyone's server).
+    assert dead["headers"]["x-tocsin-error"] == "webhook: refused: HTTP 400"
     assert len(rx.requests) == 1
     assert [(e.outcome, e.attempts) for e in delivery_log(gw_settings)] == [("failed", 1)]
     labels = {"medium": "webhook"}

@@ -59,7 +59,7 @@ def test_webhook_posts_contract_payload_with_signature(gw_settings: Settings) ->
     payload = json.loads(req.body)
     assert list(payload) == [
         "id", "type", "entity", "check", "state", "previous_state", "summary", "details",
-        "time", "duration", "tags", "contact", "medium", "checks",
+        "time", "duration", "tags", "contact", "medium", "checks", "seq",
     ]  # fmt: skip
     assert payload == {
         "id": d.id,
@@ -76,6 +76,7 @@ def test_webhook_posts_contract_payload_with_signature(gw_settings: Settings) ->
         "contact": {"id": "c1", "name": "Alice Ops"},
         "medium": {"id": "m1", "type": "webhook"},
         "checks": [],
+        "seq": 0,
     }
     expected = "sha256=" + hmac.new(b"s3cret", req.body, hashlib.sha256).hexdigest()
     assert req.headers["X-Tocsin-Signature"] == expected

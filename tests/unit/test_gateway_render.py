@@ -34,6 +34,7 @@ def delivery(type: str = "problem", state: str = "critical", **kw: object) -> De
         "details": "port 80",
         "duration": 3725.0,
         "tags": ("team=web",),
+        "seq": 1_764_700_000_000_001,
     }
     base.update(kw)
     return msgspec.convert(base, Delivery, from_attributes=True)
@@ -67,6 +68,7 @@ def test_webhook_body_is_the_contract_shape() -> None:
         "checks": [
             {"entity": "e0", "check": "disk", "state": "warning", "summary": "", "duration": 0.0}
         ],
+        "seq": 1_764_700_000_000_001,
     }
 
 
