@@ -15,6 +15,7 @@ from services.api.schemas import (
     ContactIn,
     ContactPatch,
     MediumIn,
+    MediumOut,
     MediumPatch,
     Page,
     RuleIn,
@@ -118,14 +119,21 @@ def delete_contact(request: Request[Any, Any, Any], cid: FromPath[str]) -> None:
 # ----------------------------------------------------------------------------- media
 
 
+def with_warnings(ctx: ApiContext, medium: Medium) -> MediumOut:
+    """The saved medium, redacted, with a warning when the gateway would refuse its address."""
+    warning = ctx.destination_warning(medium.type, medium.address)
+    shown = msgspec.structs.asdict(redact_medium(medium))
+    return MediumOut(**shown, warnings=(warning,) if warning else ())
+
+
 @post("/media", status_code=HTTP_201_CREATED, sync_to_thread=True)
-def create_medium(request: Request[Any, Any, Any], data: JSONBody[MediumIn]) -> Medium:
+def create_medium(request: Request[Any, Any, Any], data: JSONBody[MediumIn]) -> MediumOut:
     ctx = ctx_of(request)
     if ctx.directory.get_contact(data.contact_id) is None:
         raise ApiError(422, f"contact {data.contact_id!r} does not exist", "contact_id")
     medium = Medium(id=new_id(), **msgspec.structs.asdict(data))
     check_medium_settings(ctx, medium)
-    return redact_medium(ctx.directory.put_medium(medium))
+    return with_warnings(ctx, ctx.directory.put_medium(medium))
 
 
 @get("/media", sync_to_thread=True)
@@ -152,14 +160,14 @@ def get_medium(request: Request[Any, Any, Any], mid: FromPath[str]) -> Medium:
 @patch("/media/{mid:str}", sync_to_thread=True)
 def patch_medium(
     request: Request[Any, Any, Any], mid: FromPath[str], data: JSONBody[MediumPatch]
-) -> Medium:
+) -> MediumOut:
     ctx = ctx_of(request)
     medium = ctx.directory.get_medium(mid)
     if medium is None:
         raise _not_found("medium", mid)
     updated = msgspec.convert(_merge(medium, data), Medium)
     check_medium_settings(ctx, updated)
-    return redact_medium(ctx.directory.put_medium(updated))
+    return with_warnings(ctx, ctx.directory.put_medium(updated))
 
 
 @delete("/media/{mid:str}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)

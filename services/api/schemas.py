@@ -11,7 +11,7 @@ from typing import Annotated, Generic, TypeVar
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from shared.models import Name, SeverityRoute, TagStrategy, TimeRecurrence
+from shared.models import Medium, Name, SeverityRoute, TagStrategy, TimeRecurrence
 
 T = TypeVar("T")
 
@@ -84,6 +84,12 @@ class RulePatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     warning: SeverityRoute | UnsetType = UNSET
     unknown: SeverityRoute | UnsetType = UNSET
     tag_strategy: TagStrategy | UnsetType = UNSET
+
+
+class MediumOut(Medium, frozen=True, kw_only=True):
+    """A medium as created or changed, with what the gateway will think of its address."""
+
+    warnings: tuple[str, ...] = ()
 
 
 class Accepted(msgspec.Struct):

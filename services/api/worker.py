@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 
 def build_context(settings: Settings) -> ApiContext:
-    """The API's context, with the gateways' settings validation plugged in."""
+    """The API's context, with the gateways' settings and destination checks plugged in."""
+    from services.gateways.preflight import destination_warning
     from services.gateways.registry import validate_medium_settings
 
     return ApiContext(
@@ -29,6 +30,7 @@ def build_context(settings: Settings) -> ApiContext:
         redis=connect_redis(settings),
         sender=Sender(settings, name="tocsin-api"),
         validate_medium_settings=validate_medium_settings,
+        destination_warning=destination_warning(settings),
     )
 
 

@@ -118,34 +118,51 @@ def run_demo(api_url: str, token: str, say: Callable[[str], None], timeout: floa
     ):
         ids = setup_demo_config(client, receiver.url)
         say(f"demo contact {ids['contact']} with a webhook medium at {receiver.url}")
-        for state, summary in (("critical", "HTTP 503 from /healthz"), ("ok", "HTTP 200 in 35 ms")):
-            sent = time.monotonic()
-            _api(
-                client,
-                "POST",
-                "/events",
-                json={
-                    "entity": "demo-host",
-                    "check": check,
-                    "state": state,
-                    "summary": summary,
-                    "initial_failure_delay": 0,
-                    "tags": ["env=demo"],
-                },
-            )
-            say(f"sent {state} for demo-host:{check}")
-            want = "problem" if state != "ok" else "recovery"
-            got = receiver.wait_for(
-                lambda d, w=want: d.get("type") == w and d.get("check") == check, timeout
-            )
-            if got is None:
-                say(
-                    f"no {want} notification within {timeout:.0f} s; run `tocsin check` to see where it is stuck"
-                )
-                return False
-            ms = (time.monotonic() - sent) * 1000
+        try:
+            return _page_and_recover(client, receiver, check, say, timeout)
+        finally:
+            # The receiver dies with the demo: a contact left pointing at it would
+            # catch every later alert, fail to deliver and fill the dead letters.
+            _api(client, "DELETE", f"/contacts/{ids['contact']}")
+            say(f"removed the demo contact {DEMO_CONTACT!r} (its receiver stops with the demo)")
+
+
+def _page_and_recover(
+    client: httpx.Client,
+    receiver: Receiver,
+    check: str,
+    say: Callable[[str], None],
+    timeout: float,
+) -> bool:
+    """Send a failure then a recovery for ``demo-host:<check>``; True when both arrived."""
+    for state, summary in (("critical", "HTTP 503 from /healthz"), ("ok", "HTTP 200 in 35 ms")):
+        sent = time.monotonic()
+        _api(
+            client,
+            "POST",
+            "/events",
+            json={
+                "entity": "demo-host",
+                "check": check,
+                "state": state,
+                "summary": summary,
+                "initial_failure_delay": 0,
+                "tags": ["env=demo"],
+            },
+        )
+        say(f"sent {state} for demo-host:{check}")
+        want = "problem" if state != "ok" else "recovery"
+        got = receiver.wait_for(
+            lambda d, w=want: d.get("type") == w and d.get("check") == check, timeout
+        )
+        if got is None:
             say(
-                f"received {got['type'].upper()} for {got['entity']}:{got['check']} "
-                f"state={got['state']} summary={got['summary']!r} after {ms:.0f} ms"
+                f"no {want} notification within {timeout:.0f} s; run `tocsin check` to see where it is stuck"
             )
+            return False
+        ms = (time.monotonic() - sent) * 1000
+        say(
+            f"received {got['type'].upper()} for {got['entity']}:{got['check']} "
+            f"state={got['state']} summary={got['summary']!r} after {ms:.0f} ms"
+        )
     return True

@@ -26,14 +26,14 @@ def match(kind: str, text: str, records: Sequence[dict[str, Any]]) -> str:
     if kind == "contact":
         named = [r["id"] for r in records if r.get("name") == text]
         if len(named) == 1:
-            return named[0]
+            return str(named[0])
         if len(named) > 1:
             raise ValueError(
                 f"{len(named)} contacts are named {text!r}; give an id: {', '.join(named)}"
             )
     found = [r["id"] for r in records if r["id"].startswith(text)]
     if len(found) == 1:
-        return found[0]
+        return str(found[0])
     if found:
         shown = ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")
         raise ValueError(f"{kind} id prefix {text!r} is ambiguous ({shown}); give more of it")

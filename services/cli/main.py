@@ -115,6 +115,12 @@ def up(
             f"API: {settings.api_url} ({'healthy' if ready else '[red]not healthy yet[/red]'}); "
             f"OpenAPI at {settings.api_url}/schema"
         )
+        out.print(f"dashboard: {settings.api_url}/ui/ (log in with the API token)")
+    if not settings.sms_url and any(n in ("gateway", "gateway:sms") for n in names):
+        out.print(
+            "sms: not installed (TOCSIN_SMS_URL is unset; set it to your SMS provider's "
+            "endpoint to enable sms media)"
+        )
         if demo and ready:
             threading.Thread(
                 target=run_demo, args=(settings.api_url, token, out.print), daemon=True

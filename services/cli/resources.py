@@ -242,7 +242,10 @@ def media_create(
             "rollup_threshold": rollup_threshold,
             "settings": pairs(setting),
         }
-        show(api.call("POST", "/media", json=body), MEDIUM_COLS, as_json)
+        made = api.call("POST", "/media", json=body)
+        show(made, MEDIUM_COLS, as_json)
+        for warning in made.get("warnings") or []:
+            err.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
 
 
 @media.command("delete")

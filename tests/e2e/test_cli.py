@@ -131,3 +131,9 @@ def test_export_then_import_is_idempotent(pipeline: Pipeline, tmp_path: Path) ->
     changed = pipeline.tocsin("import", str(export_path), "--dry-run")
     assert "dry run: 1 contact update" in changed.stdout
     assert pipeline.tocsin("contacts", "delete", team["id"]).returncode == 0
+
+
+def test_up_prints_the_dashboard_url_and_sms_as_information(pipeline: Pipeline) -> None:
+    started = pipeline.log_path.read_text(errors="replace")
+    assert f"dashboard: {pipeline.settings.api_url}/ui/" in started
+    assert "sms: not installed (TOCSIN_SMS_URL is unset" in started
