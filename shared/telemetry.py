@@ -28,7 +28,7 @@ from shared.config import Settings
 # No ``*_created`` series: they doubled the series count of every counter and
 # histogram and nothing reads them.  A process-wide switch of prometheus_client,
 # set once here because every worker (and the API) imports this module.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 _STANDARD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()
