@@ -428,7 +428,7 @@ def _rollup_delivery(
     threshold = t.medium.rollup_threshold
     relation = ">=" if dtype == "rollup" else "<"
     return Delivery(
-        id=f"{t.medium.id}:{dtype}:{n.time:.3f}",
+        id=f"{t.medium.id}:{dtype}:{n.id}",  # one per notification: two in a second differ
         notification_id=n.id,
         type=dtype,
         entity=n.entity,

@@ -543,7 +543,11 @@ def test_rollup_delivery_lists_checks_worst_first_with_deterministic_id() -> Non
     [d] = outs[1].deliveries
     assert d.type == "rollup" and d.state == "critical"
     assert [(i.check, i.state) for i in d.checks] == [("c2", "critical"), ("c1", "warning")]
-    assert d.id == f"m1:rollup:{T0 + 10:.3f}"
+    assert d.id == f"m1:rollup:{notes[1].id}"
+    # Two rollups in the same second (interval 0) are two deliveries, not one deduplicated.
+    same = [note(check="c1"), note(check="c2"), note(check="c3")]
+    outs = run(A, [medium("m1", rollup=2, interval=0)], [rule("r")], same)
+    assert outs[1].deliveries[0].id != outs[2].deliveries[0].id
     assert "2 failing checks" in d.summary
 
 
