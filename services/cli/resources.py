@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -259,6 +260,14 @@ def media_delete(medium_id: MediumArg) -> None:
 # ------------------------------------------------------------------------------ rules
 
 
+class TagStrategyOpt(StrEnum):
+    """How a rule's tags match (``Rule.tag_strategy``)."""
+
+    all = "all"
+    any = "any"
+    none = "none"
+
+
 rules = typer.Typer(
     help="Notification rules: which checks, when, on which media.", no_args_is_help=True
 )
@@ -269,11 +278,20 @@ def _route(r: dict[str, Any], sev: str) -> str:
     return "BLACKHOLE" if route["blackhole"] else ",".join(route["media"]) or "-"
 
 
+def _tags(r: dict[str, Any]) -> str:
+    """``a,b`` (all present), ``any:a,b`` or ``none:buf``; ``any`` when the rule has no tags."""
+    tags = ",".join(r["tags"])
+    strategy = r.get("tag_strategy", "all")
+    if not tags:
+        return "any"
+    return tags if strategy == "all" else f"{strategy}:{tags}"
+
+
 RULE_COLS = [
     ("id", lambda r: r["id"]),
     ("contact", lambda r: r["contact_id"]),
     ("entities", lambda r: ",".join(r["entities"]) or "any"),
-    ("tags", lambda r: ",".join(r["tags"]) or "any"),
+    ("tags", lambda r: _tags(r)),
     (
         "when",
         lambda r: "; ".join(describe_recurrence(t) for t in r["time_restrictions"]) or "always",
@@ -303,6 +321,10 @@ def rules_create(
     tag: Annotated[
         list[str] | None, typer.Option(help="Tag the check must carry; repeatable")
     ] = None,
+    tag_strategy: Annotated[
+        TagStrategyOpt,
+        typer.Option(help="all: every --tag present; any: at least one; none: none of them"),
+    ] = TagStrategyOpt.all,
     critical: Annotated[
         str, typer.Option(help="Media types, comma-separated, or 'blackhole'")
     ] = "",
@@ -323,6 +345,7 @@ def rules_create(
             "contact_id": resolve(api, "contact", contact),
             "entities": entity or [],
             "tags": tag or [],
+            "tag_strategy": tag_strategy.value,
             "time_restrictions": [parse_recurrence(w) for w in when_ or []],
             "critical": route(critical),
             "warning": route(warning),

@@ -12,10 +12,13 @@ from datetime import UTC, datetime
 
 import msgspec
 import pytest
+from typer.testing import CliRunner
 
 from services.api.ui.views import contact_views, who_would_be_notified
+from services.cli import resources
 from services.cli.config_file import normalise
 from services.cli.config_io import _normalise_rule
+from services.cli.main import app as cli_app
 from services.notifier.core import NotifierState, expand
 from services.notifier.routing import Index, compile_index, contact_decision, select
 from services.notifier.rules import rule_text, tags_match
@@ -271,3 +274,14 @@ def test_import_compares_a_rule_without_strategy_as_all() -> None:
     before = {"tags": ["a"], "critical": {"media": ["email"]}}
     assert _normalise_rule(before) == _normalise_rule({**before, "tag_strategy": "all"})
     assert _normalise_rule(before) != _normalise_rule({**before, "tag_strategy": "any"})
+
+
+def test_cli_shows_and_checks_the_strategy() -> None:
+    assert resources._tags({"tags": ["buf"], "tag_strategy": "none"}) == "none:buf"
+    assert resources._tags({"tags": ["a", "b"], "tag_strategy": "any"}) == "any:a,b"
+    assert resources._tags({"tags": ["a"]}) == "a"  # an old API answer: all
+    assert resources._tags({"tags": [], "tag_strategy": "none"}) == "any"
+    bad = CliRunner().invoke(
+        cli_app, ["rules", "create", "--contact", "c", "--tag", "x", "--tag-strategy", "some"]
+    )
+    assert bad.exit_code == 2 and "some" in bad.output
