@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
@@ -133,8 +134,16 @@ def test_secrets_never_appear_in_logs_metrics_errors_or_api_responses(
         )
         assert wrong.status_code == 401
         seen.append(wrong.text)
+        listed = subprocess.run(
+            [sys.executable, "-m", "services.cli.main", "dead", "list", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        ids = [d["id"] for d in json.loads(listed.stdout)]
         shown = subprocess.run(
-            [sys.executable, "-m", "services.cli.main", "dead", "show", "1"],
+            [sys.executable, "-m", "services.cli.main", "dead", "show", *ids],
             env=env,
             capture_output=True,
             text=True,
