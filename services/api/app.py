@@ -23,6 +23,7 @@ from services.api.config_routes import config_router, ctx_of
 from services.api.context import ApiContext
 from services.api.errors import EXCEPTION_HANDLERS, ApiError, split_field
 from services.api.explain_routes import explain_router
+from services.api.medium_test import test_medium
 from services.api.request_metrics import request_metrics
 from services.api.schemas import Accepted, Health
 from services.api.source_routes import sources_router
@@ -96,6 +97,7 @@ def create_app(ctx: ApiContext) -> Litestar:
             post_events,
             config_router,
             validate_config,
+            test_medium,
             check_router,
             explain_router,
             sources_router,

@@ -257,6 +257,47 @@ def media_delete(medium_id: MediumArg) -> None:
         out.print(f"deleted medium {mid}")
 
 
+@media.command("test")
+def media_test(
+    medium_id: MediumArg,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the outcome.")] = 30.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send one test message to a medium now and print how the delivery went."""
+    with api_client() as api:
+        mid = resolve(api, "medium", medium_id)
+        sent = api.call("POST", f"/media/{mid}/test")
+        if not as_json:
+            out.print(f"test message queued for medium {mid}; waiting for the gateway ...")
+        entry = wait_for_delivery(api, sent, timeout)
+    if as_json:
+        out.print_json(json.dumps({**sent, "outcome": entry}))
+    if entry is None:
+        fail(
+            f"no outcome within {timeout:.0f} s: is the gateway for this medium's type running? "
+            "(`tocsin check` lists the queues and their consumers)"
+        )
+        raise typer.Exit(1)
+    if not as_json:
+        show(entry, DELIVERY_COLS, False)
+    if entry["outcome"] != "delivered":
+        raise typer.Exit(1)
+
+
+def wait_for_delivery(
+    api: ApiClient, sent: dict[str, Any], timeout: float
+) -> dict[str, Any] | None:
+    """The final delivery-log entry of ``sent["delivery_id"]`` (retries are waited out)."""
+    deadline = time.monotonic() + timeout
+    params = {"entity": sent["entity"], "check": sent["check"], "limit": 100}
+    while time.monotonic() < deadline:
+        for entry in api.call("GET", "/deliveries", params=params)["items"]:
+            if entry.get("delivery_id") == sent["delivery_id"] and entry["outcome"] != "retry":
+                return dict(entry)
+        time.sleep(0.5)
+    return None
+
+
 # ------------------------------------------------------------------------------ rules
 
 

@@ -137,3 +137,22 @@ def test_up_prints_the_dashboard_url_and_sms_as_information(pipeline: Pipeline) 
     started = pipeline.log_path.read_text(errors="replace")
     assert f"dashboard: {pipeline.settings.api_url}/ui/" in started
     assert "sms: not installed (TOCSIN_SMS_URL is unset" in started
+
+
+def test_media_test_sends_one_message_and_prints_the_outcome(pipeline: Pipeline) -> None:
+    with Receiver() as receiver:
+        made = pipeline.tocsin("contacts", "create", "--name", "media tester", "--json")
+        cid = json.loads(made.stdout)["id"]
+        medium = json.loads(
+            pipeline.tocsin(
+                "media", "create", "--contact", "media tester", "--type", "webhook",
+                "--address", receiver.url, "--json",
+            ).stdout
+        )  # fmt: skip
+        tested = pipeline.tocsin("media", "test", medium["id"][:8], "--json")
+        assert tested.returncode == 0, tested.stderr
+        result = json.loads(tested.stdout)
+        assert result["outcome"]["outcome"] == "delivered"
+        got = receiver.wait_for(lambda d: d.get("type") == "test", 10)
+        assert got is not None and got["check"] == "medium-test"
+        assert pipeline.tocsin("contacts", "delete", cid).returncode == 0

@@ -155,7 +155,8 @@ def test_dashboard_in_a_real_browser(pipeline: Pipeline, browser: Browser, tmp_p
     refusing = Refusing()
     with Receiver() as receiver, pipeline.api as api:
         _seed(api, receiver.url, refusing.url)
-        ctx = browser.new_context(viewport=DESKTOP)
+        # Times are sent in UTC and shown on the browser's clock (UTC on hover).
+        ctx = browser.new_context(viewport=DESKTOP, timezone_id="Europe/Oslo")
         page = ctx.new_page()
         errors: list[str] = []
         # Script errors and CSP refusals (4xx answers to refused forms are expected).
@@ -182,6 +183,15 @@ def test_dashboard_in_a_real_browser(pipeline: Pipeline, browser: Browser, tmp_p
         expect(page.locator("tr.row-bad")).to_have_count(1, timeout=20_000)
         expect(page.locator('[data-count="dead-letters"]')).to_have_text("1", timeout=20_000)
         _shot(page, tmp_path, "02-overview-1280")
+        stamp = page.locator("time").first
+        expect(stamp).to_contain_text("Europe/Oslo")
+        assert (stamp.get_attribute("title") or "").endswith(" UTC")
+        # Every tile's label fits inside its tile at 1280 px ("unacknowledged" did not).
+        overflow = page.evaluate(
+            "[...document.querySelectorAll('.tile')].filter(t => t.scrollWidth > t.clientWidth)"
+            ".map(t => t.textContent.trim())"
+        )
+        assert overflow == [], overflow
 
         # Auto-refresh: a new failure shows up without a reload.
         api.post("/events", json={"entity": "web2", "check": "ping", "state": "critical", "initial_failure_delay": 0})  # fmt: skip
@@ -255,10 +265,20 @@ def test_dashboard_in_a_real_browser(pipeline: Pipeline, browser: Browser, tmp_p
             ("12-contacts-phone", "/ui/contacts"),
         ]:
             mobile.goto(base + path)
+            # A time never wraps over several lines (it did in tables on phones).
+            tall = mobile.evaluate(
+                "[...document.querySelectorAll('time')].filter(t => t.getClientRects().length > 1)"
+                ".map(t => t.textContent)"
+            )
+            assert tall == [], f"{path}: times broken over lines: {tall}"
             width = mobile.evaluate("document.documentElement.scrollWidth")
             wide = mobile.evaluate(WIDE_ELEMENTS, PHONE["width"])
             assert width <= PHONE["width"] + 1, f"{path} is {width}px wide on a phone: {wide}"
             _shot(mobile, tmp_path, name)
+        mobile.goto(base + "/ui/check?entity=db1&check=disk")
+        path = tmp_path / "13-check-deliveries-phone.png"
+        mobile.locator("section[aria-labelledby=notes-h]").screenshot(path=str(path))
+        shutil.copy(path, OUT / path.name)
         phone.close()
         ctx.close()
     refusing.close()

@@ -126,6 +126,27 @@ def test_parse_maintenance_reads_utc() -> None:
     assert (t0 - NOON_WED, t1 - NOON_WED) == (3600, 9000)
 
 
+def test_parse_maintenance_takes_a_duration_from_now_or_from_a_start() -> None:
+    assert parse_maintenance("", "", NOON_WED, "2h") == (NOON_WED, NOON_WED + 7200)
+    t0, t1 = parse_maintenance("2026-11-25T13:00", "", NOON_WED, "30m")
+    assert (t0 - NOON_WED, t1 - NOON_WED) == (3600, 5400)
+    with pytest.raises(Invalid) as err:
+        parse_maintenance("", "", NOON_WED, "soon")
+    assert err.value.field == "duration"
+    with pytest.raises(Invalid) as err:
+        parse_maintenance("", "", NOON_WED, "")
+    assert err.value.field == "duration"
+
+
+def test_times_are_time_elements_in_utc_for_the_browser_to_localise() -> None:
+    from services.api.ui.views import time_tag
+
+    html = str(time_tag(NOON_WED))
+    assert html.startswith('<time datetime="2026-11-25T12:00:00Z"')
+    assert 'title="2026-11-25 12:00:00 UTC">2026-11-25 12:00:00 UTC</time>' in html
+    assert str(time_tag(None)) == "—"
+
+
 CHECKS = [
     chk("web1", "http", "warning", tags=("role=web",), last_update=300.0),
     chk("db1", "disk", "critical", tags=("role=db",), last_update=200.0),

@@ -84,7 +84,9 @@ def schedule_maintenance(request: Request[Any, Any, Any], data: Form) -> Respons
         return _check_form_error(request, data, "maint", "form", CSRF_ERROR)
     entity, check = _value(data, "entity"), _value(data, "check")
     try:
-        start, end = parse_maintenance(_value(data, "start"), _value(data, "end"), time.time())
+        start, end = parse_maintenance(
+            _value(data, "start"), _value(data, "end"), time.time(), _value(data, "duration")
+        )
         summary = limited_text(_value(data, "summary"), "summary")
         add_maintenance.fn(
             request,

@@ -23,7 +23,7 @@ from litestar.response import Redirect
 
 from services.api.config_routes import ctx_of
 from services.api.ui import session
-from services.api.ui.views import fmt_duration, fmt_time
+from services.api.ui.views import fmt_duration, time_tag
 from shared.amqp import Names, connect
 from shared.checks import Maintenance
 from shared.consumer import AMQP_ERRORS
@@ -52,7 +52,8 @@ ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-ENV.globals.update(fmt_time=fmt_time, fmt_duration=fmt_duration)
+# Templates get times as <time> elements (browser zone via ui.js, UTC on hover).
+ENV.globals.update(fmt_time=time_tag, fmt_duration=fmt_duration)
 ENV.filters["q"] = lambda v: quote(str(v), safe="")
 ENV.filters["qs"] = lambda d: urlencode({k: v for k, v in d.items() if v not in ("", None)})
 

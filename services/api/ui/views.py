@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from markupsafe import Markup
+
 from services.gateways.log import DeliveryLogEntry, redact_address
 from services.notifier.routing import compile_index, select
 from services.notifier.rules import rule_text
@@ -54,6 +56,16 @@ def fmt_time(t: float | None) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def time_tag(t: float | None) -> Markup:
+    """A time for templates: ``<time>`` in UTC, which ui.js rewrites to the browser's zone
+    (keeping UTC in the tooltip); without JavaScript the UTC text stays."""
+    if t is None:
+        return Markup("—")
+    utc = fmt_time(t)
+    iso = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(iso, utc, utc)
+
+
 def fmt_duration(seconds: float) -> str:
     """``3d 4h``, ``5m 10s``: the two largest units, for "since" and "for" columns."""
     s = max(0, int(seconds))
@@ -92,14 +104,24 @@ def parse_utc(text: str, field_name: str) -> float:
     return parsed.timestamp()
 
 
-def parse_maintenance(start: str, end: str, now: float) -> tuple[float, float]:
-    """Start and end of a maintenance window; the end must be after the start and not past."""
-    t0 = parse_utc(start, "start")
-    t1 = parse_utc(end, "end")
+def parse_maintenance(start: str, end: str, now: float, duration: str = "") -> tuple[float, float]:
+    """Start and end of a maintenance window; the end must be after the start and not past.
+
+    The form asks for a duration (``2h``, as the ack form does) and an optional
+    start (UTC; empty = now), so nobody has to work out an end time in UTC.
+    An explicit ``end`` is still read (UTC) when no duration is given.
+    """
+    t0 = now if not (start or "").strip() else parse_utc(start, "start")
+    if (duration or "").strip() or not (end or "").strip():
+        field_name = "duration"
+        t1 = t0 + parse_duration(duration, field_name)
+    else:
+        field_name = "end"
+        t1 = parse_utc(end, field_name)
     if t1 <= t0:
-        raise Invalid("the end must be after the start", "end")
+        raise Invalid("the end must be after the start", field_name)
     if t1 <= now:
-        raise Invalid("the window is already over", "end")
+        raise Invalid("the window is already over", field_name)
     return t0, t1
 
 

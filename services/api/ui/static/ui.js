@@ -56,7 +56,41 @@
     }
   }
 
+  // Times come in UTC (<time datetime="...Z">); show them on the reader's clock,
+  // with the zone named, and keep the UTC text in the tooltip.
+  function pad(n) {
+    return (n < 10 ? "0" : "") + n;
+  }
+  var zone = "";
+  try {
+    zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  } catch (e) {
+    zone = "";
+  }
+  function localTimes(root) {
+    var times = root.querySelectorAll("time[datetime]");
+    for (var i = 0; i < times.length; i++) {
+      var d = new Date(times[i].getAttribute("datetime"));
+      if (isNaN(d.getTime()) || times[i].getAttribute("data-local")) continue;
+      var offset = -d.getTimezoneOffset();
+      var sign = offset >= 0 ? "+" : "-";
+      var label = zone && zone !== "UTC" && zone !== "Etc/UTC" ? zone : "UTC";
+      if (offset !== 0 && label === "UTC") {
+        label = "UTC" + sign + pad(Math.floor(Math.abs(offset) / 60)) + ":" + pad(Math.abs(offset) % 60);
+      }
+      times[i].textContent =
+        d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
+        pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + " " + label;
+      times[i].setAttribute("data-local", "1");
+    }
+  }
+
+  document.addEventListener("tocsin:refreshed", function (ev) {
+    localTimes(ev.target);
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
+    localTimes(document);
     var els = document.querySelectorAll("[data-poll]");
     for (var i = 0; i < els.length; i++) poll(els[i]);
     var forms = document.querySelectorAll("form[role=search]");
