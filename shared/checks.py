@@ -157,6 +157,37 @@ class Silence(msgspec.Struct, frozen=True, kw_only=True):
     active: bool = True
 
 
+class MaintenanceEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One maintenance window of a check as ``GET /checks/{e}/{c}/maintenances`` lists it.
+
+    ``type``: ``scheduled`` (planned ahead, silences problems inside it) or
+    ``unscheduled`` (Flapjack's kind: an acknowledgement, or silence put on any
+    check ahead of work; ends early at the check's recovery).
+    """
+
+    id: str
+    check_id: str
+    type: str
+    start_time: float
+    end_time: float
+    summary: str = ""
+    active: bool = False
+    acknowledgement_id: str | None = None
+
+    @classmethod
+    def of(cls, m: Maintenance, scheduled: bool, now: float) -> MaintenanceEntry:
+        return cls(
+            id=m.id,
+            check_id=m.check_id,
+            type="scheduled" if scheduled else "unscheduled",
+            start_time=m.start_time,
+            end_time=m.end_time,
+            summary=m.summary,
+            active=m.covers(now),
+            acknowledgement_id=m.acknowledgement_id,
+        )
+
+
 class CheckStateEntry(msgspec.Struct, frozen=True, kw_only=True):
     """A history entry as the API lists it (newest first)."""
 
@@ -362,6 +393,69 @@ class CheckStore:
         pipe.zadd(k.scheduled_by_end(cid), {mid: end})
         pipe.execute()
         return mid
+
+    def add_unscheduled_maintenance(
+        self, entity: str, check: str, start: float, end: float, summary: str = ""
+    ) -> str:
+        """Unscheduled maintenance on any check, failing or not (silence ahead of work).
+
+        Written where the processor keeps acknowledgements, so it silences the
+        same way and, like one, ends at the check's recovery.
+        """
+        if end <= start:
+            raise ValueError("end_time must be after start_time")
+        cid = check_id(entity, check)
+        mid = uuid.uuid4().hex
+        m = Maintenance(id=mid, check_id=cid, start_time=start, end_time=end, summary=summary)
+        k = self.keys
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(k.unscheduled_maintenance(mid), mapping=to_hash(m))
+        pipe.sadd(k.unscheduled_maintenance_ids(), mid)
+        pipe.zadd(k.unscheduled_by_start(cid), {mid: start})
+        pipe.zadd(k.unscheduled_by_end(cid), {mid: end})
+        pipe.execute()
+        return mid
+
+    def maintenances(
+        self, entity: str, check: str, now: float, past: bool = False
+    ) -> builtins.list[MaintenanceEntry]:
+        """Both kinds of the check's windows by start time; ended ones only with ``past``."""
+        cid = check_id(entity, check)
+        k = self.keys
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zrange(k.scheduled_by_start(cid), 0, -1)
+        pipe.zrange(k.unscheduled_by_start(cid), 0, -1)
+        sched_ids, unsched_ids = pipe.execute()
+        out = [MaintenanceEntry.of(m, True, now) for m in self._maintenances(sched_ids, True, cid)]
+        out += [
+            MaintenanceEntry.of(m, False, now) for m in self._maintenances(unsched_ids, False, cid)
+        ]
+        if not past:
+            out = [e for e in out if e.end_time > now]
+        return sorted(out, key=lambda e: (e.start_time, e.type, e.id))
+
+    def end_maintenance(self, entity: str, check: str, mid: str, now: float) -> bool:
+        """End a window early: a running one now (it stays listed as past), a later one is
+        removed, an ended one is left as it is; False if the check has no such window."""
+        cid = check_id(entity, check)
+        k = self.keys
+        for scheduled in (True, False):
+            by_start = k.scheduled_by_start(cid) if scheduled else k.unscheduled_by_start(cid)
+            if self.r.zscore(by_start, mid) is None:
+                continue
+            key = k.scheduled_maintenance(mid) if scheduled else k.unscheduled_maintenance(mid)
+            attrs = self.r.hgetall(key)
+            m = from_hash(Maintenance, attrs) if attrs else None
+            if m is None or m.start_time > now:
+                return self.delete_maintenance(entity, check, mid)
+            if m.end_time > now:
+                by_end = k.scheduled_by_end(cid) if scheduled else k.unscheduled_by_end(cid)
+                pipe = self.r.pipeline(transaction=True)
+                pipe.hset(key, "end_time", repr(now))
+                pipe.zadd(by_end, {mid: now})
+                pipe.execute()
+            return True
+        return False
 
     def list_maintenances(self, entity: str, check: str) -> builtins.list[Maintenance]:
         """Scheduled maintenances of the check by start time (unscheduled ones via ``get``)."""

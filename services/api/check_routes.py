@@ -8,7 +8,7 @@ rules) as one sent by a monitoring system.
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Router, delete, get, patch, post
@@ -20,7 +20,13 @@ from services.api.config_routes import ctx_of, page_of
 from services.api.errors import ApiError
 from services.api.schemas import Accepted, Page
 from services.gateways.log import DeliveryLogEntry, read_delivery_log
-from shared.checks import CheckDetail, CheckStateEntry, CheckStore, Maintenance, Silence
+from shared.checks import (
+    CheckDetail,
+    CheckStateEntry,
+    CheckStore,
+    MaintenanceEntry,
+    Silence,
+)
 from shared.consumer import AMQP_ERRORS
 from shared.models import DEFAULT_ACK_DURATION, SERVICE_STATES, Notification
 from shared.records import from_hash
@@ -34,9 +40,12 @@ class CheckPatch(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class MaintenanceIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    start_time: EpochSeconds
+    """A window: ``scheduled`` (the default) or ``unscheduled`` (any check, from now by default)."""
+
     end_time: EpochSeconds
+    start_time: EpochSeconds | None = None  # default: now
     summary: Annotated[str, Meta(max_length=1024)] = ""
+    type: Literal["scheduled", "unscheduled"] = "scheduled"
 
 
 class AcknowledgementIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -115,15 +124,23 @@ def add_maintenance(
     entity: FromPath[str],
     check: FromPath[str],
     data: JSONBody[MaintenanceIn],
-) -> Maintenance:
-    if data.end_time <= data.start_time:
+) -> MaintenanceEntry:
+    """Schedule a window, or put the check (failing or not) in unscheduled maintenance."""
+    now = time.time()
+    start = now if data.start_time is None else data.start_time
+    if data.end_time <= start:
         raise ApiError(422, "end_time must be after start_time", "end_time")
+    if data.type == "unscheduled" and data.end_time <= now:
+        raise ApiError(422, "end_time of unscheduled maintenance must be in the future", "end_time")
     _known(request, entity, check)  # a typo must not schedule a window nobody will ever use
     store = _store(request)
-    mid = store.add_scheduled_maintenance(
-        entity, check, data.start_time, data.end_time, data.summary
+    add = (
+        store.add_scheduled_maintenance
+        if data.type == "scheduled"
+        else store.add_unscheduled_maintenance
     )
-    return next(m for m in store.list_maintenances(entity, check) if m.id == mid)
+    mid = add(entity, check, start, data.end_time, data.summary)
+    return next(m for m in store.maintenances(entity, check, now, past=True) if m.id == mid)
 
 
 @get("/maintenances", sync_to_thread=True)
@@ -140,9 +157,13 @@ def list_silences(
 
 @get("/checks/{entity:str}/{check:str}/maintenances", sync_to_thread=True)
 def list_maintenances(
-    request: Request[Any, Any, Any], entity: FromPath[str], check: FromPath[str]
-) -> Page[Maintenance]:
-    items = _store(request).list_maintenances(entity, check)
+    request: Request[Any, Any, Any],
+    entity: FromPath[str],
+    check: FromPath[str],
+    past: FromQuery[bool] = False,
+) -> Page[MaintenanceEntry]:
+    """Scheduled and unscheduled windows (acknowledgements too), ended ones with ``past=true``."""
+    items = _store(request).maintenances(entity, check, time.time(), past=past)
     return Page(items=items, total=len(items), limit=len(items), offset=0)
 
 
@@ -154,7 +175,8 @@ def list_maintenances(
 def delete_maintenance(
     request: Request[Any, Any, Any], entity: FromPath[str], check: FromPath[str], mid: FromPath[str]
 ) -> None:
-    if not _store(request).delete_maintenance(entity, check, mid):
+    """End a window early (either kind): a running one ends now and stays listed as past."""
+    if not _store(request).end_maintenance(entity, check, mid, time.time()):
         raise ApiError(404, f"maintenance {mid!r} not found on {entity}:{check}", "id")
 
 

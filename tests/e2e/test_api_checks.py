@@ -68,9 +68,14 @@ def test_check_lifecycle_through_the_api(pipeline: Pipeline) -> None:
         )
         assert bad.status_code == 422 and bad.json()["field"] == "end_time"
         listed = api.get(f"/checks/db1/{check}/maintenances").json()["items"]
-        assert [x["summary"] for x in listed] == ["disk swap"]
+        # Both kinds: the acknowledgement (unscheduled) and the window (scheduled).
+        assert [(x["type"], x["summary"]) for x in listed] == [
+            ("unscheduled", "on it"),
+            ("scheduled", "disk swap"),
+        ]
         assert api.delete(f"/checks/db1/{check}/maintenances/{m.json()['id']}").status_code == 204
-        assert api.get(f"/checks/db1/{check}/maintenances").json()["items"] == []
+        left = api.get(f"/checks/db1/{check}/maintenances").json()["items"]
+        assert [x["type"] for x in left] == ["unscheduled"]
 
         assert api.post("/events", json={**ev, "state": "ok"}).status_code == 202
         assert receiver.wait_for(lambda d: d.get("check") == check and d["type"] == "recovery", 30)
