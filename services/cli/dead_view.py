@@ -1,42 +1,14 @@
-"""How ``tocsin dead`` names and describes a dead letter: a stable id, its check, its age.
+"""How ``tocsin dead`` describes and picks dead letters: age, reason, ids typed by people.
 
 List positions shift as letters are requeued or new ones arrive, so letters
-are picked by an id that stays the same between listings: the message id when
-the message has one, else a hash of its body and reason.  As with other ids,
-a unique prefix is enough.
+are picked by the stable id of ``shared.deadletters.letter_id``; as with other
+ids, a unique prefix is enough.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import textwrap
 from collections.abc import Sequence
-from typing import Any
-
-
-def letter_id(message_id: str | None, body: bytes, reason: str) -> str:
-    """The message id, else ``h`` + 11 hex characters of the body and reason (stable)."""
-    if message_id:
-        return message_id
-    return "h" + hashlib.blake2b(body + b"\0" + reason.encode(), digest_size=8).hexdigest()[:11]
-
-
-def check_of(body: bytes) -> str:
-    """``entity:check`` the message is about (``web1:http +2`` for an array), or ``-``."""
-    try:
-        doc: Any = json.loads(body)
-    except ValueError:
-        return "-"
-    items = doc if isinstance(doc, list) else [doc]
-    names = [
-        f"{d['entity']}:{d['check']}"
-        for d in items
-        if isinstance(d, dict) and isinstance(d.get("entity"), str) and "check" in d
-    ]
-    if not names:
-        return "-"
-    return names[0] + (f" +{len(names) - 1}" if len(names) > 1 else "")
 
 
 def age(seconds: float | None) -> str:

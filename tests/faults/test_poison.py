@@ -9,10 +9,11 @@ import sys
 import pika
 import pytest
 
-from services.cli.dead import origin, redact, replay_headers
+from services.cli.dead import redact
 from shared.amqp import DELIVERY_LIMIT, Names, connect
 from shared.config import Settings
 from shared.consumer import BatchConsumer, BatchResult
+from shared.deadletters import origin, replay_headers
 from shared.telemetry import ConsumerMetrics
 from tests.faults.conftest import fault_env, wait_until
 from tests.support import collect, declare, running

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.cli.dead_view import age, check_of, letter_id, pick, short_reason
+from services.cli.dead_view import age, pick, short_reason
+from shared.deadletters import check_of, letter_id
 
 
 def test_ids_are_stable_and_prefer_the_message_id() -> None:
