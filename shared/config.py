@@ -79,8 +79,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Gateway retry backoff: exponential from retry_base_s, capped at retry_max_s, with jitter.
     retry_base_s: float = 2.0
     retry_max_s: float = 120.0
-    # Deliveries a gateway sends at once (threads); also caps its batch size.
-    gateway_concurrency: int = 32
+    # Deliveries a gateway sends at once (libcurl transfers, or threads for email); a
+    # gateway batch is concurrency / 8 messages.
+    gateway_concurrency: int = 64
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     token_file: str = "~/.config/tocsin/token"

@@ -328,6 +328,14 @@ EVENT_BODY_DECODER = msgspec.json.Decoder(Event | list[Event])
 CHECK_EVENTS_DECODER = msgspec.json.Decoder(list[CheckEvent])
 NOTIFICATION_REF_DECODER = msgspec.json.Decoder(NotificationRef)
 DELIVERY_DECODER = msgspec.json.Decoder(Delivery)
+# A message on NS.deliveries holds one delivery or, from the notifier, a JSON array of them.
+DELIVERIES_DECODER = msgspec.json.Decoder(Delivery | list[Delivery])
+
+
+def decode_deliveries(body: bytes) -> list[Delivery]:
+    """The deliveries in a message on ``NS.deliveries`` (one, or an array)."""
+    found = DELIVERIES_DECODER.decode(body)
+    return found if isinstance(found, list) else [found]
 
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 

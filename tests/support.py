@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,6 +13,7 @@ import pika
 from shared.amqp import Names, connect, declare_topology
 from shared.config import Settings
 from shared.consumer import BatchConsumer
+from shared.models import ENCODER, decode_deliveries
 
 
 def declare(settings: Settings) -> None:
@@ -46,10 +47,30 @@ def publish(
         conn.close()
 
 
-def collect(
+def split_deliveries(body: bytes) -> list[bytes]:
+    """Each delivery of a message on a gateway queue (the notifier sends arrays), encoded alone."""
+    return [ENCODER.encode(d) for d in decode_deliveries(body)]
+
+
+def collect_deliveries(
     settings: Settings, queues: list[str], n: int, timeout: float = 10.0
 ) -> list[dict[str, Any]]:
-    """Consume (and ack) until ``n`` messages arrived from ``queues`` or ``timeout`` passed."""
+    """Like :func:`collect`, counting and returning deliveries rather than messages."""
+    return collect(settings, queues, n, timeout, split=split_deliveries)
+
+
+def collect(
+    settings: Settings,
+    queues: list[str],
+    n: int,
+    timeout: float = 10.0,
+    split: Callable[[bytes], list[bytes]] | None = None,
+) -> list[dict[str, Any]]:
+    """Consume (and ack) until ``n`` messages arrived from ``queues`` or ``timeout`` passed.
+
+    ``split`` turns one body into several entries (arrays of deliveries), each
+    counted towards ``n`` and returned as an entry of its own.
+    """
     got: list[dict[str, Any]] = []
     conn = connect(settings.amqp_url, name="tocsin-test-collect")
     try:
@@ -58,15 +79,16 @@ def collect(
 
         def make_cb(queue: str):  # type: ignore[no-untyped-def]
             def cb(ch_, method, props, body):  # type: ignore[no-untyped-def]
-                got.append(
-                    {
-                        "queue": queue,
-                        "routing_key": method.routing_key,
-                        "body": body,
-                        "headers": dict(props.headers or {}),
-                        "message_id": props.message_id,
-                    }
-                )
+                for part in split(body) if split is not None else [body]:
+                    got.append(
+                        {
+                            "queue": queue,
+                            "routing_key": method.routing_key,
+                            "body": part,
+                            "headers": dict(props.headers or {}),
+                            "message_id": props.message_id,
+                        }
+                    )
                 ch_.basic_ack(method.delivery_tag)
 
             return cb

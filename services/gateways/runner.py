@@ -33,6 +33,7 @@ or dead-lettered.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -67,7 +68,7 @@ from shared.config import Settings
 from shared.consumer import BatchResult, Message
 from shared.keys import Keys
 from shared.lanes import Candidate, LaneView, delivery_lane, plan
-from shared.models import DELIVERY_DECODER, Delivery
+from shared.models import ENCODER, Delivery, decode_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,15 @@ class _Item:
     delivery: Delivery
     progress: Progress
     lane: str
+    alone: bool  # the message holds this delivery only (else it came in an array)
+
+    def body(self) -> bytes:
+        """This delivery's own body, for a retry, a wait in a delay queue or a dead letter."""
+        return self.msg.body if self.alone else ENCODER.encode(self.delivery)
+
+    def message(self) -> Message:
+        """The message to dead-letter for this delivery alone."""
+        return self.msg if self.alone else dataclasses.replace(self.msg, body=self.body())
 
 
 @dataclass(slots=True)
@@ -221,23 +231,22 @@ class DeliveryRunner:
         items: list[_Item] = []
         for msg in batch:
             try:
-                delivery = DELIVERY_DECODER.decode(msg.body)
+                deliveries = decode_deliveries(msg.body)
             except msgspec.DecodeError as exc:
                 result.rejected.append((msg, f"invalid delivery: {exc}"))
                 self.metrics.dead()
                 continue
-            if delivery.medium.type != self.medium_type:
-                result.rejected.append(
-                    (
-                        msg,
-                        f"medium.type: {delivery.medium.type!r} sent to the {self.medium_type} gateway",
-                    )
-                )
-                self.metrics.dead()
-                continue
-            items.append(
-                _Item(msg, delivery, progress_from_headers(msg.headers), delivery_lane(delivery))
-            )
+            progress = progress_from_headers(msg.headers)
+            alone = len(deliveries) == 1 and not msg.body.startswith(b"[")
+            for delivery in deliveries:
+                item = _Item(msg, delivery, progress, delivery_lane(delivery), alone)
+                if delivery.medium.type != self.medium_type:
+                    wrong = delivery.medium.type
+                    why = f"medium.type: {wrong!r} sent to the {self.medium_type} gateway"
+                    result.rejected.append((item.message(), why))
+                    self.metrics.dead()
+                    continue
+                items.append(item)
         return items
 
     def _gate(self, items: list[_Item], result: BatchResult, now: float) -> list[list[_Item]]:
@@ -506,7 +515,7 @@ class DeliveryRunner:
                 extra={**extra, "retry_in_s": round(decision.delay, 2)},
             )
         else:
-            result.rejected.append((item.msg, f"{self.medium_type}: {decision.reason}"))
+            result.rejected.append((item.message(), f"{self.medium_type}: {decision.reason}"))
             if decision.outcome == "failed":
                 self.metrics.failed()
             self.metrics.dead()
@@ -533,8 +542,8 @@ class DeliveryRunner:
         return OutMessage(
             exchange="",
             routing_key=self.names.gateway_retry(self.medium_type, retry_level(delay)),
-            body=item.msg.body,
-            message_id=item.msg.message_id or item.delivery.id,
+            body=item.body(),
+            message_id=item.delivery.id,
             headers=progress_headers(progress, error),
             expiration=expiration_ms(delay),
         )

@@ -172,10 +172,11 @@ def build_consumer(
         handler=handle,
         stage=f"gateway.{medium_type}",
         metrics=ConsumerMetrics(registry, f"gateway.{medium_type}"),
-        # A batch is sent concurrently; keep it to what the pool sends at once so a
-        # batch takes about one send timeout at most (heartbeats, latency).
-        prefetch=min(settings.prefetch, concurrency * 4),
-        batch_size=min(settings.batch_size, concurrency),
+        # A message holds one delivery or an array of up to 100 (from the notifier); a
+        # batch of a few messages is what the sender runs at once, so a batch takes
+        # about one send timeout at most (heartbeats, latency).
+        prefetch=min(settings.prefetch, concurrency * 2),
+        batch_size=min(settings.batch_size, max(1, concurrency // 8)),
         batch_wait_ms=settings.batch_wait_ms,
         on_connect=on_connect,
         probe=redis.ping,

@@ -103,9 +103,32 @@ class ConfigCache:
         return self.index
 
 
+# Deliveries per message: one message per medium type and batch (a JSON array), so a
+# storm costs the broker hundreds of messages, not one per page; capped so a gateway
+# batch stays a few hundred sends.
+DELIVERIES_PER_MESSAGE = 100
+
+
 def delivery_message(names: Names, d: Delivery) -> OutMessage:
-    """The AMQP message of a delivery: routed by medium type, id for gateway dedup."""
+    """The AMQP message of one delivery: routed by medium type, id for gateway dedup."""
     return OutMessage(names.deliveries, d.medium.type, ENCODER.encode(d), message_id=d.id)
+
+
+def delivery_messages(names: Names, deliveries: Sequence[Delivery]) -> list[OutMessage]:
+    """A batch's deliveries as few messages: JSON arrays per medium type, in production order."""
+    by_type: dict[str, list[Delivery]] = {}
+    for d in deliveries:
+        by_type.setdefault(d.medium.type, []).append(d)
+    out: list[OutMessage] = []
+    for mtype, ds in by_type.items():
+        for start in range(0, len(ds), DELIVERIES_PER_MESSAGE):
+            chunk = ds[start : start + DELIVERIES_PER_MESSAGE]
+            if len(chunk) == 1:
+                out.append(delivery_message(names, chunk[0]))
+                continue
+            mid = f"{chunk[0].id}+{len(chunk) - 1}"
+            out.append(OutMessage(names.deliveries, mtype, ENCODER.encode(chunk), message_id=mid))
+    return out
 
 
 def make_handler(
@@ -163,7 +186,7 @@ def make_handler(
         deliveries = store.commit(outcomes, explain)
         _count(outcomes, metrics)
         metrics.expand_seconds.observe(time.perf_counter() - started)
-        result.outputs.extend(delivery_message(names, d) for d in deliveries)
+        result.outputs.extend(delivery_messages(names, deliveries))
         if deliveries:
             ids = [d.id for d in deliveries]
             result.after_publish = lambda: store.outbox_done(ids)
@@ -241,7 +264,7 @@ def make_sweeper(
             leftovers = store.outbox_leftovers(OUTBOX_GRACE_S)
             if not leftovers:
                 return
-            consumer.publish([delivery_message(names, d) for d in leftovers])
+            consumer.publish(delivery_messages(names, leftovers))
             store.outbox_done(d.id for d in leftovers)
         except TRANSIENT_ERRORS as exc:
             log.warning("outbox sweep failed", extra={"stage": STAGE, "error": repr(exc)})

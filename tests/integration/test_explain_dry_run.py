@@ -36,7 +36,6 @@ from shared.directory import Directory
 from shared.explain import EventRecord, NotificationRecord, read_records, routine
 from shared.keys import Keys, check_id
 from shared.models import (
-    DELIVERY_DECODER,
     ENCODER,
     CheckEvent,
     Contact,
@@ -44,6 +43,7 @@ from shared.models import (
     Rule,
     SeverityRoute,
     TimeRecurrence,
+    decode_deliveries,
 )
 from shared.store import connect_redis, delete_namespace
 
@@ -94,7 +94,7 @@ class Pipeline:
         assert not out.rejected
         if out.after_publish:
             out.after_publish()
-        deliveries = [DELIVERY_DECODER.decode(o.body) for o in out.outputs]
+        deliveries = [d for o in out.outputs for d in decode_deliveries(o.body)]
         return sorted((d.contact.id, d.medium.id, d.type) for d in deliveries)
 
 

@@ -12,9 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from shared.amqp import Names
 from shared.config import Settings
 from shared.keys import Keys
 from shared.lanes import delivery_lane
+from shared.models import ENCODER, decode_deliveries
 from shared.store import connect_redis
 from tests.integration.gateway_fakes import (
     FakeReceiver,
@@ -27,7 +29,7 @@ from tests.integration.gateway_fakes import (
     sequenced,
     tuned,
 )
-from tests.support import declare
+from tests.support import collect, declare, publish
 
 pytestmark = pytest.mark.integration
 
@@ -154,3 +156,26 @@ def test_a_head_lost_for_longer_than_any_retry_no_longer_blocks_its_lane(
             (req,) = rx.wait_for(1, timeout=15)
     assert json.loads(req.body)["type"] == "recovery"
     assert r.exists(lane) == 0
+
+
+def test_an_array_message_is_delivered_per_delivery_and_dead_letters_only_the_refused_one(
+    gw_settings: Settings,
+) -> None:
+    """The notifier sends arrays; each delivery in one succeeds or fails on its own."""
+    with FakeReceiver() as ok, FakeReceiver([Reply(status=400)]) as bad:
+        first = make_delivery("webhook", ok.url, check="a")
+        refused = make_delivery("webhook", bad.url, check="b")
+        last = make_delivery("webhook", ok.url, check="c")
+        publish(
+            gw_settings,
+            ENCODER.encode(sequenced(gw_settings, [first, refused, last])),
+            routing_key="webhook",
+            exchange=Names(gw_settings.namespace).deliveries,
+        )
+        with gateway(gw_settings):
+            ok.wait_for(2)
+            (dead,) = collect(gw_settings, [Names(gw_settings.namespace).dead], n=1, timeout=10)
+    assert sorted(json.loads(r.body)["check"] for r in ok.requests) == ["a", "c"]
+    assert decode_deliveries(dead["body"])[0].id == refused.id
+    assert dead["body"].startswith(b"{")  # the refused delivery alone, not the whole array
+    assert dead["headers"]["x-tocsin-error"] == "webhook: refused: HTTP 400"

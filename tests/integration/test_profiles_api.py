@@ -28,7 +28,7 @@ from shared.models import DELIVERY_DECODER, Notification
 from shared.records import from_hash
 from shared.sender import Sender
 from shared.store import connect_redis
-from tests.support import collect, declare, running
+from tests.support import collect_deliveries, declare, running
 
 pytestmark = pytest.mark.integration
 
@@ -451,8 +451,8 @@ def test_api_events_reach_profiles_through_the_notifier(
     )
     names = Names(settings.namespace)
     with running(build_consumer(settings, CollectorRegistry(), r)):
-        got = collect(settings, [names.gateway("webhook")], n=3, timeout=15)
-        extra = collect(settings, [names.gateway("webhook")], n=1, timeout=1.5)
+        got = collect_deliveries(settings, [names.gateway("webhook")], n=3, timeout=15)
+        extra = collect_deliveries(settings, [names.gateway("webhook")], n=1, timeout=1.5)
     ds = sorted((DELIVERY_DECODER.decode(m["body"]) for m in got), key=lambda d: d.notification_id)
     assert [(d.notification_id, d.medium.address) for d in ds] == [
         (f"argus:{pk}:1", "http://hook.test/unacked"),
