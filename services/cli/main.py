@@ -69,12 +69,21 @@ def up(
         typer.Option(help="Comma-separated subset, e.g. ingest,processor,gateway:webhook."),
     ] = None,
     processors: Annotated[
-        int, typer.Option(help="Processor processes splitting the partitions (e.g. one per core).")
-    ] = 1,
+        int,
+        typer.Option(
+            help="Processor processes splitting the partitions; 0: one per core, at most 4."
+        ),
+    ] = 0,
 ) -> None:
     """Run every worker (ingest, processor, notifier, gateways, api), supervised."""
     from services.cli.demo import run_demo
-    from services.cli.supervisor import Supervisor, child_env, default_workers, plan_children
+    from services.cli.supervisor import (
+        Supervisor,
+        child_env,
+        default_processors,
+        default_workers,
+        plan_children,
+    )
     from shared.tokens import ensure_token
 
     settings = _settings()
@@ -95,7 +104,7 @@ def up(
         names,
         child_env(extra),
         base_port,
-        processors=max(1, processors),
+        processors=processors if processors > 0 else default_processors(),
         partitions=settings.partitions,
     )
     sup = Supervisor(children)
@@ -109,6 +118,7 @@ def up(
             f"http://127.0.0.1:{c.metrics_port}/metrics" if c.metrics_port else "-",
         )
     out.print(table)
+    ready = False
     if "api" in names:
         ready = _wait_healthy(settings.api_url, 60.0)
         out.print(
@@ -121,10 +131,10 @@ def up(
             "sms: not installed (TOCSIN_SMS_URL is unset; set it to your SMS provider's "
             "endpoint to enable sms media)"
         )
-        if demo and ready:
-            threading.Thread(
-                target=run_demo, args=(settings.api_url, token, out.print), daemon=True
-            ).start()
+    if demo and ready:
+        threading.Thread(
+            target=run_demo, args=(settings.api_url, token, out.print), daemon=True
+        ).start()
     out.print("running; Ctrl-C to stop")
     sup.run()
     out.print("stopped")

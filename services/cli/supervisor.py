@@ -60,6 +60,18 @@ def default_workers(medium_types: tuple[str, ...] = MEDIUM_TYPES) -> list[str]:
     return ["ingest", "processor", "notifier", *(f"gateway:{t}" for t in medium_types), "api"]
 
 
+def default_processors(cores: int | None = None) -> int:
+    """Processor processes ``tocsin up`` runs by default: one per core, at most 4.
+
+    One processor serialises its own CPU with Redis's round trips; a second
+    one overlaps them (measured 13-16k -> 22-25k batched events/s on 2 cores,
+    docs/benchmarks.md).  Past four, the partitions (8 by default) and Redis
+    itself are the limit on one host.
+    """
+    found = cores if cores is not None else (os.cpu_count() or 1)
+    return max(1, min(4, found))
+
+
 def processor_shares(processors: int, partitions: int) -> list[tuple[str, dict[str, str]]]:
     """(label, extra env) of each processor when ``processors`` split the partitions.
 

@@ -34,3 +34,9 @@ def test_metrics_off_means_port_zero_for_everyone() -> None:
     assert {
         c.metrics_port for c in plan_children(["ingest", "processor"], {}, 0, processors=2)
     } == {0}
+
+
+def test_tocsin_up_runs_one_processor_per_core_up_to_four() -> None:
+    from services.cli.supervisor import default_processors
+
+    assert [default_processors(n) for n in (1, 2, 3, 8)] == [1, 2, 3, 4]
