@@ -252,6 +252,14 @@ def test_dashboard_in_a_real_browser(pipeline: Pipeline, browser: Browser, tmp_p
         page.get_by_role("button", name="Ask").click()
         expect(page.locator("#dry-targets")).to_contain_text("Bob Broken")
         _shot(page, tmp_path, "08-contacts-1280")
+
+        # Dead letters: the overview's tile opens the page; Bob's refused page is there.
+        page.goto(f"{base}/ui/")
+        page.locator('[data-count="dead-letters"]').click()
+        expect(page.get_by_role("heading", name="Dead letters", level=1)).to_be_visible()
+        expect(page.locator("#dead-requeue tbody tr")).to_have_count(2)  # problem and ack
+        expect(page.locator("#dead-requeue")).to_contain_text("db1:disk")
+        _shot(page, tmp_path, "14-dead-letters-1280")
         assert not errors, errors
 
         # Phone width: same pages, no horizontal scrolling of the page itself.
@@ -263,6 +271,7 @@ def test_dashboard_in_a_real_browser(pipeline: Pipeline, browser: Browser, tmp_p
             ("10-checks-phone", "/ui/checks"),
             ("11-check-phone", "/ui/check?entity=db1&check=disk"),
             ("12-contacts-phone", "/ui/contacts"),
+            ("15-dead-letters-phone", "/ui/dead"),
         ]:
             mobile.goto(base + path)
             # A time never wraps over several lines (it did in tables on phones).

@@ -11,6 +11,7 @@ from litestar import Router
 from litestar.static_files import create_static_files_router
 
 from services.api.ui.actions import action_handlers
+from services.api.ui.dead_pages import dead_handlers
 from services.api.ui.pages import page_handlers
 from services.api.ui.shell import STATIC, LoginRequired, on_login_required, require_session
 
@@ -19,6 +20,7 @@ ui_router = Router(
     route_handlers=[
         *page_handlers,
         *action_handlers,
+        *dead_handlers,
         create_static_files_router(
             path="/static", directories=[STATIC], opt={"anonymous": True}, include_in_schema=False
         ),
