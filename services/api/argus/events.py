@@ -71,7 +71,11 @@ def get_event(
 @post("/incidents/{pk:int}/events/", status_code=HTTP_201_CREATED, sync_to_thread=True)
 def post_event(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> EventOut:
     """Post END/RES/CHI/OTH (source systems) or CLO/REO/OTH (admin); ACK only via acks/."""
-    data = shell.decode(body, EventIn)
+    return add_event(request, pk, shell.decode(body, EventIn))
+
+
+def add_event(request: Request[Any, Any, Any], pk: int, data: EventIn) -> EventOut:
+    """One event on incident ``pk`` (also for ``events/bulk/``); ``ApiError`` when refused."""
     store, (inc, _, _) = shell.load(request, pk)
     src = shell.may_change(request, inc)
     now = time.time()
@@ -147,7 +151,11 @@ def get_ack(request: Request[Any, Any, Any], pk: FromPath[int], ack_pk: FromPath
 @post("/incidents/{pk:int}/acks/", status_code=HTTP_201_CREATED, sync_to_thread=True)
 def post_ack(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> AckOut:
     """Acknowledge (end users, i.e. the admin token); the check gets an acknowledgement."""
-    data = shell.decode(body, AckIn)
+    return add_ack(request, pk, shell.decode(body, AckIn))
+
+
+def add_ack(request: Request[Any, Any, Any], pk: int, data: AckIn) -> AckOut:
+    """One acknowledgement of incident ``pk`` (also for ``acks/bulk/``); ``ApiError`` if refused."""
     store, (inc, _, _) = shell.load(request, pk)
     src = shell.may_change(request, inc)
     if src is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -67,15 +68,32 @@ def _parse_cursor(value: str) -> tuple[str, tuple[float, int]]:
 
 
 def _url(request: Request[Any, Any, Any], cursor: str) -> str:
+    """The page link: the same path (trailing slash kept, as DRF's are) and query, new cursor.
+
+    The router matches ``incidents/`` without its slash in ``request.url``; the
+    path the client sent is in the ASGI ``raw_path``.
+    """
     params = {k: v for k, v in request.query_params.items() if k != "cursor"}
     params["cursor"] = cursor
-    return f"{str(request.url).split('?', 1)[0]}?{urlencode(params)}"
+    base = str(request.url).split("?", 1)[0]
+    raw = request.scope.get("raw_path")
+    if isinstance(raw, bytes) and raw.split(b"?", 1)[0].endswith(b"/") and not base.endswith("/"):
+        base += "/"
+    return f"{base}?{urlencode(params)}"
 
 
-def list_page(
-    request: Request[Any, Any, Any], only_source: SourceRecord | None = None
-) -> IncidentPage:
-    """One page of incidents, newest start first, keyset cursors both ways."""
+@dataclass(frozen=True, slots=True)
+class _Query:
+    params: dict[str, str]
+    predicates: list[tuple[str, object]]
+    store: ArgusStore
+    sources: dict[str, SourceRecord]
+    ids: list[str]
+    now: float
+
+
+def _query(request: Request[Any, Any, Any], only_source: SourceRecord | None) -> _Query:
+    """The validated filters of ``incidents/`` and the candidate ids they apply to."""
     params = dict(request.query_params.items())
     now = time.time()
     if only_source is not None:
@@ -90,14 +108,8 @@ def list_page(
             params["source_incident_id"] = sid
     try:
         predicates = core.make_filter(params, now)
-        size = int(params.get("page_size") or 100)
     except core.Invalid as exc:
         raise shell.invalid(exc) from None
-    except ValueError:
-        raise ApiError(400, "page_size must be an integer", "page_size") from None
-    if not 1 <= size <= MAX_PAGE:
-        raise ApiError(400, f"page_size must be between 1 and {MAX_PAGE}", "page_size")
-    direction, key = _parse_cursor(params["cursor"]) if params.get("cursor") else ("n", None)
     store = shell.store_of(request)
     sources = store.sources_by_incident_source()
     open_only = any(name == "open" and want is True for name, want in predicates)
@@ -108,6 +120,29 @@ def list_page(
         ids = [found] if found is not None else []
     else:
         ids = store.ids(open_only)
+    return _Query(params, predicates, store, sources, ids, now)
+
+
+def list_page(
+    request: Request[Any, Any, Any], only_source: SourceRecord | None = None
+) -> IncidentPage:
+    """One page of incidents, newest start first, keyset cursors both ways."""
+    q = _query(request, only_source)
+    params, predicates, store, sources, ids, now = (
+        q.params,
+        q.predicates,
+        q.store,
+        q.sources,
+        q.ids,
+        q.now,
+    )
+    try:
+        size = int(params.get("page_size") or 100)
+    except ValueError:
+        raise ApiError(400, "page_size must be an integer", "page_size") from None
+    if not 1 <= size <= MAX_PAGE:
+        raise ApiError(400, f"page_size must be between 1 and {MAX_PAGE}", "page_size")
+    direction, key = _parse_cursor(params["cursor"]) if params.get("cursor") else ("n", None)
     chosen: list[IncidentRecord] = []
     for start in range(0, len(ids), 500):
         for inc in sorted(
@@ -141,16 +176,43 @@ def list_page(
 
 
 @get("/incidents/", sync_to_thread=True)
-def list_incidents(request: Request[Any, Any, Any]) -> IncidentPage:
-    """Every incident (checks' and sources'); Argus filters; same key OR, different keys AND."""
+def list_incidents(request: Request[Any, Any, Any]) -> IncidentPage | IncidentCount:
+    """Every incident (checks' and sources'); Argus filters; same key OR, different keys AND.
+
+    With ``count`` in the query (any value, as Argus): ``{"count", "params"}`` instead.
+    """
+    if "count" in request.query_params:
+        return count_of(request)
     return list_page(request)
 
 
 @get("/incidents/mine/", sync_to_thread=True)
-def list_mine(request: Request[Any, Any, Any]) -> IncidentPage:
+def list_mine(request: Request[Any, Any, Any]) -> IncidentPage | IncidentCount:
     """The calling source's incidents (the admin token sees Tocsin's check incidents)."""
     src = shell.caller(request) or shell.store_of(request).tocsin_source()
+    if "count" in request.query_params:
+        return count_of(request, only_source=src)
     return list_page(request, only_source=src)
+
+
+class IncidentCount(msgspec.Struct, kw_only=True):
+    """Argus's answer to ``incidents/?count``: how many match, and the query it counted."""
+
+    count: int
+    params: dict[str, str]
+
+
+def count_of(
+    request: Request[Any, Any, Any], only_source: SourceRecord | None = None
+) -> IncidentCount:
+    """How many incidents the filters match (cursor and page size play no part)."""
+    q = _query(request, only_source)
+    total = 0
+    for start in range(0, len(q.ids), 500):
+        for inc in q.store.load_many(q.ids[start : start + 500]):
+            if core.matches(row_of(inc, q.sources), q.predicates, q.now):
+                total += 1
+    return IncidentCount(count=total, params=dict(request.query_params.items()))
 
 
 # --------------------------------------------------------------------------- create

@@ -215,6 +215,20 @@ def _check_destination(
         raise ApiError(400, exc.message.replace("address:", f"settings.{key}:", 1), field) from None
 
 
+def _refuse_duplicate(
+    request: Request[Any, Any, Any], media: str, settings: dict[str, Any], pk: int | None = None
+) -> None:
+    """400 when another destination has the same medium and settings (as Argus answers)."""
+    for other in records.all_records(request, "destination").values():
+        if other["pk"] != pk and other["media"] == media and other["settings"] == settings:
+            raise ApiError(
+                400,
+                f"a destination with the same medium and settings already exists "
+                f"(pk {other['pk']})",
+                "settings",
+            )
+
+
 @get("/notificationprofiles/destinations/", sync_to_thread=True)
 def list_destinations(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     records.admin_only(request)
@@ -227,6 +241,7 @@ def create_destination(request: Request[Any, Any, Any], body: RawBody) -> dict[s
     records.admin_only(request)
     data = shell.decode(body, DestinationIn)
     _check_destination(request, data.media, data.settings)
+    _refuse_duplicate(request, data.media, data.settings)
     rec = {
         "pk": records.next_pk(request, "destination"),
         "media": data.media,
@@ -255,6 +270,7 @@ def put_destination(
     key = ADDRESS_KEYS.get(data.media, "address")
     settings = restore_masked(data.settings, rec["settings"], data.media, key)
     _check_destination(request, data.media, settings)
+    _refuse_duplicate(request, data.media, settings, pk)
     rec.update(settings=settings, label=data.label)
     return _destination_out(records.save(request, "destination", rec))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Router
 
+from services.api.argus.bulk import bulk_handlers
 from services.api.argus.events import event_handlers
 from services.api.argus.incidents import incident_handlers
 from services.api.argus.maintenance import maintenance_handlers
@@ -19,6 +20,7 @@ argus_router = Router(
         *source_handlers,
         *incident_handlers,
         *event_handlers,
+        *bulk_handlers,
         *timeslot_handlers,
         *profile_handlers,
         *maintenance_handlers,

@@ -80,6 +80,7 @@ class SourceOut(msgspec.Struct, kw_only=True):
     type: SourceType
     user: int
     base_url: str
+    last_seen: str | None = None  # the last heartbeat (``incidents/sources/heartbeat/``)
 
 
 class SourceCreated(msgspec.Struct, kw_only=True):
@@ -162,7 +163,12 @@ ADMIN = Actor(pk=0, username="admin")
 def source_out(rec: SourceRecord) -> SourceOut:
     # Argus sources are users; a source's user pk is its own pk here.
     return SourceOut(
-        pk=rec.pk, name=rec.name, type=SourceType(rec.type), user=rec.pk, base_url=rec.base_url
+        pk=rec.pk,
+        name=rec.name,
+        type=SourceType(rec.type),
+        user=rec.pk,
+        base_url=rec.base_url,
+        last_seen=format_time(rec.last_seen) if rec.last_seen is not None else None,
     )
 
 
