@@ -38,7 +38,7 @@ class _Medium(msgspec.Struct, frozen=True):
     type: str
 
 
-class WebhookPayload(msgspec.Struct, frozen=True, kw_only=True):
+class WebhookPayload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """The body, field for field as CONTRACTS §8 lists it."""
 
     id: str
@@ -58,6 +58,9 @@ class WebhookPayload(msgspec.Struct, frozen=True, kw_only=True):
     # Increases per check and per address in production order: drop a payload whose seq
     # is lower than one already received for the same check (CONTRACTS §8).
     seq: int
+    # Acknowledgements: who acknowledged, when known (``summary`` is the comment); left out
+    # of the body otherwise.
+    acknowledged_by: str | None = None
 
 
 _ENCODER = msgspec.json.Encoder()
@@ -82,6 +85,7 @@ def render(d: Delivery) -> bytes:
             medium=_Medium(d.medium.id, d.medium.type),
             checks=d.checks,
             seq=d.seq,
+            acknowledged_by=d.acknowledged_by or None,
         )
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from services.gateways import email, slack, sms
+from services.gateways import email, slack, sms, webhook
 from services.gateways.texts import local_time
 from services.ingest.flapjack import normalise
 from services.notifier.core import NotifierState, apply, expand
@@ -162,3 +162,11 @@ def test_public_url_setting() -> None:
     assert Settings.from_env({}).public_url is None
     with pytest.raises(ConfigError, match="TOCSIN_PUBLIC_URL"):
         Settings.from_env({"TOCSIN_PUBLIC_URL": "tocsin.example.org"})
+
+
+def test_webhook_ack_carries_comment_and_who() -> None:
+    body = msgspec.json.decode(webhook.render(ack()))
+    assert body["type"] == "acknowledgement" and body["summary"] == "on it, disk replaced"
+    assert body["acknowledged_by"] == "alice"
+    problem = msgspec.structs.replace(ack(by=""), type="problem", state="critical")
+    assert "acknowledged_by" not in msgspec.json.decode(webhook.render(problem))
