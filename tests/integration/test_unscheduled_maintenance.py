@@ -10,18 +10,22 @@ from __future__ import annotations
 import time
 
 import pytest
+from litestar.testing import TestClient
 from prometheus_client import CollectorRegistry
 
+from services.api.context import ApiContext
 from services.processor.worker import ProcessorMetrics, make_handler
 from shared.amqp import Names
+from shared.checks import CheckStore
 from shared.explain import EventRecord, read_records
 from shared.keys import Keys, check_id
 from shared.store import connect_redis
 from tests.integration.cli_api import Cli, cli
 from tests.integration.test_processor_worker import ev, message
+from tests.integration.test_ui_pages import anon, client, csrf_of, ctx, seed_check
 
 pytestmark = pytest.mark.integration
-__all__ = ["cli"]
+__all__ = ["anon", "cli", "client", "ctx"]
 
 
 def _processor(cli: Cli):  # type: ignore[no-untyped-def]
@@ -119,3 +123,32 @@ def test_an_ack_with_a_past_event_time_is_listed_and_endable(cli: Cli) -> None:
         assert api.get("/checks/web1/db").json()["acknowledgement"] is None
         missing = api.delete("/checks/web1/db/maintenances/nope")
         assert missing.status_code == 404
+
+
+def test_dashboard_silences_a_healthy_check_and_ends_it_now(
+    client: TestClient,  # type: ignore[type-arg]
+    ctx: ApiContext,
+) -> None:
+    seed_check(ctx.redis, ctx.keys, "web1", "http", "ok", time.time())
+    csrf = csrf_of(client.get("/ui/check?entity=web1&check=http").text)
+    base = {"csrf": csrf, "entity": "web1", "check": "http"}
+    r = client.post(
+        "/ui/check/maintenance",
+        data={**base, "duration": "2h", "summary": "upgrade", "type": "unscheduled"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    page = client.get(r.headers["location"]).text
+    assert "<td>unscheduled</td>" in page and "upgrade" in page and "End now" in page
+    [window] = CheckStore(ctx.redis, ctx.keys).maintenances("web1", "http", time.time())
+    assert window.type == "unscheduled" and window.active
+    ended = client.post(
+        "/ui/check/maintenance/end", data={**base, "id": window.id}, follow_redirects=False
+    )
+    assert ended.status_code == 303
+    assert CheckStore(ctx.redis, ctx.keys).maintenances("web1", "http", time.time()) == []
+    [past] = CheckStore(ctx.redis, ctx.keys).maintenances("web1", "http", time.time(), past=True)
+    assert past.id == window.id and not past.active
+    # Still listed on the page as ended, without an end button.
+    page = client.get("/ui/check?entity=web1&check=http").text
+    assert "upgrade" in page and "End now" not in page

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, post
@@ -88,11 +88,15 @@ def schedule_maintenance(request: Request[Any, Any, Any], data: Form) -> Respons
             _value(data, "start"), _value(data, "end"), time.time(), _value(data, "duration")
         )
         summary = limited_text(_value(data, "summary"), "summary")
+        # Unscheduled: silence the check now, failing or not (ends at its recovery).
+        kind: Literal["scheduled", "unscheduled"] = (
+            "unscheduled" if _value(data, "type") == "unscheduled" else "scheduled"
+        )
         add_maintenance.fn(
             request,
             entity=entity,
             check=check,
-            data=MaintenanceIn(start_time=start, end_time=end, summary=summary),
+            data=MaintenanceIn(start_time=start, end_time=end, summary=summary, type=kind),
         )
     except Invalid as exc:
         return _check_form_error(request, data, "maint", exc.field, str(exc))
@@ -103,12 +107,13 @@ def schedule_maintenance(request: Request[Any, Any, Any], data: Form) -> Respons
 
 @post("/check/maintenance/end", sync_to_thread=True)
 def end_maintenance(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
-    """Delete a scheduled maintenance or end an acknowledgement early."""
+    """End a maintenance of either kind (or an acknowledgement) early: now, or drop a later one."""
     if not csrf_valid(request, data):
         return _check_form_error(request, data, "end", "form", CSRF_ERROR)
     entity, check = _value(data, "entity"), _value(data, "check")
     ctx = ctx_of(request)
-    if not CheckStore(ctx.redis, ctx.keys).delete_maintenance(entity, check, _value(data, "id")):
+    store = CheckStore(ctx.redis, ctx.keys)
+    if not store.end_maintenance(entity, check, _value(data, "id"), time.time()):
         return _check_form_error(request, data, "end", "form", "that maintenance no longer exists")
     return see_other(check_url(entity, check, done="ended"))
 
