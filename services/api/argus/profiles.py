@@ -215,6 +215,18 @@ def _check_destination(
         raise ApiError(400, exc.message.replace("address:", f"settings.{key}:", 1), field) from None
 
 
+def _warned(
+    request: Request[Any, Any, Any], media: str, settings: dict[str, Any], out: dict[str, Any]
+) -> dict[str, Any]:
+    """``out`` plus ``warnings`` (Tocsin's extension, only when there is one) if the gateway
+    would refuse the destination's address (loopback/private, not allowed)."""
+    address = settings.get(ADDRESS_KEYS.get(media, "address"))
+    warning = (
+        ctx_of(request).destination_warning(media, address) if isinstance(address, str) else None
+    )
+    return {**out, "warnings": [warning]} if warning else out
+
+
 def _refuse_duplicate(
     request: Request[Any, Any, Any], media: str, settings: dict[str, Any], pk: int | None = None
 ) -> None:
@@ -248,7 +260,8 @@ def create_destination(request: Request[Any, Any, Any], body: RawBody) -> dict[s
         "label": data.label,
         "settings": data.settings,
     }
-    return _destination_out(records.save(request, "destination", rec))
+    out = _destination_out(records.save(request, "destination", rec))
+    return _warned(request, data.media, data.settings, out)
 
 
 @get("/notificationprofiles/destinations/{pk:int}/", sync_to_thread=True)
@@ -272,7 +285,8 @@ def put_destination(
     _check_destination(request, data.media, settings)
     _refuse_duplicate(request, data.media, settings, pk)
     rec.update(settings=settings, label=data.label)
-    return _destination_out(records.save(request, "destination", rec))
+    out = _destination_out(records.save(request, "destination", rec))
+    return _warned(request, data.media, settings, out)
 
 
 @delete(
