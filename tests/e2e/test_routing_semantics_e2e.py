@@ -60,6 +60,24 @@ def _wait_state(api: httpx.Client, entity: str, check: str, state: str) -> None:
     pytest.fail(f"{entity}:{check} never became {state}")
 
 
+def _routes(api: httpx.Client, entity: str, check: str) -> list[tuple[str, str]]:
+    """The notifier's (code, text) verdicts recorded for the check, once there are any."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        r = api.get(f"/checks/{entity}/{check}/explain", params={"since": "all"})
+        if r.status_code == 200:
+            found = [
+                (route["code"], route["text"])
+                for item in r.json()["items"]
+                if item["kind"] == "notification"
+                for route in item.get("routes", [])
+            ]
+            if found:
+                return found
+        time.sleep(0.1)
+    pytest.fail(f"no routing verdict recorded for {entity}:{check}")
+
+
 def test_rollup_counts_only_checks_still_alerting(pipeline: Pipeline) -> None:  # noqa: F811
     entity = f"r{uuid.uuid4().hex[:8]}"
     route = {"media": ["webhook"]}
@@ -118,9 +136,11 @@ def test_none_strategy_blackhole_and_ack_text(pipeline: Pipeline) -> None:  # no
             # Blackhole everything except checks tagged buf.
             {"tags": ["buf"], "tag_strategy": "none", "critical": {"blackhole": True}},
         ]
+        ids = []
         for rule in rules:
             made = api.post("/rules", json={"contact_id": contact, **rule})
             assert made.status_code == 201, made.text
+            ids.append(made.json()["id"])
         _event(api, entity, "quiet", "critical")
         _event(api, entity, "loud", "critical", tags=["buf"])
         problem = _next(rx, pipeline)
@@ -136,7 +156,12 @@ def test_none_strategy_blackhole_and_ack_text(pipeline: Pipeline) -> None:  # no
         )
         ack = _next(rx, pipeline)
         assert rx.wait_for(lambda _d: True, 1) is None, "the blackholed check got through"
+        # The notifier's recorded reason names both rules (explain crosses the workers too).
+        routes = _routes(api, entity, "quiet")
         api.delete(f"/contacts/{contact}")
+    hole, slack_rule = (ids[1], ids[0])
+    want = f"blackholed by rule {hole} for critical; rule {slack_rule}: matched, routes critical to slack"
+    assert ("blackhole", want) in routes, routes
     [att] = ack["attachments"]
     assert att["title"] == f"Acknowledged: '{entity}:loud' (Critical) by alice"
     assert att["text"] == "on it, disk replaced"
