@@ -328,7 +328,21 @@ def demo(
     from services.cli.demo import run_demo
 
     settings = _settings()
-    ok = run_demo(settings.api_url, _token(settings), out.print, timeout=timeout)
+    try:
+        ok = run_demo(settings.api_url, _token(settings), out.print, timeout=timeout)
+    except httpx.HTTPError as exc:
+        err.print(
+            f"cannot reach the API at {settings.api_url} ({exc or type(exc).__name__}). Is it "
+            "running? Start the pipeline with `tocsin up` (the address comes from "
+            "TOCSIN_API_LISTEN)",
+            style="red",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
+    except RuntimeError as exc:  # the API refused a demo step; its answer says why
+        err.print(f"demo failed: {exc}", style="red", markup=False, highlight=False)
+        raise typer.Exit(1) from None
     if not ok:
         out.print(
             "hint: the webhook gateway must be allowed to post to 127.0.0.1: start the pipeline with "

@@ -54,3 +54,12 @@ def test_a_bad_when_says_what_to_write_without_a_regex(cli: Cli, when: str, says
     assert result.exit_code == 2
     assert says in result.stderr, result.stderr
     assert "regex" not in result.stderr and "^" not in result.stderr
+
+
+def test_the_demo_with_the_api_down_says_how_to_start_it(cli: Cli) -> None:
+    port = free_port()
+    down = Cli(cli.settings, cli.env | {"TOCSIN_API_LISTEN": f"127.0.0.1:{port}"})
+    result = down("demo", "--timeout", "1")
+    assert result.exit_code == 1
+    assert f"cannot reach the API at http://127.0.0.1:{port}" in result.stderr
+    assert "tocsin up" in result.stderr and "Traceback" not in result.output
