@@ -22,7 +22,8 @@ from services.cli.help import install as install_help
 from services.cli.incidents import register as register_incidents
 from services.cli.profiles import register as register_profiles
 from services.cli.resources import register as register_resources
-from shared.config import Settings
+from shared.config import Settings, redact_url
+from shared.consumer import AMQP_ERRORS
 from shared.errors import ConfigError
 from shared.models import MEDIUM_TYPES
 
@@ -273,6 +274,15 @@ def send(
                 sent = send_events(good, sender.send, lambda n: progress.advance(task, n))
         else:
             sent = send_events(good, sender.send)
+    except AMQP_ERRORS as exc:
+        err.print(
+            f"cannot reach RabbitMQ at {redact_url(settings.amqp_url)} ({type(exc).__name__}); "
+            "nothing more was sent. Is it running? The address comes from TOCSIN_AMQP_URL",
+            style="red",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
     finally:
         sender.close()
     elapsed = time.monotonic() - started

@@ -63,3 +63,12 @@ def test_the_demo_with_the_api_down_says_how_to_start_it(cli: Cli) -> None:
     assert result.exit_code == 1
     assert f"cannot reach the API at http://127.0.0.1:{port}" in result.stderr
     assert "tocsin up" in result.stderr and "Traceback" not in result.output
+
+
+def test_send_with_the_broker_down_names_it_without_its_password(cli: Cli) -> None:
+    url = f"amqp://guest:hunter2@127.0.0.1:{free_port()}/%2F"
+    down = Cli(cli.settings, cli.env | {"TOCSIN_AMQP_URL": url})
+    result = down("send", "--entity", "web1", "--check", "http", "--state", "ok")
+    assert result.exit_code == 1
+    assert "cannot reach RabbitMQ at amqp://guest:" in result.stderr
+    assert "hunter2" not in result.output + result.stderr and "Traceback" not in result.output
