@@ -74,7 +74,13 @@ class SourceType(msgspec.Struct):
     name: str
 
 
-class SourceOut(msgspec.Struct, kw_only=True):
+class SourceOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A source system; ``last_seen`` only once it sent a heartbeat.
+
+    Incidents embed their source without it: argus-api-client's
+    ``SourceSystem`` takes no ``last_seen`` and would refuse the incident.
+    """
+
     pk: int
     name: str
     type: SourceType
@@ -160,15 +166,16 @@ class Count(msgspec.Struct):
 ADMIN = Actor(pk=0, username="admin")
 
 
-def source_out(rec: SourceRecord) -> SourceOut:
+def source_out(rec: SourceRecord, heartbeat: bool = True) -> SourceOut:
     # Argus sources are users; a source's user pk is its own pk here.
+    seen = rec.last_seen if heartbeat else None
     return SourceOut(
         pk=rec.pk,
         name=rec.name,
         type=SourceType(rec.type),
         user=rec.pk,
         base_url=rec.base_url,
-        last_seen=format_time(rec.last_seen) if rec.last_seen is not None else None,
+        last_seen=format_time(seen) if seen is not None else None,
     )
 
 
@@ -221,7 +228,7 @@ def incident_out(inc: IncidentRecord, sources: dict[str, SourceRecord], now: flo
         pk=inc.id,
         start_time=format_time(inc.start_time),
         end_time=format_end_time(not inc.stateless, inc.end_time),
-        source=source_out(src),
+        source=source_out(src, heartbeat=False),
         source_incident_id=inc.source_incident_id,
         details_url=details,
         description=inc.description,
