@@ -49,6 +49,8 @@ class ItemError(msgspec.Struct):
 class ConfigReport(msgspec.Struct):
     ok: bool
     errors: list[ItemError]
+    # Accepted, but worth saying: a medium address the gateway would refuse to deliver to.
+    warnings: list[ItemError] = msgspec.field(default_factory=list)
 
 
 CONTACT_KEYS = ("name", "email", "timezone", "tags")
@@ -79,7 +81,9 @@ def _with_stored_secrets(ctx: ApiContext, item: dict[str, Any]) -> dict[str, Any
     return wanted
 
 
-def _contact_errors(ctx: ApiContext, index: int, c: dict[str, Any]) -> list[ItemError]:
+def _contact_errors(
+    ctx: ApiContext, index: int, c: dict[str, Any], warnings: list[ItemError]
+) -> list[ItemError]:
     errors: list[ItemError] = []
 
     def check(path: str, fn: Any) -> Any:
@@ -118,6 +122,11 @@ def _contact_errors(ctx: ApiContext, index: int, c: dict[str, Any]) -> list[Item
 
         if (made := check(f"media[{i}]", medium)) is not None:
             media_types.add(made.type)
+            warning = ctx.destination_warning(made.type, made.address)
+            if warning:
+                warnings.append(
+                    ItemError(contact=index, path=f"media[{i}]", error=warning, field="address")
+                )
         elif isinstance(m, dict) and isinstance(m.get("type"), str):
             media_types.add(m["type"])  # reported already; do not blame the rules for it too
 
@@ -139,6 +148,7 @@ def validate_config(request: Request[Any, Any, Any], data: JSONBody[ConfigFileIn
     """Every problem of a configuration file, each naming its contact and item; writes nothing."""
     ctx = ctx_of(request)
     errors: list[ItemError] = []
+    warnings: list[ItemError] = []
     for index, c in enumerate(data.contacts):
-        errors.extend(_contact_errors(ctx, index, c))
-    return ConfigReport(ok=not errors, errors=errors)
+        errors.extend(_contact_errors(ctx, index, c, warnings))
+    return ConfigReport(ok=not errors, errors=errors, warnings=warnings)

@@ -40,22 +40,31 @@ class ImportRefused(Exception):
         self.problems = problems
 
 
-def check_file(api: ApiClient, data: Any) -> list[dict[str, Any]]:
+def _item_text(data: Any, e: dict[str, Any]) -> str:
+    """``contacts[2] 'Carol': media[0].address: <what>`` for one item of the API's report."""
+    error, field = str(e["error"]), e.get("field")
+    if field and error.startswith(f"{field}: "):
+        error = error[len(field) + 2 :]
+    where = ".".join(p for p in (e["path"], field) if p)
+    name = label(e["contact"], data["contacts"][e["contact"]])
+    return f"{name}: {where + ': ' if where else ''}{error}"
+
+
+def check_file(
+    api: ApiClient, data: Any, say: Callable[[str], None] = lambda _: None
+) -> list[dict[str, Any]]:
     """The file's contacts in the API's shapes, after the API has validated every item.
 
     Raises :class:`ImportRefused` with every problem, each naming its item
     (``contacts[2] 'Carol': media[0].address: ...``), before anything is written.
+    Warnings (an address the gateway would refuse) are said, and do not stop it.
     """
     contacts, problems = normalise(data)
     if not problems and contacts:
         report = api.call("POST", "/config/validate", json={"contacts": contacts})
-        for e in report["errors"]:
-            error, field = str(e["error"]), e.get("field")
-            if field and error.startswith(f"{field}: "):
-                error = error[len(field) + 2 :]
-            where = ".".join(p for p in (e["path"], field) if p)
-            name = label(e["contact"], data["contacts"][e["contact"]])
-            problems.append(f"{name}: {where + ': ' if where else ''}{error}")
+        problems.extend(_item_text(data, e) for e in report["errors"])
+        for w in report.get("warnings", []):
+            say(f"warning: {_item_text(data, w)}")
     if problems:
         raise ImportRefused(problems)
     return contacts
@@ -131,7 +140,7 @@ def import_config(
     Everything is validated first (:func:`check_file`), with or without
     ``dry_run``, so a file either applies whole or changes nothing.
     """
-    wanted_contacts = check_file(api, data)
+    wanted_contacts = check_file(api, data, say)
     done: Counter[str] = Counter()
     contacts = api.all_items("/contacts")
     media = api.all_items("/media")

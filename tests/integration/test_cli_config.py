@@ -135,3 +135,22 @@ def test_problems_name_the_item(
     assert result.exit_code == 1
     assert problem in result.stderr, result.stderr
     assert "^" not in result.stderr
+
+
+def test_import_warns_about_an_address_the_gateway_would_refuse(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "gus.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "contacts": [
+                    {"name": "Gus", "media": [{"type": "webhook", "address": "http://10.9.9.9/h"}]}
+                ]
+            }
+        )
+    )
+    for args in (["--dry-run"], []):
+        result = cli("import", str(path), *args)
+        assert result.exit_code == 0, result.stderr
+        assert "warning: contacts[0] 'Gus': media[0].address: destination" in result.stdout
+        assert "10.9.9.9" in result.stdout
+    assert _names(cli) == ["Gus"]  # a warning, not a refusal
