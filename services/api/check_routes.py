@@ -127,7 +127,9 @@ def add_maintenance(
 ) -> MaintenanceEntry:
     """Schedule a window, or put the check (failing or not) in unscheduled maintenance."""
     now = time.time()
-    start = now if data.start_time is None else data.start_time
+    # "From now" starts at the whole second: event times are often whole seconds, and
+    # an event of this very second must already be inside the window.
+    start = float(int(now)) if data.start_time is None else data.start_time
     if data.end_time <= start:
         raise ApiError(422, "end_time must be after start_time", "end_time")
     if data.type == "unscheduled" and data.end_time <= now:

@@ -166,3 +166,63 @@ def test_none_strategy_blackhole_and_ack_text(pipeline: Pipeline) -> None:  # no
     assert att["title"] == f"Acknowledged: '{entity}:loud' (Critical) by alice"
     assert att["text"] == "on it, disk replaced"
     assert {f["title"]: f["value"] for f in att["fields"]}["Acknowledged by"] == "alice"
+
+
+def test_rollup_of_warning_and_unknown_is_coloured_warning(pipeline: Pipeline) -> None:  # noqa: F811
+    """One severity order across processor, notifier and the Slack gateway (issue 17 §4)."""
+    entity = f"w{uuid.uuid4().hex[:8]}"
+    route = {"media": ["slack"]}
+    with Receiver() as rx, pipeline.api as api:
+        contact = api.post("/contacts", json={"name": f"order-{entity}"}).json()["id"]
+        medium = api.post(
+            "/media",
+            json={
+                "contact_id": contact,
+                "type": "slack",
+                "address": rx.url,
+                "interval": 0,
+                "rollup_threshold": 2,
+            },
+        )
+        assert medium.status_code == 201, medium.text
+        rule = {"contact_id": contact, "entities": [entity], "warning": route, "unknown": route}
+        assert api.post("/rules", json=rule).status_code == 201
+        _event(api, entity, "u", "unknown")
+        first = _next(rx, pipeline)
+        _event(api, entity, "w", "warning")
+        rolled = _next(rx, pipeline)
+        api.delete(f"/contacts/{contact}")
+    assert first["attachments"][0]["title"] == f"Problem: '{entity}:u' is Unknown"
+    [att] = rolled["attachments"]
+    assert att["title"] == "Problem summary: 2 failing checks"
+    assert att["color"] == "#daa038"  # warning's colour: warning > unknown
+    assert att["text"].splitlines() == [f"{entity}:w (Warning)", f"{entity}:u (Unknown)"]
+
+
+def test_unscheduled_maintenance_silences_a_healthy_check(pipeline: Pipeline) -> None:  # noqa: F811
+    """API -> processor -> notifier: a check silenced while ok stays quiet when it fails (§3)."""
+    entity = f"m{uuid.uuid4().hex[:8]}"
+    with Receiver() as rx, pipeline.api as api:
+        contact = api.post("/contacts", json={"name": f"maint-{entity}"}).json()["id"]
+        medium = api.post(
+            "/media",
+            json={"contact_id": contact, "type": "webhook", "address": rx.url, "interval": 0},
+        )
+        assert medium.status_code == 201, medium.text
+        rule = {"contact_id": contact, "entities": [entity], "critical": {"media": ["webhook"]}}
+        assert api.post("/rules", json=rule).status_code == 201
+        for check in ("quiet", "loud"):
+            _event(api, entity, check, "ok")
+            _wait_state(api, entity, check, "ok")
+        window = api.post(
+            f"/checks/{entity}/quiet/maintenances",
+            json={"type": "unscheduled", "end_time": time.time() + 3600, "summary": "upgrade"},
+        )
+        assert window.status_code == 201, window.text
+        _event(api, entity, "quiet", "critical")
+        _event(api, entity, "loud", "critical")
+        got = _next(rx, pipeline)
+        _wait_state(api, entity, "quiet", "critical")
+        extra = rx.wait_for(lambda _d: True, 1)
+        api.delete(f"/contacts/{contact}")
+    assert got["check"] == "loud" and extra is None, (got, extra)
