@@ -96,7 +96,13 @@ def schedule_maintenance(request: Request[Any, Any, Any], data: Form) -> Respons
             request,
             entity=entity,
             check=check,
-            data=MaintenanceIn(start_time=start, end_time=end, summary=summary, type=kind),
+            # An empty start is "now": the API starts it at the whole second, as events are.
+            data=MaintenanceIn(
+                start_time=start if _value(data, "start").strip() else None,
+                end_time=end,
+                summary=summary,
+                type=kind,
+            ),
         )
     except Invalid as exc:
         return _check_form_error(request, data, "maint", exc.field, str(exc))
