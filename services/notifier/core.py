@@ -303,17 +303,23 @@ def _rollup_step(
     """Rollup on a medium with a threshold; True when it replaced the individual message."""
     m, cid = t.medium, t.contact.id
     threshold = m.rollup_threshold or 0
-    items = counted(index, state, n, m, items)
+    items, left = counted(index, state, n, m, items)
+    aside = f" (not counted: {'; '.join(left)})" if left else ""
     count, active = len(items), _rollup(state, m.id).active
     rbid = rollup_block_id(m.id)
     if count >= threshold:
         until = state.blocks.get(rbid, 0.0)
         if active and until > n.time:
-            text = f"rolled up: {count} failing >= threshold {threshold}, next rollup after {until:.0f}"
+            text = (
+                f"rolled up: {count} failing >= threshold {threshold}, "
+                f"next rollup after {until:.0f}{aside}"
+            )
             decisions.append(suppress("rollup", text, cid, m.id))
         else:
             out.append(_rollup_delivery(n, t, "rollup", items))
-            decisions.append(_deliver(f"rollup: {count} failing >= threshold {threshold}", t))
+            decisions.append(
+                _deliver(f"rollup: {count} failing >= threshold {threshold}{aside}", t)
+            )
             fx.rollup_active[m.id] = True
             if m.interval > 0:
                 fx.blocks_set.append(Block(cid, m.id, rbid, n.time + m.interval, None, None))
@@ -321,7 +327,9 @@ def _rollup_step(
     if not active:
         return False
     out.append(_rollup_delivery(n, t, "rollup_recovery", items))
-    decisions.append(_deliver(f"rollup recovery: {count} failing < threshold {threshold}", t))
+    decisions.append(
+        _deliver(f"rollup recovery: {count} failing < threshold {threshold}{aside}", t)
+    )
     fx.rollup_active[m.id] = False
     fx.blocks_cleared.append((cid, rbid))
     return replaces_exit
@@ -333,8 +341,9 @@ def counted(
     n: Notification,
     m: Medium,
     items: Mapping[str, RollupItem],
-) -> dict[str, RollupItem]:
-    """The rollup entries that still alert on ``m`` at ``n.time`` (issue 17 §2).
+) -> tuple[dict[str, RollupItem], list[str]]:
+    """The rollup entries that still alert on ``m`` at ``n.time`` (issue 17 §2), and why
+    each other one does not (``web1:disk in maintenance``).
 
     An entry counts while its check is failing, enabled, in no scheduled or
     unscheduled maintenance, and a rule of the contact still routes its current
@@ -342,23 +351,32 @@ def counted(
     changes; recovery removes them).  ``n``'s own check counts as ``n`` says.
     """
     out: dict[str, RollupItem] = {}
+    left: list[str] = []
     for cid, item in items.items():
         detail = state.checks.get(cid)
         if cid == n.check_id or detail is None:
             out[cid] = item
-        elif still_alerting(index, detail, m, n.time):
+            continue
+        why = not_alerting(index, detail, m, n.time)
+        if why is not None:
+            left.append(f"{detail.entity}:{detail.check} {why}")
+        else:
             same = item.state == detail.state
             out[cid] = item if same else msgspec.structs.replace(item, state=detail.state)
-    return out
+    return out, sorted(left)
 
 
-def still_alerting(index: Index, detail: CheckDetail, m: Medium, now: float) -> bool:
-    """Failing, enabled, not in maintenance and still routed to ``m`` by a rule of its contact."""
-    if not detail.failing or not detail.enabled or detail.state is None:
-        return False
-    for window in (detail.acknowledgement, detail.scheduled_maintenance):
-        if window is not None and window.covers(now):
-            return False
+def not_alerting(index: Index, detail: CheckDetail, m: Medium, now: float) -> str | None:
+    """Why the check no longer alerts on ``m`` (None: it does): failing, enabled, in no
+    maintenance and still routed to ``m`` by a rule of the medium's contact."""
+    if not detail.failing or detail.state is None:
+        return "is ok"
+    if not detail.enabled:
+        return "is disabled"
+    if detail.acknowledgement is not None and detail.acknowledgement.covers(now):
+        return "is in unscheduled maintenance"
+    if detail.scheduled_maintenance is not None and detail.scheduled_maintenance.covers(now):
+        return "is in scheduled maintenance"
     probe = Notification(
         id="rollup-probe",
         type="problem",
@@ -370,7 +388,7 @@ def still_alerting(index: Index, detail: CheckDetail, m: Medium, now: float) -> 
         time=now,
         tags=detail.tags,
     )
-    return routes_to(index, probe, m)
+    return None if routes_to(index, probe, m) else f"is no longer routed to {m.type}"
 
 
 def _rollup(state: NotifierState, mid: str) -> RollupState:

@@ -227,3 +227,20 @@ def test_rollup_lists_the_current_state_of_each_check() -> None:
     o = expand(run.index, run.state, n, select(run.index, n))
     [d] = o.deliveries
     assert {(i.check, i.state) for i in d.checks} == {("c1", "warning"), ("c2", "critical")}
+
+
+def test_the_rollup_reason_names_what_is_not_counted() -> None:
+    run = Run()
+    run.status(c1=detail("c1"), c2=detail("c2"), c3=detail("c3"))
+    run.send(problem("c1", 0))
+    run.send(problem("c2", 1))
+    run.send(problem("c3", 2))
+    scheduled(run, "c1")
+    disabled(run, "c2")
+    n = problem("c3", 700)
+    o = expand(run.index, run.state, n, select(run.index, n))
+    texts = [d.text for d in o.decisions if d.text.startswith("rollup recovery")]
+    assert texts == [
+        "rollup recovery: 1 failing < threshold 2 (not counted: "
+        "web1:c1 is in scheduled maintenance; web1:c2 is disabled) (rule r)"
+    ]
