@@ -78,6 +78,10 @@ class Sender:
         self._submit(_Request(messages))
         return ids
 
+    def send_messages(self, messages: Sequence[OutMessage]) -> None:
+        """Publish prepared messages (to any exchanges) together; returns once durable."""
+        self._submit(_Request(list(messages)))
+
     def ping(self) -> bool:
         """True when the broker answers (opens the connection if needed)."""
         try:

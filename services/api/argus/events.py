@@ -103,9 +103,8 @@ def add_event(request: Request[Any, Any, Any], pk: int, data: EventIn) -> EventO
         fields["end_time"] = None
         publish.append(shell.failing_event(inc, when, data.description))
     position = store.update(inc, fields, [record])
-    shell.publish(request, publish)
     after = msgspec.structs.replace(inc, **fields)
-    notify_profiles(request, store, after, [(position, record)], now)
+    notify_profiles(request, store, after, [(position, record)], now, publish)
     return event_out(position, pk, record, store.sources_by_incident_source())
 
 
@@ -177,11 +176,10 @@ def add_ack(request: Request[Any, Any, Any], pk: int, data: AckIn) -> AckOut:
     position = store.update(inc, fields, [record])
     store.set_ack_expiration(pk, position, expiration)
     is_open = not inc.stateless and (inc.end_time is None or inc.end_time > now)
-    if is_open:
-        shell.publish(request, [shell.ack_event(inc, position, when, expiration, data.description)])
+    ack = [shell.ack_event(inc, position, when, expiration, data.description)] if is_open else []
     # The acked state includes the ACK being created (Argus §d).
     acked = msgspec.structs.replace(inc, **fields)
-    notify_profiles(request, store, acked, [(position, record)], now)
+    notify_profiles(request, store, acked, [(position, record)], now, ack)
     sources = store.sources_by_incident_source()
     return AckOut(
         pk=position,

@@ -307,15 +307,15 @@ def create_incident(request: Request[Any, Any, Any], body: RawBody) -> IncidentO
         received=now,
     )
     store.create(inc, first)
-    if stateful and end is None:
-        try:
-            shell.publish(request, [shell.failing_event(inc, start)])
-        except ApiError:
+    failing = [shell.failing_event(inc, start)] if stateful and end is None else []
+    try:
+        notify_profiles(request, store, inc, [(1, first)], now, publish=failing)
+    except ApiError:
+        if failing:  # nothing went out: the incident must not stay without its check
             store.delete(inc)
             if sid:
                 store.release_source_incident_id(src.pk, sid)
-            raise
-    notify_profiles(request, store, inc, [(1, first)], now)
+        raise
     return incident_out(inc, store.sources_by_incident_source(), now)
 
 
@@ -412,10 +412,11 @@ def change_incident(request: Request[Any, Any, Any], pk: int, raw: dict[str, Any
         new_state = core.state_of_level(inc.level)
         is_open = not inc.stateless and (inc.end_time is None or inc.end_time > now)
         was = core.state_of_level(int(current["level"]))
+        failing: list[dict[str, Any]] = []
         if "level" in fields and is_open and inc.source != "tocsin" and new_state != was:
-            shell.publish(request, [shell.failing_event(inc, now)])
+            failing.append(shell.failing_event(inc, now))
         first = length - len(events) + 1
-        notify_profiles(request, store, inc, list(enumerate(events, first)), now)
+        notify_profiles(request, store, inc, list(enumerate(events, first)), now, failing)
     return incident_out(inc, sources, now)
 
 

@@ -21,10 +21,11 @@ from typing import Any
 from litestar import Request
 
 from services.api.argus.core import EVENT_DISPLAY, state_of_level
+from services.api.argus.shell import events_message
 from services.api.argus.store import TOCSIN, ArgusStore, EventRecord, IncidentRecord
 from services.api.config_routes import ctx_of
 from services.api.errors import ApiError
-from shared.amqp import Names
+from shared.amqp import Names, OutMessage
 from shared.consumer import AMQP_ERRORS
 from shared.models import ENCODER, Notification, NotificationRef, NotificationType, severity_of
 from shared.records import to_hash
@@ -101,33 +102,42 @@ def notify_profiles(
     inc: IncidentRecord,
     events: Sequence[tuple[int, EventRecord]],
     now: float,
+    publish: Sequence[dict[str, Any]] = (),
 ) -> None:
-    """Write and publish the profile notifications of ``events`` (position, record)."""
-    if not events:
-        return
+    """Write the profile notifications of ``events`` (position, record) and publish them.
+
+    ``publish``: pipeline events of the same change (``NS.events``, routing key
+    ``argus``), sent in the same group commit as the notification refs, so a
+    change costs the broker one commit, not two.  503 if the broker is away.
+    """
     ctx = ctx_of(request)
-    if inc.source == TOCSIN:
-        source_type = TOCSIN
-    else:
-        src = store.get_source(int(inc.source))
-        source_type = src.type if src is not None else ""
-    covered = _in_scheduled_maintenance(store, inc.check_id, [ev.timestamp for _, ev in events])
-    notes = [
-        event_notification(inc, pos, ev, source_type, hit, now)
-        for (pos, ev), hit in zip(events, covered, strict=True)
-    ]
-    pipe = ctx.redis.pipeline(transaction=True)
-    for n in notes:
-        pipe.hset(ctx.keys.notification(n.id), mapping=to_hash(n))
-        pipe.expire(ctx.keys.notification(n.id), ctx.settings.notification_ttl_s)
-    pipe.execute()
+    messages = [events_message(request, publish)] if publish else []
+    if events:
+        if inc.source == TOCSIN:
+            source_type = TOCSIN
+        else:
+            src = store.get_source(int(inc.source))
+            source_type = src.type if src is not None else ""
+        stamps = [ev.timestamp for _, ev in events]
+        covered = _in_scheduled_maintenance(store, inc.check_id, stamps)
+        notes = [
+            event_notification(inc, pos, ev, source_type, hit, now)
+            for (pos, ev), hit in zip(events, covered, strict=True)
+        ]
+        pipe = ctx.redis.pipeline(transaction=True)
+        for n in notes:
+            pipe.hset(ctx.keys.notification(n.id), mapping=to_hash(n))
+            pipe.expire(ctx.keys.notification(n.id), ctx.settings.notification_ttl_s)
+        pipe.execute()
+        queue = Names(ctx.settings.namespace).notifications
+        messages += [
+            OutMessage("", queue, ENCODER.encode(NotificationRef(id=n.id)), message_id=n.id)
+            for n in notes
+        ]
+    if not messages:
+        return
     try:
-        ctx.sender.send(
-            [ENCODER.encode(NotificationRef(id=n.id)) for n in notes],
-            routing_key=Names(ctx.settings.namespace).notifications,
-            exchange="",
-            message_ids=[n.id for n in notes],
-        )
+        ctx.sender.send_messages(messages)
     except AMQP_ERRORS as exc:
-        log.warning("profile notification not published", extra={"error": repr(exc)})
+        log.warning("argus change not published", extra={"error": repr(exc)})
         raise ApiError(503, f"broker unavailable: {exc!r}") from None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -21,6 +23,7 @@ from services.api.argus.store import ArgusStore, IncidentRecord, SourceRecord
 from services.api.config_routes import ctx_of
 from services.api.context import ApiContext
 from services.api.errors import ApiError, split_field
+from shared.amqp import Names, OutMessage
 from shared.consumer import AMQP_ERRORS
 from shared.models import MAX_FUTURE_SKEW_S
 
@@ -135,13 +138,19 @@ def ack_event(
     }
 
 
+def events_message(request: Request[Any, Any, Any], events: Sequence[dict[str, Any]]) -> OutMessage:
+    """The message that sends ``events`` on ``NS.events`` with routing key ``argus``."""
+    names = Names(ctx_of(request).settings.namespace)
+    body = msgspec.json.encode(list(events))
+    return OutMessage(names.events, "argus", body, message_id=uuid.uuid4().hex)
+
+
 def publish(request: Request[Any, Any, Any], events: list[dict[str, Any]]) -> None:
     """Send events on ``NS.events`` with routing key ``argus``; 503 if the broker is away."""
     if not events:
         return
-    body = msgspec.json.encode(events)
     try:
-        ctx_of(request).sender.send([body], routing_key="argus")
+        ctx_of(request).sender.send_messages([events_message(request, events)])
     except AMQP_ERRORS as exc:
         log.warning("argus event not published", extra={"error": repr(exc)})
         raise ApiError(503, f"broker unavailable: {exc!r}") from None

@@ -158,9 +158,16 @@ class ArgusStore:
         self.r.hset(self.k.argus_sources(), str(rec.pk), _ENC.encode(updated))
 
     def sources_by_incident_source(self) -> dict[str, SourceRecord]:
-        """Incident ``source`` field value -> source record ("tocsin" or the pk)."""
-        tocsin = self.tocsin_source()
-        out = {str(s.pk): s for s in self.list_sources()}
+        """Incident ``source`` field value -> source record ("tocsin" or the pk).
+
+        One read of every source (this runs on every incident response); only
+        a namespace without Tocsin's own source yet takes the slower path.
+        """
+        out = {pk: _SOURCE.decode(v) for pk, v in self.r.hgetall(self.k.argus_sources()).items()}
+        tocsin = next((s for s in out.values() if s.name == TOCSIN and s.type == TOCSIN), None)
+        if tocsin is None:
+            tocsin = self.tocsin_source()
+            out[str(tocsin.pk)] = tocsin
         out[TOCSIN] = tocsin
         return out
 
