@@ -337,6 +337,7 @@ def decode_deliveries(body: bytes) -> list[Delivery]:
     found = DELIVERIES_DECODER.decode(body)
     return found if isinstance(found, list) else [found]
 
+
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

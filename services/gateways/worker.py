@@ -156,8 +156,9 @@ def build_consumer(
     def on_connect(consumer: BatchConsumer) -> None:
         declare_retry_queues(consumer, medium_type)
         if medium_type == "sms" and not settings.sms_url:
-            log.error(
-                "TOCSIN_SMS_URL is not set; sms not registered as installed",
+            # Information, not an error: most installations page without SMS.
+            log.info(
+                "sms not installed; set TOCSIN_SMS_URL to your SMS provider to enable it",
                 extra={"medium": "sms"},
             )
         else:
