@@ -278,6 +278,7 @@ def build_consumer(
     keys = Keys(settings.namespace)
     partitions = parse_partitions(settings.processor_partitions, settings.partitions)
     metrics = ProcessorMetrics(registry)
+    sweep = make_outbox_sweep(r, names, keys, partitions, metrics)
     return BatchConsumer(
         amqp_url=settings.amqp_url,
         names=names,
@@ -292,7 +293,11 @@ def build_consumer(
         prefetch=min(settings.prefetch, PROCESSOR_PREFETCH),
         batch_size=min(settings.batch_size, PROCESSOR_BATCH_MESSAGES),
         batch_wait_ms=settings.batch_wait_ms,
-        on_idle=make_outbox_sweep(r, names, keys, partitions, metrics),
+        # A crash can leave notifications written but never published; they go out
+        # before this process publishes anything newer (on connect), or a check's
+        # recovery could reach the notifier before its problem and be dropped.
+        on_connect=sweep,
+        on_idle=sweep,
         probe=r.ping,
     )
 

@@ -151,6 +151,27 @@ def test_outbox_is_republished_after_a_crash_before_publish(settings: Settings, 
     assert not any(connect_redis(settings).hlen(keys.outbox(k)) for k in range(settings.partitions))
 
 
+def test_outbox_leftovers_go_out_before_anything_newer_of_the_check(
+    settings: Settings, handler
+) -> None:  # type: ignore[no-untyped-def]
+    """A problem left in the outbox by a crash precedes the recovery processed after restart."""
+    names = Names(settings.namespace)
+    declare(settings)
+    crashed = handler(
+        [message(settings, [ev("db3", "disk", 0, "critical", initial_failure_delay=0)])]
+    )
+    (problem,) = crashed.outputs  # durable in Redis, never published
+    publish(
+        settings,
+        ENCODER.encode([ev("db3", "disk", 60, "ok")]),
+        routing_key=message(settings, [ev("db3", "disk", 60, "ok")]).routing_key,
+        exchange=names.checks,
+    )
+    with running(build_consumer(settings, CollectorRegistry())):
+        got = collect(settings, [names.notifications], n=2, timeout=10)
+    assert refs(got)[0] == problem.message_id  # then the recovery
+
+
 def test_rejected_ack_and_bad_body(settings: Settings, handler) -> None:  # type: ignore[no-untyped-def]
     ok = message(settings, [ev("app", "job", 0, "ok"), ev("app", "job", 5, "acknowledgement")])
     bad = Message(b"[{]", 2, ok.queue, ok.routing_key, pika.BasicProperties())
