@@ -81,7 +81,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     retry_max_s: float = 120.0
     # Deliveries a gateway sends at once (libcurl transfers, or threads for email); a
     # gateway batch is concurrency / 8 messages.
-    gateway_concurrency: int = 64
+    gateway_concurrency: int = 32
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     token_file: str = "~/.config/tocsin/token"

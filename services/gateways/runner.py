@@ -61,7 +61,7 @@ from services.gateways.core import (
     retry_level,
 )
 from services.gateways.destinations import Allowlist
-from services.gateways.log import DeliveryLogEntry, append_entries, entry_for
+from services.gateways.log import append_entries, entry_for
 from services.gateways.ratelimit import SharedRateLimiter, limit_for
 from shared.amqp import Names, OutMessage
 from shared.config import Settings
@@ -156,6 +156,7 @@ class DeliveryRunner:
     _multi: transport.MultiSender | None = field(init=False, default=None)
     _recent: OrderedDict[str, float] = field(init=False, default_factory=OrderedDict)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _unrecorded: list[_Outcome] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -195,34 +196,22 @@ class DeliveryRunner:
         chains = self._gate(items, result, now)
         chains = self._throttle(chains, result, now)
         outcomes = self._send_chains(chains, result)
-        done = time.time()
-        entries: list[DeliveryLogEntry] = []
-        delivered = 0
+        with self._lock:
+            unrecorded, self._unrecorded = self._unrecorded, []
+        if unrecorded:
+            # Redis failed while sending: write now, or fail the batch so it is retried
+            # (the memory of recent successes keeps those from being sent again).
+            self._write_records(unrecorded)
         for o in outcomes:
-            entries.append(
-                entry_for(
-                    o.item.delivery,
-                    outcome=o.decision.outcome,
-                    attempts=o.decision.progress.attempts,
-                    latency_ms=o.latency * 1000,
-                    error=o.result.error,
-                    now=done,
-                    status=o.result.status,
-                )
-            )
-            delivered += o.decision.action == "delivered"
             self._report(o, result)
-        if entries:
-            pipe = self.redis.pipeline(transaction=False)
-            append_entries(pipe, self.keys, entries)
-            pipe.execute()
+        if outcomes:
             log.info(
                 "batch delivered",
                 extra={
                     "medium": self.medium_type,
-                    "attempted": len(entries),
-                    "delivered": delivered,
-                    "held": len(items) - len(entries),
+                    "attempted": len(outcomes),
+                    "delivered": sum(o.decision.action == "delivered" for o in outcomes),
+                    "held": len(items) - len(outcomes),
                 },
             )
         return result
@@ -458,39 +447,58 @@ class DeliveryRunner:
         return []
 
     def _record(self, outcomes: Sequence[_Outcome]) -> None:
-        """Finished deliveries leave their lanes; delivered ones get their marker, at once.
+        """Attempts that just finished: markers, lanes and log, in one round trip, at once.
 
-        A crash (``kill -9``) between a send and this marker pages twice on
+        Delivered deliveries get their marker and finished ones (delivered or
+        dead) leave their lanes before the lane's next delivery starts.  A
+        crash (``kill -9``) between a send and its marker pages twice on
         redelivery; writing it as soon as the receiver confirmed, not at the
         end of the batch, shrinks that window to one Redis round trip
-        (tests/faults/test_crash.py).  The in-process memory covers retries of
-        the batch while Redis is unreachable.
+        (tests/faults/test_crash.py).  If Redis fails here the outcomes are
+        kept for :meth:`handle` to write once more (or fail the batch), and
+        the in-process memory of successes keeps a retried batch from paging
+        twice.
         """
-        finished = [o for o in outcomes if o.decision.action != "retry"]
-        if not finished:
-            return
         now = time.time()
         with self._lock:
-            for o in finished:
+            for o in outcomes:
                 if o.decision.action == "delivered":
                     self._recent[o.item.delivery.id] = now
             while len(self._recent) > RECENT_MAX:
                 self._recent.popitem(last=False)
+        try:
+            self._write_records(outcomes, now)
+        except Exception as exc:
+            log.warning(
+                "delivered marker not written yet",
+                extra={"delivery_ids": [o.item.delivery.id for o in outcomes], "error": repr(exc)},
+            )
+            with self._lock:
+                self._unrecorded.extend(outcomes)
+
+    def _write_records(self, outcomes: Sequence[_Outcome], now: float | None = None) -> None:
+        now = time.time() if now is None else now
         pipe = self.redis.pipeline(transaction=False)
-        for o in finished:
+        for o in outcomes:
             did = o.item.delivery.id
             if o.decision.action == "delivered":
                 pipe.set(self.keys.delivered(did), int(now), nx=True, ex=DELIVERED_TTL_S)
-            pipe.zrem(self.keys.lane(o.item.lane), did)
-        try:
-            pipe.execute()
-        except Exception as exc:
-            # Redis trouble: the batch's log write fails too, so the batch is retried; the
-            # memory above skips what was delivered and clears its lane then (_gate).
-            log.warning(
-                "delivered marker not written yet",
-                extra={"delivery_ids": [o.item.delivery.id for o in finished], "error": repr(exc)},
+            if o.decision.action != "retry":
+                pipe.zrem(self.keys.lane(o.item.lane), did)
+        entries = [
+            entry_for(
+                o.item.delivery,
+                outcome=o.decision.outcome,
+                attempts=o.decision.progress.attempts,
+                latency_ms=o.latency * 1000,
+                error=o.result.error,
+                now=now,
+                status=o.result.status,
             )
+            for o in outcomes
+        ]
+        append_entries(pipe, self.keys, entries)
+        pipe.execute()
 
     def _report(self, o: _Outcome, result: BatchResult) -> None:
         item, decision, res = o.item, o.decision, o.result

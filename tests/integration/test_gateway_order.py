@@ -179,3 +179,27 @@ def test_an_array_message_is_delivered_per_delivery_and_dead_letters_only_the_re
     assert decode_deliveries(dead["body"])[0].id == refused.id
     assert dead["body"].startswith(b"{")  # the refused delivery alone, not the whole array
     assert dead["headers"]["x-tocsin-error"] == "webhook: refused: HTTP 400"
+
+
+def test_arrays_of_many_deliveries_reach_the_receiver_each_exactly_once(
+    gw_settings: Settings,
+) -> None:
+    """Ten arrays of 100 (as a storm makes them): every body arrives once, under its own id."""
+    with FakeReceiver() as rx:
+        names = Names(gw_settings.namespace)
+        sent = []
+        for m in range(10):
+            batch = sequenced(
+                gw_settings,
+                [make_delivery("webhook", rx.url, check=f"c{m}-{i}") for i in range(100)],
+            )
+            sent += batch
+            publish(
+                gw_settings, ENCODER.encode(batch), routing_key="webhook", exchange=names.deliveries
+            )
+        with gateway(gw_settings):
+            reqs = rx.wait_for(1000, timeout=30)
+            wait_log(gw_settings, 1000)
+    ids = [json.loads(r.body)["id"] for r in reqs]
+    assert sorted(ids) == sorted(d.id for d in sent)
+    assert all(r.headers["X-Tocsin-Delivery"] == json.loads(r.body)["id"] for r in reqs)
