@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -177,6 +178,13 @@ class BatchConsumer:
         self._stopping = False
         self._buffer: list[Message] = []
         self._last_batch = 0
+        # Labelled metric children, looked up once: a lone page is a batch of one,
+        # and label lookups were a tenth of a small batch's CPU (py-spy).
+        self._consumed = {q: metrics.consumed.labels(q) for q in self.queues}
+        self._acked = {q: metrics.acked.labels(q) for q in self.queues}
+        self._last_batch_gauge = metrics.last_batch.labels(stage)
+        self._batch_size = metrics.batch_size.labels(stage)
+        self._batch_seconds = metrics.batch_seconds.labels(stage)
         self.connection: BlockingConnection | None = None
         self.publisher: Publisher | None = None
         self._channel: BlockingChannel | None = None
@@ -351,8 +359,9 @@ class BatchConsumer:
 
     def _process(self, batch: list[Message]) -> None:
         started = time.perf_counter()
-        for queue in {m.queue for m in batch}:
-            self.metrics.consumed.labels(queue).inc(sum(1 for m in batch if m.queue == queue))
+        per_queue = Counter(m.queue for m in batch)
+        for queue, n in per_queue.items():
+            self._counter(self._consumed, self.metrics.consumed, queue).inc(n)
         result = self._handle_with_retry(batch)
         assert self.publisher is not None and self._channel is not None
         dead = [dead_letter(self.names, msg, self.stage, reason) for msg, reason in result.rejected]
@@ -373,14 +382,21 @@ class BatchConsumer:
                     "after-publish step failed", extra={"stage": self.stage, "error": repr(exc)}
                 )
         self._channel.basic_ack(delivery_tag=batch[-1].delivery_tag, multiple=True)
-        for queue in {m.queue for m in batch}:
-            self.metrics.acked.labels(queue).inc(sum(1 for m in batch if m.queue == queue))
+        for queue, n in per_queue.items():
+            self._counter(self._acked, self.metrics.acked, queue).inc(n)
         redelivered = [m.queue for m in batch if m.redelivered]
         for queue in set(redelivered):
             self.metrics.redelivered.labels(queue).inc(redelivered.count(queue))
-        self.metrics.last_batch.labels(self.stage).set(time.time())
-        self.metrics.batch_size.labels(self.stage).observe(len(batch))
-        self.metrics.batch_seconds.labels(self.stage).observe(time.perf_counter() - started)
+        self._last_batch_gauge.set(time.time())
+        self._batch_size.observe(len(batch))
+        self._batch_seconds.observe(time.perf_counter() - started)
+
+    @staticmethod
+    def _counter(cache: dict[str, Any], family: Any, queue: str) -> Any:
+        child = cache.get(queue)
+        if child is None:
+            child = cache[queue] = family.labels(queue)
+        return child
 
     def _handle_with_retry(self, batch: list[Message]) -> BatchResult:
         wait = wait_exponential_jitter(multiplier=0.1, max=10.0, jitter=0.2)
