@@ -420,9 +420,11 @@ def drain(
             and p["notifier_acked"] >= p["notifier_consumed"]
         ):
             marks["notified"] = now
+        # Deliveries travel in arrays (one message per medium type and notifier batch),
+        # so the gateway is done when every delivery was sent or dead-lettered.
         if (
             marks["notified"]
-            and p["gateway_acked"] >= p["deliveries"]
+            and p["sent"] + p["dead_letters"] >= p["deliveries"]
             and p["gateway_acked"] >= p["gateway_consumed"]
         ):
             marks["complete"] = True
