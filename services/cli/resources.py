@@ -494,10 +494,13 @@ def checks_disable(name: Annotated[str, typer.Argument(help="ENTITY:CHECK")]) ->
 # ------------------------------------------------------------------------------ maintenance
 
 maintenance = typer.Typer(
-    help="Scheduled maintenance: no problem notifications inside the window.", no_args_is_help=True
+    help="Maintenance: no problem notifications inside the window (scheduled, or unscheduled "
+    "on any check now).",
+    no_args_is_help=True,
 )
 MAINT_COLS = [
     ("id", lambda r: r["id"]),
+    ("type", lambda r: r.get("type", "scheduled") + (" (now)" if r.get("active") else "")),
     ("start", lambda r: when(r["start_time"])),
     ("end", lambda r: when(r["end_time"])),
     ("summary", lambda r: r["summary"]),
@@ -511,6 +514,13 @@ def maintenance_add(
     end: Annotated[str | None, typer.Option()] = None,
     duration: Annotated[str | None, typer.Option(help="e.g. 2h (instead of --end)")] = None,
     summary: Annotated[str, typer.Option()] = "",
+    unscheduled: Annotated[
+        bool,
+        typer.Option(
+            help="Unscheduled maintenance from now, on any check (failing or not); ends at its "
+            "recovery, like an acknowledgement."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     with api_client() as api:
@@ -519,7 +529,12 @@ def maintenance_add(
         if end is None and duration is None:
             raise ValueError("give --end or --duration")
         t1 = parse_time(end) if end is not None else t0 + parse_duration(duration or "0")
-        body = {"start_time": t0, "end_time": t1, "summary": summary}
+        body = {
+            "start_time": t0,
+            "end_time": t1,
+            "summary": summary,
+            "type": "unscheduled" if unscheduled else "scheduled",
+        }
         show(
             api.call("POST", f"/checks/{entity}/{check}/maintenances", json=body),
             MAINT_COLS,
@@ -545,6 +560,7 @@ def maintenance_list(
     upcoming: Annotated[
         bool, typer.Option(help="Without ENTITY:CHECK: list windows that start later too.")
     ] = False,
+    past: Annotated[bool, typer.Option(help="With ENTITY:CHECK: ended windows too.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """A check's maintenance windows, or everything silenced now (maintenance and acks)."""
@@ -554,19 +570,20 @@ def maintenance_list(
             show(rows, SILENCE_COLS, as_json)
             return
         entity, check = split_check(name)
-        show(
-            api.call("GET", f"/checks/{entity}/{check}/maintenances")["items"], MAINT_COLS, as_json
-        )
+        params = {"past": "true"} if past else {}
+        rows = api.call("GET", f"/checks/{entity}/{check}/maintenances", params=params)["items"]
+        show(rows, MAINT_COLS, as_json)
 
 
 @maintenance.command("delete")
 def maintenance_delete(
     name: Annotated[str, typer.Argument(help="ENTITY:CHECK")], maintenance_id: str
 ) -> None:
+    """End a window early: a running one (or an acknowledgement) ends now, a later one goes."""
     with api_client() as api:
         entity, check = split_check(name)
         api.call("DELETE", f"/checks/{entity}/{check}/maintenances/{maintenance_id}")
-        out.print(f"deleted maintenance {maintenance_id}")
+        out.print(f"ended maintenance {maintenance_id}")
 
 
 # ------------------------------------------------------------------------------ ack, logs, import/export
