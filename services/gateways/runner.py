@@ -147,6 +147,8 @@ class DeliveryRunner:
     request: RequestBuilder | None = None
     # Called while waiting for sends, so the AMQP connection keeps its heartbeats.
     keep_alive: Callable[[], None] | None = None
+    # True once the worker was asked to stop: sends not started yet go back to the queue.
+    stopping: Callable[[], bool] | None = None
     names: Names = field(init=False)
     keys: Keys = field(init=False)
     policy: RetryPolicy = field(init=False)
@@ -374,7 +376,12 @@ class DeliveryRunner:
         for chain in chains:
             rest[id(chain[0])] = chain[1:]
             first.append(start(chain[0]))
-        self._multi.run(first, finished, self.keep_alive)
+        left = self._multi.run(first, finished, self.keep_alive, self.stopping)
+        for item, _req in left:
+            self.metrics.in_flight(-1)
+            result.outputs.append(self._park(item, "gateway stopping; sent after restart"))
+            for later in rest.pop(id(item), []):
+                result.outputs.append(self._park(later, "gateway stopping; sent after restart"))
         return outcomes
 
     def _send_threads(self, chains: list[list[_Item]], result: BatchResult) -> list[_Outcome]:

@@ -174,14 +174,25 @@ class MultiSender:
         work: Iterable[Work],
         done: Done,
         idle: Callable[[], None] | None = None,
-    ) -> None:
-        """Send everything in ``work`` (and what ``done`` adds); return when all finished."""
+        stopping: Callable[[], bool] | None = None,
+    ) -> list[Work]:
+        """Send everything in ``work`` (and what ``done`` adds); return when all finished.
+
+        Once ``stopping()`` is true (SIGTERM), nothing new starts: the sends in
+        flight finish and the work not started is returned, in order, for the
+        caller to hand back to the queue, so a large batch cannot outlast the
+        shutdown grace period.
+        """
         queue: list[Work] = list(work)
         queue.reverse()  # pop() from the end keeps the given order
         active: dict[pycurl.Curl, tuple[Any, float]] = {}
         broken: BaseException | None = None
+        left: list[Work] = []
         try:
             while queue or active:
+                if queue and stopping is not None and stopping():
+                    left, queue = queue[::-1], []
+                    continue
                 broken = self._step(queue, active, done, None if broken else idle) or broken
         finally:
             for c in active:  # only after an exception: leave the multi handle clean
@@ -191,6 +202,7 @@ class MultiSender:
             # The broker connection dropped while we waited: every started send has
             # finished and been recorded; now let the consumer reconnect.
             raise broken
+        return left
 
     def _step(
         self,

@@ -176,13 +176,16 @@ def build_consumer(
         # A message holds one delivery or an array of up to 100 (from the notifier); a
         # batch of a few messages is what the sender runs at once, so a batch takes
         # about one send timeout at most (heartbeats, latency).
-        prefetch=min(settings.prefetch, concurrency * 2),
+        # Prefetch is two batches: a slow receiver's backlog stays in the broker, not
+        # in this process (at most 2 * concurrency / 8 messages of up to 100 deliveries).
+        prefetch=min(settings.prefetch, 2 * max(1, concurrency // 8)),
         batch_size=min(settings.batch_size, max(1, concurrency // 8)),
         batch_wait_ms=settings.batch_wait_ms,
         on_connect=on_connect,
         probe=redis.ping,
     )
     runner.keep_alive = consumer.keep_alive
+    runner.stopping = lambda: consumer.stopping
     return consumer, runner
 
 
