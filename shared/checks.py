@@ -13,6 +13,7 @@ import builtins
 import time
 import uuid
 from collections.abc import Iterable
+from typing import Literal
 
 import msgspec
 import redis
@@ -380,19 +381,7 @@ class CheckStore:
         self, entity: str, check: str, start: float, end: float, summary: str = ""
     ) -> str:
         """Schedule maintenance; problems with event times inside it are not notified."""
-        if end <= start:
-            raise ValueError("end_time must be after start_time")
-        cid = check_id(entity, check)
-        mid = uuid.uuid4().hex
-        m = Maintenance(id=mid, check_id=cid, start_time=start, end_time=end, summary=summary)
-        k = self.keys
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(k.scheduled_maintenance(mid), mapping=to_hash(m))
-        pipe.sadd(k.scheduled_maintenance_ids(), mid)
-        pipe.zadd(k.scheduled_by_start(cid), {mid: start})
-        pipe.zadd(k.scheduled_by_end(cid), {mid: end})
-        pipe.execute()
-        return mid
+        return self._add_maintenance("scheduled", entity, check, start, end, summary)
 
     def add_unscheduled_maintenance(
         self, entity: str, check: str, start: float, end: float, summary: str = ""
@@ -402,17 +391,44 @@ class CheckStore:
         Written where the processor keeps acknowledgements, so it silences the
         same way and, like one, ends at the check's recovery.
         """
+        return self._add_maintenance("unscheduled", entity, check, start, end, summary)
+
+    def _add_maintenance(
+        self,
+        kind: Literal["scheduled", "unscheduled"],
+        entity: str,
+        check: str,
+        start: float,
+        end: float,
+        summary: str,
+    ) -> str:
+        """Write one maintenance window of ``kind`` with its indexes in one MULTI."""
         if end <= start:
             raise ValueError("end_time must be after start_time")
         cid = check_id(entity, check)
         mid = uuid.uuid4().hex
         m = Maintenance(id=mid, check_id=cid, start_time=start, end_time=end, summary=summary)
         k = self.keys
+        record, ids, by_start, by_end = (
+            (
+                k.scheduled_maintenance,
+                k.scheduled_maintenance_ids,
+                k.scheduled_by_start,
+                k.scheduled_by_end,
+            )
+            if kind == "scheduled"
+            else (
+                k.unscheduled_maintenance,
+                k.unscheduled_maintenance_ids,
+                k.unscheduled_by_start,
+                k.unscheduled_by_end,
+            )
+        )
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(k.unscheduled_maintenance(mid), mapping=to_hash(m))
-        pipe.sadd(k.unscheduled_maintenance_ids(), mid)
-        pipe.zadd(k.unscheduled_by_start(cid), {mid: start})
-        pipe.zadd(k.unscheduled_by_end(cid), {mid: end})
+        pipe.hset(record(mid), mapping=to_hash(m))
+        pipe.sadd(ids(), mid)
+        pipe.zadd(by_start(cid), {mid: start})
+        pipe.zadd(by_end(cid), {mid: end})
         pipe.execute()
         return mid
 
