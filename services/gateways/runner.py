@@ -366,7 +366,7 @@ class DeliveryRunner:
             follow: list[tuple[_Item, HttpRequest | SendResult]] = []
             for o in batch:
                 self.metrics.in_flight(-1)
-                nxt = self._next_in_lane(o, rest.pop(id(o.item), []), result)
+                nxt = self._next_in_lane(o, rest.pop(id(o.item), []), result.outputs)
                 if nxt:
                     rest[id(nxt[0])] = nxt[1:]
                     follow.append(start(nxt[0]))
@@ -397,7 +397,7 @@ class DeliveryRunner:
                 o = self._send_one(item)
                 self._record([o])
                 done.append(o)
-                todo = self._next_in_lane(o, todo, None, parks)
+                todo = self._next_in_lane(o, todo, parks)
             return done
 
         futures: list[Future[list[_Outcome]]] = [self._pool.submit(run_chain, c) for c in chains]
@@ -437,18 +437,13 @@ class DeliveryRunner:
         decision = decide(res, item.progress, time.time(), self.policy, random.random())
         return _Outcome(item, res, decision, latency)
 
-    def _next_in_lane(
-        self,
-        o: _Outcome,
-        todo: list[_Item],
-        result: BatchResult | None,
-        parks: list[OutMessage] | None = None,
-    ) -> list[_Item]:
-        """What of the lane may go on after ``o``: all of it unless ``o`` is retried."""
+    def _next_in_lane(self, o: _Outcome, todo: list[_Item], out: list[OutMessage]) -> list[_Item]:
+        """What of the lane may go on after ``o``: all of it, unless ``o`` is retried.
+
+        Then the rest of the lane is parked behind it (appended to ``out``).
+        """
         if o.decision.action != "retry" or not todo:
             return todo
-        out = result.outputs if result is not None else parks
-        assert out is not None
         for later in todo:
             out.append(self._park(later, "behind a delivery being retried", o.decision.delay))
         return []
