@@ -16,20 +16,13 @@ from collections.abc import Callable
 from typing import Any
 
 from services.cli.client import ApiClient
-from services.cli.config_file import label, normalise
+from services.cli.config_file import MEDIUM_KEYS, RULE_KEYS, label, normalise
 
 REDACTED = "***"
 CONTACT_FIELDS = ("name", "email", "timezone", "tags")
-MEDIUM_FIELDS = ("type", "address", "interval", "rollup_threshold", "settings")
-RULE_FIELDS = (
-    "entities",
-    "tags",
-    "tag_strategy",
-    "time_restrictions",
-    "critical",
-    "warning",
-    "unknown",
-)
+# What is written of a medium or rule: the file's keys but the id (one list to extend).
+MEDIUM_FIELDS = tuple(k for k in MEDIUM_KEYS if k != "id")
+RULE_FIELDS = tuple(k for k in RULE_KEYS if k != "id")
 
 
 class ImportRefused(Exception):

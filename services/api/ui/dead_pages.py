@@ -61,6 +61,13 @@ def _detail(d: DeadLetter) -> dict[str, Any]:
     return {**_row(d, time.time()), "routing_key": d.routing_key, "headers": headers, "body": body}
 
 
+def _expired(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The page a form with a stale CSRF token gets (403, nothing done)."""
+    return render(
+        request, "dead.html", status=403, rows=[], error="this form has expired; reload the page"
+    )
+
+
 def _form_values(data: dict[str, Any], name: str) -> list[str]:
     v = data.get(name, [])
     return [str(x) for x in (v if isinstance(v, list) else [v]) if x]
@@ -100,13 +107,7 @@ def dead_page(
 def requeue_dead(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     """Requeue the letters named in the form (``id``, repeatable) or, with ``all``, every one."""
     if not csrf_valid(request, data):
-        return render(
-            request,
-            "dead.html",
-            status=403,
-            rows=[],
-            error="this form has expired; reload the page",
-        )
+        return _expired(request)
     ids = set(_form_values(data, "id"))
     everything = bool(_form_values(data, "all"))
     with dead_channel(ctx_of(request).settings) as (channel, queue):
@@ -120,13 +121,7 @@ def requeue_dead(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
 def purge_dead(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     """Delete every dead letter, once the confirmation box is ticked."""
     if not csrf_valid(request, data):
-        return render(
-            request,
-            "dead.html",
-            status=403,
-            rows=[],
-            error="this form has expired; reload the page",
-        )
+        return _expired(request)
     if not _form_values(data, "confirm"):
         return render(
             request, "dead.html", status=422, rows=[], error="tick the box to confirm the purge"
