@@ -83,10 +83,6 @@ class SendContext:
     settings: Settings
     allow: Allowlist
 
-    def post_json(self, url: str, body: bytes, headers: dict[str, str] | None = None) -> SendResult:
-        """POST ``body`` as JSON to a checked destination and classify the answer (blocking)."""
-        return self.execute(HttpRequest(url, body, dict(headers or {})))
-
     def execute(self, req: HttpRequest) -> SendResult:
         """Send one prepared request (blocking)."""
         return transport.perform(req, self.allow, self.settings.delivery_timeout_s)
