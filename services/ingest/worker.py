@@ -75,7 +75,7 @@ def make_handler(
                 )
                 metrics.events.labels("unknown", "rejected").inc()
                 continue
-            ts = msg.properties.timestamp
+            ts = msg.timestamp
             received = float(ts) if ts and abs(now - float(ts)) < 86400 else now
             decoded = decode(msg.body, received, msg.message_id, source)
             for event in decoded.accepted:

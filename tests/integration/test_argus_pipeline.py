@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgspec
-import pika
 import pytest
 from litestar.testing import TestClient
 from prometheus_client import CollectorRegistry
@@ -62,7 +61,6 @@ def process(settings: Settings, events: list[CheckEvent]) -> BatchResult:
         delivery_tag=1,
         queue=Names(settings.namespace).processor(k),
         routing_key=partition_key(k),
-        properties=pika.BasicProperties(),
     )
     return handle([msg])
 

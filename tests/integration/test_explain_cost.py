@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 
 import msgspec
-import pika
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -81,7 +80,6 @@ def batches_of(names: Names, load: Workload, partitions: int) -> list[list[Messa
                 delivery_tag=i,
                 queue=names.processor(k),
                 routing_key="",
-                properties=pika.BasicProperties(),
             )
             for i, body in enumerate(bodies)
         ]
