@@ -18,6 +18,7 @@ from typing import Literal
 import msgspec
 import redis
 
+from shared import incident_index
 from shared.keys import Keys, check_id
 from shared.records import from_hash, to_hash
 
@@ -574,29 +575,29 @@ class CheckStore:
         limit: int = 100,
         acked: bool | None = None,
     ) -> builtins.list[Incident]:
-        """Incidents newest first, filtered by open/acked/maximum level/tag (``key=value``)."""
+        """Incidents newest first, filtered by open/acked/maximum level/tag (``key=value``).
+
+        Walks the smallest fitting index (shared/incident_index.py) and stops
+        once ``offset + limit`` incidents matched.
+        """
         k = self.keys
-        if open is None:
-            ids = self.r.zrevrange(k.incident_ids(), 0, -1)
-        else:
-            members = self.r.smembers(k.incident_by_open(open))
-            scores = self.r.zmscore(k.incident_ids(), list(members)) if members else []
-            ids = [
-                m
-                for _, m in sorted(
-                    zip((s or 0.0 for s in scores), members, strict=True), reverse=True
-                )
-            ]
+        indexes = [k.incident_ids()]
+        if open is True:
+            indexes.append(k.incident_index("open"))
+        if acked is True:
+            indexes.append(k.incident_index("acked"))
+        if tag is not None:
+            indexes.append(k.incident_by_tag(tag))
+        index = incident_index.smallest(self.r, indexes)
         out: builtins.list[Incident] = []
-        for chunk_start in range(0, len(ids), 500):
-            chunk = ids[chunk_start : chunk_start + 500]
+        for batch in incident_index.newest_first(self.r, index):
             pipe = self.r.pipeline(transaction=False)
-            for iid in chunk:
+            for iid, _ in batch:
                 pipe.hgetall(k.incident(iid))
-            for attrs in pipe.execute():
-                if not attrs:
+            found = [from_hash(Incident, a) for a in pipe.execute() if a]
+            for inc in sorted(found, key=lambda i: (i.start_time, i.id), reverse=True):
+                if open is not None and inc.open != open:
                     continue
-                inc = from_hash(Incident, attrs)
                 if level_lte is not None and inc.level > level_lte:
                     continue
                 if tag is not None and tag not in inc.tags:

@@ -20,6 +20,15 @@ from shared.errors import ConfigError
 
 ENV_PREFIX = "TOCSIN_"
 
+# TOCSIN_RETAIN_* names of settings that predate the retention group (both names work;
+# when both are set, the TOCSIN_RETAIN_* one wins).
+_RETAIN_ALIASES = {
+    "retain_notifications_s": "notification_ttl_s",
+    "retain_explain_s": "explain_ttl_s",
+    "retain_history_s": "history_max_age_s",
+    "retain_history_states": "history_max_states",
+}
+
 # Variables whose value is a comma-separated list.
 _LIST_FIELDS = frozenset({"destination_allow", "identity_labels", "trusted_proxies"})
 
@@ -66,6 +75,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Decision records kept per check for `tocsin explain` (0 = record nothing), and their TTL.
     explain_max_records: int = 200
     explain_ttl_s: int = 7 * 86400
+    # Retention (docs/scaling.md "Retention"): the TOCSIN_RETAIN_* group.  The first three
+    # are new; TOCSIN_RETAIN_NOTIFICATIONS_S, _EXPLAIN_S, _HISTORY_S and _HISTORY_STATES are
+    # other names of the settings above (_RETAIN_ALIASES).
+    # Closed (and stateless) incidents, with their event logs and acks, after their end.
+    retain_incidents_s: int = 30 * 86400
+    # Delivered markers (a redelivered delivery is not sent twice within this window).
+    retain_delivered_s: int = 7 * 86400
+    # Ended acknowledgements (unscheduled maintenance records), after their end.
+    retain_maintenances_s: int = 30 * 86400
+    # How often one replica's sweeper runs (the others skip; a lease decides).
+    retain_sweep_interval_s: float = 10.0
     delivery_attempts: int = 5
     delivery_deadline_s: float = 300.0
     delivery_timeout_s: float = 10.0
@@ -92,16 +112,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         env = os.environ if environ is None else environ
         fields = set(cls.__struct_fields__)
         raw: dict[str, object] = {}
+        aliased: dict[str, object] = {}
         for key, value in env.items():
             if not key.startswith(ENV_PREFIX):
                 continue
             name = key[len(ENV_PREFIX) :].lower()
+            if name in _RETAIN_ALIASES and value != "":
+                aliased[_RETAIN_ALIASES[name]] = value
+                continue
             if name not in fields or value == "":
                 continue
             if name in _LIST_FIELDS:
                 raw[name] = tuple(v.strip() for v in value.split(",") if v.strip())
             else:
                 raw[name] = value
+        raw.update(aliased)
         try:
             settings = msgspec.convert(raw, cls, strict=False)
         except msgspec.ValidationError as exc:
@@ -123,6 +148,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigError("TOCSIN_RATE_PER_S must be > 0 and TOCSIN_RATE_BURST >= 1")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError("TOCSIN_PUBLIC_URL must start with http:// or https://")
+        for name in (
+            "retain_incidents_s",
+            "retain_delivered_s",
+            "retain_maintenances_s",
+            "retain_sweep_interval_s",
+            "notification_ttl_s",
+            "explain_ttl_s",
+            "history_max_age_s",
+        ):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be positive (seconds)")
         if self.checks_per_source < 0:
             raise ConfigError("TOCSIN_CHECKS_PER_SOURCE must be >= 0 (0 = no limit)")
         for proxy in self.trusted_proxies:

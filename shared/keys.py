@@ -195,6 +195,34 @@ class Keys:
     def incident_by_open(self, is_open: bool) -> str:
         return f"{self.p}incident::by_open:{'true' if is_open else 'false'}"
 
+    # -- incident listing indexes and retention (shared/incident_index.py, shared/sweeper.py)
+    def incident_index(self, name: str) -> str:
+        """ZSET incident id -> start time: ``open``, ``acked`` (ever acknowledged).
+
+        ``closed`` is the exception: scored by end time, for the retention sweeper.
+        """
+        return f"{self.p}incident::idx:{name}"
+
+    def incident_by_source(self, source: str) -> str:
+        """ZSET incident id -> start time, per incident ``source`` (``tocsin`` or a source pk)."""
+        return f"{self.p}incident::idx:source:{source}"
+
+    def incident_by_tag(self, tag: str) -> str:
+        """ZSET incident id -> start time, per ``key=value`` tag."""
+        return f"{self.p}incident::idx:tag:{tag}"
+
+    def incident_index_version(self) -> str:
+        """STRING: the index layout built for the existing incidents (the start-up migration)."""
+        return f"{self.p}incident::idx_version"
+
+    def sweep_lease(self) -> str:
+        """STRING with a TTL: the replica that runs the retention sweep this interval."""
+        return f"{self.p}sweep::lease"
+
+    def sweep_cursor(self, kind: str) -> str:
+        """STRING: where the retention sweep's SSCAN over ``kind`` ids goes on next run."""
+        return f"{self.p}sweep::cursor:{kind}"
+
     # -- Argus compatibility (services/api/argus/)
     def incident_by_source_id(self) -> str:
         """HASH ``<source pk>:<source_incident_id>`` -> incident pk (unique per source)."""

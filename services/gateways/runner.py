@@ -72,7 +72,6 @@ from shared.models import ENCODER, Delivery, decode_deliveries
 
 log = logging.getLogger(__name__)
 
-DELIVERED_TTL_S = 7 * 86400
 RECENT_MAX = 50_000
 
 
@@ -480,7 +479,9 @@ class DeliveryRunner:
         for o in outcomes:
             did = o.item.delivery.id
             if o.decision.action == "delivered":
-                pipe.set(self.keys.delivered(did), int(now), nx=True, ex=DELIVERED_TTL_S)
+                pipe.set(
+                    self.keys.delivered(did), int(now), nx=True, ex=self.settings.retain_delivered_s
+                )
             if o.decision.action != "retry":
                 pipe.zrem(self.keys.lane(o.item.lane), did)
         entries = [

@@ -22,6 +22,7 @@ import msgspec
 import redis
 
 from services.processor.effects import CheckView, IncidentChange, Result
+from shared import incident_index
 from shared.checks import CheckRecord, Maintenance, StateRecord, encode_incident_event
 from shared.explain import queue_records
 from shared.keys import Keys, entity_id, state_id
@@ -293,8 +294,16 @@ def _emit_checks(
         emit("SADD", keys.unscheduled_maintenance_ids(), m.id)
         emit("ZADD", keys.unscheduled_by_start(m.check_id), repr(m.start_time), m.id)
         emit("ZADD", keys.unscheduled_by_end(m.check_id), repr(m.end_time), m.id)
+    # Start times of the open incidents, for the index entries an acknowledgement adds.
+    starts = {
+        v.record.episode_id: v.record.episode_start
+        for v in loaded.views.values()
+        if v.record is not None and v.record.episode_id and v.record.episode_start is not None
+    }
     for change in pending.incidents:
-        _write_incident(emit, keys, change)
+        if change.opened is not None:  # opened and acknowledged in the same batch
+            starts[change.id] = change.opened.start_time
+        _write_incident(emit, keys, change, starts)
 
 
 def _emit_notifications(
@@ -481,17 +490,31 @@ def _write_record(
         emit("SADD", keys.entity_check_ids(eid), cid)
 
 
-def _write_incident(emit: Emit, keys: Keys, change: IncidentChange) -> None:
+def _write_incident(
+    emit: Emit, keys: Keys, change: IncidentChange, starts: Mapping[str, float]
+) -> None:
+    """The incident, its event log and its listing indexes (shared/incident_index.py)."""
     key = keys.incident(change.id)
+    commands: list[incident_index.Command] = []
     if change.opened is not None:
-        emit("HSET", key, *_flat(to_hash(change.opened)))
-        emit("ZADD", keys.incident_ids(), repr(change.opened.start_time), change.id)
+        opened = change.opened
+        emit("HSET", key, *_flat(to_hash(opened)))
         emit("SADD", keys.incident_by_open(True), change.id)
+        indexed = incident_index.IndexedIncident(
+            id=change.id, start_time=opened.start_time, source=opened.source, tags=opened.tags
+        )
+        commands += incident_index.write_commands(keys, indexed, None)
     if change.fields:
         emit("HSET", key, *_flat(change.fields))
+        start = change.opened.start_time if change.opened else starts.get(change.id)
+        if change.fields.get("acked") == "true" and start is not None:
+            commands += incident_index.ack_commands(keys, change.id, start)
     if change.closed:
         emit("SREM", keys.incident_by_open(True), change.id)
         emit("SADD", keys.incident_by_open(False), change.id)
+        commands += incident_index.close_commands(keys, change.id, time.time())
+    for cmd in commands:
+        emit(*cmd)
     if change.events:
         emit(
             "RPUSH",

@@ -23,6 +23,8 @@ from prometheus_client import CollectorRegistry, Counter
 from services.processor import store
 from services.processor.core import apply_event, episode_starts_bound
 from services.processor.effects import CheckView
+from services.processor.retention import make_retention_hook
+from shared import incident_index
 from shared.amqp import Names, OutMessage
 from shared.config import Settings
 from shared.consumer import BatchConsumer, BatchResult, Handler, Message
@@ -279,6 +281,12 @@ def build_consumer(
     partitions = parse_partitions(settings.processor_partitions, settings.partitions)
     metrics = ProcessorMetrics(registry)
     sweep = make_outbox_sweep(r, names, keys, partitions, metrics)
+    retention = make_retention_hook(r, keys, settings, registry)
+
+    def idle(consumer: BatchConsumer) -> None:
+        sweep(consumer)
+        retention(consumer)
+
     return BatchConsumer(
         amqp_url=settings.amqp_url,
         names=names,
@@ -297,7 +305,7 @@ def build_consumer(
         # before this process publishes anything newer (on connect), or a check's
         # recovery could reach the notifier before its problem and be dropped.
         on_connect=sweep,
-        on_idle=sweep,
+        on_idle=idle,
         probe=r.ping,
     )
 
@@ -307,6 +315,8 @@ def run(settings: Settings) -> None:
     configure_logging(settings, "processor")
     r = connect_redis(settings)
     ensure_partitions(r, settings)
+    # Index incidents written before the listing indexes existed (once per namespace).
+    incident_index.build(r, keys=Keys(settings.namespace))
     registry = CollectorRegistry()
     serve_metrics(registry, settings)
     consumer = build_consumer(settings, registry, r)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import time
 from dataclasses import dataclass
+from itertools import islice
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -20,7 +21,7 @@ from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_201_CREATED
 from msgspec import UNSET, Meta, UnsetType
 
-from services.api.argus import core, shell
+from services.api.argus import core, listing, shell
 from services.api.argus.notify import notify_profiles
 from services.api.argus.store import ArgusStore, EventRecord, IncidentRecord, SourceRecord
 from services.api.argus.views import (
@@ -30,7 +31,6 @@ from services.api.argus.views import (
     TicketIn,
     Url,
     incident_out,
-    row_of,
 )
 from services.api.config_routes import ctx_of
 from services.api.errors import ApiError, split_field
@@ -88,7 +88,8 @@ class _Query:
     predicates: list[tuple[str, object]]
     store: ArgusStore
     sources: dict[str, SourceRecord]
-    ids: list[str]
+    # Known candidates (a lookup by source incident id), or None: walk an index.
+    ids: list[str] | None
     now: float
 
 
@@ -112,14 +113,12 @@ def _query(request: Request[Any, Any, Any], only_source: SourceRecord | None) ->
         raise shell.invalid(exc) from None
     store = shell.store_of(request)
     sources = store.sources_by_incident_source()
-    open_only = any(name == "open" and want is True for name, want in predicates)
     sid = params.get("source_incident_id")
+    ids: list[str] | None = None
     if only_source is not None and sid:
         # Glue services look their incidents up by id on every sync: use the index.
         found = store.incident_by_source_id(only_source.pk, sid)
         ids = [found] if found is not None else []
-    else:
-        ids = store.ids(open_only)
     return _Query(params, predicates, store, sources, ids, now)
 
 
@@ -143,26 +142,18 @@ def list_page(
     if not 1 <= size <= MAX_PAGE:
         raise ApiError(400, f"page_size must be between 1 and {MAX_PAGE}", "page_size")
     direction, key = _parse_cursor(params["cursor"]) if params.get("cursor") else ("n", None)
-    chosen: list[IncidentRecord] = []
-    for start in range(0, len(ids), 500):
-        for inc in sorted(
-            store.load_many(ids[start : start + 500]),
-            key=lambda i: (i.start_time, i.id),
-            reverse=True,
-        ):
-            if not core.matches(row_of(inc, sources), predicates, now):
-                continue
-            position = (inc.start_time, inc.id)
-            if key is not None and direction == "n" and position >= key:
-                continue
-            if key is not None and direction == "p" and position <= key:
-                continue
-            chosen.append(inc)
-        if direction == "n" and len(chosen) > size:
-            break
+    # One more than the page tells whether there is a further page.
+    chosen = list(
+        islice(
+            listing.walk(
+                store, predicates, sources, now, newest_first=direction == "n", after=key, ids=ids
+            ),
+            size + 1,
+        )
+    )
     if direction == "p":
         more_before = len(chosen) > size
-        page = chosen[-size:]
+        page = chosen[:size][::-1]
         more_after = True
     else:
         page = chosen[:size]
@@ -207,11 +198,7 @@ def count_of(
 ) -> IncidentCount:
     """How many incidents the filters match (cursor and page size play no part)."""
     q = _query(request, only_source)
-    total = 0
-    for start in range(0, len(q.ids), 500):
-        for inc in q.store.load_many(q.ids[start : start + 500]):
-            if core.matches(row_of(inc, q.sources), q.predicates, q.now):
-                total += 1
+    total = sum(1 for _ in listing.walk(q.store, q.predicates, q.sources, q.now, ids=q.ids))
     return IncidentCount(count=total, params=dict(request.query_params.items()))
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 import redis
 
+from shared import incident_index
 from shared.keys import Keys
 from shared.records import from_hash, to_hash
 
@@ -75,6 +76,19 @@ class EventRecord(msgspec.Struct, frozen=True, kw_only=True):
 _EVENT = msgspec.json.Decoder(EventRecord)
 _SOURCE = msgspec.json.Decoder(SourceRecord)
 _ENC = msgspec.json.Encoder()
+
+
+def _indexed(inc: IncidentRecord) -> incident_index.IndexedIncident:
+    """The fields of an incident its listing indexes depend on."""
+    return incident_index.IndexedIncident(
+        id=str(inc.id),
+        start_time=inc.start_time,
+        end_time=inc.end_time,
+        stateless=inc.stateless,
+        source=inc.source,
+        tags=inc.tags,
+        acked=inc.acked,
+    )
 
 
 def token_digest(token: str) -> str:
@@ -197,6 +211,9 @@ class ArgusStore:
         if not inc.stateless:
             pipe.sadd(self.k.incident_by_open(inc.end_time is None), iid)
         pipe.rpush(self.k.incident_events(iid), _ENC.encode(first))
+        incident_index.queue(
+            pipe, incident_index.write_commands(self.k, _indexed(inc), None, time.time())
+        )
         pipe.execute()
 
     def delete(self, inc: IncidentRecord) -> None:
@@ -207,6 +224,9 @@ class ArgusStore:
         pipe.zrem(self.k.incident_ids(), iid)
         pipe.srem(self.k.incident_by_open(True), iid)
         pipe.srem(self.k.incident_by_open(False), iid)
+        incident_index.queue(
+            pipe, incident_index.remove_commands(self.k, iid, inc.source, inc.tags)
+        )
         pipe.execute()
 
     def get(self, pk: int) -> tuple[IncidentRecord, list[EventRecord], dict[int, float | None]]:
@@ -266,6 +286,10 @@ class ArgusStore:
             is_open = updated.end_time is None
             pipe.srem(self.k.incident_by_open(not is_open), iid)
             pipe.sadd(self.k.incident_by_open(is_open), iid)
+        incident_index.queue(
+            pipe,
+            incident_index.write_commands(self.k, _indexed(updated), _indexed(inc), time.time()),
+        )
         if acks:
             pipe.hset(
                 self.k.incident_acks(iid),
