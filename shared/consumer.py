@@ -67,6 +67,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.ClusterError,
     redis.exceptions.TryAgainError,
     redis.exceptions.SlotNotCoveredError,
+    # Redis at maxmemory (noeviction) refuses writes: keep the messages unacked and
+    # retry until an operator frees memory (docs/scaling.md "Memory budget").
+    redis.exceptions.OutOfMemoryError,
 )
 MAX_ERROR_LEN = 1000
 

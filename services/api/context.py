@@ -15,6 +15,7 @@ from shared.check_quota import CheckQuota
 from shared.config import Settings
 from shared.directory import Directory
 from shared.keys import Keys
+from shared.redis_memory import RedisMemoryCollector
 from shared.sender import Sender
 
 # Request latency: 5 ms .. 10 s in 10 buckets (per route and status, so kept few).
@@ -69,6 +70,8 @@ class ApiContext:
             ["kind"],
             registry=self.registry,
         )
+        # Redis used memory against maxmemory, read at scrape time (docs/scaling.md).
+        self.registry.register(RedisMemoryCollector(self.redis))
 
     def admit_checks(self, kind: str, source: str, check_ids: Iterable[str]) -> None:
         """Refuse (422) a request that would take ``source`` past its cap on checks.

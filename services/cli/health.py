@@ -9,10 +9,12 @@ import pika
 import pika.exceptions
 import redis
 
+from shared import redis_memory
 from shared.amqp import Names, connect
 from shared.config import Settings
 from shared.consumer import AMQP_ERRORS
 from shared.keys import Keys
+from shared.redis_memory import MemoryStatus
 from shared.store import connect_redis
 
 
@@ -31,22 +33,41 @@ class HealthReport(msgspec.Struct):
     amqp: str
     queues: list[QueueStatus]
     dead_letters: int | None
+    # Used memory against maxmemory, with a problem when it needs an operator (shared/redis_memory.py).
+    redis_memory: MemoryStatus | None = None
 
     @property
     def healthy(self) -> bool:
+        full = self.redis_memory is not None and self.redis_memory.level == "full"
         return (
-            self.redis == "ok" and self.amqp == "ok" and all(q.problem is None for q in self.queues)
+            self.redis == "ok"
+            and not full
+            and self.amqp == "ok"
+            and all(q.problem is None for q in self.queues)
         )
+
+
+def memory_text(status: MemoryStatus | None) -> str:
+    """`` (12.3 MB of 100.0 MB, 12%)`` and the problem, for the human output."""
+    if status is None:
+        return ""
+    used = f"{status.used_bytes / 1e6:.1f} MB"
+    if status.maxmemory_bytes and status.ratio is not None:
+        text = f" ({used} of {status.maxmemory_bytes / 1e6:.1f} MB maxmemory, {status.ratio:.0%})"
+    else:
+        text = f" ({used} used)"
+    return text + (f"; {status.problem}" if status.problem else "")
 
 
 def gather(settings: Settings) -> HealthReport:
     """Probe Redis and every queue of the namespace (passive declares: nothing is created)."""
     names = Names(settings.namespace)
-    redis_state, memory = "ok", None
+    redis_state, memory, status = "ok", None, None
     try:
         r = connect_redis(settings)
         r.ping()
-        memory = int(r.info("memory").get("used_memory", 0))
+        status = redis_memory.read(r)
+        memory = status.used_bytes
     except Exception as exc:
         redis_state = f"unreachable: {exc}"
     queues: list[QueueStatus] = []
@@ -81,7 +102,7 @@ def gather(settings: Settings) -> HealthReport:
             amqp_state = f"blocked: {blocked} (broker resource alarm; publishers wait)"
     if redis_state == "ok":
         _add_processor_lag(r, settings, queues)
-    return HealthReport(redis_state, memory, amqp_state, queues, dead)
+    return HealthReport(redis_state, memory, amqp_state, queues, dead, status)
 
 
 def _blocked_reason(amqp_url: str, timeout_s: float = 2.0) -> str | None:

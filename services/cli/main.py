@@ -296,20 +296,13 @@ def check_health(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Health of Redis, RabbitMQ and every queue (depth, consumers); exit 1 if unhealthy."""
-    from services.cli.health import gather
+    from services.cli.health import gather, memory_text
 
     report = gather(_settings())
     if as_json:
         out.print_json(msgspec.json.encode(report).decode())
     else:
-        out.print(
-            f"redis: {report.redis}"
-            + (
-                f" ({report.redis_memory_bytes / 1e6:.1f} MB used)"
-                if report.redis_memory_bytes
-                else ""
-            )
-        )
+        out.print(f"redis: {report.redis}{memory_text(report.redis_memory)}")
         out.print(f"rabbitmq: {report.amqp}")
         table = Table("queue", "messages", "consumers", "status")
         for q in report.queues:

@@ -45,3 +45,16 @@ def test_no_created_series(client: TestClient) -> None:  # type: ignore[type-arg
     text = client.get("/metrics").text
     assert "tocsin_api_requests_total" in text
     assert "_created" not in text
+
+
+def test_redis_memory_against_maxmemory(client: TestClient, settings: Settings) -> None:  # type: ignore[type-arg]
+    info = connect_redis(settings).info("memory")
+    text = client.get("/metrics").text
+    lines = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith("tocsin_redis_")
+    }
+    assert lines["tocsin_redis_maxmemory_bytes"] == float(info["maxmemory"])
+    # Used memory moves between the two reads; it is the server's, not a made-up figure.
+    assert abs(lines["tocsin_redis_used_memory_bytes"] - info["used_memory"]) < 50e6

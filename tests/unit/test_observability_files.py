@@ -19,7 +19,9 @@ from services.cli.supervisor import default_workers
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-_DEFINITION = re.compile(r"\b(Counter|Gauge|Histogram|Info|Summary)\(\s*\"(tocsin_[a-z0-9_]+)\"")
+_DEFINITION = re.compile(
+    r"\b(Counter|Gauge|Histogram|Info|Summary)(?:MetricFamily)?\(\s*\"(tocsin_[a-z0-9_]+)\""
+)
 _REFERENCE = re.compile(r"\btocsin_[a-z0-9_]+\b")
 _SUFFIXES = {
     "Counter": ("_total", "_created"),
