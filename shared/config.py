@@ -84,6 +84,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     retain_delivered_s: int = 7 * 86400
     # Ended acknowledgements (unscheduled maintenance records), after their end.
     retain_maintenances_s: int = 30 * 86400
+    # Redelivery windows (processed:p<k>, event ids a partition applied); also capped by count.
+    retain_processed_s: int = 86400
     # How often one replica's sweeper runs (the others skip; a lease decides).
     retain_sweep_interval_s: float = 10.0
     delivery_attempts: int = 5
@@ -152,6 +154,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "retain_incidents_s",
             "retain_delivered_s",
             "retain_maintenances_s",
+            "retain_processed_s",
             "retain_sweep_interval_s",
             "notification_ttl_s",
             "explain_ttl_s",

@@ -4,11 +4,14 @@ Most of what Tocsin keeps expires by itself (a TTL, a capped list or ZSET,
 see docs/scaling.md "Retention").  Two kinds of record cannot: a closed
 incident is several keys plus entries in shared indexes, and an ended
 acknowledgement (unscheduled maintenance) is a hash plus entries in its
-check's ZSETs and a global id set.  The sweeper removes them.
+check's ZSETs and a global id set.  The sweeper removes them, and trims the
+processor partitions' redelivery windows by age (they are capped by count
+too, but a count alone keeps ids for days on a quiet system).
 
 - **Cheap and incremental.**  Closed incidents are read from the ``closed``
-  index (scored by when the close was recorded) with one ``ZRANGEBYSCORE ... LIMIT`` per batch,
-  oldest first, so a run touches only what is due; maintenances are read
+  index (scored by when the close was recorded) with one ``ZRANGEBYSCORE
+  ... LIMIT`` per batch, oldest first, so a run touches only what is due;
+  redelivery windows lose their old ids by score; maintenances are read
   with an ``SSCAN`` cursor kept in Redis, a slice per run.  A run does at
   most ``max_batches`` batches, so it never holds a worker for long.
 - **Safe in several replicas.**  A lease (``SET NX PX``) lets one replica
@@ -50,6 +53,9 @@ class Windows:
 
     incidents_s: float
     maintenances_s: float
+    # Redelivery windows: event ids processor partitions applied (scored by receive time).
+    processed_s: float = 86400.0
+    partitions: int = 0
 
 
 @dataclass(slots=True)
@@ -58,6 +64,7 @@ class Swept:
 
     incidents: int = 0
     maintenances: int = 0
+    processed: int = 0
     skipped: bool = False
 
 
@@ -112,10 +119,15 @@ class Sweeper:
             if not full:
                 break
         out.maintenances = self._maintenances(now)
+        out.processed = self._processed(now)
         if out.incidents or out.maintenances:
             log.info(
                 "retention sweep",
-                extra={"incidents": out.incidents, "maintenances": out.maintenances},
+                extra={
+                    "incidents": out.incidents,
+                    "maintenances": out.maintenances,
+                    "processed_ids": out.processed,
+                },
             )
         return out
 
@@ -175,6 +187,18 @@ class Sweeper:
                 pipe.hdel(self.k.incident_by_source_id(), f"{source}:{sid}")
             deleted += 1
         return deleted
+
+    # ------------------------------------------------------------------ redelivery windows
+
+    def _processed(self, now: float) -> int:
+        """Drop applied-event ids older than the window from every partition (one pipeline)."""
+        if not self.windows.partitions:
+            return 0
+        cutoff = repr(now - self.windows.processed_s)
+        pipe = self.r.pipeline(transaction=False)
+        for p in range(self.windows.partitions):
+            pipe.zremrangebyscore(self.k.processed_events(p), "-inf", cutoff)
+        return sum(int(n) for n in pipe.execute())
 
     # ------------------------------------------------------------------ maintenances
 

@@ -43,6 +43,8 @@ def make_retention_hook(
         Windows(
             incidents_s=settings.retain_incidents_s,
             maintenances_s=settings.retain_maintenances_s,
+            processed_s=settings.retain_processed_s,
+            partitions=settings.partitions,
         ),
         settings.retain_sweep_interval_s,
     )
@@ -62,5 +64,6 @@ def make_retention_hook(
             return
         swept.labels("incident").inc(out.incidents)
         swept.labels("maintenance").inc(out.maintenances)
+        swept.labels("processed_event_id").inc(out.processed)
 
     return hook

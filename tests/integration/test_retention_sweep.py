@@ -155,3 +155,13 @@ def test_ended_acknowledgements_are_swept(settings: Settings) -> None:
     assert r.smembers(keys.unscheduled_maintenance_ids()) == {new}
     cid = check_id("web", "http")
     assert r.zrange(keys.unscheduled_by_end(cid), 0, -1) == [new]
+
+
+def test_redelivery_windows_lose_old_ids(settings: Settings) -> None:
+    r, keys = connect_redis(settings), Keys(settings.namespace)
+    r.zadd(keys.processed_events(0), {"old": 100.0, "new": 1000.0})
+    r.zadd(keys.processed_events(1), {"old2": 50.0})
+    sweeper = Sweeper(r, keys, Windows(DAY, DAY, processed_s=500, partitions=2), 60)
+    assert sweeper.run(1000.0, force=True).processed == 2
+    assert r.zrange(keys.processed_events(0), 0, -1) == ["new"]
+    assert not r.exists(keys.processed_events(1))
