@@ -590,7 +590,7 @@ class CheckStore:
             indexes.append(k.incident_by_tag(tag))
         index = incident_index.smallest(self.r, indexes)
         out: builtins.list[Incident] = []
-        for batch in incident_index.newest_first(self.r, index):
+        for batch in incident_index.newest_first(self.r, index, first=offset + limit):
             pipe = self.r.pipeline(transaction=False)
             for iid, _ in batch:
                 pipe.hgetall(k.incident(iid))

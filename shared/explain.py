@@ -212,6 +212,21 @@ for _, key in ipairs(KEYS) do
   at = at + n + 1
   redis.call('LTRIM', key, 0, cap - 1)
   redis.call('EXPIRE', key, ttl)
+  -- Age, too: records more than ttl older than the newest (event time) leave from the tail,
+  -- a few per call, so a busy check keeps ttl seconds of records, not always ``cap``.
+  local ok, newest = pcall(cjson.decode, redis.call('LINDEX', key, 0))
+  if ok and type(newest) == 'table' and tonumber(newest['time']) then
+    local cutoff = tonumber(newest['time']) - ttl
+    for _ = 1, 8 do
+      local tail = redis.call('LINDEX', key, -1)
+      local good, rec = pcall(cjson.decode, tail)
+      if not (good and type(rec) == 'table' and tonumber(rec['time'])
+              and tonumber(rec['time']) < cutoff) then
+        break
+      end
+      redis.call('RPOP', key)
+    end
+  end
 end
 return #KEYS
 """
@@ -227,8 +242,9 @@ def queue_records(
 ) -> None:
     """Queue the push of encoded records (oldest first) per check id on a (MULTI) pipeline.
 
-    Each check's list keeps its newest ``max_records`` and expires ``ttl_s``
-    after its last write.  The commands run inside the caller's transaction.
+    Each check's list keeps its newest ``max_records``, drops records more than
+    ``ttl_s`` older (event time) than its newest, and expires ``ttl_s`` after
+    its last write (``TOCSIN_RETAIN_EXPLAIN_S``, docs/scaling.md "Retention").  The commands run inside the caller's transaction.
     """
     if max_records <= 0:
         return

@@ -23,7 +23,7 @@ these indexes existed; it is idempotent and runs once per namespace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import msgspec
 import redis
@@ -146,36 +146,49 @@ def smallest(r: redis.Redis, candidates: Sequence[str]) -> str:
 
 
 def newest_first(
-    r: redis.Redis, key: str, at_most: float | None = None, batch: int = SCAN_BATCH
+    r: redis.Redis, key: str, at_most: float | None = None, first: int = SCAN_BATCH
 ) -> Iterator[list[tuple[str, float]]]:
-    """Batches of ``(id, start)`` from index ``key``, newest start first, from ``at_most`` down."""
+    """Batches of ``(id, start)`` from index ``key``, newest start first, from ``at_most`` down.
+
+    The first batch has ``first`` ids (a page's worth), later ones double up
+    to :data:`SCAN_BATCH`: a page whose filters are all covered by the index
+    reads no more than it shows.
+    """
     top = "+inf" if at_most is None else _score(at_most)
-    offset = 0
-    while True:
-        rows = r.zrevrangebyscore(key, top, "-inf", start=offset, num=batch, withscores=True)
-        if not rows:
-            return
-        yield [(str(m), float(s)) for m, s in rows]
-        if len(rows) < batch:
-            return
-        offset += batch
+    yield from _batches(
+        lambda offset, num: r.zrevrangebyscore(
+            key, top, "-inf", start=offset, num=num, withscores=True
+        ),
+        first,
+    )
 
 
 def oldest_first(
-    r: redis.Redis, key: str, at_least: float, batch: int = SCAN_BATCH
+    r: redis.Redis, key: str, at_least: float, first: int = SCAN_BATCH
 ) -> Iterator[list[tuple[str, float]]]:
     """Batches of ``(id, start)`` from index ``key``, oldest start first, from ``at_least`` up."""
-    offset = 0
+    bottom = _score(at_least)
+    yield from _batches(
+        lambda offset, num: r.zrangebyscore(
+            key, bottom, "+inf", start=offset, num=num, withscores=True
+        ),
+        first,
+    )
+
+
+def _batches(
+    fetch: Callable[[int, int], list[tuple[str, float]]], first: int
+) -> Iterator[list[tuple[str, float]]]:
+    offset, num = 0, max(1, first)
     while True:
-        rows = r.zrangebyscore(
-            key, _score(at_least), "+inf", start=offset, num=batch, withscores=True
-        )
+        rows = fetch(offset, num)
         if not rows:
             return
         yield [(str(m), float(s)) for m, s in rows]
-        if len(rows) < batch:
+        if len(rows) < num:
             return
-        offset += batch
+        offset += num
+        num = min(max(num * 2, 1), max(SCAN_BATCH, first))
 
 
 # --------------------------------------------------------------------------- migration
@@ -187,6 +200,23 @@ def from_attrs(attrs: Mapping[str, str]) -> IndexedIncident | None:
         return from_hash(IndexedIncident, attrs)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
+
+
+# The hash fields the indexes depend on (HMGET reads only these).
+_FIELDS = list(IndexedIncident.__struct_fields__)
+
+
+def _merged(commands: Sequence[Command]) -> list[Command]:
+    """ZADDs to one key merged into one command (order kept per key; ZREMs as they are)."""
+    adds: dict[tuple[str, ...], list[str]] = {}
+    rest: list[Command] = []
+    for cmd in commands:
+        if cmd[0] == "ZADD":
+            head = cmd[:-2]  # ("ZADD", key) or ("ZADD", key, "NX")
+            adds.setdefault(head, []).extend(cmd[-2:])
+        else:
+            rest.append(cmd)
+    return [*rest, *((*head, *args) for head, args in adds.items())]
 
 
 def build(r: redis.Redis, keys: Keys, batch: int = 1000) -> int:
@@ -207,14 +237,16 @@ def build(r: redis.Redis, keys: Keys, batch: int = 1000) -> int:
         if ids:
             pipe = r.pipeline(transaction=False)
             for iid in ids:
-                pipe.hgetall(keys.incident(iid))
-            found = pipe.execute()
-            pipe = r.pipeline(transaction=False)
+                pipe.hmget(keys.incident(iid), _FIELDS)
+            found = [dict(zip(_FIELDS, v, strict=True)) for v in pipe.execute()]
+            commands: list[Command] = []
             for attrs in found:
-                inc = from_attrs(attrs) if attrs else None
+                inc = from_attrs({f: v for f, v in attrs.items() if v is not None})
                 if inc is not None:
-                    queue(pipe, write_commands(keys, inc, None))
+                    commands += write_commands(keys, inc, None)
                     done += 1
+            pipe = r.pipeline(transaction=False)
+            queue(pipe, _merged(commands))
             pipe.execute()
         if cursor == 0:
             break

@@ -165,3 +165,32 @@ def test_redelivery_windows_lose_old_ids(settings: Settings) -> None:
     assert sweeper.run(1000.0, force=True).processed == 2
     assert r.zrange(keys.processed_events(0), 0, -1) == ["new"]
     assert not r.exists(keys.processed_events(1))
+
+
+def test_explain_records_are_kept_by_age_not_only_by_count(settings: Settings) -> None:
+    from shared.explain import ENCODER as EXPLAIN_ENCODER
+    from shared.explain import EventRecord, queue_records, read_records
+
+    r, keys = connect_redis(settings), Keys(settings.namespace)
+
+    def record(t: float) -> bytes:
+        rec = EventRecord(
+            time=t,
+            event_id=f"e{t}",
+            type="service",
+            state="ok",
+            filter="f",
+            outcome="pass",
+            reason="r",
+        )
+        return EXPLAIN_ENCODER.encode(rec)
+
+    pipe = r.pipeline(transaction=True)
+    queue_records(pipe, keys, {"c1": [record(0.0), record(100.0), record(200.0)]}, 200, 500)
+    pipe.execute()
+    assert len(read_records(r, keys, "c1")) == 3
+    pipe = r.pipeline(transaction=True)
+    queue_records(pipe, keys, {"c1": [record(650.0)]}, 200, 500)
+    pipe.execute()
+    # 0 and 100 are more than 500 s older than the newest record (650); 200 is not.
+    assert [rec.time for rec in read_records(r, keys, "c1")] == [200.0, 650.0]

@@ -146,7 +146,16 @@ def list_page(
     chosen = list(
         islice(
             listing.walk(
-                store, predicates, sources, now, newest_first=direction == "n", after=key, ids=ids
+                store,
+                predicates,
+                sources,
+                now,
+                newest_first=direction == "n",
+                after=key,
+                ids=ids,
+                # The page, the row telling whether there is a next one, and the cursor's
+                # own incident, which the walk skips.
+                first_batch=size + 2,
             ),
             size + 1,
         )

@@ -56,6 +56,7 @@ def walk(
     newest_first: bool = True,
     after: Position | None = None,
     ids: Sequence[str] | None = None,
+    first_batch: int = incident_index.SCAN_BATCH,
 ) -> Iterator[IncidentRecord]:
     """Matching incidents in page order, strictly beyond ``after`` in that order.
 
@@ -64,7 +65,8 @@ def walk(
     ordered by (start, pk); ties in start time across a batch boundary may
     come out of pk order.
     """
-    for batch in _batches(store, predicates, sources, newest_first, after, ids):
+    batches = _batches(store, predicates, sources, newest_first, after, ids, first_batch)
+    for batch in batches:
         for inc in sorted(batch, key=_position, reverse=newest_first):
             pos = _position(inc)
             if after is not None and (pos >= after if newest_first else pos <= after):
@@ -80,15 +82,17 @@ def _batches(
     newest_first: bool,
     after: Position | None,
     ids: Sequence[str] | None,
+    first_batch: int,
 ) -> Iterator[list[IncidentRecord]]:
     if ids is not None:
         yield store.load_many(ids)
         return
     index = incident_index.smallest(store.r, candidate_indexes(store, predicates, sources))
     if newest_first:
-        rows = incident_index.newest_first(store.r, index, after[0] if after else None)
+        rows = incident_index.newest_first(store.r, index, after[0] if after else None, first_batch)
     else:
-        rows = incident_index.oldest_first(store.r, index, after[0] if after else float("-inf"))
+        start = after[0] if after else float("-inf")
+        rows = incident_index.oldest_first(store.r, index, start, first_batch)
     for batch in rows:
         yield store.load_many([iid for iid, _ in batch])
 
