@@ -38,7 +38,7 @@ from services.processor.worker import ProcessorMetrics, make_handler
 from shared.amqp import Names, partition_key, partition_of
 from shared.broker import Message
 from shared.config import Settings
-from shared.keys import Keys
+from shared.keys import Keys, check_id
 from shared.models import ENCODER, CheckEvent
 from shared.store import connect_redis, delete_namespace
 
@@ -116,6 +116,10 @@ def one_run(base: Settings, checks: int) -> dict[str, float]:
             pipe.set(keys.delivered(did), int(time.time()), nx=True, ex=86400)
         pipe.execute()
         markers = _bytes(settings)
+        pipe = r.pipeline(transaction=False)
+        for e in _events(checks, "ok", t):
+            pipe.llen(keys.check_explain(check_id(e.entity, e.check)))
+        explain_records = sum(pipe.execute())
         notifications = _sum(closed, "notification:")
         check_keys = _sum(closed, "check:", "check_state:")
         return {
@@ -133,7 +137,10 @@ def one_run(base: Settings, checks: int) -> dict[str, float]:
                 (_sum(closed, "check_state:") - _sum(quiet, "check_state:")) / (2 * checks), 1
             ),
             "bytes_per_check_keys_after_3_events": round(check_keys / checks, 1),
-            "bytes_per_explain_record": round(_sum(closed, "check:{id}:explain") / (3 * checks), 1),
+            "bytes_per_explain_record": round(
+                _sum(closed, "check:{id}:explain") / max(1, explain_records), 1
+            ),
+            "explain_records_per_check": round(explain_records / checks, 2),
             "notifications": problems + recoveries,
         }
     finally:

@@ -71,7 +71,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     batch_wait_ms: int = 2
     history_max_states: int = 1000
     history_max_age_s: int = 30 * 86400
-    notification_ttl_s: int = 7 * 86400
+    # Notification records and the notifier's `notified` markers (TOCSIN_RETAIN_NOTIFICATIONS_S).
+    notification_ttl_s: int = 86400
     # Decision records kept per check for `tocsin explain` (0 = record nothing), and their TTL.
     explain_max_records: int = 200
     explain_ttl_s: int = 7 * 86400
@@ -81,7 +82,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Closed (and stateless) incidents, with their event logs and acks, after their end.
     retain_incidents_s: int = 30 * 86400
     # Delivered markers (a redelivered delivery is not sent twice within this window).
-    retain_delivered_s: int = 7 * 86400
+    retain_delivered_s: int = 86400
     # Ended acknowledgements (unscheduled maintenance records), after their end.
     retain_maintenances_s: int = 30 * 86400
     # Redelivery windows (processed:p<k>, event ids a partition applied); also capped by count.

@@ -18,8 +18,8 @@ K = Keys("t")
 def test_retain_group_defaults() -> None:
     s = Settings.from_env({})
     assert s.retain_incidents_s == 30 * 86400
-    assert s.retain_delivered_s == 7 * 86400
-    assert s.notification_ttl_s == 7 * 86400
+    assert s.retain_delivered_s == 86400
+    assert s.notification_ttl_s == 86400
 
 
 @pytest.mark.parametrize(
