@@ -27,7 +27,7 @@ from services.api.argus.timeslots import _load as load_timeslot
 from services.api.argus.views import IncidentOut
 from services.api.config_routes import ctx_of
 from services.api.errors import ApiError
-from services.notifier.profiles import ADDRESS_KEYS, listing_fits
+from shared.argus import ADDRESS_KEYS, listing_fits
 from shared.directory import validate_timezone
 from shared.masking import mask_medium, restore_masked
 from shared.media import MediumSettingsError, settings_json_schema, validate_medium_settings
