@@ -1,6 +1,6 @@
 """Email gateway: one plain-text MIME message per delivery over SMTP (``TOCSIN_SMTP_*``).
 
-Subject (CONTRACTS §8): upper-case type, ``entity:check`` and state, e.g.
+Subject (docs/payloads.md): upper-case type, ``entity:check`` and state, e.g.
 ``PROBLEM: web1:http is CRITICAL``; rollups give the count; acknowledgements
 read ``ACKNOWLEDGED: web1:http (critical): <comment>``.  The
 ``Message-ID`` derives from the delivery id, so a retry that reached the
@@ -17,7 +17,6 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 from services.gateways.core import SendResult
-from services.gateways.ratelimit import RateLimitSettings
 from services.gateways.runner import SendContext
 from services.gateways.texts import (
     ROLLUP_TYPES,
@@ -38,12 +37,6 @@ from shared.models import Delivery
 
 def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-class EmailSettings(RateLimitSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Optional: ``subject_prefix`` goes in front of the subject (e.g. ``[prod]``)."""
-
-    subject_prefix: str | None = None
 
 
 def subject(d: Delivery) -> str:

@@ -1,7 +1,7 @@
 """Ingest worker: ``NS.ingest`` -> validated, normalised events on ``NS.checks``.
 
 Events are grouped per processor partition and published as one JSON array
-per partition per batch (PERFORMANCE.md: fewer, larger messages).
+per partition per batch (fewer, larger messages: docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter
 
-from services.ingest import alertmanager, generic
-from services.ingest.bodies import Decoded
-from services.ingest.flapjack import decode_body
 from services.ingest.redis_list import start_drain
 from shared.amqp import Names, OutMessage, partition_key, partition_of
 from shared.config import Settings
 from shared.consumer import BatchConsumer, BatchResult, Handler, Message
+from shared.formats import alertmanager, generic
+from shared.formats.bodies import Decoded
+from shared.formats.flapjack import decode_body
 from shared.models import ENCODER, CheckEvent
 from shared.store import connect_redis, ensure_partitions
 from shared.telemetry import ConsumerMetrics, configure_logging, serve_metrics

@@ -18,12 +18,12 @@ from prometheus_client import CollectorRegistry
 
 from services.api.app import create_app
 from services.api.context import ApiContext
-from services.ingest.flapjack import decode_body
 from services.processor.worker import ProcessorMetrics, make_handler
 from shared.amqp import Names, partition_key, partition_of
 from shared.checks import CheckStore
 from shared.config import Settings
 from shared.consumer import BatchResult, Message
+from shared.formats.flapjack import decode_body
 from shared.keys import Keys, check_id
 from shared.models import ENCODER, CheckEvent, Notification
 from shared.records import from_hash
@@ -201,7 +201,7 @@ def test_timeslot_is_applied_to_linked_rules(client: Client, settings: Settings)
     restrictions = client.get(f"/rules/{rule['id']}", headers=ADMIN).json()["time_restrictions"]
     assert restrictions == [{"days": [1], "start": "09:00", "end": "24:00", "all_day": False}]
 
-    # One span across midnight is allowed (issue 12, docs/profiles.md); an empty one is not.
+    # One span across midnight is allowed (docs/profiles.md); an empty one is not.
     wrap = {"name": "night", "time_recurrences": [{"days": [1], "start": "22:00", "end": "06:00"}]}
     night = client.post("/api/v2/notificationprofiles/timeslots/", json=wrap, headers=ADMIN)
     assert night.status_code == 201, night.text

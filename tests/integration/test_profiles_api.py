@@ -19,11 +19,11 @@ from prometheus_client import CollectorRegistry
 
 from services.api.app import create_app
 from services.api.context import ApiContext
-from services.gateways.registry import validate_medium_settings
 from services.notifier.worker import build_consumer
 from shared.amqp import Names
 from shared.config import Settings
 from shared.keys import Keys
+from shared.media import validate_medium_settings
 from shared.models import DELIVERY_DECODER, Notification
 from shared.records import from_hash
 from shared.sender import Sender
@@ -168,7 +168,7 @@ def test_destinations_are_validated_by_the_gateway(
 def test_destination_crud_and_duplicate(client: Client) -> None:
     body = {"media": "email", "settings": {"email_address": "ops@example.org"}}
     a = ok(client.post(f"{V2}/notificationprofiles/destinations/", json=body, headers=ADMIN), 201)
-    # The same medium and settings again: 400, as Argus (issue 17 §6).
+    # The same medium and settings again: 400, as Argus (docs/argus.md).
     twin = client.post(f"{V2}/notificationprofiles/destinations/", json=body, headers=ADMIN)
     assert twin.status_code == 400, twin.text
     other = {"media": "email", "settings": {"email_address": "dev@example.org"}}

@@ -1,4 +1,4 @@
-"""Filter blobs, timeslot spans and the processor's incident facts for profiles (pure, issue 12)."""
+"""Filter blobs, timeslot spans and the processor's incident facts for profiles (pure, docs/profiles.md)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.api.argus.core import Row, make_filter, matches
-from services.notifier.profiles import (
+from services.notifier.profiles import Span, in_timeslot, span_of
+from shared.argus import (
     Facts,
     FilterError,
-    Span,
-    in_timeslot,
     incident_fits,
     is_empty,
     listing_fits,
     parse_filter,
-    span_of,
 )
 from tests.unit.processor_sim import ev, maint, run
 

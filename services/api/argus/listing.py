@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from services.api.argus import core
+from services.api.argus.schemas import row_of
 from services.api.argus.store import ArgusStore, IncidentRecord, SourceRecord
-from services.api.argus.views import row_of
 from shared import incident_index
 
 Position = tuple[float, int]
