@@ -21,6 +21,7 @@ from services.api.argus.schemas import IncidentOut, incident_out, row_of
 from services.api.argus.store import IncidentRecord
 from services.api.context import ctx_of
 from services.api.errors import ApiError
+from shared import incident_index
 from shared.argus import Facts, FilterBlob, FilterError, parse_filter
 
 MAX_LISTED = 1000
@@ -108,9 +109,9 @@ def list_matching(
     sources = store.sources_by_incident_source()
     now = time.time()
     out: list[IncidentOut] = []
-    ids = store.ids(open_only=False)
-    for start in range(0, len(ids), 500):
-        chunk: list[IncidentRecord] = store.load_many(ids[start : start + 500])
+    # Newest first through the start-time index, a batch at a time: stops at MAX_LISTED.
+    for batch in incident_index.newest_first(store.r, store.k.incident_ids()):
+        chunk: list[IncidentRecord] = store.load_many([iid for iid, _ in batch])
         logs: list[list[str]] = [[] for _ in chunk]
         if wants_log:
             pipe = store.r.pipeline(transaction=False)

@@ -245,19 +245,6 @@ class ArgusStore:
             {int(k): msgspec.json.decode(v) for k, v in acks.items()},
         )
 
-    def ids(self, open_only: bool) -> list[str]:
-        """Incident pks newest start first (only open ones when asked)."""
-        if not open_only:
-            return list(self.r.zrevrange(self.k.incident_ids(), 0, -1))
-        members = list(self.r.smembers(self.k.incident_by_open(True)))
-        if not members:
-            return []
-        scores = self.r.zmscore(self.k.incident_ids(), members)
-        pairs = sorted(
-            ((s or 0.0, int(m)) for s, m in zip(scores, members, strict=True)), reverse=True
-        )
-        return [str(m) for _, m in pairs]
-
     def load_many(self, ids: Sequence[str]) -> list[IncidentRecord]:
         pipe = self.r.pipeline(transaction=False)
         for iid in ids:
