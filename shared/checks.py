@@ -588,7 +588,7 @@ class CheckStore:
             indexes.append(k.incident_index("acked"))
         if tag is not None:
             indexes.append(k.incident_by_tag(tag))
-        index = incident_index.smallest(self.r, indexes)
+        index = incident_index.pick(self.r, k, indexes)
         out: builtins.list[Incident] = []
         for batch in incident_index.newest_first(self.r, index, first=offset + limit):
             pipe = self.r.pipeline(transaction=False)

@@ -11,6 +11,7 @@ the idle sweep republishes whatever a crash left in it.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter as Counter_
 from collections import defaultdict
@@ -310,13 +311,24 @@ def build_consumer(
     )
 
 
+def _build_indexes(settings: Settings) -> None:
+    try:
+        incident_index.build(connect_redis(settings), Keys(settings.namespace))
+    except redis.exceptions.RedisError as exc:
+        # The next start tries again; listings use incident::ids meanwhile.
+        log.warning("incident index build failed", extra={"error": repr(exc)})
+
+
 def run(settings: Settings) -> None:
     """Run the processor until SIGTERM/SIGINT."""
     configure_logging(settings, "processor")
     r = connect_redis(settings)
     ensure_partitions(r, settings)
-    # Index incidents written before the listing indexes existed (once per namespace).
-    incident_index.build(r, keys=Keys(settings.namespace))
+    # Index incidents written before the listing indexes existed (once per namespace), in
+    # the background: a million incidents take minutes, and pages must not wait for them.
+    threading.Thread(
+        target=_build_indexes, args=(settings,), name="incident-index-build", daemon=True
+    ).start()
     registry = CollectorRegistry()
     serve_metrics(registry, settings)
     consumer = build_consumer(settings, registry, r)

@@ -136,7 +136,13 @@ def test_migration_indexes_existing_incidents_once(settings: Settings) -> None:
         )
         r.hset(keys.incident(str(n)), mapping=to_hash(inc))
         r.zadd(keys.incident_ids(), {str(n): float(n)})
+    store = CheckStore(r, keys)
+    # Before the migration listings walk incident::ids, which has every incident.
+    assert incident_index.pick(r, keys, [keys.incident_index("open")]) == keys.incident_ids()
+    assert [i.id for i in store.list_incidents(open=True)] == [1]
     assert incident_index.build(r, keys) == 2
+    assert incident_index.pick(r, keys, [keys.incident_index("open")]) != keys.incident_ids()
+    assert [i.id for i in store.list_incidents(open=True)] == [1]
     assert incident_index.build(r, keys) == 0
     assert r.zrange(keys.incident_index("open"), 0, -1) == ["1"]
     # Closed before the migration: retention counts from its end time.

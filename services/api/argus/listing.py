@@ -87,7 +87,7 @@ def _batches(
     if ids is not None:
         yield store.load_many(ids)
         return
-    index = incident_index.smallest(store.r, candidate_indexes(store, predicates, sources))
+    index = incident_index.pick(store.r, store.k, candidate_indexes(store, predicates, sources))
     if newest_first:
         rows = incident_index.newest_first(store.r, index, after[0] if after else None, first_batch)
     else:
