@@ -7,6 +7,9 @@ in a fresh namespace.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -43,7 +46,7 @@ def _total(registry: CollectorRegistry, sample: str) -> float:
 def test_processor_holds_its_batch_while_redis_is_full_and_resumes(
     private_redis: PrivateRedis,
 ) -> None:
-    from tests.conftest import cleanup_namespace
+    from tests.conftest import cleanup_namespace, settings_env
 
     s = make_settings(redis_url=private_redis.url)
     try:
@@ -57,6 +60,17 @@ def test_processor_holds_its_batch_while_redis_is_full_and_resumes(
         report = gather(s)
         assert report.redis_memory is not None and report.redis_memory.level == "full"
         assert not report.healthy
+        cli = subprocess.run(
+            [sys.executable, "-m", "services.cli.main", "check", "--json"],
+            env=settings_env(s),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert cli.returncode == 1, cli.stderr
+        memory = json.loads(cli.stdout)["redis_memory"]
+        assert memory["level"] == "full" and memory["ratio"] >= 0.95, memory
+        assert memory["maxmemory_bytes"] == int(r.config_get("maxmemory")["maxmemory"])
 
         registry = CollectorRegistry()
         names = Names(s.namespace)
