@@ -160,13 +160,15 @@ def newest_first(
 
     The first batch has ``first`` ids (a page's worth), later ones double up
     to :data:`SCAN_BATCH`: a page whose filters are all covered by the index
-    reads no more than it shows.
+    reads no more than it shows.  Incidents with equal start times are never
+    split between batches (see :func:`_batches`).
     """
     top = "+inf" if at_most is None else _score(at_most)
     yield from _batches(
         lambda offset, num: r.zrevrangebyscore(
             key, top, "-inf", start=offset, num=num, withscores=True
         ),
+        lambda score: r.zrangebyscore(key, score, score, withscores=True),
         first,
     )
 
@@ -180,22 +182,37 @@ def oldest_first(
         lambda offset, num: r.zrangebyscore(
             key, bottom, "+inf", start=offset, num=num, withscores=True
         ),
+        lambda score: r.zrangebyscore(key, score, score, withscores=True),
         first,
     )
 
 
 def _batches(
-    fetch: Callable[[int, int], list[tuple[str, float]]], first: int
+    fetch: Callable[[int, int], list[tuple[str, float]]],
+    fetch_equal: Callable[[str], list[tuple[str, float]]],
+    first: int,
 ) -> Iterator[list[tuple[str, float]]]:
+    """Batches in index order; a full batch is extended by every member sharing its last score.
+
+    Redis orders equal scores by member *string* ("10" before "9"), callers by
+    (start, pk): keeping a group of equal start times in one batch lets them
+    sort it, so a page boundary inside the group neither skips nor repeats.
+    """
     offset, num = 0, max(1, first)
     while True:
-        rows = fetch(offset, num)
+        rows = [(str(m), float(s)) for m, s in fetch(offset, num)]
         if not rows:
             return
-        yield [(str(m), float(s)) for m, s in rows]
-        if len(rows) < num:
+        full = len(rows) == num
+        if full:
+            last = rows[-1][1]
+            group = [(str(m), float(s)) for m, s in fetch_equal(_score(last))]
+            rows = [row for row in rows if row[1] != last] + group
+        yield rows
+        if not full:
             return
-        offset += num
+        # Members before ``offset`` and the whole tie group are behind us now.
+        offset += len(rows)
         num = min(max(num * 2, 1), max(SCAN_BATCH, first))
 
 

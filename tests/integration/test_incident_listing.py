@@ -82,3 +82,24 @@ def test_pages_filters_and_indexes(client: Client, settings: Settings) -> None:
     assert r.zscore(keys.incident_by_tag("team=a"), str(pk)) is None
     assert r.zscore(keys.incident_by_tag("team=c"), str(pk)) is not None
     assert [pk for p in _pages(client, {"tags": "team=c"}) for pk in p] == [pk]
+
+
+def test_equal_start_times_page_without_gaps(client: Client, settings: Settings) -> None:
+    """A storm opens many incidents in the same second: paging must show each exactly once."""
+    assert incident_index.build(connect_redis(settings), Keys(settings.namespace)) == 0
+    _, auth = make_source(client)
+    made = [
+        make_incident(client, auth, source_incident_id=f"t{i}", start_time=_start(1))["pk"]
+        for i in range(13)
+    ]
+    forward = _pages(client, {"page_size": 4})
+    assert [pk for p in forward for pk in p] == sorted(made, reverse=True)
+    # And back again from the last page.
+    body = client.get("/api/v2/incidents/", params={"page_size": 4}, headers=ADMIN).json()
+    while body["next"]:
+        body = client.get(body["next"], headers=ADMIN).json()
+    seen = [i["pk"] for i in body["results"]]
+    while body["previous"]:
+        body = client.get(body["previous"], headers=ADMIN).json()
+        seen = [i["pk"] for i in body["results"]] + seen
+    assert seen == sorted(made, reverse=True)
