@@ -61,9 +61,9 @@ def walk(
     """Matching incidents in page order, strictly beyond ``after`` in that order.
 
     ``ids``: the candidates are known (a lookup by source incident id); else
-    the smallest fitting index is walked.  Within one batch incidents are
-    ordered by (start, pk); ties in start time across a batch boundary may
-    come out of pk order.
+    the smallest fitting index is walked.  Each batch is sorted by (start,
+    pk); a group of equal start times always comes in one batch
+    (shared/incident_index.py), so the order is the same across batches.
     """
     batches = _batches(store, predicates, sources, newest_first, after, ids, first_batch)
     for batch in batches:
