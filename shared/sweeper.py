@@ -143,15 +143,19 @@ class Sweeper:
         if not ids:
             return 0, False
         watched = [self.k.incident(iid) for iid in ids]
-        with self.r.pipeline(transaction=True) as pipe:
+        # A Redis Cluster has no WATCH/MULTI across slots: there the deletes are a plain
+        # pipeline (idempotent; an incident reopened in between would be deleted).
+        cluster = is_cluster(self.r)
+        with self.r.pipeline(transaction=not cluster) as pipe:
             try:
-                if not is_cluster(self.r):
+                if not cluster:
                     pipe.watch(*watched)
                 read = self.r.pipeline(transaction=False)
                 for key in watched:
                     read.hgetall(key)
                 found = read.execute()
-                pipe.multi()
+                if not cluster:
+                    pipe.multi()
                 deleted = self._queue_incident_deletes(pipe, ids, scores, found, now)
                 pipe.execute()
             except redis.WatchError:
