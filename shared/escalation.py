@@ -119,7 +119,7 @@ def stop_reason(esc: Escalation, check: CheckView | None) -> str | None:
         return "check deleted"
     if not check.failing:
         return "recovered"
-    if check.episode_id is not None and check.episode_id != esc.episode_id:
+    if esc.episode_id and check.episode_id is not None and check.episode_id != esc.episode_id:
         return "a new failure episode"
     if check.acknowledged:
         return "acknowledged"

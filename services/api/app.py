@@ -24,6 +24,7 @@ from services.api.context import ApiContext
 from services.api.errors import EXCEPTION_HANDLERS, ApiError, split_field
 from services.api.explain_routes import explain_router
 from services.api.medium_test import test_medium
+from services.api.oncall_routes import oncall_router
 from services.api.request_metrics import request_metrics
 from services.api.schemas import Accepted, Health
 from services.api.source_routes import sources_router
@@ -101,6 +102,7 @@ def create_app(ctx: ApiContext) -> Litestar:
             check_router,
             explain_router,
             sources_router,
+            oncall_router,
             argus_router,
             ui_router,
         ],

@@ -36,7 +36,7 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-WORKERS = ("ingest", "processor", "notifier", "api", "gateway")
+WORKERS = ("ingest", "processor", "notifier", "scheduler", "api", "gateway")
 
 
 def _settings() -> Settings:
@@ -76,7 +76,7 @@ def up(
         ),
     ] = 0,
 ) -> None:
-    """Run every worker (ingest, processor, notifier, gateways, api), supervised."""
+    """Run every worker (ingest, processor, notifier, scheduler, gateways, api), supervised."""
     from services.cli.demo import run_demo
     from services.cli.supervisor import (
         Supervisor,
@@ -175,6 +175,10 @@ def worker(
             from services.notifier.worker import run as run_notifier
 
             run_notifier(settings)
+        elif name == "scheduler":
+            from services.scheduler.worker import run as run_scheduler
+
+            run_scheduler(settings)
         elif name == "api":
             from services.api.worker import run as run_api
 

@@ -42,6 +42,7 @@ from shared.models import (
     ContactRef,
     Delivery,
     DeliveryType,
+    EscalationRef,
     Medium,
     MediumRef,
     Notification,
@@ -180,6 +181,14 @@ def expand(index: Index, state: NotifierState, n: Notification, sel: Selection) 
     # episode belongs to the processor's notifications.
     if n.profiles_only:
         return _with_profile_destinations(n, sel, out, fx, decisions)
+    if n.escalation_contacts:
+        # The policy's waits pace its pages: intervals and rollup do not hold them back.
+        why = f"escalation {n.escalation_policy_id} step {n.escalation_step}: paged on call"
+        for t in sel.targets:
+            fx.episode_added.add(t.medium.id)
+            out.append(_delivery(n, t, "problem"))
+            decisions.append(_deliver(why, t))
+        return Outcome(n, tuple(out), fx, tuple(decisions))
     if n.type == "test":
         for t in sel.targets:
             out.append(_delivery(n, t, "test"))
@@ -434,6 +443,11 @@ def _delivery(n: Notification, t: Target, dtype: DeliveryType) -> Delivery:
         duration=n.duration,
         tags=n.tags,
         acknowledged_by=n.acknowledged_by,
+        escalation=(
+            EscalationRef(policy_id=n.escalation_policy_id, step=n.escalation_step)
+            if n.escalation_policy_id
+            else None
+        ),
     )
 
 

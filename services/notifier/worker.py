@@ -20,13 +20,15 @@ import msgspec
 import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from services.notifier.core import Outcome, apply, expand, state_query
-from services.notifier.routing import Index, compile_index, select
+from services.notifier.core import Outcome, apply, episode_key, expand, state_query
+from services.notifier.routing import Index, Selection, compile_index, select
 from services.notifier.store import NotifierStore
 from shared.amqp import Names, OutMessage
 from shared.config import Settings
 from shared.consumer import TRANSIENT_ERRORS, BatchConsumer, BatchResult, Handler, Message
 from shared.directory import Directory
+from shared.escalation import Escalation
+from shared.escalation_store import escalation_id
 from shared.explain import ENCODER as EXPLAIN_ENCODER
 from shared.explain import notification_record
 from shared.keys import Keys
@@ -183,7 +185,7 @@ def make_handler(
                     o.notification, o.decisions, len(o.deliveries), index.contacts, index.media
                 )
                 explain.setdefault(o.notification.check_id, []).append(EXPLAIN_ENCODER.encode(rec))
-        deliveries = store.commit(outcomes, explain)
+        deliveries = store.commit(outcomes, explain, escalations_to_start(plans))
         _count(outcomes, metrics)
         metrics.expand_seconds.observe(time.perf_counter() - started)
         result.outputs.extend(delivery_messages(names, deliveries))
@@ -216,6 +218,27 @@ def make_handler(
         return result
 
     return handle
+
+
+def escalations_to_start(plans: Sequence[tuple[Notification, Selection]]) -> list[Escalation]:
+    """One escalation per problem's episode and policy its rules route it to (docs/oncall.md)."""
+    out: list[Escalation] = []
+    for n, sel in plans:
+        if n.type != "problem" or n.escalation_contacts or n.profiles_only:
+            continue
+        for pid in dict.fromkeys(pid for pid, _ in sel.policies):
+            episode = episode_key(n)
+            out.append(
+                Escalation(
+                    id=escalation_id(episode, pid),
+                    policy_id=pid,
+                    notification_id=n.id,
+                    check_id=n.check_id,
+                    episode_id=n.episode_id or "",
+                    started=n.time,
+                )
+            )
+    return out
 
 
 def _count(outcomes: Sequence[Outcome], metrics: NotifierMetrics) -> None:
