@@ -158,7 +158,7 @@ def select(index: Index, n: Notification) -> Selection:
     decisions = list(rules.decisions)
     if n.in_maintenance:
         decisions.append(Decision("suppress", "maintenance", "check in scheduled maintenance"))
-        return Selection(rules.targets, tuple(decisions))
+        return Selection(rules.targets, tuple(decisions), (), rules.policies)
     match = evaluate(index.profiles, n)
     taken = {(t.medium.type, t.medium.address) for t in rules.targets}
     direct = []
@@ -170,7 +170,7 @@ def select(index: Index, n: Notification) -> Selection:
     for v in match.verdicts:
         if not v.matched:
             decisions.append(Decision("suppress", v.code, v.text, v.profile.owner.id))
-    return Selection(rules.targets, tuple(decisions), tuple(direct))
+    return Selection(rules.targets, tuple(decisions), tuple(direct), rules.policies)
 
 
 def select_rules(index: Index, n: Notification) -> Selection:
