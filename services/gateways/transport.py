@@ -7,7 +7,7 @@ a libcurl multi handle costs about 0.2 ms, because connecting, writing and
 parsing happen in C without the GIL and without a thread per request.
 
 Every request goes to exactly the addresses the destination guard checked:
-the URL's host is resolved once, checked (services/gateways/destinations.py)
+the URL's host is resolved once, checked (shared/destinations.py)
 and pinned with ``CURLOPT_RESOLVE``, so a DNS answer that changes between
 the check and the connect (rebinding) cannot reach a private address.  The
 Host header and the TLS server name stay the URL's own.  Redirects are not
@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import pycurl
 
 from services.gateways.core import HttpRequest, Outcome, SendResult, classify
-from services.gateways.destinations import Allowlist, DestinationDenied, check_destination
+from shared.destinations import Allowlist, DestinationDenied, check_destination
 
 USER_AGENT = "tocsin-gateway/0.2"
 _PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS

@@ -131,17 +131,3 @@ def reason(
         parts.append(time_clause(rule, when, tz, "includes"))
     parts.append(f"matched, {route_clause(rule, severity)}")
     return ": ".join(parts)
-
-
-def rule_text(rule: Rule) -> str:
-    """The rule's match condition for people (dashboard, CLI): ``unless tagged buf``."""
-    parts = [f"entities {', '.join(rule.entities)}" if rule.entities else "any entity"]
-    if rule.tags:
-        tags = ", ".join(rule.tags)
-        if rule.tag_strategy == "none":
-            parts.append(f"unless tagged {tags}")
-        elif rule.tag_strategy == "any" and len(rule.tags) > 1:
-            parts.append(f"tagged any of {tags}")
-        else:
-            parts.append(f"tagged {tags}" if len(rule.tags) == 1 else f"tagged all of {tags}")
-    return ", ".join(parts)

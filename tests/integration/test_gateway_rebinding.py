@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from services.gateways import destinations, transport
+from services.gateways import transport
 from services.gateways.core import HttpRequest, Outcome
-from services.gateways.destinations import Allowlist
+from shared import destinations
+from shared.destinations import Allowlist
 
 pytestmark = pytest.mark.integration
 

@@ -27,9 +27,10 @@ from services.api.argus.timeslots import _load as load_timeslot
 from services.api.argus.views import IncidentOut
 from services.api.config_routes import ctx_of
 from services.api.errors import ApiError
-from services.notifier.profiles import ADDRESS_KEYS, listing_fits
+from shared.argus import ADDRESS_KEYS, listing_fits
 from shared.directory import validate_timezone
 from shared.masking import mask_medium, restore_masked
+from shared.media import MediumSettingsError, settings_json_schema, validate_medium_settings
 
 Name = Annotated[str, Meta(max_length=255)]
 MEDIA_NAMES = {"email": "Email", "sms": "SMS", "webhook": "Webhook", "slack": "Slack"}
@@ -121,8 +122,6 @@ def filter_preview(request: Request[Any, Any, Any], body: RawBody) -> list[Incid
 
 def _media_schema(slug: str) -> dict[str, Any]:
     """The destination settings schema: the address key plus the gateway's own settings."""
-    from services.gateways.registry import settings_json_schema
-
     schema = settings_json_schema(slug)
     body = schema.get("$defs", {}).get(schema.get("$ref", "").rsplit("/", 1)[-1], schema)
     props = dict(body.get("properties", {}))
@@ -206,8 +205,6 @@ def _check_destination(
     if not isinstance(address, str) or not address.strip():
         raise ApiError(400, f"settings.{key} is required for {media}", f"settings.{key}")
     rest = {k: v for k, v in settings.items() if k != key}
-    from services.gateways.registry import MediumSettingsError, validate_medium_settings
-
     try:
         validate_medium_settings(media, address, rest)
     except MediumSettingsError as exc:

@@ -21,7 +21,7 @@ from services.api.argus.store import IncidentRecord
 from services.api.argus.views import IncidentOut, incident_out, row_of
 from services.api.config_routes import ctx_of
 from services.api.errors import ApiError
-from services.notifier.profiles import Facts, FilterBlob, FilterError, parse_filter
+from shared.argus import Facts, FilterBlob, FilterError, parse_filter
 
 MAX_LISTED = 1000
 

@@ -22,10 +22,10 @@ from services.api.ui.views import (
     filter_checks,
     overview,
     timeline,
-    who_would_be_notified,
 )
-from services.gateways.log import read_delivery_log
+from services.explain.preview import who_would_be_notified
 from shared.checks import CheckStore
+from shared.delivery_log import read_delivery_log
 from shared.models import SERVICE_STATES, Notification
 from shared.records import from_hash
 
