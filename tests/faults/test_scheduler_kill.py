@@ -1,0 +1,145 @@
+"""Durable escalation timers: kill -9 the scheduler between steps, step 2 still fires once.
+
+A two-step escalation (step 1 waits 2 s) is started in Redis the way the
+notifier starts one.  Scheduler A fires step 1 and is SIGKILLed (its lease is
+left behind); scheduler B takes over once the lease lapses and fires step 2
+at its due time plus a few seconds.  Exactly one page per step reaches
+``NS.notifications``, each with its deterministic id, and the timeline holds
+each step once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from shared.checks import CheckRecord
+from shared.config import Settings
+from shared.escalation import Escalation, Policy, Step, Target
+from shared.escalation_store import EscalationStore, page_id
+from shared.keys import Keys
+from shared.models import Notification
+from shared.oncall_store import OncallStore
+from shared.records import to_hash
+from shared.store import connect_redis
+from tests.conftest import settings_env
+from tests.support import collect
+
+pytestmark = pytest.mark.faults
+
+LEASE_MS = 1500
+WAIT_S = 2
+
+
+@pytest.fixture
+def scheduler_env(settings: Settings) -> dict[str, str]:
+    env = settings_env(settings)
+    env.update(
+        {
+            "TOCSIN_SCHEDULER_TICK_MS": "100",
+            "TOCSIN_SCHEDULER_LEASE_MS": str(LEASE_MS),
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        }
+    )
+    return env
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for p in started:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def _timeline(store: EscalationStore, eid: str) -> list[dict[str, object]]:
+    return [json.loads(x) for x in store.timeline(eid)]
+
+
+def _until(what: str, test: object, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if test():  # type: ignore[operator]
+            return
+        time.sleep(0.05)  # polling Redis for the scheduler's write, not waiting out a duration
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_step_two_fires_once_after_the_scheduler_is_killed(
+    settings: Settings, scheduler_env: dict[str, str], procs: list[subprocess.Popen[bytes]]
+) -> None:
+    r = connect_redis(settings)
+    keys = Keys(settings.namespace)
+    oncall, store = OncallStore(r, keys), EscalationStore(r, keys)
+    policy = Policy(
+        id="pol",
+        name="ops",
+        steps=(
+            Step(targets=(Target(contact="primary"),), wait_s=WAIT_S),
+            Step(targets=(Target(contact="secondary"),), wait_s=60),
+        ),
+    )
+    oncall.put_policy(policy, {"primary": 1, "secondary": 1})
+    now = time.time()
+    r.hset(
+        keys.check("c1"),
+        mapping=to_hash(
+            CheckRecord(entity_name="web1", name="http", state="critical", episode_id="ep1")
+        ),
+    )
+    origin = Notification(
+        id="n1",
+        type="problem",
+        check_id="c1",
+        entity="web1",
+        check="http",
+        state="critical",
+        severity="critical",
+        time=now,
+        episode_id="ep1",
+    )
+    r.hset(keys.notification("n1"), mapping=to_hash(origin))
+    esc = Escalation(
+        id="e1", policy_id="pol", notification_id="n1", check_id="c1", episode_id="ep1", started=now
+    )
+    pipe = r.pipeline(transaction=True)
+    store.start(pipe, esc, now)
+    pipe.execute()
+
+    cmd = [sys.executable, "-m", "services.scheduler"]
+    a = subprocess.Popen(cmd, env=scheduler_env, stderr=subprocess.DEVNULL)
+    procs.append(a)
+    _until("step 1", lambda: len(_timeline(store, "e1")) >= 1)
+    a.send_signal(signal.SIGKILL)
+    a.wait()
+    assert r.get(keys.scheduler_lease()) is not None  # A died holding the lease
+    b = subprocess.Popen(cmd, env=scheduler_env, stderr=subprocess.DEVNULL)
+    procs.append(b)
+    _until("step 2", lambda: len(_timeline(store, "e1")) >= 2)
+    pages = collect(settings, [f"{settings.namespace}.notifications"], 3, timeout=3)
+
+    entries = _timeline(store, "e1")
+    assert [(e["step"], e["outcome"], e["paged"]) for e in entries] == [
+        (1, "paged", ["primary"]),
+        (2, "paged", ["secondary"]),
+    ]
+    fired_1, fired_2 = float(entries[0]["time"]), float(entries[1]["time"])  # type: ignore[arg-type]
+    assert WAIT_S <= fired_2 - fired_1 <= WAIT_S + 5
+    assert sorted(json.loads(p["body"])["id"] for p in pages) == [
+        page_id("e1", 0),
+        page_id("e1", 1),
+    ]
+    assert store.pending() == 0  # last step: the escalation is finished
