@@ -20,6 +20,7 @@ from services.cli.dead import register as register_dead
 from services.cli.explain import register as register_explain
 from services.cli.help import install as install_help
 from services.cli.incidents import register as register_incidents
+from services.cli.oncall import register as register_oncall
 from services.cli.profiles import register as register_profiles
 from services.cli.resources import register as register_resources
 from shared.config import Settings, redact_url
@@ -368,6 +369,7 @@ def demo(
 register_resources(app)
 register_incidents(app)
 register_profiles(app)
+register_oncall(app)
 register_explain(app)
 register_dead(app)
 
