@@ -224,8 +224,9 @@ class SeverityRoute(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
     media: tuple[str, ...] = ()
     blackhole: bool = False
-    # Page whoever the escalation policy reaches instead of (or besides) media.
-    escalation_policy_id: str | None = None
+    # Page whoever the escalation policy reaches instead of (or besides) media; left out
+    # of the JSON when unset, so routes read as they did before policies existed.
+    escalation_policy_id: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class Contact(msgspec.Struct, frozen=True, kw_only=True):

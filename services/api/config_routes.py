@@ -188,7 +188,7 @@ def _validated_rule(ctx: ApiContext, rule: Rule) -> Rule:
     oncall = OncallStore(ctx.redis, ctx.keys)
     for severity in SEVERITIES:
         pid = rule.route(severity).escalation_policy_id
-        if pid is not None and oncall.get_policy(pid) is None:
+        if isinstance(pid, str) and oncall.get_policy(pid) is None:
             raise ApiError(
                 422, f"escalation policy {pid!r} does not exist", f"{severity}.escalation_policy_id"
             )

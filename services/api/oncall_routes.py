@@ -9,6 +9,7 @@ token (calendar apps cannot send one) but only with the schedule's own secret.
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import time
 from types import SimpleNamespace
@@ -33,6 +34,7 @@ from shared.oncall_store import OncallStore
 
 Name = Annotated[str, Meta(min_length=1, max_length=255)]
 MAX_WINDOW_S = 400 * 86400
+ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class ScheduleIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -145,12 +147,21 @@ _GUARDED = SimpleNamespace(opt={})  # what the admin-token guard sees for a norm
 def replace_schedule(
     request: Request[Any, Any, Any], sid: FromPath[str], data: JSONBody[ScheduleIn]
 ) -> Schedule:
-    """Replace name, zone and layers; overrides and the calendar secret stay."""
-    old = _schedule(request, sid)
+    """Replace name, zone and layers (overrides and the calendar secret stay), or create
+    the schedule with this id (``tocsin import`` keeps ids, so rules still find it)."""
+    _check_id(sid)
+    old = store_of(request).get_schedule(sid) or Schedule(
+        id=sid, name="", secret=secrets.token_urlsafe(24)
+    )
     s = msgspec.structs.replace(
         old, name=data.name, timezone=data.timezone, layers=tuple(data.layers)
     )
     return store_of(request).put_schedule(s, _contacts(request))
+
+
+def _check_id(rid: str) -> None:
+    if not ID_RE.fullmatch(rid):
+        raise ApiError(400, "an id is 1-64 letters, digits, - or _", "id")
 
 
 @delete("/schedules/{sid:str}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
@@ -246,7 +257,7 @@ def get_policy(request: Request[Any, Any, Any], pid: FromPath[str]) -> Policy:
 def replace_policy(
     request: Request[Any, Any, Any], pid: FromPath[str], data: JSONBody[PolicyIn]
 ) -> Policy:
-    _policy(request, pid)
+    _check_id(pid)
     p = Policy(id=pid, name=data.name, steps=tuple(data.steps), repeat=data.repeat)
     return store_of(request).put_policy(p, _contacts(request))
 

@@ -222,7 +222,7 @@ def _policy_routes(
     out: list[tuple[str, str]] = []
     for compiled in index.rules_by_contact.get(cid, ()):
         pid = compiled.rule.route(n.severity).escalation_policy_id
-        if not pid:
+        if not isinstance(pid, str) or not pid:
             continue
         clock = None
         if compiled.rule.time_restrictions:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 
 from tests.integration.cli_api import Cli, cli  # noqa: F401  (fixture)
 
@@ -48,3 +50,45 @@ def test_oncall_schedules_and_policies(cli: Cli) -> None:  # noqa: F811
     assert bad.exit_code != 0 and "steps[0].targets[0].contact" in bad.output + bad.stderr
     missing = cli("oncall", "nope")
     assert missing.exit_code == 1 and "no schedule 'nope'" in missing.stderr
+
+
+def test_export_import_carry_schedules_policies_and_rules_routing_to_them(
+    cli: Cli,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    kari = cli.json("contacts", "create", "--name", "Kari")["id"]
+    layers = json.dumps([{"members": [kari], "shift_hours": 168, "handoff": "2026-12-07T09:00"}])
+    sched = cli.json("schedules", "create", "ops", "--layers", layers)
+    steps = json.dumps([{"targets": [{"schedule": sched["id"]}, {"contact": kari}], "wait_s": 60}])
+    policy = cli.json("policies", "create", "page-ops", "--steps", steps)
+    with cli.api as api:
+        made = api.post(
+            "/rules", json={"contact_id": kari, "critical": {"escalation_policy_id": policy["id"]}}
+        )
+        assert made.status_code == 201, made.text
+    exported = cli("export")
+    assert exported.exit_code == 0, exported.output + exported.stderr
+    data = yaml.safe_load(exported.stdout)
+    assert [s["id"] for s in data["schedules"]] == [sched["id"]]
+    assert [p["id"] for p in data["escalation_policies"]] == [policy["id"]]
+    path = tmp_path / "oncall.yaml"
+    path.write_text(exported.stdout)
+    same = cli("import", str(path))
+    assert same.exit_code == 0 and "create" not in same.stdout, same.stdout
+
+    with cli.api as api:  # lose them all, then import the file back
+        assert api.delete(f"/rules/{made.json()['id']}").status_code == 204
+        assert api.delete(f"/escalation-policies/{policy['id']}").status_code == 204
+        assert api.delete(f"/schedules/{sched['id']}").status_code == 204
+    back = cli("import", str(path))
+    assert back.exit_code == 0, back.output + back.stderr
+    assert "create schedule 'ops'" in back.stdout and "create escalation policy" in back.stdout
+    assert cli.json("policies", "list")[0]["id"] == policy["id"]
+    with cli.api as api:
+        rules = api.get("/rules", params={"contact_id": kari}).json()["items"]
+    assert [r["critical"].get("escalation_policy_id") for r in rules] == [policy["id"]]
+    again = yaml.safe_load(cli("export").stdout)  # rules get new ids; the rest is as it was
+    assert (again["schedules"], again["escalation_policies"]) == (
+        data["schedules"],
+        data["escalation_policies"],
+    )
