@@ -25,6 +25,7 @@ from services.api.auth import make_guard
 from services.api.config_routes import ctx_of
 from services.api.errors import ApiError
 from services.api.ical import render_calendar
+from services.scheduler.core import SimulatedStep, simulate
 from shared.directory import new_id
 from shared.escalation import Policy, Step
 from shared.escalation_store import EscalationStore
@@ -262,6 +263,22 @@ def replace_policy(
     return store_of(request).put_policy(p, _contacts(request))
 
 
+@get("/escalation-policies/{pid:str}/simulate", sync_to_thread=True)
+def simulate_policy(
+    request: Request[Any, Any, Any],
+    pid: FromPath[str],
+    at: FromQuery[float | None] = None,
+    minutes: FromQuery[float] = 60,
+) -> list[SimulatedStep]:
+    """Who would be paged, when, if a problem started at ``at`` and nobody acknowledged for
+    ``minutes``; changes nothing."""
+    if not 0 <= minutes <= 7 * 1440:
+        raise ApiError(400, "minutes must be between 0 and 10080", "minutes")
+    start = time.time() if at is None else at
+    policy = _policy(request, pid)
+    return simulate(policy, store_of(request).schedules(), start, start + minutes * 60)
+
+
 @delete("/escalation-policies/{pid:str}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
 def delete_policy(request: Request[Any, Any, Any], pid: FromPath[str]) -> None:
     used = [
@@ -333,6 +350,7 @@ oncall_router = Router(
         list_policies,
         get_policy,
         replace_policy,
+        simulate_policy,
         delete_policy,
         list_escalations,
     ],

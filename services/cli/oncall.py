@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from services.cli.client import ApiClient
-from services.cli.parsing import parse_time
+from services.cli.parsing import parse_duration, parse_time
 from services.cli.resources import JsonOpt, api_client, fail, out, show
 
 schedules = typer.Typer(
@@ -200,6 +200,33 @@ def policies_create(
     body = {"name": name, "steps": _json_arg(steps), "repeat": repeat}
     with api_client() as api:
         show(api.call("POST", "/escalation-policies", json=body), POLICY_COLS, as_json)
+
+
+@policies.command("simulate")
+def policies_simulate(
+    policy_id: str,
+    at: Annotated[str | None, typer.Option(help="When the problem starts (default: now)")] = None,
+    for_: Annotated[str, typer.Option("--for", help="How long nobody acknowledges")] = "1h",
+    as_json: JsonOpt = False,
+) -> None:
+    """Who would be paged at AT, and after each wait without an ack (changes nothing)."""
+    try:
+        minutes = parse_duration(for_) / 60
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    params: dict[str, float] = {"minutes": minutes}
+    if at is not None:
+        params["at"] = _time(at) or 0.0
+    with api_client() as api:
+        steps = api.call("GET", f"/escalation-policies/{policy_id}/simulate", params=params)
+        names = {c["id"]: c["name"] for c in api.all_items("/contacts")}
+    if as_json:
+        out.print_json(json.dumps(steps))
+        return
+    for s in steps:
+        who = ", ".join(names.get(c, c) for c in s["paged"]) or "nobody"
+        notes = f" ({'; '.join(s['notes'])})" if s["notes"] else ""
+        out.print(f"{_when(s['time'])}  step {s['step']}: {who}{notes}")
 
 
 @policies.command("delete")

@@ -30,8 +30,10 @@ from services.scheduler.core import StepOutcome, fire
 from shared.checks import CheckStore
 from shared.config import Settings
 from shared.consumer import AMQP_ERRORS, TRANSIENT_ERRORS
-from shared.escalation import CheckView, Policy
+from shared.escalation import CheckView, Escalation, Policy
 from shared.escalation_store import EscalationStore
+from shared.explain import ENCODER as EXPLAIN_ENCODER
+from shared.explain import EscalationRecord, queue_records
 from shared.keys import Keys
 from shared.models import Notification
 from shared.oncall import Schedule
@@ -133,8 +135,14 @@ class Scheduler:
                 exchange="",
                 message_ids=[p.id for p in pages],
             )
-        for eid, step, out in outcomes:
-            self.store.advance(eid, step, out.next_due, _ENCODER.encode(out.entry))
+        # A step another scheduler finished meanwhile (lease handover) is not recorded twice.
+        advanced = [
+            (eid, out)
+            for eid, step, out in outcomes
+            if self.store.advance(eid, step, out.next_due, _ENCODER.encode(out.entry))
+        ]
+        self._explain([(live[eid].escalation, out) for eid, out in advanced])
+        for eid, out in advanced:
             self.metrics.steps.labels(out.entry.outcome).inc()
             log.info(
                 "escalation step",
@@ -149,7 +157,41 @@ class Scheduler:
                 },
             )
         self.metrics.pending.set(self.store.pending())
-        return len(outcomes)
+        return len(advanced)
+
+    def _explain(self, done: list[tuple[Escalation, StepOutcome]]) -> None:
+        """Each step's record on its check's explain list (names for the people paged)."""
+        if self.settings.explain_max_records <= 0 or not done:
+            return
+        people = sorted({c for _, out in done for c in out.entry.paged})
+        pipe = self.r.pipeline(transaction=False)
+        for cid in people:
+            pipe.hget(self.keys.contact(cid), "name")
+        names = dict(zip(people, pipe.execute(), strict=True)) if people else {}
+        records: dict[str, list[bytes]] = {}
+        for esc, out in done:
+            e = out.entry
+            rec = EscalationRecord(
+                time=e.time,
+                escalation_id=esc.id,
+                policy_id=esc.policy_id,
+                step=e.step,
+                outcome=e.outcome,
+                paged=tuple(names.get(c) or c for c in e.paged),
+                why=e.why,
+                on_call={sid: (names.get(c) or c) if c else None for sid, c in e.on_call.items()},
+                reason=e.reason,
+            )
+            records.setdefault(esc.check_id, []).append(EXPLAIN_ENCODER.encode(rec))
+        pipe = self.r.pipeline(transaction=True)
+        queue_records(
+            pipe,
+            self.keys,
+            records,
+            self.settings.explain_max_records,
+            self.settings.explain_ttl_s,
+        )
+        pipe.execute()
 
     def _refresh(self) -> None:
         version = self.oncall.version()

@@ -100,6 +100,7 @@ def test_primary_then_secondary_then_ack_stops(pipeline: Pipeline) -> None:  # n
             api, entity, check, lambda es: any(e["outcome"] == "stopped" for e in es)
         )
         late = lead_rx.wait_for(lambda d: d["check"] == check, 1)
+        explained = api.get(f"/checks/{entity}/{check}/explain", params={"since": "all"}).json()
         for cid in (kari, ola, lead, team):
             api.delete(f"/contacts/{cid}")
 
@@ -114,3 +115,13 @@ def test_primary_then_secondary_then_ack_stops(pipeline: Pipeline) -> None:  # n
     assert entries[0]["on_call"] == {sched.json()["id"]: kari}
     assert entries[2]["reason"] == "acknowledged"
     assert late is None, "step 3 paged the lead after the ack"
+    steps = [
+        (i["step"], i["outcome"], i.get("paged", []), i.get("reason", ""))
+        for i in sorted(explained["items"], key=lambda i: i["time"])
+        if i["kind"] == "escalation"
+    ]
+    assert steps == [
+        (1, "paged", ["Kari"], ""),
+        (2, "paged", ["Ola"], ""),
+        (3, "stopped", [], "acknowledged"),
+    ]

@@ -46,6 +46,12 @@ def test_oncall_schedules_and_policies(cli: Cli) -> None:  # noqa: F811
     steps = json.dumps([{"targets": [{"schedule": sched["id"]}], "wait_s": 300}])
     policy = cli.json("policies", "create", "page-ops", "--steps", steps, "--repeat", "2")
     assert [p["id"] for p in cli.json("policies", "list")] == [policy["id"]]
+    # Daily hand-offs at 09:00 from Monday 7th (Kari): Friday 11th 09:00 is Kari's again, so
+    # at 03:00 on Saturday she is on call; the one step repeats twice, 5 minutes apart.
+    sat_0300 = "2026-12-12T03:00+01:00"
+    sim = cli.json("policies", "simulate", policy["id"], "--at", sat_0300, "--for", "10m")
+    assert [(s["step"], s["paged"]) for s in sim] == [(1, [kari]), (2, [kari]), (3, [kari])]
+    assert sim[1]["time"] - sim[0]["time"] == 300
     bad = cli("policies", "create", "x", "--steps", '[{"targets": [{"contact": "nobody"}]}]')
     assert bad.exit_code != 0 and "steps[0].targets[0].contact" in bad.output + bad.stderr
     missing = cli("oncall", "nope")

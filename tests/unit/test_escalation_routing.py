@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from services.notifier.core import NotifierState, expand
 from services.notifier.routing import compile_index, select
 from services.notifier.worker import escalations_to_start
-from services.scheduler.core import fire
+from services.scheduler.core import fire, simulate
 from shared.directory import DirectorySnapshot
 from shared.escalation import CheckView, Escalation, Policy, Step, Target
 from shared.models import Contact, Medium, Notification, Rule, SeverityRoute, TimeRecurrence
@@ -121,3 +121,28 @@ def test_simulate_who_is_paged_at_0300_saturday_and_after_ten_minutes() -> None:
         "stopped",
         "acknowledged",
     )
+
+
+def test_simulate_steps_until_the_window_ends() -> None:
+    schedule = Schedule(
+        id="s",
+        name="weekend",
+        layers=(Layer(members=("kari", "bo"), shift_hours=24, handoff="2026-12-11T00:00"),),
+    )
+    policy = Policy(
+        id="pol",
+        name="ops",
+        repeat=1,
+        steps=(
+            Step(targets=(Target(schedule="s"),), wait_s=600),
+            Step(targets=(Target(contact="ola"),), wait_s=600),
+        ),
+    )
+    got = simulate(policy, {"s": schedule}, SAT_0300, SAT_0300 + 600)
+    assert [(s.time - SAT_0300, s.step, s.paged) for s in got] == [
+        (0, 1, ("bo",)),
+        (600, 2, ("ola",)),
+    ]
+    whole = simulate(policy, {"s": schedule}, SAT_0300 + 21 * 3600 - 600, SAT_0300 + 86400)
+    # the repeat pass pages whoever is on call by then: Sunday's member
+    assert [s.paged for s in whole] == [("bo",), ("ola",), ("kari",), ("ola",)]
