@@ -136,28 +136,37 @@ class EscalationStore:
         """Forget a due id whose record is gone (expired) or finished."""
         self.r.zrem(self.k.escalation_due(), eid)
 
-    def write_page(self, n: Notification, ttl_s: int) -> None:
-        """The page's notification hash, where the notifier reads it by id."""
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(self.k.notification(n.id), mapping=to_hash(n))
-        pipe.expire(self.k.notification(n.id), ttl_s)
+    def write_pages(self, pages: Sequence[Notification], ttl_s: int) -> None:
+        """The pages' notification hashes, where the notifier reads them by id (one trip)."""
+        pipe = self.r.pipeline(transaction=False)
+        for n in pages:
+            pipe.hset(self.k.notification(n.id), mapping=to_hash(n))
+            pipe.expire(self.k.notification(n.id), ttl_s)
         pipe.execute()
 
-    def advance(self, eid: str, step: int, next_due: float | None, entry: bytes | None) -> bool:
-        """Step ``step`` done: on to ``step + 1`` (due ``next_due``; None: finished)."""
-        done = self._advance(
-            keys=[self.k.escalation(eid), self.k.escalation_due(), self.k.escalation_timeline(eid)],
-            args=[
-                str(step),
-                str(step + 1),
-                "" if next_due is None else repr(next_due),
-                eid,
-                entry or b"",
-                ESCALATION_TTL_S,
-                TIMELINE_MAX,
-            ],
-        )
-        return bool(int(done))
+    def advance(self, steps: Sequence[tuple[str, int, float | None, bytes | None]]) -> list[bool]:
+        """Each (id, step n, next due, timeline entry): on to n + 1 (next due None: finished),
+        only if still at n; one round trip for all.  True where it advanced."""
+        pipe = self.r.pipeline(transaction=False)
+        for eid, step, next_due, entry in steps:
+            self._advance(
+                keys=[
+                    self.k.escalation(eid),
+                    self.k.escalation_due(),
+                    self.k.escalation_timeline(eid),
+                ],
+                args=[
+                    str(step),
+                    str(step + 1),
+                    "" if next_due is None else repr(next_due),
+                    eid,
+                    entry or b"",
+                    ESCALATION_TTL_S,
+                    TIMELINE_MAX,
+                ],
+                client=pipe,
+            )
+        return [bool(int(x)) for x in pipe.execute()] if steps else []
 
     def timeline(self, eid: str) -> list[str]:
         return [str(x) for x in self.r.lrange(self.k.escalation_timeline(eid), 0, -1)]

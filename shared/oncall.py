@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -149,7 +150,15 @@ def to_epoch(local: datetime, tz: ZoneInfo) -> float:
 
 def handoff_at(layer: Layer, tz: ZoneInfo, k: int) -> float:
     """Epoch of hand-off ``k`` (k may be negative: the rotation runs backwards too)."""
-    return to_epoch(handoff_naive(layer) + timedelta(hours=layer.shift_hours * k), tz)
+    return _handoff_epoch(layer.handoff, layer.shift_hours, tz.key, k)
+
+
+@lru_cache(maxsize=1 << 16)
+def _handoff_epoch(handoff: str, shift_hours: int, tz_key: str, k: int) -> float:
+    """Memoised: a hand-off's instant never changes, and "who is on call now" over a
+    thousand schedules asks for the same few hand-offs again and again (docs/oncall.md)."""
+    start = datetime.fromisoformat(handoff).replace(tzinfo=None)
+    return to_epoch(start + timedelta(hours=shift_hours * k), zone(tz_key))
 
 
 def shift_index(layer: Layer, tz: ZoneInfo, t: float) -> int:

@@ -125,8 +125,8 @@ class Scheduler:
             )
             outcomes.append((eid, x.step, out))
         pages = [o.page for _, _, o in outcomes if o.page is not None]
-        for page in pages:
-            self.store.write_page(page, s.notification_ttl_s)
+        if pages:
+            self.store.write_pages(pages, s.notification_ttl_s)
         if pages:
             refs = [_ENCODER.encode({"id": p.id}) for p in pages]
             self.sender.send(
@@ -136,11 +136,10 @@ class Scheduler:
                 message_ids=[p.id for p in pages],
             )
         # A step another scheduler finished meanwhile (lease handover) is not recorded twice.
-        advanced = [
-            (eid, out)
-            for eid, step, out in outcomes
-            if self.store.advance(eid, step, out.next_due, _ENCODER.encode(out.entry))
-        ]
+        moved = self.store.advance(
+            [(eid, step, out.next_due, _ENCODER.encode(out.entry)) for eid, step, out in outcomes]
+        )
+        advanced = [(eid, out) for (eid, _, out), ok in zip(outcomes, moved, strict=True) if ok]
         self._explain([(live[eid].escalation, out) for eid, out in advanced])
         for eid, out in advanced:
             self.metrics.steps.labels(out.entry.outcome).inc()
