@@ -22,7 +22,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
 from services.api.auth import make_guard
-from services.api.config_routes import ctx_of
+from services.api.context import ctx_of
 from services.api.errors import ApiError
 from services.api.ical import render_calendar
 from services.scheduler.core import SimulatedStep, simulate

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from services.cli.client import ApiClient
@@ -88,14 +89,14 @@ def import_oncall(
                 "schedule",
                 verb,
                 repr(s.get("name")),
-                lambda i=sid, b=body: api.call("PUT", f"/schedules/{i}", json=b),
+                partial(api.call, "PUT", f"/schedules/{sid}", json=body),
             )
         else:
             made = act(
                 "schedule",
                 "create",
                 repr(s.get("name")),
-                lambda b=body: api.call("POST", "/schedules", json=b),
+                partial(api.call, "POST", "/schedules", json=body),
             )
             sid = made["id"] if made else ""
         known = {(o["contact_id"], o["start"], o["end"]) for o in (cur or {}).get("overrides", [])}
@@ -106,7 +107,7 @@ def import_oncall(
                     "override",
                     "create",
                     f"in {s.get('name')!r}",
-                    lambda i=sid, b=body_o: api.call("POST", f"/schedules/{i}/overrides", json=b),
+                    partial(api.call, "POST", f"/schedules/{sid}/overrides", json=body_o),
                 )
     for p in wanted_p:
         body = {k: p[k] for k in POLICY_FIELDS if k in p}
@@ -121,14 +122,14 @@ def import_oncall(
                 "escalation policy",
                 verb,
                 repr(p.get("name")),
-                lambda i=pid, b=body: api.call("PUT", f"/escalation-policies/{i}", json=b),
+                partial(api.call, "PUT", f"/escalation-policies/{pid}", json=body),
             )
         else:
             act(
                 "escalation policy",
                 "create",
                 repr(p.get("name")),
-                lambda b=body: api.call("POST", "/escalation-policies", json=b),
+                partial(api.call, "POST", "/escalation-policies", json=body),
             )
 
 
@@ -143,7 +144,7 @@ def prune_oncall(api: ApiClient, data: Mapping[str, Any], act: Act) -> None:
             "escalation policy",
             "delete",
             pid,
-            lambda i=pid: api.call("DELETE", f"/escalation-policies/{i}"),
+            partial(api.call, "DELETE", f"/escalation-policies/{pid}"),
         )
     for sid in sorted(current_s - keep_s):
-        act("schedule", "delete", sid, lambda i=sid: api.call("DELETE", f"/schedules/{i}"))
+        act("schedule", "delete", sid, partial(api.call, "DELETE", f"/schedules/{sid}"))
