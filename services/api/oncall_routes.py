@@ -1,4 +1,4 @@
-"""Schedules, overrides, escalation policies and "who is on call" (docs/oncall.md).
+"""Schedules, overrides, calendar feeds and "who is on call" (docs/oncall.md).
 
 Validation lives in ``shared/oncall.py`` / ``shared/escalation.py`` and is
 applied by ``shared/oncall_store.py``; a failure is a 422 naming the field.
@@ -13,7 +13,7 @@ import re
 import secrets
 import time
 from types import SimpleNamespace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, post, put
@@ -25,13 +25,11 @@ from services.api.auth import make_guard
 from services.api.context import ctx_of
 from services.api.errors import ApiError
 from services.api.ical import render_calendar
-from services.scheduler.core import SimulatedStep, simulate
 from shared.directory import new_id
-from shared.escalation import Policy, Step
-from shared.escalation_store import EscalationStore
-from shared.keys import check_id
+from shared.ical_feed import FeedError, infer_layer, read_feed
 from shared.oncall import Layer, Override, Schedule, Shift, on_call_source, timeline
 from shared.oncall_store import OncallStore
+from shared.timeslots import zone
 
 Name = Annotated[str, Meta(min_length=1, max_length=255)]
 MAX_WINDOW_S = 400 * 86400
@@ -50,12 +48,6 @@ class OverrideIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     end: float
 
 
-class PolicyIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    name: Name
-    steps: Annotated[list[Step], Meta(min_length=1, max_length=20)]
-    repeat: Annotated[int, Meta(ge=0, le=20)] = 0
-
-
 class OnCall(msgspec.Struct, kw_only=True):
     schedule_id: str
     schedule: str
@@ -71,7 +63,7 @@ def store_of(request: Request[Any, Any, Any]) -> OncallStore:
     return OncallStore(ctx.redis, ctx.keys)
 
 
-def _contacts(request: Request[Any, Any, Any]) -> dict[str, object]:
+def contacts_of(request: Request[Any, Any, Any]) -> dict[str, object]:
     return {c.id: c for c in ctx_of(request).directory.list_contacts()}
 
 
@@ -115,7 +107,7 @@ def create_schedule(request: Request[Any, Any, Any], data: JSONBody[ScheduleIn])
         layers=tuple(data.layers),
         secret=secrets.token_urlsafe(24),
     )
-    return store_of(request).put_schedule(s, _contacts(request))
+    return store_of(request).put_schedule(s, contacts_of(request))
 
 
 @get("/schedules", sync_to_thread=True)
@@ -150,17 +142,17 @@ def replace_schedule(
 ) -> Schedule:
     """Replace name, zone and layers (overrides and the calendar secret stay), or create
     the schedule with this id (``tocsin import`` keeps ids, so rules still find it)."""
-    _check_id(sid)
+    check_id_format(sid)
     old = store_of(request).get_schedule(sid) or Schedule(
         id=sid, name="", secret=secrets.token_urlsafe(24)
     )
     s = msgspec.structs.replace(
         old, name=data.name, timezone=data.timezone, layers=tuple(data.layers)
     )
-    return store_of(request).put_schedule(s, _contacts(request))
+    return store_of(request).put_schedule(s, contacts_of(request))
 
 
-def _check_id(rid: str) -> None:
+def check_id_format(rid: str) -> None:
     if not ID_RE.fullmatch(rid):
         raise ApiError(400, "an id is 1-64 letters, digits, - or _", "id")
 
@@ -175,7 +167,7 @@ def delete_schedule(request: Request[Any, Any, Any], sid: FromPath[str]) -> None
 def create_override(
     request: Request[Any, Any, Any], sid: FromPath[str], data: JSONBody[OverrideIn]
 ) -> Override:
-    if data.contact_id not in _contacts(request):
+    if data.contact_id not in contacts_of(request):
         raise ApiError(422, f"contact {data.contact_id!r} does not exist", "contact_id")
     now = time.time()
     o = Override(
@@ -196,11 +188,69 @@ def delete_override(
         raise ApiError(404, f"override {oid!r} of schedule {sid!r} not found", "id")
 
 
+class FeedIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    ics: Annotated[str, Meta(min_length=1, max_length=900_000)]
+    mode: Literal["layer", "overrides"] = "layer"
+    start: float | None = None  # default: now
+    days: Annotated[int, Meta(ge=1, le=400)] = 90
+
+
+class FeedImported(msgspec.Struct, kw_only=True):
+    mode: str
+    layer: Layer | None
+    overrides: int
+    unmatched: list[str]
+
+
+@post("/schedules/{sid:str}/import-ical", status_code=HTTP_201_CREATED, sync_to_thread=True)
+def import_feed(
+    request: Request[Any, Any, Any], sid: FromPath[str], data: JSONBody[FeedIn]
+) -> FeedImported:
+    """A calendar feed's shifts as a new top layer (when they follow a rotation) or as
+    overrides, one per shift; events naming no contact are listed, not imported."""
+    sched = _schedule(request, sid)
+    contacts = ctx_of(request).directory.list_contacts()
+    start = time.time() if data.start is None else data.start
+    tz = zone(sched.timezone)
+    try:
+        feed = read_feed(
+            data.ics,
+            {c.id: (c.name, c.email) for c in contacts},
+            start,
+            start + data.days * 86400,
+            tz,
+        )
+    except FeedError as exc:
+        raise ApiError(422, str(exc), "ics") from None
+    store = store_of(request)
+    if data.mode == "layer":
+        layer = infer_layer(feed.shifts, tz)
+        if layer is None:
+            raise ApiError(
+                422,
+                "the feed's shifts do not follow one rotation (gaps, uneven lengths or no fixed"
+                " order); import them with mode=overrides",
+                "mode",
+            )
+        named = msgspec.structs.replace(layer, name="imported from a calendar")
+        store.put_schedule(msgspec.structs.replace(sched, layers=(*sched.layers, named)))
+        return FeedImported(mode="layer", layer=named, overrides=0, unmatched=list(feed.unmatched))
+    now = time.time()
+    for shift in feed.shifts:
+        o = Override(
+            id=new_id(), contact_id=shift.contact_id, start=shift.start, end=shift.end, created=now
+        )
+        store.add_override(sid, o, now)
+    return FeedImported(
+        mode="overrides", layer=None, overrides=len(feed.shifts), unmatched=list(feed.unmatched)
+    )
+
+
 @get("/schedules/{sid:str}/oncall", sync_to_thread=True)
 def schedule_oncall(
     request: Request[Any, Any, Any], sid: FromPath[str], at: FromQuery[float | None] = None
 ) -> OnCall:
-    names = _contacts(request)
+    names = contacts_of(request)
     return on_call_at(_schedule(request, sid), time.time() if at is None else at, names)
 
 
@@ -223,114 +273,9 @@ def schedule_timeline(
 def oncall_now(request: Request[Any, Any, Any], at: FromQuery[float | None] = None) -> list[OnCall]:
     """Who is on call in every schedule at ``at`` (default now)."""
     when = time.time() if at is None else at
-    names = _contacts(request)
+    names = contacts_of(request)
     found = sorted(store_of(request).schedules().values(), key=lambda s: s.name)
     return [on_call_at(s, when, names) for s in found]
-
-
-# ----------------------------------------------------------------------------- policies
-
-
-@post("/escalation-policies", status_code=HTTP_201_CREATED, sync_to_thread=True)
-def create_policy(request: Request[Any, Any, Any], data: JSONBody[PolicyIn]) -> Policy:
-    p = Policy(id=new_id(), name=data.name, steps=tuple(data.steps), repeat=data.repeat)
-    return store_of(request).put_policy(p, _contacts(request))
-
-
-@get("/escalation-policies", sync_to_thread=True)
-def list_policies(request: Request[Any, Any, Any]) -> list[Policy]:
-    return sorted(store_of(request).policies().values(), key=lambda p: p.name)
-
-
-def _policy(request: Request[Any, Any, Any], pid: str) -> Policy:
-    p = store_of(request).get_policy(pid)
-    if p is None:
-        raise ApiError(404, f"escalation policy {pid!r} not found", "id")
-    return p
-
-
-@get("/escalation-policies/{pid:str}", sync_to_thread=True)
-def get_policy(request: Request[Any, Any, Any], pid: FromPath[str]) -> Policy:
-    return _policy(request, pid)
-
-
-@put("/escalation-policies/{pid:str}", sync_to_thread=True)
-def replace_policy(
-    request: Request[Any, Any, Any], pid: FromPath[str], data: JSONBody[PolicyIn]
-) -> Policy:
-    _check_id(pid)
-    p = Policy(id=pid, name=data.name, steps=tuple(data.steps), repeat=data.repeat)
-    return store_of(request).put_policy(p, _contacts(request))
-
-
-@get("/escalation-policies/{pid:str}/simulate", sync_to_thread=True)
-def simulate_policy(
-    request: Request[Any, Any, Any],
-    pid: FromPath[str],
-    at: FromQuery[float | None] = None,
-    minutes: FromQuery[float] = 60,
-) -> list[SimulatedStep]:
-    """Who would be paged, when, if a problem started at ``at`` and nobody acknowledged for
-    ``minutes``; changes nothing."""
-    if not 0 <= minutes <= 7 * 1440:
-        raise ApiError(400, "minutes must be between 0 and 10080", "minutes")
-    start = time.time() if at is None else at
-    policy = _policy(request, pid)
-    return simulate(policy, store_of(request).schedules(), start, start + minutes * 60)
-
-
-@delete("/escalation-policies/{pid:str}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
-def delete_policy(request: Request[Any, Any, Any], pid: FromPath[str]) -> None:
-    used = [
-        r.id
-        for r in ctx_of(request).directory.list_rules()
-        if any(
-            r.route(sev).escalation_policy_id == pid for sev in ("critical", "warning", "unknown")
-        )
-    ]
-    if used:
-        raise ApiError(422, f"escalation policy is used by rules: {', '.join(used)}", "id")
-    if not store_of(request).delete_policy(pid):
-        raise ApiError(404, f"escalation policy {pid!r} not found", "id")
-
-
-# ----------------------------------------------------------------------------- escalations
-
-
-class EscalationOut(msgspec.Struct, kw_only=True):
-    id: str
-    policy_id: str
-    check_id: str
-    started: float
-    next_step: int
-    done: bool
-    timeline: list[msgspec.Raw]
-
-
-@get("/escalations", sync_to_thread=True)
-def list_escalations(
-    request: Request[Any, Any, Any], entity: FromQuery[str], check: FromQuery[str]
-) -> list[EscalationOut]:
-    """A check's escalations (newest last), each with its timeline: who was on call and paged."""
-    ctx = ctx_of(request)
-    store = EscalationStore(ctx.redis, ctx.keys)
-    ids = store.of_check(check_id(entity, check))
-    out = []
-    for eid, x in store.load(ids).items():
-        if x is None:
-            continue
-        out.append(
-            EscalationOut(
-                id=eid,
-                policy_id=x.escalation.policy_id,
-                check_id=x.escalation.check_id,
-                started=x.escalation.started,
-                next_step=x.step + 1,
-                done=x.done,
-                timeline=[msgspec.Raw(e.encode()) for e in store.timeline(eid)],
-            )
-        )
-    return out
 
 
 oncall_router = Router(
@@ -342,17 +287,11 @@ oncall_router = Router(
         replace_schedule,
         delete_schedule,
         create_override,
+        import_feed,
         delete_override,
         schedule_oncall,
         schedule_timeline,
         oncall_now,
-        create_policy,
-        list_policies,
-        get_policy,
-        replace_policy,
-        simulate_policy,
-        delete_policy,
-        list_escalations,
     ],
     tags=["on call"],
 )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 
 from services.cli.client import ApiClient
@@ -180,6 +181,48 @@ def schedules_override(
             out.print(
                 f"override {got['id']}: {contact} from {_when(got['start'])} to {_when(got['end'])}"
             )
+
+
+@schedules.command("import-ical")
+def schedules_import_ical(
+    schedule: str,
+    feed: Annotated[str, typer.Argument(help="An .ics file, or an http(s) URL of a feed")],
+    mode: Annotated[
+        str, typer.Option(help="layer (a rotation) or overrides (shift by shift)")
+    ] = "layer",
+    days: Annotated[int, typer.Option(help="How many days of the feed, from now")] = 90,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a rotation from an iCalendar feed into SCHEDULE."""
+    if feed.startswith(("http://", "https://")):
+        try:
+            text = httpx.get(feed, timeout=30, follow_redirects=True).raise_for_status().text
+        except httpx.HTTPError as exc:
+            fail(f"cannot fetch {feed}: {exc}")
+            raise typer.Exit(1) from None
+    else:
+        try:
+            text = Path(feed).read_text(encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot read {feed}: {exc}")
+            raise typer.Exit(1) from None
+    body = {"ics": text, "mode": mode, "days": days}
+    with api_client() as api:
+        sid = _schedule_id(api, schedule)
+        got = api.call("POST", f"/schedules/{sid}/import-ical", json=body)
+    if as_json:
+        out.print_json(json.dumps(got))
+        return
+    if got["layer"]:
+        layer = got["layer"]
+        out.print(
+            f"added a layer: {len(layer['members'])} members, {layer['shift_hours']} h shifts"
+            f" from {layer['handoff']}"
+        )
+    else:
+        out.print(f"added {got['overrides']} overrides")
+    for summary in got["unmatched"]:
+        out.print(f"not imported (names no contact): {summary}")
 
 
 @policies.command("list")

@@ -185,3 +185,52 @@ def test_policy_crud_and_rule_route(client: TestClient) -> None:  # type: ignore
     assert client.delete(f"/rules/{rule.json()['id']}", headers=AUTH).status_code == 204
     assert client.delete(f"/escalation-policies/{pid}", headers=AUTH).status_code == 204
     assert client.delete(f"/schedules/{sched['id']}", headers=AUTH).status_code == 204
+
+
+def test_import_a_calendar_feed_as_a_layer_or_as_overrides(client: TestClient) -> None:  # type: ignore[type-arg]
+    kari, ola = _contact(client, "Kari"), _contact(client, "Ola")
+    body = {
+        "name": "imported",
+        "timezone": "Europe/Oslo",
+        "layers": [{"members": [kari], "shift_hours": 168, "handoff": "2026-01-05T09:00"}],
+    }
+    sid = client.post("/schedules", json=body, headers=AUTH).json()["id"]
+    ics = "\r\n".join(
+        [
+            "BEGIN:VCALENDAR",
+            "VERSION:2.0",
+            "PRODID:-//test//EN",
+            *(
+                line
+                for i, who in enumerate(["Kari", "Ola"])
+                for line in (
+                    "BEGIN:VEVENT",
+                    f"UID:{i}@test",
+                    f"DTSTART;TZID=Europe/Oslo:202612{7 + 7 * i:02d}T090000",
+                    f"DTEND;TZID=Europe/Oslo:202612{14 + 7 * i:02d}T090000",
+                    "RRULE:FREQ=WEEKLY;INTERVAL=2",
+                    f"SUMMARY:{who} on call",
+                    "END:VEVENT",
+                )
+            ),
+            "END:VCALENDAR",
+        ]
+    )
+    start = at("2026-12-07T09:00")
+    got = client.post(
+        f"/schedules/{sid}/import-ical", json={"ics": ics, "start": start, "days": 28}, headers=AUTH
+    )
+    assert got.status_code == 201, got.text
+    assert got.json()["layer"]["members"] == [kari, ola]
+    who = client.get(
+        f"/schedules/{sid}/oncall", params={"at": at("2026-12-15T12:00")}, headers=AUTH
+    ).json()
+    assert (who["contact_id"], who["source"]) == (ola, "layer:1")
+    shifts = client.post(
+        f"/schedules/{sid}/import-ical",
+        json={"ics": ics, "start": start, "days": 14, "mode": "overrides"},
+        headers=AUTH,
+    )
+    assert shifts.status_code == 201 and shifts.json()["overrides"] == 2
+    bad = client.post(f"/schedules/{sid}/import-ical", json={"ics": "nope"}, headers=AUTH)
+    assert bad.status_code == 422 and bad.json()["field"] == "ics"
