@@ -272,6 +272,11 @@ def _recovery_or_ack(
         medium = index.media.get(mid)
         if recovery and medium is not None:
             _clear_check_blocks(fx, medium.contact_id, mid, n.check_id)
+        if medium is not None and not index.rules_by_contact.get(medium.contact_id):
+            # Only an escalation pages a contact without rules: it hears how its page ended.
+            paged = Target(index.contacts[medium.contact_id], medium)
+            out.append(_delivery(n, paged, n.type))
+            decisions.append(_deliver(f"{n.type}: paged by an escalation in this episode", paged))
     for t in sel.targets:
         m = t.medium
         if m.id not in got:

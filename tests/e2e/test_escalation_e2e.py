@@ -100,6 +100,8 @@ def test_primary_then_secondary_then_ack_stops(pipeline: Pipeline) -> None:  # n
             api, entity, check, lambda es: any(e["outcome"] == "stopped" for e in es)
         )
         late = lead_rx.wait_for(lambda d: d["check"] == check, 1)
+        # Kari and Ola have no rules: they hear how the page they got ended.
+        kari_ack = kari_rx.wait_for(lambda d: d["type"] == "acknowledgement", 30)
         explained = api.get(f"/checks/{entity}/{check}/explain", params={"since": "all"}).json()
         for cid in (kari, ola, lead, team):
             api.delete(f"/contacts/{cid}")
@@ -125,3 +127,4 @@ def test_primary_then_secondary_then_ack_stops(pipeline: Pipeline) -> None:  # n
         (2, "paged", ["Ola"], ""),
         (3, "stopped", [], "acknowledged"),
     ]
+    assert kari_ack is not None and kari_ack["summary"] == "on it"

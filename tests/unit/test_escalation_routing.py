@@ -146,3 +146,14 @@ def test_simulate_steps_until_the_window_ends() -> None:
     whole = simulate(policy, {"s": schedule}, SAT_0300 + 21 * 3600 - 600, SAT_0300 + 86400)
     # the repeat pass pages whoever is on call by then: Sunday's member
     assert [s.paged for s in whole] == [("bo",), ("ola",), ("kari",), ("ola",)]
+
+
+def test_recovery_reaches_paged_people_their_own_rules_or_no_rules_at_all() -> None:
+    index = compile_index(snap())
+    state = NotifierState(episodes={"ep1": {"m-kari", "m-bo", "m-ola"}})
+    ok = problem(id="n2", type="recovery", state="ok", incident_event="END")
+    out = expand(index, state, ok, select(index, ok))
+    assert sorted(d.medium.id for d in out.deliveries) == ["m-bo", "m-kari"]
+    # Ola's rules (weekdays only) do not route a Saturday recovery: her rules decide.
+    assert not any(d.medium.id == "m-ola" for d in out.deliveries)
+    assert any("paged by an escalation" in d.text for d in out.decisions if d.contact_id == "kari")
