@@ -11,7 +11,9 @@ object with:
   cache emptied first (a process's first query);
 - ``oncall_now_ms``: the same again, hand-offs memoised (every later query);
 - ``oncall_load_and_compute_ms``: the same including ``HGETALL`` and decoding
-  from Redis (what ``GET /oncall`` does before encoding its answer);
+  from Redis every time;
+- ``oncall_cached_ms``: what ``GET /oncall`` does before encoding its answer:
+  one ``GET`` of the version, schedules decoded once per version;
 - ``memory_bytes``: ``MEMORY USAGE`` of the schedules hash, the due set and
   (extrapolated from a sample of 200) the escalation hashes;
 - ``idle_tick_cpu_ms``: scheduler CPU per tick with every escalation pending
@@ -46,7 +48,7 @@ from shared.escalation_store import EscalationStore
 from shared.keys import Keys
 from shared.models import Notification, TimeRecurrence
 from shared.oncall import Layer, Override, Schedule, _handoff_epoch, on_call
-from shared.oncall_store import OncallStore
+from shared.oncall_store import OncallStore, ScheduleCache
 from shared.records import to_hash
 from shared.store import connect_redis, delete_namespace
 
@@ -142,6 +144,13 @@ def main() -> None:
         result["oncall_now_cold_ms"] = [round(x, 1) for x in cold]
         result["oncall_now_ms"] = [round(x, 1) for x in pure]
         result["oncall_load_and_compute_ms"] = [round(x, 1) for x in loaded]
+        cache, cached = ScheduleCache(), []
+        cache.get(store)
+        for _ in range(args.rounds):
+            t0 = time.perf_counter()
+            found = [on_call(s, now) for s in cache.get(store).values()]
+            cached.append((time.perf_counter() - t0) * 1000)
+        result["oncall_cached_ms"] = [round(x, 1) for x in cached]
         result["nobody_on_call"] = sum(1 for f in found if f is None)
 
         policy = Policy(

@@ -125,3 +125,23 @@ class OncallStore:
 
 def _schedules_of(p: Policy) -> set[str]:
     return {t.schedule for step in p.steps for t in step.targets if t.schedule}
+
+
+class ScheduleCache:
+    """Decoded schedules, reloaded only when ``oncall::version`` moves (one ``GET`` per read).
+
+    A write between reading the version and the hash is reloaded on the next
+    read, as the version then differs again.  Shared by request threads: the
+    swap of the (version, schedules) pair is one assignment.
+    """
+
+    def __init__(self) -> None:
+        self._entry: tuple[int, dict[str, Schedule]] = (-1, {})
+
+    def get(self, store: OncallStore) -> dict[str, Schedule]:
+        version = store.version()
+        cached_version, schedules = self._entry
+        if version != cached_version:
+            schedules = store.schedules()
+            self._entry = (version, schedules)
+        return schedules

@@ -28,7 +28,7 @@ from services.api.ical import render_calendar
 from shared.directory import new_id
 from shared.ical_feed import FeedError, infer_layer, read_feed
 from shared.oncall import Layer, Override, Schedule, Shift, on_call_source, timeline
-from shared.oncall_store import OncallStore
+from shared.oncall_store import OncallStore, ScheduleCache
 from shared.timeslots import zone
 
 Name = Annotated[str, Meta(min_length=1, max_length=255)]
@@ -61,6 +61,16 @@ class OnCall(msgspec.Struct, kw_only=True):
 def store_of(request: Request[Any, Any, Any]) -> OncallStore:
     ctx = ctx_of(request)
     return OncallStore(ctx.redis, ctx.keys)
+
+
+def cached_schedules(request: Request[Any, Any, Any]) -> dict[str, Schedule]:
+    """Every schedule, decoded once per ``oncall::version`` for the whole app."""
+    state = request.app.state
+    cache = state.get("oncall_schedules")
+    if cache is None:
+        cache = state["oncall_schedules"] = ScheduleCache()
+    schedules: dict[str, Schedule] = cache.get(store_of(request))
+    return schedules
 
 
 def contacts_of(request: Request[Any, Any, Any]) -> dict[str, object]:
@@ -274,7 +284,7 @@ def oncall_now(request: Request[Any, Any, Any], at: FromQuery[float | None] = No
     """Who is on call in every schedule at ``at`` (default now)."""
     when = time.time() if at is None else at
     names = contacts_of(request)
-    found = sorted(store_of(request).schedules().values(), key=lambda s: s.name)
+    found = sorted(cached_schedules(request).values(), key=lambda s: s.name)
     return [on_call_at(s, when, names) for s in found]
 
 
