@@ -134,6 +134,36 @@ def schedules_create(
         show(api.call("POST", "/schedules", json=body), SCHEDULE_COLS, as_json)
 
 
+@schedules.command("update")
+def schedules_update(
+    schedule: str,
+    layers: Annotated[
+        str | None, typer.Option(help="JSON list of layers (default: unchanged)")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="New name")] = None,
+    timezone: Annotated[str | None, typer.Option(help="New IANA timezone")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a schedule's name, zone or layers (overrides and calendar link stay)."""
+    with api_client() as api:
+        sid = _schedule_id(api, schedule)
+        cur = api.call("GET", f"/schedules/{sid}")
+        body = {
+            "name": name or cur["name"],
+            "timezone": timezone or cur["timezone"],
+            "layers": _json_arg(layers) if layers is not None else cur["layers"],
+        }
+        show(api.call("PUT", f"/schedules/{sid}", json=body), SCHEDULE_COLS, as_json)
+
+
+@schedules.command("delete-override")
+def schedules_delete_override(schedule: str, override_id: str) -> None:
+    with api_client() as api:
+        sid = _schedule_id(api, schedule)
+        api.call("DELETE", f"/schedules/{sid}/overrides/{override_id}")
+        out.print(f"deleted override {override_id}")
+
+
 @schedules.command("delete")
 def schedules_delete(schedule: str) -> None:
     with api_client() as api:
@@ -229,6 +259,32 @@ def schedules_import_ical(
 def policies_list(as_json: JsonOpt = False) -> None:
     with api_client() as api:
         show(api.call("GET", "/escalation-policies"), POLICY_COLS, as_json)
+
+
+@policies.command("show")
+def policies_show(policy_id: str, as_json: JsonOpt = False) -> None:
+    with api_client() as api:
+        show(api.call("GET", f"/escalation-policies/{policy_id}"), POLICY_COLS, as_json)
+
+
+@policies.command("update")
+def policies_update(
+    policy_id: str,
+    steps: Annotated[
+        str | None, typer.Option(help="JSON list of steps (default: unchanged)")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="New name")] = None,
+    repeat: Annotated[int | None, typer.Option(help="New repeat count")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    with api_client() as api:
+        cur = api.call("GET", f"/escalation-policies/{policy_id}")
+        body = {
+            "name": name or cur["name"],
+            "steps": _json_arg(steps) if steps is not None else cur["steps"],
+            "repeat": cur["repeat"] if repeat is None else repeat,
+        }
+        show(api.call("PUT", f"/escalation-policies/{policy_id}", json=body), POLICY_COLS, as_json)
 
 
 @policies.command("create")

@@ -52,6 +52,13 @@ def test_oncall_schedules_and_policies(cli: Cli) -> None:  # noqa: F811
     sim = cli.json("policies", "simulate", policy["id"], "--at", sat_0300, "--for", "10m")
     assert [(s["step"], s["paged"]) for s in sim] == [(1, [kari]), (2, [kari]), (3, [kari])]
     assert sim[1]["time"] - sim[0]["time"] == 300
+    assert cli.json("policies", "update", policy["id"], "--repeat", "0")["repeat"] == 0
+    assert cli.json("policies", "show", policy["id"])["name"] == "page-ops"
+    renamed = cli.json("schedules", "update", "ops", "--name", "ops-primary")
+    assert renamed["name"] == "ops-primary" and len(renamed["overrides"]) == 1
+    gone = cli("schedules", "delete-override", "ops-primary", cover["id"])
+    assert gone.exit_code == 0, gone.output
+    assert cli.json("schedules", "show", "ops-primary")["overrides"] == []
     bad = cli("policies", "create", "x", "--steps", '[{"targets": [{"contact": "nobody"}]}]')
     assert bad.exit_code != 0 and "steps[0].targets[0].contact" in bad.output + bad.stderr
     missing = cli("oncall", "nope")
