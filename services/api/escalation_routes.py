@@ -18,9 +18,8 @@ from msgspec import Meta
 from services.api.context import ctx_of
 from services.api.errors import ApiError
 from services.api.oncall_routes import Name, check_id_format, contacts_of, store_of
-from services.scheduler.core import SimulatedStep, simulate
 from shared.directory import new_id
-from shared.escalation import Policy, Step
+from shared.escalation import Policy, SimulatedStep, Step, simulate
 from shared.escalation_store import EscalationStore
 from shared.keys import check_id
 

@@ -92,36 +92,3 @@ def _stop(step: int, now: float, reason: str) -> StepOutcome:
     return StepOutcome(
         None, None, TimelineEntry(time=now, step=step + 1, outcome="stopped", reason=reason)
     )
-
-
-class SimulatedStep(msgspec.Struct, frozen=True, kw_only=True):
-    time: float
-    step: int  # 1-based, counting repeats on
-    paged: tuple[str, ...]
-    why: tuple[str, ...]
-    notes: tuple[str, ...] = ()
-
-
-def simulate(
-    policy: Policy, schedules: Mapping[str, Schedule], start: float, until: float
-) -> list[SimulatedStep]:
-    """Who the policy would page if a problem started at ``start`` and nobody acknowledged
-    until ``until``: each step's time and people (the same functions the scheduler runs)."""
-    out: list[SimulatedStep] = []
-    n, t = 0, start
-    while (current := step_at(policy, n)) is not None and t <= until:
-        reached, notes = pages(current[1], schedules, t)
-        out.append(
-            SimulatedStep(
-                time=t,
-                step=n + 1,
-                paged=tuple(p.contact_id for p in reached),
-                why=tuple(p.why for p in reached),
-                notes=tuple(notes),
-            )
-        )
-        nxt = due_after(policy, n, t)
-        if nxt is None:
-            break
-        n, t = n + 1, nxt
-    return out

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from services.notifier.batch import escalations_to_start
 from services.notifier.core import NotifierState, expand
 from services.notifier.routing import compile_index, select
-from services.notifier.worker import escalations_to_start
-from services.scheduler.core import fire, simulate
+from services.scheduler.core import fire
 from shared.directory import DirectorySnapshot
-from shared.escalation import CheckView, Escalation, Policy, Step, Target
+from shared.escalation import CheckView, Escalation, Policy, Step, Target, simulate
 from shared.models import Contact, Medium, Notification, Rule, SeverityRoute, TimeRecurrence
 from shared.oncall import Layer, Schedule
 
