@@ -5,7 +5,8 @@ notifier starts one.  Scheduler A fires step 1 and is SIGKILLed (its lease is
 left behind); scheduler B takes over once the lease lapses and fires step 2
 at its due time plus a few seconds.  Exactly one page per step reaches
 ``NS.notifications``, each with its deterministic id, and the timeline holds
-each step once.
+each step once.  Two schedulers running side by side (one holds the lease)
+fire each step of a three-step escalation once.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from shared.checks import CheckRecord
 from shared.config import Settings
@@ -78,21 +80,18 @@ def _until(what: str, test: object, timeout: float = 20) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_step_two_fires_once_after_the_scheduler_is_killed(
-    settings: Settings, scheduler_env: dict[str, str], procs: list[subprocess.Popen[bytes]]
-) -> None:
+def _start_escalation(
+    settings: Settings, waits: tuple[int, ...]
+) -> tuple[redis.Redis, Keys, EscalationStore]:
+    """A running escalation ``e1`` with one step per wait, each paging contact ``c<n>``,
+    started as the notifier starts one (problem notification, failing check)."""
     r = connect_redis(settings)
     keys = Keys(settings.namespace)
     oncall, store = OncallStore(r, keys), EscalationStore(r, keys)
-    policy = Policy(
-        id="pol",
-        name="ops",
-        steps=(
-            Step(targets=(Target(contact="primary"),), wait_s=WAIT_S),
-            Step(targets=(Target(contact="secondary"),), wait_s=60),
-        ),
+    steps = tuple(Step(targets=(Target(contact=f"c{i}"),), wait_s=w) for i, w in enumerate(waits))
+    oncall.put_policy(
+        Policy(id="pol", name="ops", steps=steps), {f"c{i}": 1 for i in range(len(waits))}
     )
-    oncall.put_policy(policy, {"primary": 1, "secondary": 1})
     now = time.time()
     r.hset(
         keys.check("c1"),
@@ -118,7 +117,13 @@ def test_step_two_fires_once_after_the_scheduler_is_killed(
     pipe = r.pipeline(transaction=True)
     store.start(pipe, esc, now)
     pipe.execute()
+    return r, keys, store
 
+
+def test_step_two_fires_once_after_the_scheduler_is_killed(
+    settings: Settings, scheduler_env: dict[str, str], procs: list[subprocess.Popen[bytes]]
+) -> None:
+    r, keys, store = _start_escalation(settings, waits=(WAIT_S, 60))
     cmd = [sys.executable, "-m", "services.scheduler"]
     a = subprocess.Popen(cmd, env=scheduler_env, stderr=subprocess.DEVNULL)
     procs.append(a)
@@ -133,8 +138,8 @@ def test_step_two_fires_once_after_the_scheduler_is_killed(
 
     entries = _timeline(store, "e1")
     assert [(e["step"], e["outcome"], e["paged"]) for e in entries] == [
-        (1, "paged", ["primary"]),
-        (2, "paged", ["secondary"]),
+        (1, "paged", ["c0"]),
+        (2, "paged", ["c1"]),
     ]
     fired_1, fired_2 = float(entries[0]["time"]), float(entries[1]["time"])  # type: ignore[arg-type]
     assert WAIT_S <= fired_2 - fired_1 <= WAIT_S + 5
@@ -143,3 +148,18 @@ def test_step_two_fires_once_after_the_scheduler_is_killed(
         page_id("e1", 1),
     ]
     assert store.pending() == 0  # last step: the escalation is finished
+
+
+def test_two_schedulers_at_once_fire_each_step_once(
+    settings: Settings, scheduler_env: dict[str, str], procs: list[subprocess.Popen[bytes]]
+) -> None:
+    _, _, store = _start_escalation(settings, waits=(1, 1, 60))
+    cmd = [sys.executable, "-m", "services.scheduler"]
+    for _ in range(2):
+        procs.append(subprocess.Popen(cmd, env=scheduler_env, stderr=subprocess.DEVNULL))
+    _until("step 3", lambda: len(_timeline(store, "e1")) >= 3)
+    pages = collect(settings, [f"{settings.namespace}.notifications"], 4, timeout=3)
+    assert [e["step"] for e in _timeline(store, "e1")] == [1, 2, 3]
+    assert sorted(json.loads(p["body"])["id"] for p in pages) == [
+        page_id("e1", n) for n in range(3)
+    ]
