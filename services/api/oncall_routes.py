@@ -129,16 +129,27 @@ def list_schedules(request: Request[Any, Any, Any]) -> list[Schedule]:
 def get_schedule(
     request: Request[Any, Any, Any], sid: FromPath[str], token: FromQuery[str | None] = None
 ) -> Response[Any]:
-    """The schedule (admin token), or ``<id>.ics`` with the schedule's secret as ``?token=``."""
+    """The schedule (admin token), or ``<id>.ics`` with the schedule's secret as ``?token=``
+    (or the admin token)."""
+    ctx = ctx_of(request)
     if sid.endswith(".ics"):
         s = store_of(request).get_schedule(sid.removesuffix(".ics"))
-        if s is None or not token or not hmac.compare_digest(token.encode(), s.secret.encode()):
+        linked = (
+            s is not None
+            and bool(token)
+            and hmac.compare_digest((token or "").encode(), s.secret.encode())
+        )
+        if not linked and request.headers.get("authorization"):
+            # The admin token reads any calendar too (raises 401 when it is wrong).
+            make_guard(ctx.settings.api_token or "", ctx.failed_auth)(request, _GUARDED)
+        elif not linked:
             raise ApiError(404, "no such calendar (check the link's token)", "token")
+        if s is None:
+            raise ApiError(404, f"schedule {sid.removesuffix('.ics')!r} not found", "id")
         now = time.time()
         names = {c.id: c.name for c in ctx_of(request).directory.list_contacts()}
         body = render_calendar(s, timeline(s, now - 7 * 86400, now + 90 * 86400), names, now)
         return Response(body, media_type="text/calendar; charset=utf-8")
-    ctx = ctx_of(request)
     make_guard(ctx.settings.api_token or "", ctx.failed_auth)(request, _GUARDED)
     return Response(_schedule(request, sid))
 

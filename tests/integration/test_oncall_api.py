@@ -91,6 +91,9 @@ def test_schedule_override_oncall_and_calendar(client: TestClient) -> None:  # t
         "\r\n ", ""
     )
     assert client.get(f"/schedules/{sid}.ics", params={"token": "wrong"}).status_code == 404
+    assert client.get(f"/schedules/{sid}.ics", headers=AUTH).status_code == 200
+    wrong = {"Authorization": "Bearer nope"}
+    assert client.get(f"/schedules/{sid}.ics", headers=wrong).status_code == 401
     assert client.get(f"/schedules/{sid}").status_code == 401  # the JSON needs the admin token
     assert client.get("/schedules", headers=AUTH).json()[0]["secret"] == ""
 
