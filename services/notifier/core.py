@@ -35,7 +35,15 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from services.notifier.routing import Index, RouteVerdict, Selection, Target, routes_to, suppress
+from services.notifier.routing import (
+    Index,
+    RouteVerdict,
+    Selection,
+    Target,
+    routes_to,
+    rules_concern,
+    suppress,
+)
 from shared.checks import CheckDetail
 from shared.models import (
     SEVERITIES,
@@ -272,8 +280,9 @@ def _recovery_or_ack(
         medium = index.media.get(mid)
         if recovery and medium is not None:
             _clear_check_blocks(fx, medium.contact_id, mid, n.check_id)
-        if medium is not None and not index.rules_by_contact.get(medium.contact_id):
-            # Only an escalation pages a contact without rules: it hears how its page ended.
+        if medium is not None and not rules_concern(index, n, medium.contact_id, frozenset(n.tags)):
+            # Only an escalation pages a contact none of whose rules concern the check: it
+            # hears how its page ended (docs/oncall.md).
             paged = Target(index.contacts[medium.contact_id], medium)
             out.append(_delivery(n, paged, n.type))
             decisions.append(_deliver(f"{n.type}: paged by an escalation in this episode", paged))

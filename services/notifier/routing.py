@@ -240,8 +240,11 @@ def _policy_routes(
 def select_paged(index: Index, n: Notification) -> Selection:
     """An escalation page: only the paged contacts, each through their own rules and media.
 
-    Time restrictions and blackholes of a paged person's rules apply as to
-    any notification; a contact without rules is paged on every medium.
+    A person's rules that concern the check (their entities and tags match it)
+    decide as for any notification: their time restrictions and blackholes
+    apply, their routes pick the media.  A contact none of whose rules concern
+    the check (or who has no rules) is paged on every medium: being on call
+    is the reason, and rules about other checks do not block it.
     """
     tags = frozenset(n.tags)
     clocks: dict[str, tuple[int, float]] = {}
@@ -255,7 +258,7 @@ def select_paged(index: Index, n: Notification) -> Selection:
                 suppress("no_contact", f"{why}: paged contact {cid} does not exist", cid)
             )
             continue
-        if not index.rules_by_contact.get(cid):
+        if not rules_concern(index, n, cid, tags):
             media = [m for ms in index.media_by_contact.get(cid, {}).values() for m in ms]
             if not media:
                 decisions.append(
@@ -271,6 +274,14 @@ def select_paged(index: Index, n: Notification) -> Selection:
                 RouteVerdict(decision.verdict, decision.code, text, cid, decision.medium_id)
             )
     return Selection(tuple(targets), tuple(decisions))
+
+
+def rules_concern(index: Index, n: Notification, cid: str, tags: frozenset[str]) -> bool:
+    """Whether a rule of the contact speaks about ``n``'s check (entities and tags match;
+    time aside)."""
+    return any(
+        verdict(c, n.entity, tags, None) == "matched" for c in index.rules_by_contact.get(cid, ())
+    )
 
 
 def routes_to(index: Index, n: Notification, medium: Medium) -> bool:

@@ -29,10 +29,11 @@ def snap() -> DirectorySnapshot:
         "r-team": Rule(
             id="r-team", contact_id="team", critical=SeverityRoute(escalation_policy_id="pol")
         ),
-        # kari: no rules at all -> every medium
         "r-ola": Rule(id="r-ola", contact_id="ola", critical=HOOK, time_restrictions=(OFFICE,)),
         "r-per": Rule(id="r-per", contact_id="per", critical=SeverityRoute(blackhole=True)),
         "r-bo": Rule(id="r-bo", contact_id="bo", critical=HOOK),
+        # rules about other checks only: they do not block an on-call page
+        "r-kari-db": Rule(id="r-kari-db", contact_id="kari", entities=("db1",), critical=HOOK),
     }
     return DirectorySnapshot(version=1, contacts=contacts, media=media, rules=rules)
 
