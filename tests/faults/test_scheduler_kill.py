@@ -6,7 +6,8 @@ left behind); scheduler B takes over once the lease lapses and fires step 2
 at its due time plus a few seconds.  Exactly one page per step reaches
 ``NS.notifications``, each with its deterministic id, and the timeline holds
 each step once.  Two schedulers running side by side (one holds the lease)
-fire each step of a three-step escalation once.
+fire each step of a three-step escalation once, and a private Redis (AOF)
+restarted between steps keeps the pending step, which then fires once.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from shared.models import Notification
 from shared.oncall_store import OncallStore
 from shared.records import to_hash
 from shared.store import connect_redis
-from tests.conftest import settings_env
+from tests.conftest import cleanup_namespace, settings_env
+from tests.faults.conftest import PrivateRedis, fault_env, make_settings
 from tests.support import collect
 
 pytestmark = pytest.mark.faults
@@ -163,3 +165,35 @@ def test_two_schedulers_at_once_fire_each_step_once(
     assert sorted(json.loads(p["body"])["id"] for p in pages) == [
         page_id("e1", n) for n in range(3)
     ]
+
+
+def test_a_pending_step_survives_a_redis_restart(
+    private_redis: PrivateRedis, procs: list[subprocess.Popen[bytes]]
+) -> None:
+    """Redis (AOF) restarts between steps; the scheduler reconnects and step 2 fires once."""
+    settings = make_settings(redis_url=private_redis.url)
+    try:
+        _, _, store = _start_escalation(settings, waits=(2, 60))
+        env = fault_env(
+            settings,
+            TOCSIN_SCHEDULER_TICK_MS="100",
+            TOCSIN_SCHEDULER_LEASE_MS=str(LEASE_MS),
+            PYTHONPATH=os.environ.get("PYTHONPATH", ""),
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "services.scheduler"], env=env, stderr=subprocess.DEVNULL
+            )
+        )
+        _until("step 1", lambda: len(_timeline(store, "e1")) >= 1)
+        private_redis.stop()  # SIGTERM: Redis writes its AOF and exits
+        private_redis.start()
+        _until("step 2", lambda: len(_timeline(store, "e1")) >= 2, timeout=30)
+        pages = collect(settings, [f"{settings.namespace}.notifications"], 3, timeout=3)
+        assert [e["step"] for e in _timeline(store, "e1")] == [1, 2]
+        assert sorted(json.loads(p["body"])["id"] for p in pages) == [
+            page_id("e1", 0),
+            page_id("e1", 1),
+        ]
+    finally:
+        cleanup_namespace(settings)
