@@ -53,3 +53,11 @@ def test_oncall_page_shows_now_timeline_and_takes_an_override(
     assert after.count("<rect ") == 2  # Ola's two hours, then Kari again
     [o] = OncallStore(ctx.redis, ctx.keys).get_schedule("s1").overrides  # type: ignore[union-attr]
     assert o.contact_id == "ola" and abs((o.end - o.start) - 7200) < 1 and o.start <= time.time()
+    removed = client.post(
+        "/ui/oncall/override/delete",
+        data={"csrf": csrf_of(after), "schedule": "s1", "override": o.id},
+        follow_redirects=False,
+    )
+    assert removed.status_code == 303
+    back = client.get("/ui/oncall?done=removed").text
+    assert "On call now: <strong>Kari</strong>" in back and "Override removed." in back

@@ -58,6 +58,7 @@ def oncall_context(request: Request[Any, Any, Any], now: float) -> dict[str, Any
                 "source": source,
                 "until": shifts[0].end if shifts else None,
                 "bars": bars,
+                "has_overrides": any(sh.source.startswith("override:") for sh in shifts),
             }
         )
     days = [{"x": round(d * WIDTH / 14, 2), "t": now + d * 86400} for d in range(15)]
@@ -66,7 +67,7 @@ def oncall_context(request: Request[Any, Any, Any], now: float) -> dict[str, Any
 
 @get("/oncall", sync_to_thread=True)
 def oncall_page(request: Request[Any, Any, Any], done: FromQuery[str] = "") -> Response[str]:
-    notice = "Override added." if done == "override" else None
+    notice = {"override": "Override added.", "removed": "Override removed."}.get(done)
     return render(
         request,
         "oncall.html",
@@ -107,4 +108,19 @@ def add_override(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     return see_other("/ui/oncall?done=override")
 
 
-oncall_handlers = [oncall_page, add_override]
+@post("/oncall/override/delete", sync_to_thread=True)
+def delete_override(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    """Remove an override (its schedule's layers show through again)."""
+    values = {k: str(v) for k, v in data.items()}
+    if not csrf_valid(request, data):
+        errors = {"override": {"form": CSRF_ERROR}}
+        ctx = oncall_context(request, time.time())
+        return render(request, "oncall.html", status=400, errors=errors, form={}, **ctx)
+    ctx = ctx_of(request)
+    OncallStore(ctx.redis, ctx.keys).delete_override(
+        values.get("schedule", ""), values.get("override", "")
+    )
+    return see_other("/ui/oncall?done=removed")
+
+
+oncall_handlers = [oncall_page, add_override, delete_override]
