@@ -114,10 +114,10 @@ def delete_override(request: Request[Any, Any, Any], data: Form) -> Response[Any
     values = {k: str(v) for k, v in data.items()}
     if not csrf_valid(request, data):
         errors = {"override": {"form": CSRF_ERROR}}
-        ctx = oncall_context(request, time.time())
-        return render(request, "oncall.html", status=400, errors=errors, form={}, **ctx)
-    ctx = ctx_of(request)
-    OncallStore(ctx.redis, ctx.keys).delete_override(
+        page = oncall_context(request, time.time())
+        return render(request, "oncall.html", status=400, errors=errors, form={}, **page)
+    api = ctx_of(request)
+    OncallStore(api.redis, api.keys).delete_override(
         values.get("schedule", ""), values.get("override", "")
     )
     return see_other("/ui/oncall?done=removed")
