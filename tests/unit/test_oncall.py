@@ -194,3 +194,38 @@ def test_handoffs_land_on_the_wall_clock_or_the_end_of_a_gap(layer: Layer, tz: s
         # the wall-clock time itself, or (it was skipped) the end of the gap just after it
         assert local == wall or timedelta(0) < local - wall <= timedelta(hours=1)
         assert h == to_epoch(wall, zone)
+
+
+RESTRICTED = st.builds(
+    Layer,
+    members=st.lists(st.sampled_from("abcdef"), min_size=1, max_size=4).map(tuple),
+    shift_hours=st.sampled_from([8, 24, 168]),
+    handoff=HANDOFFS,
+    restrictions=st.lists(
+        st.builds(
+            TimeRecurrence,
+            days=st.lists(st.integers(1, 7), min_size=1, max_size=7, unique=True).map(tuple),
+            start=st.sampled_from(["00:00", "02:30", "08:00", "22:00"]),
+            end=st.sampled_from(["03:00", "17:00", "24:00"]),
+        ),
+        max_size=2,
+    ).map(tuple),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    layers=st.lists(RESTRICTED, min_size=1, max_size=3),
+    tz=ZONES,
+    start=INSTANTS,
+    length=st.floats(min_value=3600, max_value=3 * 86400),
+)
+def test_the_timeline_agrees_with_on_call_inside_every_shift(
+    layers: list[Layer], tz: str, start: float, length: float
+) -> None:
+    s = sched(*layers, tz=tz)
+    shifts = timeline(s, start, start + length)
+    assert shifts[0].start == start and shifts[-1].end == start + length
+    for sh in shifts:
+        for t in (sh.start, (sh.start + sh.end) / 2, sh.end - 0.001):
+            assert on_call(s, t) == sh.contact_id, (sh, t)
