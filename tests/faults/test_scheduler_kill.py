@@ -122,6 +122,7 @@ def _start_escalation(
     return r, keys, store
 
 
+@pytest.mark.serial  # asserts on timing: run alone (docs/testing.md)
 def test_step_two_fires_once_after_the_scheduler_is_killed(
     settings: Settings, scheduler_env: dict[str, str], procs: list[subprocess.Popen[bytes]]
 ) -> None:
