@@ -105,6 +105,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Deliveries a gateway sends at once (libcurl transfers, or threads for email); a
     # gateway batch is concurrency / 8 messages.
     gateway_concurrency: int = 32
+    # Escalation scheduler (docs/oncall.md): how often it looks for due steps, how long its
+    # lease lasts without renewal, and after how long a claimed but unfinished step is
+    # claimed again (its scheduler died mid-step).
+    scheduler_tick_ms: int = 500
+    scheduler_lease_ms: int = 5000
+    scheduler_inflight_s: float = 10.0
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     token_file: str = "~/.config/tocsin/token"

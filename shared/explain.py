@@ -80,7 +80,29 @@ class NotificationRecord(
     deliveries: int = 0
 
 
-Record = EventRecord | NotificationRecord
+class EscalationRecord(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    omit_defaults=True,
+    tag="escalation",
+    tag_field="kind",
+):
+    """One step of an escalation (docs/oncall.md): who was on call, who was paged, or why
+    it stopped.  The pages' own routing verdicts follow as notification records."""
+
+    time: float
+    escalation_id: str
+    policy_id: str
+    step: int
+    outcome: str  # paged, nobody, stopped, finished
+    paged: tuple[str, ...] = ()  # contact names (ids when unknown)
+    why: tuple[str, ...] = ()
+    on_call: dict[str, str | None] = msgspec.field(default_factory=dict)
+    reason: str = ""
+
+
+Record = EventRecord | NotificationRecord | EscalationRecord
 
 ENCODER = msgspec.json.Encoder()
 

@@ -342,6 +342,40 @@ class Keys:
         """STRING with a TTL: a live dashboard login session (``ref`` is a hash of its nonce)."""
         return f"{self.p}ui:session:{ref}"
 
+    # -- on call (shared/oncall_store.py, shared/escalation_store.py); one hash tag, so the
+    # scheduler's scripts may touch the due set and an escalation in one call on a cluster
+    def schedules(self) -> str:
+        """HASH schedule id -> JSON schedule with its overrides (ended ones pruned on write)."""
+        return f"{self.p}oncall:{{oncall}}:schedules"
+
+    def policies(self) -> str:
+        """HASH policy id -> JSON escalation policy."""
+        return f"{self.p}oncall:{{oncall}}:policies"
+
+    def oncall_version(self) -> str:
+        """STRING counter bumped by every schedule or policy write (caches reload on change)."""
+        return f"{self.p}oncall:{{oncall}}:version"
+
+    def escalation_due(self) -> str:
+        """ZSET escalation id -> when its next step is due (epoch); claimed by the scheduler."""
+        return f"{self.p}oncall:{{oncall}}:due"
+
+    def escalation(self, eid: str) -> str:
+        """HASH ``{record, step}`` of one running escalation; expires after the last step."""
+        return f"{self.p}oncall:{{oncall}}:escalation:{eid}"
+
+    def escalation_timeline(self, eid: str) -> str:
+        """LIST of JSON timeline entries (who was on call, who was paged, why it stopped)."""
+        return f"{self.p}oncall:{{oncall}}:escalation:{eid}:timeline"
+
+    def check_escalations(self, cid: str) -> str:
+        """ZSET escalation ids of a check by start time, capped (explain reads it)."""
+        return f"{self.p}oncall:{{oncall}}:check:{cid}:escalations"
+
+    def scheduler_lease(self) -> str:
+        """STRING with a PX expiry: which scheduler process may claim due steps."""
+        return f"{self.p}oncall:{{oncall}}:lease"
+
     # -- whole namespace
     def pattern(self) -> str:
         """Glob matching every key of the namespace (for cleanup in tests and tools)."""

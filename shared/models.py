@@ -188,6 +188,12 @@ class Notification(msgspec.Struct, frozen=True, kw_only=True):
     in_maintenance: bool = False  # the check is in scheduled maintenance at ``time``
     profiles_only: bool = False
     acknowledged_by: str = ""  # acknowledgements: who acknowledged, when known
+    # A page of an escalation step (docs/oncall.md): only these contacts, each by
+    # their own rules and media; empty for every other notification.
+    escalation_id: str = ""
+    escalation_policy_id: str = ""
+    escalation_step: int = 0
+    escalation_contacts: tuple[str, ...] = ()
 
 
 class NotificationRef(msgspec.Struct, frozen=True):
@@ -218,6 +224,9 @@ class SeverityRoute(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
     media: tuple[str, ...] = ()
     blackhole: bool = False
+    # Page whoever the escalation policy reaches instead of (or besides) media; left out
+    # of the JSON when unset, so routes read as they did before policies existed.
+    escalation_policy_id: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class Contact(msgspec.Struct, frozen=True, kw_only=True):
@@ -291,6 +300,13 @@ class RollupItem(msgspec.Struct, frozen=True, kw_only=True):
     duration: float = 0.0
 
 
+class EscalationRef(msgspec.Struct, frozen=True, kw_only=True):
+    """Which policy and step (1-based, counting repeats on) paged: in webhook payloads."""
+
+    policy_id: str
+    step: int
+
+
 class Delivery(msgspec.Struct, frozen=True, kw_only=True):
     """One message for one medium: everything a gateway needs, so it never reads Redis.
 
@@ -319,6 +335,7 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True):
     # may drop a payload whose seq is below one they already have.  0: produced before
     # sequencing existed (no order constraint).
     seq: int = 0
+    escalation: EscalationRef | None = None  # set on the pages of an escalation step
 
 
 # --------------------------------------------------------------------------- codecs

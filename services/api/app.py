@@ -22,8 +22,10 @@ from services.api.config_check import validate_config
 from services.api.config_routes import config_router
 from services.api.context import ApiContext, ctx_of
 from services.api.errors import EXCEPTION_HANDLERS, ApiError, split_field
+from services.api.escalation_routes import escalation_router
 from services.api.explain_routes import explain_router
 from services.api.medium_test import test_medium
+from services.api.oncall_routes import oncall_router
 from services.api.request_metrics import request_metrics
 from services.api.schemas import Accepted, Health
 from services.api.source_routes import sources_router
@@ -101,6 +103,8 @@ def create_app(ctx: ApiContext) -> Litestar:
             check_router,
             explain_router,
             sources_router,
+            oncall_router,
+            escalation_router,
             argus_router,
             ui_router,
         ],

@@ -24,7 +24,8 @@ from services.api.schemas import (
 )
 from shared.directory import ValidationFailed, new_id, validate_medium, validate_rule
 from shared.masking import mask_medium
-from shared.models import Contact, Medium, Rule
+from shared.models import SEVERITIES, Contact, Medium, Rule
+from shared.oncall_store import OncallStore
 
 
 def redact_medium(medium: Medium) -> Medium:
@@ -168,6 +169,13 @@ def _validated_rule(ctx: ApiContext, rule: Rule) -> Rule:
     if contact is None:
         raise ApiError(422, f"contact {rule.contact_id!r} does not exist", "contact_id")
     validate_rule(rule, {m.type for m in ctx.directory.contact_media(rule.contact_id)})
+    oncall = OncallStore(ctx.redis, ctx.keys)
+    for severity in SEVERITIES:
+        pid = rule.route(severity).escalation_policy_id
+        if isinstance(pid, str) and oncall.get_policy(pid) is None:
+            raise ApiError(
+                422, f"escalation policy {pid!r} does not exist", f"{severity}.escalation_policy_id"
+            )
     return rule
 
 

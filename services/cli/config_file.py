@@ -113,8 +113,11 @@ def normalise(data: Any) -> tuple[list[dict[str, Any]], list[str]]:
     """The file's contacts in the API's shapes, and every problem found (empty when fine)."""
     if data is None:
         return [], []
-    if not isinstance(data, dict) or set(data) - {"contacts"}:
-        return [], ["the file must be a mapping with one key, contacts (as `tocsin export` writes)"]
+    if not isinstance(data, dict) or set(data) - {"contacts", "schedules", "escalation_policies"}:
+        return [], [
+            "the file must be a mapping of contacts, schedules and escalation_policies"
+            " (as `tocsin export` writes)"
+        ]
     raw = data.get("contacts") or []
     if not isinstance(raw, list):
         return [], ["contacts: must be a list"]

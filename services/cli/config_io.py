@@ -17,6 +17,7 @@ from typing import Any
 
 from services.cli.client import ApiClient
 from services.cli.config_file import MEDIUM_KEYS, RULE_KEYS, label, normalise
+from services.cli.oncall_io import export_oncall, import_oncall, names_policy, prune_oncall
 
 REDACTED = "***"
 CONTACT_FIELDS = ("name", "email", "timezone", "tags")
@@ -85,7 +86,7 @@ def export_config(api: ApiClient) -> dict[str, Any]:
                 ],
             }
         )
-    return {"contacts": out}
+    return {"contacts": out, **export_oncall(api)}
 
 
 def _differs(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
@@ -104,10 +105,13 @@ def _normalise_rule(r: dict[str, Any]) -> dict[str, Any]:
     }
     full.update({k: v for k, v in r.items() if k in RULE_FIELDS})
     for sev in ("critical", "warning", "unknown"):
-        full[sev] = {
+        route = {
             "media": list(full[sev].get("media", [])),
             "blackhole": bool(full[sev].get("blackhole", False)),
         }
+        if full[sev].get("escalation_policy_id"):  # only when set, as the API writes it
+            route["escalation_policy_id"] = full[sev]["escalation_policy_id"]
+        full[sev] = route
     full["time_restrictions"] = [
         {
             "days": list(t.get("days", [1, 2, 3, 4, 5, 6, 7])),
@@ -139,11 +143,42 @@ def import_config(
     media = api.all_items("/media")
     rules = api.all_items("/rules")
     keep_contacts, keep_media, keep_rules = set(), set(), set()
+    ids: dict[str, str] = {}  # the file's contact ids -> the ones they match or got
+    # Rules routing to an escalation policy wait until the file's policies exist.
+    waiting: list[tuple[dict[str, Any], str, dict[str, Any]]] = []
 
     def act(kind: str, verb: str, label: str, call: Callable[[], Any]) -> Any:
         done[f"{kind} {verb}"] += 1
         say(f"{verb} {kind} {label}")
         return None if dry_run else call()
+
+    def sync_rule(c: dict[str, Any], cid: str, r: dict[str, Any]) -> None:
+        """Create, update or keep one of the file's rules of contact ``cid``."""
+        wanted_r = _normalise_rule(r)
+        mine = [x for x in rules if x["contact_id"] == cid]
+        cur = next((x for x in mine if x["id"] == r.get("id")), None) or next(
+            (x for x in mine if _normalise_rule(x) == wanted_r), None
+        )
+        if cur is None:
+            made = act(
+                "rule",
+                "create",
+                f"for {c.get('name')!r}",
+                lambda w=wanted_r, i=cid: api.call("POST", "/rules", json={"contact_id": i, **w}),
+            )
+            keep_rules.add(made["id"] if made else None)
+            return
+        keep_rules.add(cur["id"])
+        change = _differs(_normalise_rule(cur), wanted_r)
+        if change:
+            act(
+                "rule",
+                "update",
+                cur["id"],
+                lambda i=cur["id"], ch=change: api.call("PATCH", f"/rules/{i}", json=ch),
+            )
+        else:
+            done["rule unchanged"] += 1
 
     for c in wanted_contacts:
         wanted = {k: c[k] for k in CONTACT_FIELDS if k in c}
@@ -171,6 +206,8 @@ def import_config(
             else:
                 done["contact unchanged"] += 1
         keep_contacts.add(cid)
+        if c.get("id"):
+            ids[str(c["id"])] = cid
 
         for m in c.get("media", []):
             wanted_m = {k: m[k] for k in MEDIUM_FIELDS if k in m}
@@ -228,34 +265,14 @@ def import_config(
             else:
                 done["medium unchanged"] += 1
 
+        waiting.extend((c, cid, r) for r in c.get("rules", []) if names_policy(r))
         for r in c.get("rules", []):
-            wanted_r = _normalise_rule(r)
-            mine = [x for x in rules if x["contact_id"] == cid]
-            cur = next((x for x in mine if x["id"] == r.get("id")), None) or next(
-                (x for x in mine if _normalise_rule(x) == wanted_r), None
-            )
-            if cur is None:
-                made = act(
-                    "rule",
-                    "create",
-                    f"for {c.get('name')!r}",
-                    lambda w=wanted_r, i=cid: api.call(
-                        "POST", "/rules", json={"contact_id": i, **w}
-                    ),
-                )
-                keep_rules.add(made["id"] if made else None)
-                continue
-            keep_rules.add(cur["id"])
-            change = _differs(_normalise_rule(cur), wanted_r)
-            if change:
-                act(
-                    "rule",
-                    "update",
-                    cur["id"],
-                    lambda i=cur["id"], ch=change: api.call("PATCH", f"/rules/{i}", json=ch),
-                )
-            else:
-                done["rule unchanged"] += 1
+            if not names_policy(r):
+                sync_rule(c, cid, r)
+
+    import_oncall(api, data, ids, act)
+    for c, cid, r in waiting:
+        sync_rule(c, cid, r)
 
     if prune:
         for x in rules:
@@ -266,6 +283,7 @@ def import_config(
                 act(
                     "medium", "delete", x["id"], lambda i=x["id"]: api.call("DELETE", f"/media/{i}")
                 )
+        prune_oncall(api, data, act)
         for x in contacts:
             if x["id"] not in keep_contacts:
                 act(

@@ -69,6 +69,16 @@ def timeline_rows(items: list[dict[str, Any]], tz: ZoneInfo | None) -> list[tupl
                 decision = route["verdict"] if route["verdict"] == "deliver" else route["code"]
                 rows.append((t, what, decision, _who(route), humanize(route["text"], tz)))
                 t, what = "", ""
+        elif kind == "escalation":
+            what = f"escalation step {it['step']}"
+            who = ", ".join(it.get("paged") or []) or "-"
+            on_call = "; ".join(
+                f"on call: {v or 'nobody'}" for v in (it.get("on_call") or {}).values()
+            )
+            why = "; ".join(
+                [*(it.get("why") or []), *([on_call] if on_call else []), it.get("reason") or ""]
+            )
+            rows.append((t, what, it["outcome"], who, why.strip("; ") or "-"))
         elif kind == "delivery":
             rows.append(
                 (

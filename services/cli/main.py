@@ -20,6 +20,7 @@ from services.cli.dead import register as register_dead
 from services.cli.explain import register as register_explain
 from services.cli.help import install as install_help
 from services.cli.incidents import register as register_incidents
+from services.cli.oncall import register as register_oncall
 from services.cli.profiles import register as register_profiles
 from services.cli.resources import register as register_resources
 from shared.config import Settings, redact_url
@@ -36,7 +37,7 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-WORKERS = ("ingest", "processor", "notifier", "api", "gateway")
+WORKERS = ("ingest", "processor", "notifier", "scheduler", "api", "gateway")
 
 
 def _settings() -> Settings:
@@ -76,7 +77,7 @@ def up(
         ),
     ] = 0,
 ) -> None:
-    """Run every worker (ingest, processor, notifier, gateways, api), supervised."""
+    """Run every worker (ingest, processor, notifier, scheduler, gateways, api), supervised."""
     from services.cli.demo import run_demo
     from services.cli.supervisor import (
         Supervisor,
@@ -175,6 +176,10 @@ def worker(
             from services.notifier.worker import run as run_notifier
 
             run_notifier(settings)
+        elif name == "scheduler":
+            from services.scheduler.worker import run as run_scheduler
+
+            run_scheduler(settings)
         elif name == "api":
             from services.api.worker import run as run_api
 
@@ -357,6 +362,7 @@ def demo(
 register_resources(app)
 register_incidents(app)
 register_profiles(app)
+register_oncall(app)
 register_explain(app)
 register_dead(app)
 

@@ -57,7 +57,14 @@ def worker_argv(worker: str) -> list[str]:
 
 
 def default_workers(medium_types: tuple[str, ...] = MEDIUM_TYPES) -> list[str]:
-    return ["ingest", "processor", "notifier", *(f"gateway:{t}" for t in medium_types), "api"]
+    return [
+        "ingest",
+        "processor",
+        "notifier",
+        "scheduler",
+        *(f"gateway:{t}" for t in medium_types),
+        "api",
+    ]
 
 
 def default_processors(cores: int | None = None) -> int:

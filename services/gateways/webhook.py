@@ -15,7 +15,7 @@ import msgspec
 from services.gateways.core import HttpRequest, SendResult
 from services.gateways.runner import SendContext
 from shared.config import Settings
-from shared.models import Delivery, RollupItem
+from shared.models import Delivery, EscalationRef, RollupItem
 
 SIGNATURE_HEADER = "X-Tocsin-Signature"
 DELIVERY_HEADER = "X-Tocsin-Delivery"
@@ -54,6 +54,8 @@ class WebhookPayload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     # Acknowledgements: who acknowledged, when known (``summary`` is the comment); left out
     # of the body otherwise.
     acknowledged_by: str | None = None
+    # Pages of an escalation step: ``{policy_id, step}`` (docs/oncall.md); left out otherwise.
+    escalation: EscalationRef | None = None
 
 
 _ENCODER = msgspec.json.Encoder()
@@ -79,6 +81,7 @@ def render(d: Delivery) -> bytes:
             checks=d.checks,
             seq=d.seq,
             acknowledged_by=d.acknowledged_by or None,
+            escalation=d.escalation,
         )
     )
 

@@ -11,7 +11,9 @@ expansions in one MULTI; it decides nothing itself:
   so a later notification of the batch sees the blocks and rollup counts
   an earlier one set;
 - :func:`explain_records` packs each expansion's verdicts for
-  ``tocsin explain``.
+  ``tocsin explain``;
+- :func:`escalations_to_start` names the escalations the batch's problems
+  start (docs/oncall.md), committed with the expansions.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from services.notifier.core import Expansion, NotifierState, apply, expand
+from services.notifier.core import Expansion, NotifierState, apply, episode_key, expand
 from services.notifier.routing import Index, Selection
+from shared.escalation import Escalation
+from shared.escalation_store import escalation_id
 from shared.explain import ENCODER as EXPLAIN_ENCODER
 from shared.explain import notification_record
 from shared.models import Notification
@@ -85,3 +89,24 @@ def explain_records(index: Index, expansions: Sequence[Expansion]) -> dict[str, 
         )
         records.setdefault(o.notification.check_id, []).append(EXPLAIN_ENCODER.encode(rec))
     return records
+
+
+def escalations_to_start(plans: Sequence[tuple[Notification, Selection]]) -> list[Escalation]:
+    """One escalation per problem's episode and policy its rules route it to (docs/oncall.md)."""
+    out: list[Escalation] = []
+    for n, sel in plans:
+        if n.type != "problem" or n.escalation_contacts or n.profiles_only:
+            continue
+        for pid in dict.fromkeys(pid for pid, _ in sel.policies):
+            episode = episode_key(n)
+            out.append(
+                Escalation(
+                    id=escalation_id(episode, pid),
+                    policy_id=pid,
+                    notification_id=n.id,
+                    check_id=n.check_id,
+                    episode_id=n.episode_id or "",
+                    started=n.time,
+                )
+            )
+    return out

@@ -35,13 +35,22 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from services.notifier.routing import Index, RouteVerdict, Selection, Target, routes_to, suppress
+from services.notifier.routing import (
+    Index,
+    RouteVerdict,
+    Selection,
+    Target,
+    routes_to,
+    rules_concern,
+    suppress,
+)
 from shared.checks import CheckDetail
 from shared.models import (
     SEVERITIES,
     ContactRef,
     Delivery,
     DeliveryType,
+    EscalationRef,
     Medium,
     MediumRef,
     Notification,
@@ -180,6 +189,14 @@ def expand(index: Index, state: NotifierState, n: Notification, sel: Selection) 
     # episode belongs to the processor's notifications.
     if n.profiles_only:
         return _with_profile_destinations(n, sel, out, fx, decisions)
+    if n.escalation_contacts:
+        # The policy's waits pace its pages: intervals and rollup do not hold them back.
+        why = f"escalation {n.escalation_policy_id} step {n.escalation_step}: paged on call"
+        for t in sel.targets:
+            fx.episode_added.add(t.medium.id)
+            out.append(_delivery(n, t, "problem"))
+            decisions.append(_deliver(why, t))
+        return Expansion(n, tuple(out), fx, tuple(decisions))
     if n.type == "test":
         for t in sel.targets:
             out.append(_delivery(n, t, "test"))
@@ -263,6 +280,12 @@ def _recovery_or_ack(
         medium = index.media.get(mid)
         if recovery and medium is not None:
             _clear_check_blocks(fx, medium.contact_id, mid, n.check_id)
+        if medium is not None and not rules_concern(index, n, medium.contact_id, frozenset(n.tags)):
+            # Only an escalation pages a contact none of whose rules concern the check: it
+            # hears how its page ended (docs/oncall.md).
+            paged = Target(index.contacts[medium.contact_id], medium)
+            out.append(_delivery(n, paged, n.type))
+            decisions.append(_deliver(f"{n.type}: paged by an escalation in this episode", paged))
     for t in sel.targets:
         m = t.medium
         if m.id not in got:
@@ -434,6 +457,11 @@ def _delivery(n: Notification, t: Target, dtype: DeliveryType) -> Delivery:
         duration=n.duration,
         tags=n.tags,
         acknowledged_by=n.acknowledged_by,
+        escalation=(
+            EscalationRef(policy_id=n.escalation_policy_id, step=n.escalation_step)
+            if n.escalation_policy_id
+            else None
+        ),
     )
 
 

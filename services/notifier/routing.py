@@ -136,6 +136,8 @@ class Selection:
     decisions: tuple[RouteVerdict, ...]
     # Profile destinations: delivered once per event, outside intervals, rollup and episodes.
     direct: tuple[Target, ...] = ()
+    # (policy id, rule id): matching rules that route the severity to an escalation policy.
+    policies: tuple[tuple[str, str], ...] = ()
 
 
 def suppress(
@@ -150,13 +152,15 @@ def select(index: Index, n: Notification) -> Selection:
     if window is not None:
         text = f"planned maintenance {window.pk} ({window.description or 'no description'})"
         return Selection((), (RouteVerdict("suppress", "maintenance", text),))
+    if n.escalation_contacts:
+        return select_paged(index, n)
     rules = Selection((), ()) if n.profiles_only else select_rules(index, n)
     if not n.incident_event:
         return rules
     decisions = list(rules.decisions)
     if n.in_maintenance:
         decisions.append(RouteVerdict("suppress", "maintenance", "check in scheduled maintenance"))
-        return Selection(rules.targets, tuple(decisions))
+        return Selection(rules.targets, tuple(decisions), (), rules.policies)
     match = evaluate(index.profiles, n)
     taken = {(t.medium.type, t.medium.address) for t in rules.targets}
     direct = []
@@ -168,7 +172,7 @@ def select(index: Index, n: Notification) -> Selection:
     for v in match.verdicts:
         if not v.matched:
             decisions.append(RouteVerdict("suppress", v.code, v.text, v.profile.owner.id))
-    return Selection(rules.targets, tuple(decisions), tuple(direct))
+    return Selection(rules.targets, tuple(decisions), tuple(direct), rules.policies)
 
 
 def select_rules(index: Index, n: Notification) -> Selection:
@@ -189,12 +193,95 @@ def select_rules(index: Index, n: Notification) -> Selection:
     clocks: dict[str, tuple[int, float]] = {}  # one local-time conversion per zone
     targets: list[Target] = []
     decisions: list[RouteVerdict] = []
+    policies: dict[tuple[str, str], None] = {}
     for cid in considered:
         found, decision = _contact(index, n, cid, tags, clocks)
         targets.extend(found)
-        if decision is not None:
+        routed = _policy_routes(index, n, cid, tags, clocks)
+        if decision is not None and not (routed and decision.code == "no_media"):
             decisions.append(decision)
+        for pid, rid in routed:
+            policies[(pid, rid)] = None
+    for pid, rid in policies:
+        decisions.append(
+            RouteVerdict(
+                "deliver",
+                "escalation",
+                f"rule {rid} routes {n.severity} to escalation policy {pid}",
+            )
+        )
+    return Selection(tuple(targets), tuple(decisions), (), tuple(policies))
+
+
+def _policy_routes(
+    index: Index,
+    n: Notification,
+    cid: str,
+    tags: frozenset[str],
+    clocks: dict[str, tuple[int, float]],
+) -> list[tuple[str, str]]:
+    """(policy, rule) for the contact's matching rules whose route names an escalation policy."""
+    out: list[tuple[str, str]] = []
+    for compiled in index.rules_by_contact.get(cid, ()):
+        pid = compiled.rule.route(n.severity).escalation_policy_id
+        if not isinstance(pid, str) or not pid:
+            continue
+        clock = None
+        if compiled.rule.time_restrictions:
+            tz = index.zones[cid]
+            clock = clocks.get(tz.key)
+            if clock is None:
+                clock = clocks[tz.key] = local_clock(n.time, tz)
+        if verdict(compiled, n.entity, tags, clock) == "matched":
+            out.append((pid, compiled.rule.id))
+    return out
+
+
+def select_paged(index: Index, n: Notification) -> Selection:
+    """An escalation page: only the paged contacts, each through their own rules and media.
+
+    A person's rules that concern the check (their entities and tags match it)
+    decide as for any notification: their time restrictions and blackholes
+    apply, their routes pick the media.  A contact none of whose rules concern
+    the check (or who has no rules) is paged on every medium: being on call
+    is the reason, and rules about other checks do not block it.
+    """
+    tags = frozenset(n.tags)
+    clocks: dict[str, tuple[int, float]] = {}
+    targets: list[Target] = []
+    decisions: list[RouteVerdict] = []
+    why = f"escalation {n.escalation_policy_id} step {n.escalation_step}"
+    for cid in n.escalation_contacts:
+        contact = index.contacts.get(cid)
+        if contact is None:
+            decisions.append(
+                suppress("no_contact", f"{why}: paged contact {cid} does not exist", cid)
+            )
+            continue
+        if not rules_concern(index, n, cid, tags):
+            media = [m for ms in index.media_by_contact.get(cid, {}).values() for m in ms]
+            if not media:
+                decisions.append(
+                    suppress("no_media", f"{why}: the paged contact has no media", cid)
+                )
+            targets.extend(Target(contact, m) for m in media)
+            continue
+        found, decision = _contact(index, n, cid, tags, clocks)
+        targets.extend(found)
+        if decision is not None:
+            text = f"{why}: paged, but by the contact's own rules: {decision.text}"
+            decisions.append(
+                RouteVerdict(decision.verdict, decision.code, text, cid, decision.medium_id)
+            )
     return Selection(tuple(targets), tuple(decisions))
+
+
+def rules_concern(index: Index, n: Notification, cid: str, tags: frozenset[str]) -> bool:
+    """Whether a rule of the contact speaks about ``n``'s check (entities and tags match;
+    time aside)."""
+    return any(
+        verdict(c, n.entity, tags, None) == "matched" for c in index.rules_by_contact.get(cid, ())
+    )
 
 
 def routes_to(index: Index, n: Notification, medium: Medium) -> bool:

@@ -30,6 +30,8 @@ from services.notifier.core import (
     episode_key,
 )
 from shared.checks import CheckStore
+from shared.escalation import Escalation
+from shared.escalation_store import EscalationStore
 from shared.explain import queue_records
 from shared.keys import Keys
 from shared.lanes import RESERVE_SEQ_LUA, delivery_lane
@@ -77,6 +79,7 @@ class NotifierStore:
         self.explain_max = explain_max_records
         self.explain_ttl = explain_ttl_s
         self._reserve_seq = r.register_script(RESERVE_SEQ_LUA)
+        self.escalations = EscalationStore(r, keys)
 
     def read_batch(self, ids: Sequence[str]) -> BatchInput:
         """Notification hashes, ``notified`` markers and the config version in one round trip."""
@@ -137,7 +140,10 @@ class NotifierStore:
         return state
 
     def commit(
-        self, outcomes: Sequence[Expansion], explain: Mapping[str, Sequence[bytes]] | None = None
+        self,
+        outcomes: Sequence[Expansion],
+        explain: Mapping[str, Sequence[bytes]] | None = None,
+        escalations: Sequence[Escalation] = (),
     ) -> list[Delivery]:
         """Write every effect, the ``notified`` markers, the outbox and decision records in one MULTI.
 
@@ -165,6 +171,8 @@ class NotifierStore:
             )
         if explain:
             queue_records(pipe, self.k, explain, self.explain_max, self.explain_ttl)
+        for esc in escalations:  # due at once: the scheduler fires step 1 within a tick
+            self.escalations.start(pipe, esc, written)
         pipe.execute()
         return deliveries
 

@@ -20,7 +20,7 @@ import msgspec
 import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from services.notifier.batch import expand_all, explain_records, triage
+from services.notifier.batch import escalations_to_start, expand_all, explain_records, triage
 from services.notifier.core import Expansion, state_query
 from services.notifier.routing import Index, compile_index, select
 from services.notifier.store import NotifierStore
@@ -159,7 +159,7 @@ def make_handler(
         state = store.read_state(state_query(plans))
         outcomes = expand_all(index, state, plans)
         explain = explain_records(index, outcomes) if store.explain_max > 0 else {}
-        deliveries = store.commit(outcomes, explain)
+        deliveries = store.commit(outcomes, explain, escalations_to_start(plans))
         _count(outcomes, metrics)
         metrics.expand_seconds.observe(time.perf_counter() - started)
         result.outputs.extend(delivery_messages(names, deliveries))

@@ -41,7 +41,8 @@ EXPLAIN_USES: frozenset[str] = frozenset(
 # that worker's `run` lazily, inside the command, so `tocsin` itself loads no worker.
 SUPERVISOR_MODULE = "services.cli.main"
 SUPERVISED = frozenset(
-    f"services.{w}.worker" for w in ("ingest", "processor", "notifier", "api", "gateways")
+    f"services.{w}.worker"
+    for w in ("ingest", "processor", "notifier", "scheduler", "api", "gateways")
 )
 
 

@@ -12,6 +12,7 @@ from litestar.static_files import create_static_files_router
 
 from services.api.ui.actions import action_handlers
 from services.api.ui.dead_pages import dead_handlers
+from services.api.ui.oncall_pages import oncall_handlers
 from services.api.ui.pages import page_handlers
 from services.api.ui.plumbing import STATIC, LoginRequired, on_login_required, require_session
 
@@ -21,6 +22,7 @@ ui_router = Router(
         *page_handlers,
         *action_handlers,
         *dead_handlers,
+        *oncall_handlers,
         create_static_files_router(
             path="/static", directories=[STATIC], opt={"anonymous": True}, include_in_schema=False
         ),

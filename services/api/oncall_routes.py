@@ -1,0 +1,318 @@
+"""Schedules, overrides, calendar feeds and "who is on call" (docs/oncall.md).
+
+Validation lives in ``shared/oncall.py`` / ``shared/escalation.py`` and is
+applied by ``shared/oncall_store.py``; a failure is a 422 naming the field.
+``GET /schedules/{id}.ics?token=<secret>`` is readable without the admin
+token (calendar apps cannot send one) but only with the schedule's own secret.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+import time
+from types import SimpleNamespace
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, Response, Router, delete, get, post, put
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from msgspec import Meta
+
+from services.api.auth import make_guard
+from services.api.context import ctx_of
+from services.api.errors import ApiError
+from services.api.ical import render_calendar
+from shared.directory import new_id
+from shared.ical_feed import FeedError, infer_layer, read_feed
+from shared.oncall import Layer, Override, Schedule, Shift, on_call_source, timeline
+from shared.oncall_store import OncallStore, ScheduleCache
+from shared.timeslots import zone
+
+Name = Annotated[str, Meta(min_length=1, max_length=255)]
+MAX_WINDOW_S = 400 * 86400
+ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class ScheduleIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: Name
+    timezone: str = "UTC"
+    layers: Annotated[list[Layer], Meta(min_length=1, max_length=20)]
+
+
+class OverrideIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    contact_id: Name
+    start: float
+    end: float
+
+
+class OnCall(msgspec.Struct, kw_only=True):
+    schedule_id: str
+    schedule: str
+    at: float
+    contact_id: str | None
+    contact: str | None
+    source: str  # override:<id>, layer:<n> or none
+    until: float | None  # when this changes (within 400 days)
+
+
+def store_of(request: Request[Any, Any, Any]) -> OncallStore:
+    ctx = ctx_of(request)
+    return OncallStore(ctx.redis, ctx.keys)
+
+
+def cached_schedules(request: Request[Any, Any, Any]) -> dict[str, Schedule]:
+    """Every schedule, decoded once per ``oncall::version`` for the whole app."""
+    state = request.app.state
+    cache = state.get("oncall_schedules")
+    if cache is None:
+        cache = state["oncall_schedules"] = ScheduleCache()
+    schedules: dict[str, Schedule] = cache.get(store_of(request))
+    return schedules
+
+
+def contacts_of(request: Request[Any, Any, Any]) -> dict[str, object]:
+    return {c.id: c for c in ctx_of(request).directory.list_contacts()}
+
+
+def _schedule(request: Request[Any, Any, Any], sid: str) -> Schedule:
+    s = store_of(request).get_schedule(sid)
+    if s is None:
+        raise ApiError(404, f"schedule {sid!r} not found", "id")
+    return s
+
+
+def _hide(s: Schedule) -> Schedule:
+    """A schedule as listed: the calendar secret only on its own ``GET``."""
+    return msgspec.structs.replace(s, secret="")
+
+
+def on_call_at(s: Schedule, at: float, names: dict[str, Any]) -> OnCall:
+    who, source = on_call_source(s, at)
+    shifts = timeline(s, at, at + MAX_WINDOW_S)
+    until = shifts[0].end if shifts and shifts[0].end < at + MAX_WINDOW_S else None
+    contact = names.get(who) if who else None
+    return OnCall(
+        schedule_id=s.id,
+        schedule=s.name,
+        at=at,
+        contact_id=who,
+        contact=getattr(contact, "name", None),
+        source=source,
+        until=until,
+    )
+
+
+# ----------------------------------------------------------------------------- schedules
+
+
+@post("/schedules", status_code=HTTP_201_CREATED, sync_to_thread=True)
+def create_schedule(request: Request[Any, Any, Any], data: JSONBody[ScheduleIn]) -> Schedule:
+    s = Schedule(
+        id=new_id(),
+        name=data.name,
+        timezone=data.timezone,
+        layers=tuple(data.layers),
+        secret=secrets.token_urlsafe(24),
+    )
+    return store_of(request).put_schedule(s, contacts_of(request))
+
+
+@get("/schedules", sync_to_thread=True)
+def list_schedules(request: Request[Any, Any, Any]) -> list[Schedule]:
+    return sorted((_hide(s) for s in store_of(request).schedules().values()), key=lambda s: s.name)
+
+
+@get("/schedules/{sid:str}", opt={"public": True}, sync_to_thread=True)
+def get_schedule(
+    request: Request[Any, Any, Any], sid: FromPath[str], token: FromQuery[str | None] = None
+) -> Response[Any]:
+    """The schedule (admin token), or ``<id>.ics`` with the schedule's secret as ``?token=``
+    (or the admin token)."""
+    ctx = ctx_of(request)
+    if sid.endswith(".ics"):
+        s = store_of(request).get_schedule(sid.removesuffix(".ics"))
+        linked = (
+            s is not None
+            and bool(token)
+            and hmac.compare_digest((token or "").encode(), s.secret.encode())
+        )
+        if not linked and request.headers.get("authorization"):
+            # The admin token reads any calendar too (raises 401 when it is wrong).
+            make_guard(ctx.settings.api_token or "", ctx.failed_auth)(request, _GUARDED)
+        elif not linked:
+            raise ApiError(404, "no such calendar (check the link's token)", "token")
+        if s is None:
+            raise ApiError(404, f"schedule {sid.removesuffix('.ics')!r} not found", "id")
+        now = time.time()
+        names = {c.id: c.name for c in ctx_of(request).directory.list_contacts()}
+        body = render_calendar(s, timeline(s, now - 7 * 86400, now + 90 * 86400), names, now)
+        return Response(body, media_type="text/calendar; charset=utf-8")
+    make_guard(ctx.settings.api_token or "", ctx.failed_auth)(request, _GUARDED)
+    return Response(_schedule(request, sid))
+
+
+_GUARDED = SimpleNamespace(opt={})  # what the admin-token guard sees for a normal route
+
+
+@put("/schedules/{sid:str}", sync_to_thread=True)
+def replace_schedule(
+    request: Request[Any, Any, Any], sid: FromPath[str], data: JSONBody[ScheduleIn]
+) -> Schedule:
+    """Replace name, zone and layers (overrides and the calendar secret stay), or create
+    the schedule with this id (``tocsin import`` keeps ids, so rules still find it)."""
+    check_id_format(sid)
+    old = store_of(request).get_schedule(sid) or Schedule(
+        id=sid, name="", secret=secrets.token_urlsafe(24)
+    )
+    s = msgspec.structs.replace(
+        old, name=data.name, timezone=data.timezone, layers=tuple(data.layers)
+    )
+    return store_of(request).put_schedule(s, contacts_of(request))
+
+
+def check_id_format(rid: str) -> None:
+    if not ID_RE.fullmatch(rid):
+        raise ApiError(400, "an id is 1-64 letters, digits, - or _", "id")
+
+
+@delete("/schedules/{sid:str}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
+def delete_schedule(request: Request[Any, Any, Any], sid: FromPath[str]) -> None:
+    if not store_of(request).delete_schedule(sid):
+        raise ApiError(404, f"schedule {sid!r} not found", "id")
+
+
+@post("/schedules/{sid:str}/overrides", status_code=HTTP_201_CREATED, sync_to_thread=True)
+def create_override(
+    request: Request[Any, Any, Any], sid: FromPath[str], data: JSONBody[OverrideIn]
+) -> Override:
+    if data.contact_id not in contacts_of(request):
+        raise ApiError(422, f"contact {data.contact_id!r} does not exist", "contact_id")
+    now = time.time()
+    o = Override(
+        id=new_id(), contact_id=data.contact_id, start=data.start, end=data.end, created=now
+    )
+    if store_of(request).add_override(sid, o, now) is None:
+        raise ApiError(404, f"schedule {sid!r} not found", "id")
+    return o
+
+
+@delete(
+    "/schedules/{sid:str}/overrides/{oid:str}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True
+)
+def delete_override(
+    request: Request[Any, Any, Any], sid: FromPath[str], oid: FromPath[str]
+) -> None:
+    if not store_of(request).delete_override(sid, oid):
+        raise ApiError(404, f"override {oid!r} of schedule {sid!r} not found", "id")
+
+
+class FeedIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    ics: Annotated[str, Meta(min_length=1, max_length=900_000)]
+    mode: Literal["layer", "overrides"] = "layer"
+    start: float | None = None  # default: now
+    days: Annotated[int, Meta(ge=1, le=400)] = 90
+
+
+class FeedImported(msgspec.Struct, kw_only=True):
+    mode: str
+    layer: Layer | None
+    overrides: int
+    unmatched: list[str]
+
+
+@post("/schedules/{sid:str}/import-ical", status_code=HTTP_201_CREATED, sync_to_thread=True)
+def import_feed(
+    request: Request[Any, Any, Any], sid: FromPath[str], data: JSONBody[FeedIn]
+) -> FeedImported:
+    """A calendar feed's shifts as a new top layer (when they follow a rotation) or as
+    overrides, one per shift; events naming no contact are listed, not imported."""
+    sched = _schedule(request, sid)
+    contacts = ctx_of(request).directory.list_contacts()
+    start = time.time() if data.start is None else data.start
+    tz = zone(sched.timezone)
+    try:
+        feed = read_feed(
+            data.ics,
+            {c.id: (c.name, c.email) for c in contacts},
+            start,
+            start + data.days * 86400,
+            tz,
+        )
+    except FeedError as exc:
+        raise ApiError(422, str(exc), "ics") from None
+    store = store_of(request)
+    if data.mode == "layer":
+        layer = infer_layer(feed.shifts, tz)
+        if layer is None:
+            raise ApiError(
+                422,
+                "the feed's shifts do not follow one rotation (gaps, uneven lengths or no fixed"
+                " order); import them with mode=overrides",
+                "mode",
+            )
+        named = msgspec.structs.replace(layer, name="imported from a calendar")
+        store.put_schedule(msgspec.structs.replace(sched, layers=(*sched.layers, named)))
+        return FeedImported(mode="layer", layer=named, overrides=0, unmatched=list(feed.unmatched))
+    now = time.time()
+    for shift in feed.shifts:
+        o = Override(
+            id=new_id(), contact_id=shift.contact_id, start=shift.start, end=shift.end, created=now
+        )
+        store.add_override(sid, o, now)
+    return FeedImported(
+        mode="overrides", layer=None, overrides=len(feed.shifts), unmatched=list(feed.unmatched)
+    )
+
+
+@get("/schedules/{sid:str}/oncall", sync_to_thread=True)
+def schedule_oncall(
+    request: Request[Any, Any, Any], sid: FromPath[str], at: FromQuery[float | None] = None
+) -> OnCall:
+    names = contacts_of(request)
+    return on_call_at(_schedule(request, sid), time.time() if at is None else at, names)
+
+
+@get("/schedules/{sid:str}/timeline", sync_to_thread=True)
+def schedule_timeline(
+    request: Request[Any, Any, Any],
+    sid: FromPath[str],
+    start: FromQuery[float | None] = None,
+    end: FromQuery[float | None] = None,
+) -> list[Shift]:
+    """Who is on call when, from ``start`` (default now) to ``end`` (default 14 days on)."""
+    a = time.time() if start is None else start
+    b = a + 14 * 86400 if end is None else end
+    if not 0 < b - a <= MAX_WINDOW_S:
+        raise ApiError(400, "end must be after start, at most 400 days", "end")
+    return timeline(_schedule(request, sid), a, b)
+
+
+@get("/oncall", sync_to_thread=True)
+def oncall_now(request: Request[Any, Any, Any], at: FromQuery[float | None] = None) -> list[OnCall]:
+    """Who is on call in every schedule at ``at`` (default now)."""
+    when = time.time() if at is None else at
+    names = contacts_of(request)
+    found = sorted(cached_schedules(request).values(), key=lambda s: s.name)
+    return [on_call_at(s, when, names) for s in found]
+
+
+oncall_router = Router(
+    path="/",
+    route_handlers=[
+        create_schedule,
+        list_schedules,
+        get_schedule,
+        replace_schedule,
+        delete_schedule,
+        create_override,
+        import_feed,
+        delete_override,
+        schedule_oncall,
+        schedule_timeline,
+        oncall_now,
+    ],
+    tags=["on call"],
+)
