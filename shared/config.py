@@ -55,6 +55,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Where people reach the dashboard (e.g. https://tocsin.example.org); email bodies link
     # to the check's page there.  Unset = no links.
     public_url: str | None = None
+    # Acknowledging from the page (docs/acknowledge.md).  Key of the signed action links;
+    # unset = derived from TOCSIN_API_TOKEN (shared/action_links.py).  Links last this long.
+    action_secret: str | None = None
+    action_link_ttl_s: int = 86400
+    # Secrets of the ways back in: Slack app signing secret, PagerDuty V3 webhook
+    # subscription secret, and the HMAC key the SMS provider signs inbound messages with.
+    slack_signing_secret: str | None = None
+    pagerduty_webhook_secret: str | None = None
+    sms_inbound_secret: str | None = None
 
     # Tuning; see README "Configuration".
     prefetch: int = 1000
@@ -123,6 +132,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigError("TOCSIN_RATE_PER_S must be > 0 and TOCSIN_RATE_BURST >= 1")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError("TOCSIN_PUBLIC_URL must start with http:// or https://")
+        if self.action_link_ttl_s < 60:
+            raise ConfigError("TOCSIN_ACTION_LINK_TTL_S must be at least 60 (seconds)")
         if self.checks_per_source < 0:
             raise ConfigError("TOCSIN_CHECKS_PER_SOURCE must be >= 0 (0 = no limit)")
         for proxy in self.trusted_proxies:
@@ -159,7 +170,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def redacted(self) -> dict[str, object]:
         """Settings as a dict with secrets masked, safe to log."""
         out = msgspec.structs.asdict(self)
-        for name in ("api_token", "smtp_password"):
+        for name in (
+            "api_token",
+            "smtp_password",
+            "action_secret",
+            "slack_signing_secret",
+            "pagerduty_webhook_secret",
+            "sms_inbound_secret",
+        ):
             if out.get(name):
                 out[name] = "***"
         for name in ("redis_url", "amqp_url"):

@@ -23,6 +23,7 @@ from services.api.config_routes import config_router, ctx_of
 from services.api.context import ApiContext
 from services.api.errors import EXCEPTION_HANDLERS, ApiError, split_field
 from services.api.explain_routes import explain_router
+from services.api.integrations import integrations_router
 from services.api.medium_test import test_medium
 from services.api.request_metrics import request_metrics
 from services.api.schemas import Accepted, Health
@@ -103,6 +104,7 @@ def create_app(ctx: ApiContext) -> Litestar:
             sources_router,
             argus_router,
             ui_router,
+            integrations_router,
         ],
         state=State({"ctx": ctx}),
         guards=[make_guard(ctx.settings.api_token, ctx.failed_auth)],

@@ -21,6 +21,7 @@ from services.gateways.texts import (
     format_time,
     state_title,
 )
+from shared.action_links import short_code
 from shared.config import Settings
 from shared.models import Delivery
 
@@ -43,8 +44,12 @@ def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + ELLIPSIS
 
 
-def render(d: Delivery) -> str:
-    """The SMS text, at most 160 characters."""
+def render(d: Delivery, reply_code: str | None = None) -> str:
+    """The SMS text, at most 160 characters.
+
+    With ``reply_code`` (problems, when SMS replies are set up) the text ends
+    in ``Reply ACK <code>``; the summary is cut to make room, never the hint.
+    """
     kind = SHORT_TYPES.get(d.type, d.type.upper())
     when = format_time(d.time, short=True)
     if d.type in ROLLUP_TYPES:
@@ -59,11 +64,19 @@ def render(d: Delivery) -> str:
     by = clean(d.acknowledged_by)
     tail = (f" by {cut(by, 40)}" if by and d.type == "acknowledgement" else "") + f" at {when}"
     summary = clean(d.summary)
+    hint = f" Reply ACK {reply_code}" if reply_code else ""
     text = head + name + tail + (f": {summary}" if summary else "")
-    return cut(text, MAX_LEN)
+    return cut(text, MAX_LEN - len(hint)) + hint
 
 
 _ENCODER = msgspec.json.Encoder()
+
+
+def reply_code(d: Delivery, settings: Settings) -> str | None:
+    """The check's short code for a problem, when SMS replies are taken (docs/acknowledge.md)."""
+    if d.type != "problem" or not settings.sms_inbound_secret:
+        return None
+    return short_code(d.entity, d.check)
 
 
 def request(d: Delivery, settings: Settings) -> HttpRequest | SendResult:
@@ -71,7 +84,8 @@ def request(d: Delivery, settings: Settings) -> HttpRequest | SendResult:
     url = settings.sms_url
     if not url:
         return SendResult.failed("TOCSIN_SMS_URL is not set; no SMS provider to send through")
-    body = _ENCODER.encode({"to": d.medium.address, "text": render(d), "id": d.id})
+    code = reply_code(d, settings)
+    body = _ENCODER.encode({"to": d.medium.address, "text": render(d, code), "id": d.id})
     return HttpRequest(url, body)
 
 

@@ -14,6 +14,7 @@ import msgspec
 
 from services.gateways.core import HttpRequest, SendResult
 from services.gateways.runner import SendContext
+from shared.action_links import ActionLinks, links_for
 from shared.config import Settings
 from shared.models import Delivery, RollupItem
 
@@ -54,13 +55,15 @@ class WebhookPayload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     # Acknowledgements: who acknowledged, when known (``summary`` is the comment); left out
     # of the body otherwise.
     acknowledged_by: str | None = None
+    # Problems, with TOCSIN_PUBLIC_URL set: signed links (docs/acknowledge.md).
+    actions: ActionLinks | None = None
 
 
 _ENCODER = msgspec.json.Encoder()
 
 
-def render(d: Delivery) -> bytes:
-    """The JSON body of ``d``."""
+def render(d: Delivery, settings: Settings | None = None) -> bytes:
+    """The JSON body of ``d``; with ``settings``, problems carry the action links."""
     return _ENCODER.encode(
         WebhookPayload(
             id=d.id,
@@ -79,6 +82,7 @@ def render(d: Delivery) -> bytes:
             checks=d.checks,
             seq=d.seq,
             acknowledged_by=d.acknowledged_by or None,
+            actions=links_for(settings, d) if settings is not None else None,
         )
     )
 
@@ -88,9 +92,9 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def request(d: Delivery, _settings: Settings) -> HttpRequest:
+def request(d: Delivery, settings: Settings) -> HttpRequest:
     """The signed POST for ``d`` (sent by the runner with many others)."""
-    body = render(d)
+    body = render(d, settings)
     headers = {DELIVERY_HEADER: d.id}
     secret = d.medium.settings.get("secret")
     if secret:

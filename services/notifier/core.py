@@ -434,6 +434,7 @@ def _delivery(n: Notification, t: Target, dtype: DeliveryType) -> Delivery:
         duration=n.duration,
         tags=n.tags,
         acknowledged_by=n.acknowledged_by,
+        episode_id=n.episode_id,
     )
 
 

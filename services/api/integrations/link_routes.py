@@ -1,0 +1,145 @@
+"""``GET|POST /integrations/ack/{token}``: the "Acknowledge" links of emails, SMS, Slack, webhooks.
+
+GET only shows what the link would do (mail scanners fetch links; they must
+not acknowledge anything); the form on that page POSTs to the same URL, which
+acknowledges as the contact the link was sent to.  The token is the only
+credential (shared/action_links.py), so these routes are public.  Every
+refusal is a small page that says why, with a 4xx status, and a metric.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+import anyio.to_thread
+from litestar import Request, Response, get, post
+from litestar.enums import MediaType
+from litestar.params import FromPath, FromQuery
+
+from services.api.config_routes import ctx_of
+from services.api.integrations.acking import AckRequest, Outcome, acknowledge, count
+from shared.action_links import DEFAULT_DURATION, DURATIONS, LinkClaims, action_secret, verify
+from shared.action_links import open_url as check_page_url
+from shared.models import Contact
+
+# Status and sentence for each outcome a link can meet.
+ANSWERS: dict[Outcome, tuple[int, str]] = {
+    Outcome.ACKED: (200, "Acknowledged."),
+    Outcome.MALFORMED: (400, "This link is damaged; copy the whole link from the message."),
+    Outcome.BAD_SIGNATURE: (403, "This link is not valid (it was changed, or the key rotated)."),
+    Outcome.EXPIRED: (410, "This link has expired."),
+    Outcome.UNKNOWN_CHECK: (404, "The check of this link no longer exists."),
+    Outcome.UNKNOWN_USER: (404, "The contact this link was sent to no longer exists."),
+    Outcome.NOT_FAILING: (409, "The check is OK now: there is nothing to acknowledge."),
+    Outcome.EPISODE_ENDED: (410, "The problem this link was about has ended."),
+    Outcome.ALREADY_USED: (409, "You already acknowledged this problem."),
+    Outcome.UNAVAILABLE: (503, "Tocsin cannot take the acknowledgement right now; try again."),
+}
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>{title} · Tocsin</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}
+button{{font-size:1.1rem;padding:.6rem 1.2rem;margin:.3rem .3rem 0 0}}</style></head>
+<body><h1>{title}</h1>{body}</body></html>
+"""
+
+
+def _page(status: int, title: str, body: str) -> Response[str]:
+    return Response(
+        _PAGE.format(title=html.escape(title), body=body),
+        status_code=status,
+        media_type=MediaType.HTML,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+def _refused(outcome: Outcome) -> Response[str]:
+    status, sentence = ANSWERS.get(outcome, (400, "This link cannot be used."))
+    return _page(status, "Not acknowledged", f"<p>{html.escape(sentence)}</p>")
+
+
+def _claims(request: Request[Any, Any, Any], token: str) -> LinkClaims | Outcome:
+    ctx = ctx_of(request)
+    found = verify(action_secret(ctx.settings), token, time.time())
+    if isinstance(found, LinkClaims):
+        return found
+    return count(ctx, "link", Outcome(found))
+
+
+def _contact(request: Request[Any, Any, Any], claims: LinkClaims) -> Contact | None:
+    return ctx_of(request).directory.get_contact(claims.ct)
+
+
+@get("/integrations/ack/{token:str}", opt={"public": True}, sync_to_thread=True)
+def confirm_page(
+    request: Request[Any, Any, Any],
+    token: FromPath[str],
+    duration: FromQuery[str] = DEFAULT_DURATION,
+) -> Response[str]:
+    """The confirmation page: changes nothing, offers the POST (1 h or 4 h)."""
+    claims = _claims(request, token)
+    if isinstance(claims, Outcome):
+        return _refused(claims)
+    name = html.escape(f"{claims.e}:{claims.c}")
+    chosen = duration if duration in DURATIONS else DEFAULT_DURATION
+    buttons = "".join(
+        f'<button type="submit" name="duration" value="{d}"'
+        f"{' autofocus' if d == chosen else ''}>Acknowledge for {d}</button>"
+        for d in DURATIONS
+    )
+    public = ctx_of(request).settings.public_url
+    open_link = (
+        f'<p><a href="{html.escape(check_page_url(public, claims.e, claims.c))}">'
+        "Open in Tocsin</a></p>"
+        if public
+        else ""
+    )
+    body = (
+        f"<p>Acknowledge the problem on <strong>{name}</strong>? "
+        "Notifications about it stop until it recovers or the time runs out.</p>"
+        f'<form method="post" action="">{buttons}</form>{open_link}'
+    )
+    return _page(200, "Acknowledge?", body)
+
+
+@post("/integrations/ack/{token:str}", opt={"public": True}, status_code=200)
+async def confirm(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[str]:
+    """Acknowledge as the link's contact: ``duration`` from the form or the query, default 4 h."""
+    form = await request.form()
+    chosen = str(form.get("duration") or request.query_params.get("duration") or DEFAULT_DURATION)
+    if chosen not in DURATIONS:
+        return _page(400, "Not acknowledged", "<p>Unknown duration; use 1h or 4h.</p>")
+    return await anyio.to_thread.run_sync(_confirm, request, token, chosen)
+
+
+def _confirm(request: Request[Any, Any, Any], token: str, chosen: str) -> Response[str]:
+    claims = _claims(request, token)
+    if isinstance(claims, Outcome):
+        return _refused(claims)
+    ctx = ctx_of(request)
+    contact = _contact(request, claims)
+    if contact is None:
+        return _refused(count(ctx, "link", Outcome.UNKNOWN_USER))
+    req = AckRequest(
+        entity=claims.e,
+        check=claims.c,
+        contact=contact,
+        channel="link",
+        duration=DURATIONS[chosen],
+        episode_id=claims.ep,
+    )
+    result = acknowledge(ctx, req)
+    if result.outcome is not Outcome.ACKED:
+        return _refused(result.outcome)
+    name = html.escape(f"{claims.e}:{claims.c}")
+    return _page(
+        200,
+        "Acknowledged",
+        f"<p>Acknowledged <strong>{name}</strong> for {chosen} as "
+        f"{html.escape(contact.name)}. Those who were paged are told.</p>",
+    )
