@@ -49,6 +49,7 @@ class Outcome(enum.StrEnum):
     UNKNOWN_USER = "unknown_user"
     UNAVAILABLE = "unavailable"  # the broker is down: nothing acknowledged, try again
     IGNORED = "ignored"  # a request that asks for nothing (another event type, an Open button)
+    COMMENTED = "commented"  # resolved in PagerDuty while failing: noted on the incident only
 
 
 @dataclass(frozen=True, slots=True)
