@@ -86,7 +86,7 @@ ENCODER = msgspec.json.Encoder()
 
 
 class FilterVerdict(Protocol):
-    """A processor filter's verdict (``services.processor.effects.Decision``)."""
+    """A processor filter's verdict (``services.processor.effects.FilterVerdict``)."""
 
     @property
     def filter(self) -> str: ...
@@ -97,7 +97,7 @@ class FilterVerdict(Protocol):
 
 
 class RouteVerdict(Protocol):
-    """A notifier verdict (``services.notifier.routing.Decision``)."""
+    """A notifier verdict (``services.notifier.routing.RouteVerdict``)."""
 
     @property
     def verdict(self) -> str: ...
@@ -182,7 +182,7 @@ def notification_record(
     contacts: Mapping[str, Contact],
     media: Mapping[str, Medium],
 ) -> NotificationRecord:
-    """Pack the notifier's verdicts on ``n`` (from ``expand``'s ``Outcome.decisions``)."""
+    """Pack the notifier's verdicts on ``n`` (from ``expand``'s ``Expansion.decisions``)."""
     return NotificationRecord(
         time=n.time,
         notification_id=n.id,
@@ -198,8 +198,8 @@ def notification_record(
 
 
 # One EVAL per batch pushes, caps and expires every check's records: a few µs per check,
-# a third of LPUSH + LTRIM + EXPIRE per check (PERFORMANCE.md; measured in
-# tests/integration/test_explain_cost.py).  ARGV: ttl, cap, then per key a count and its records.
+# a third of LPUSH + LTRIM + EXPIRE per check (measured by python -m benchmarks.explain_cost;
+# docs/explain.md).  ARGV: ttl, cap, then per key a count and its records.
 _PUSH = """
 local ttl, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
 local at = 3

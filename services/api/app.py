@@ -19,8 +19,8 @@ from services.api.argus.router import argus_router
 from services.api.auth import make_guard
 from services.api.check_routes import check_router
 from services.api.config_check import validate_config
-from services.api.config_routes import config_router, ctx_of
-from services.api.context import ApiContext
+from services.api.config_routes import config_router
+from services.api.context import ApiContext, ctx_of
 from services.api.errors import EXCEPTION_HANDLERS, ApiError, split_field
 from services.api.explain_routes import explain_router
 from services.api.integrations import integrations_router

@@ -16,7 +16,7 @@ import msgspec
 from litestar import Request, Router, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from services.api.config_routes import ctx_of
+from services.api.context import ctx_of
 from services.api.errors import ApiError, split_field
 from services.explain.dry_run import dry_run
 from services.explain.records import read_records

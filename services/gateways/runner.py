@@ -48,7 +48,7 @@ import msgspec
 
 from services.gateways import transport
 from services.gateways.core import (
-    Decision,
+    DeliveryDecision,
     HttpRequest,
     Progress,
     RetryPolicy,
@@ -127,7 +127,7 @@ class _Item:
 class _Outcome:
     item: _Item
     result: SendResult
-    decision: Decision
+    decision: DeliveryDecision
     latency: float
 
 

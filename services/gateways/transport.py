@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import pycurl
 
-from services.gateways.core import HttpRequest, Outcome, SendResult, classify
+from services.gateways.core import HttpRequest, SendOutcome, SendResult, classify
 from shared.destinations import Allowlist, DestinationDenied, check_destination
 
 USER_AGENT = "tocsin-gateway/0.2"
@@ -109,10 +109,10 @@ def result_of(c: pycurl.Curl, timeout_s: float, errno: int = 0, errmsg: str = ""
         return SendResult.retry(f"curl error {errno}: {errmsg}")
     status = int(c.getinfo(pycurl.RESPONSE_CODE))
     outcome = classify(status)
-    if outcome is Outcome.DELIVERED:
+    if outcome is SendOutcome.DELIVERED:
         return SendResult.ok(status)
     error = f"HTTP {status}"
-    if outcome is Outcome.RETRY:
+    if outcome is SendOutcome.RETRY:
         after = int(c.getinfo(pycurl.RETRY_AFTER) or 0)
         return SendResult.retry(error, status=status, retry_after=float(after) if after else None)
     return SendResult.failed(error, status=status)

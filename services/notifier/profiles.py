@@ -11,7 +11,7 @@ its destinations, so both models share one evaluation path and one delivery
 path.  The filter language itself (``shared/argus.py``) also serves the API's
 listings (``filterpreview/``, ``notificationprofiles/<pk>/incidents/``).
 
-Semantics (docs/profiles.md, Argus reference §b-§d):
+Semantics (docs/profiles.md):
 
 - A filter with every key unset matches nothing; set keys are ANDed; list
   keys are ORed within the list; ``tags``: the incident must carry **all** of
@@ -265,7 +265,7 @@ def maintenance_of(index: ProfileIndex, n: Notification) -> CompiledMaintenance 
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class ProfileVerdict:
     """Why one profile did (``matched``) or did not take the event."""
 
     profile: CompiledProfile
@@ -277,25 +277,27 @@ class Verdict:
 @dataclass(frozen=True, slots=True)
 class ProfileMatch:
     targets: tuple[tuple[Contact, Medium], ...]
-    verdicts: tuple[Verdict, ...]
+    verdicts: tuple[ProfileVerdict, ...]
 
 
-def profile_verdict(p: CompiledProfile, x: Facts, event_type: str, when: float) -> Verdict:
-    """One profile against one incident event (the rules of Argus §d)."""
+def profile_verdict(p: CompiledProfile, x: Facts, event_type: str, when: float) -> ProfileVerdict:
+    """One profile against one incident event (docs/profiles.md, "When a profile is notified")."""
     if not p.active:
-        return Verdict(p, False, "profile_inactive", f"profile {p.pk} is inactive")
+        return ProfileVerdict(p, False, "profile_inactive", f"profile {p.pk} is inactive")
     if not p.filters or not all(incident_fits(f, x) for f in p.filters):
-        return Verdict(
+        return ProfileVerdict(
             p, False, "profile_filter", f"incident does not fit profile {p.pk}'s filters"
         )
     if not any(event_fits(f, event_type) for f in p.filters):
-        return Verdict(p, False, "profile_event_type", f"profile {p.pk} does not want {event_type}")
+        return ProfileVerdict(
+            p, False, "profile_event_type", f"profile {p.pk} does not want {event_type}"
+        )
     if not in_timeslot(p.spans, when, p.tz):
         local = datetime.fromtimestamp(when, p.tz).strftime("%a %H:%M:%S")
-        return Verdict(
+        return ProfileVerdict(
             p, False, "time_restriction", f"timeslot {p.timeslot!r} ({p.tz.key}) excludes {local}"
         )
-    return Verdict(p, True, "deliver", f"profile {p.pk} ({p.name}) matches {event_type}")
+    return ProfileVerdict(p, True, "deliver", f"profile {p.pk} ({p.name}) matches {event_type}")
 
 
 def evaluate(index: ProfileIndex, n: Notification) -> ProfileMatch:

@@ -24,7 +24,7 @@ from shared.models import SEVERITIES, Rule
 from shared.timeslots import covers, describe, describe_instant
 
 # Why a rule did not match, or ``matched``.
-Verdict = Literal["matched", "entity", "tags", "time_restriction"]
+RuleMatch = Literal["matched", "entity", "tags", "time_restriction"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ def tags_match(strategy: str, wanted: frozenset[str], have: frozenset[str]) -> b
 
 def verdict(
     c: CompiledRule, entity: str, tags: frozenset[str], clock: tuple[int, float] | None
-) -> Verdict:
+) -> RuleMatch:
     """Entity, then tags, then time (``clock`` = the contact's local weekday and minutes)."""
     if c.entities and entity not in c.entities:
         return "entity"
@@ -109,7 +109,7 @@ def route_clause(rule: Rule, severity: str) -> str:
 
 def reason(
     c: CompiledRule,
-    code: Verdict,
+    code: RuleMatch,
     entity: str,
     tags: frozenset[str],
     severity: str,

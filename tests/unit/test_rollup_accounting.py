@@ -1,4 +1,4 @@
-"""Rollup counts only checks that still alert on the medium (issue 17 §2), pure scenarios.
+"""Rollup counts only checks that still alert on the medium, pure scenarios.
 
 Three checks, threshold 2: c1 and c2 on web1, c3 on db1.  All fail, the medium
 rolls up; then c1 and c2 leave the count one way or another (maintenance,
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.notifier.core import NotifierState, Outcome, apply, expand
+from services.notifier.core import Expansion, NotifierState, apply, expand
 from services.notifier.routing import Index, compile_index, select
 from shared.checks import CheckDetail, Maintenance
 from shared.directory import DirectorySnapshot
@@ -80,7 +80,7 @@ def problem(cid: str, t: float) -> Notification:
     )
 
 
-def fmt(o: Outcome) -> list[str]:
+def fmt(o: Expansion) -> list[str]:
     def one(d: Delivery) -> str:
         if d.type.startswith("rollup"):
             return f"{d.type}[{','.join(sorted(i.check for i in d.checks))}]"
