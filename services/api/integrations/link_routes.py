@@ -18,7 +18,7 @@ from litestar import Request, Response, get, post
 from litestar.enums import MediaType
 from litestar.params import FromPath, FromQuery
 
-from services.api.config_routes import ctx_of
+from services.api.context import ctx_of
 from services.api.integrations.acking import AckRequest, Outcome, acknowledge, count
 from shared.action_links import DEFAULT_DURATION, DURATIONS, LinkClaims, action_secret, verify
 from shared.action_links import open_url as check_page_url

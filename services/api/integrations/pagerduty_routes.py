@@ -20,10 +20,9 @@ import anyio.to_thread
 import msgspec
 from litestar import Request, Response, post
 
-from services.api.argus.shell import load
+from services.api.argus.plumbing import load
 from services.api.argus.store import EventRecord
-from services.api.config_routes import ctx_of
-from services.api.context import ApiContext
+from services.api.context import ApiContext, ctx_of
 from services.api.errors import ApiError
 from services.api.integrations import signatures
 from services.api.integrations.acking import AckRequest, Outcome, acknowledge, count, first_time

@@ -26,8 +26,7 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.background_tasks import BackgroundTask
 
-from services.api.config_routes import ctx_of
-from services.api.context import ApiContext
+from services.api.context import ApiContext, ctx_of
 from services.api.integrations import signatures
 from services.api.integrations.acking import AckRequest, Outcome, acknowledge, count, first_time
 from services.api.integrations.contacts import sms_media
