@@ -62,6 +62,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Secrets of the ways back in: Slack app signing secret, PagerDuty V3 webhook
     # subscription secret, and the HMAC key the SMS provider signs inbound messages with.
     slack_signing_secret: str | None = None
+    # Optional: a Slack bot token with users:read.email, so a clicking Slack user whose
+    # contact has no slack_user_id setting is found by email (users.info at slack_api_url).
+    slack_bot_token: str | None = None
+    slack_api_url: str = "https://slack.com/api"
     pagerduty_webhook_secret: str | None = None
     sms_inbound_secret: str | None = None
 
@@ -175,6 +179,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "smtp_password",
             "action_secret",
             "slack_signing_secret",
+            "slack_bot_token",
             "pagerduty_webhook_secret",
             "sms_inbound_secret",
         ):

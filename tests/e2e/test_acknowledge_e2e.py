@@ -32,7 +32,7 @@ from services.api.integrations.signatures import sms_signature
 from shared.action_links import LINK_PATH, LinkClaims, action_secret, short_code, sign
 from shared.config import Settings
 from tests.e2e.conftest import TOKEN, Pipeline, free_port, pipeline  # noqa: F401
-from tests.integration.gateway_fakes import FakeReceiver
+from tests.integration.gateway_fakes import FakeReceiver, Reply
 
 pytestmark = pytest.mark.e2e
 
@@ -46,6 +46,10 @@ SMTP_PORT = free_port()
 PUBLIC = f"http://127.0.0.1:{API_PORT}"
 RECEIVER = FakeReceiver()
 HOOKS = f"http://127.0.0.1:{RECEIVER.server.server_address[1]}"
+# Slack's Web API (users.info): every answer names frank@example.org.
+FRANK = b'{"ok": true, "user": {"id": "UFRANK", "profile": {"email": "Frank@example.org"}}}'
+SLACK_API = FakeReceiver([Reply(body=FRANK) for _ in range(20)])
+SLACK_BOT_TOKEN = "xoxb-" + uuid.uuid4().hex
 PIPELINE_ENV = {
     "TOCSIN_API_LISTEN": f"127.0.0.1:{API_PORT}",
     "TOCSIN_PUBLIC_URL": PUBLIC,
@@ -54,6 +58,8 @@ PIPELINE_ENV = {
     "TOCSIN_SMS_URL": f"{HOOKS}/sms",
     "TOCSIN_PAGERDUTY_URL": f"{HOOKS}/pagerduty",
     "TOCSIN_SLACK_SIGNING_SECRET": SLACK_SECRET,
+    "TOCSIN_SLACK_BOT_TOKEN": SLACK_BOT_TOKEN,
+    "TOCSIN_SLACK_API_URL": f"http://127.0.0.1:{SLACK_API.server.server_address[1]}/api",
     "TOCSIN_PAGERDUTY_WEBHOOK_SECRET": PD_SECRET,
     "TOCSIN_SMS_INBOUND_SECRET": SMS_SECRET,
 }
@@ -101,7 +107,7 @@ def inbox() -> Iterator[Inbox]:
 
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[FakeReceiver]:
-    with RECEIVER as r:
+    with RECEIVER as r, SLACK_API:
         yield r
 
 
@@ -321,6 +327,7 @@ def test_slack_button(up: Pipeline, receiver: FakeReceiver) -> None:
 
         assert click("UBOB1", secret="wrong").status_code == 401
         assert click("UBOB1", ts=int(time.time()) - 600).status_code == 401  # replay window
+        # Runs before Frank exists, so users.info's answer (his email) matches no contact.
         stranger = click("UNOBODY")
         assert stranger.status_code == 200 and "not linked" in stranger.json()["text"]
         assert _acked(api, "web2", "disk") is None
@@ -345,6 +352,33 @@ def test_slack_button(up: Pipeline, receiver: FakeReceiver) -> None:
         _await(lambda: _requests("/slack", lambda b: "ACKNOWLEDGED" in b.get("text", "").upper()))
         assert _metric(api, "slack", "unknown_user") >= 1
         assert _metric(api, "slack", "replay") >= 1
+
+
+def test_slack_user_found_by_email(up: Pipeline, receiver: FakeReceiver) -> None:
+    """No slack_user_id setting: users.info (with the bot token) gives the email of a contact."""
+    with up.api as api:
+        medium = {"type": "slack", "address": f"{HOOKS}/slack-frank"}
+        frank = _setup(api, "Frank", "web6", medium)
+        _fail(api, "web6", "queue")
+        page = _await(lambda: _requests("/slack-frank", lambda b: "blocks" in b))[0]
+        token = page["blocks"][1]["elements"][1]["value"]
+        body, headers = _slack_post(
+            {
+                "type": "block_actions",
+                "user": {"id": "UFRANK", "username": "frank"},
+                "actions": [{"action_id": "tocsin_ack_1h", "value": token}],
+                "response_url": f"{HOOKS}/respond-frank",
+            }
+        )
+        url = f"{PUBLIC}/integrations/slack/actions"
+        assert httpx.post(url, content=body, headers=headers).status_code == 200
+        lookup = SLACK_API.wait_for(1)[-1]
+        assert lookup.path == "/api/users.info" and b"user=UFRANK" in lookup.body
+        assert lookup.headers["Authorization"] == f"Bearer {SLACK_BOT_TOKEN}"
+        update = _await(lambda: _requests("/respond-frank"))[0]
+        assert "acknowledged by @frank for 1h" in update["text"]
+        ack = _acked(api, "web6", "queue")
+        assert ack is not None and ack["contact_id"] == frank and ack["channel"] == "slack"
 
 
 # --------------------------------------------------------------------------- SMS

@@ -3,7 +3,8 @@
 Slack posts a ``block_actions`` payload (form field ``payload``) signed with
 the app's signing secret.  The button's value is the signed link token of
 the page (check and episode); the clicking Slack user must map to a Tocsin
-contact (medium setting ``slack_user_id``), who is then the one acknowledging.
+contact (medium setting ``slack_user_id``, else the email Slack's ``users.info``
+gives, with ``TOCSIN_SLACK_BOT_TOKEN``), who is then the one acknowledging.
 The original message is replaced through ``response_url`` with
 "Acknowledged by @name"; refusals answer the clicker alone (ephemeral).
 """
@@ -24,7 +25,7 @@ from litestar.background_tasks import BackgroundTask
 from services.api.context import ApiContext, ctx_of
 from services.api.integrations import signatures
 from services.api.integrations.acking import AckRequest, Outcome, acknowledge, count, first_time
-from services.api.integrations.contacts import by_medium_setting
+from services.api.integrations.contacts import slack_contact
 from shared.action_links import DURATIONS, LinkClaims, action_secret, verify
 from shared.destinations import Allowlist, DestinationDenied, check_destination
 
@@ -33,7 +34,7 @@ log = logging.getLogger("tocsin.api.slack")
 ACK_ACTIONS = {"tocsin_ack": "4h", "tocsin_ack_1h": "1h"}
 SORRY: dict[Outcome, str] = {
     Outcome.UNKNOWN_USER: "Your Slack user is not linked to a Tocsin contact "
-    "(medium setting slack_user_id); nothing was acknowledged.",
+    "(medium setting slack_user_id, or the same email); nothing was acknowledged.",
     Outcome.NOT_FAILING: "The check is OK now: there is nothing to acknowledge.",
     Outcome.EPISODE_ENDED: "The problem this message was about has ended.",
     Outcome.ALREADY_USED: "You already acknowledged this problem.",
@@ -89,7 +90,7 @@ def _handle(ctx: ApiContext, payload: _Payload) -> Response[dict[str, object]]:
     if not isinstance(claims, LinkClaims):
         outcome = count(ctx, "slack", Outcome(claims))
         return _text(SORRY.get(outcome, "This button is not valid; nothing was acknowledged."))
-    contact = by_medium_setting(ctx.directory, "slack_user_id", payload.user.id)
+    contact = slack_contact(ctx.directory, ctx.settings, payload.user.id)
     if contact is None:
         return _text(SORRY[count(ctx, "slack", Outcome.UNKNOWN_USER)])
     duration = ACK_ACTIONS[action.action_id]
