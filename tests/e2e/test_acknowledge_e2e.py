@@ -338,6 +338,7 @@ def test_slack_button(up: Pipeline, receiver: FakeReceiver) -> None:
                 "user": {"id": "UBOB1", "username": "bob"},
                 "actions": [{"action_id": "tocsin_ack", "value": token}],
                 "response_url": f"{HOOKS}/respond",
+                "message": {"blocks": page["blocks"], "attachments": page["attachments"]},
             }
         )
         url = f"{PUBLIC}/integrations/slack/actions"
@@ -346,6 +347,10 @@ def test_slack_button(up: Pipeline, receiver: FakeReceiver) -> None:
         update = _await(lambda: _requests("/respond"))[0]
         assert update["replace_original"] is True
         assert "acknowledged by @bob" in update["text"]
+        # The buttons give way to who acknowledged; what failed stays on the message.
+        assert update["blocks"][0] == page["blocks"][0]
+        assert "acknowledged by @bob" in update["blocks"][1]["text"]["text"]
+        assert update["attachments"] == page["attachments"]
         ack = _acked(api, "web2", "disk")
         assert ack is not None and ack["contact_id"] == bob and ack["channel"] == "slack"
         # The ack notification goes to the Slack medium that got the problem.

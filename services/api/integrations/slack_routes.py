@@ -55,11 +55,37 @@ class _Action(msgspec.Struct):
     value: str = ""
 
 
+class _Message(msgspec.Struct):
+    """The message the button was on, as Slack sends it back (only what the update keeps)."""
+
+    blocks: list[dict[str, Any]] = []
+    attachments: list[dict[str, Any]] = []
+
+
 class _Payload(msgspec.Struct):
     type: str
     user: _User
     actions: list[_Action] = []
     response_url: str = ""
+    message: _Message | None = None
+
+
+def updated_message(original: _Message | None, text: str) -> dict[str, object]:
+    """The original message with its buttons replaced by ``text`` (just ``text`` if unknown).
+
+    Keeping the blocks and the coloured attachment means the channel still
+    shows what failed; only the buttons, which no longer apply, go.
+    """
+    update: dict[str, object] = {"replace_original": True, "text": text}
+    if original is None:
+        return update
+    done = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    update["blocks"] = [
+        done if b.get("block_id") == "tocsin_actions" else b for b in original.blocks
+    ] or [done]
+    if original.attachments:
+        update["attachments"] = original.attachments
+    return update
 
 
 _DECODER = msgspec.json.Decoder(_Payload)
@@ -107,7 +133,7 @@ def _handle(ctx: ApiContext, payload: _Payload) -> Response[dict[str, object]]:
         return _text(SORRY.get(result.outcome, "Nothing was acknowledged."))
     who = payload.user.username or payload.user.name or contact.name
     text = f":white_check_mark: {claims.e}:{claims.c} acknowledged by @{who} for {duration}"
-    update = {"replace_original": True, "text": text}
+    update = updated_message(payload.message, text)
     task = BackgroundTask(_post_back, ctx, payload.response_url, update)
     return Response({}, status_code=200, background=task)
 
