@@ -268,8 +268,11 @@ def test_bad_links_are_refused_and_ack_nothing(up: Pipeline, inbox: Inbox) -> No
         assert post(other_episode).status_code == 410
         unknown = _link_token(LinkClaims(e="web5", c="ping", ep=episode, ct="nobody", x=good.x))
         assert post(unknown).status_code == 404
-        # GET never acknowledges.
-        assert httpx.get(PUBLIC + LINK_PATH + quote(token, safe=""), timeout=10).status_code == 200
+        # GET never acknowledges, and the page keeps its token out of Referer and caches.
+        shown = httpx.get(PUBLIC + LINK_PATH + quote(token, safe=""), timeout=10)
+        assert shown.status_code == 200 and '<form method="post"' in shown.text
+        assert shown.headers["referrer-policy"] == "no-referrer"
+        assert shown.headers["cache-control"] == "no-store"
         assert _acked(api, "web5", "ping") is None
         assert _metric(api, "link", "bad_signature") >= 1
         assert _metric(api, "link", "expired") >= 1

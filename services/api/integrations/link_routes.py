@@ -54,7 +54,16 @@ def _page(status: int, title: str, body: str) -> Response[str]:
         _PAGE.format(title=html.escape(title), body=body),
         status_code=status,
         media_type=MediaType.HTML,
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        headers={
+            "Cache-Control": "no-store",
+            # The token is in the URL: keep it out of Referer headers and caches.
+            "Referrer-Policy": "no-referrer",
+            "Content-Security-Policy": (
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                "frame-ancestors 'none'"
+            ),
+            "X-Frame-Options": "DENY",
+        },
     )
 
 
