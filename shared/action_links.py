@@ -24,6 +24,11 @@ from shared.config import Settings
 from shared.models import Delivery
 
 LINK_PATH = "/integrations/ack/"
+# SMS links: the short form (episode, contact, expiry; the check is the episode's).
+SHORT_PATH = "/a/"
+# A truncated MAC is enough against online guessing (2**80 tries per link).
+_SHORT_MAC_BYTES = 10
+_SHORT_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 # Durations the pages offer; the POST accepts these names (``?duration=1h``).
 DURATIONS: dict[str, int] = {"1h": 3600, "4h": 4 * 3600}
 DEFAULT_DURATION = "4h"
@@ -113,6 +118,70 @@ def verify(secret: bytes | None, token: str, now: float) -> LinkClaims | Refusal
     if now >= claims.x:
         return "expired"
     return claims
+
+
+class ShortClaims(msgspec.Struct, frozen=True, kw_only=True):
+    """What a short (SMS) link is good for: episode ``ep`` as contact ``ct`` until ``x``."""
+
+    ep: str
+    ct: str
+    x: int
+
+
+def _short_mac(secret: bytes, body: str) -> str:
+    mac = hmac.new(secret, b"short:" + body.encode(), hashlib.sha256).digest()
+    return _b64(mac[:_SHORT_MAC_BYTES])
+
+
+def sign_short(secret: bytes, claims: ShortClaims) -> str:
+    """``<episode>.<contact>.<expiry base36>.<mac>``: about 45 characters."""
+    body = f"{claims.ep}.{claims.ct}.{_b36(claims.x)}"
+    return f"{body}.{_short_mac(secret, body)}"
+
+
+def verify_short(secret: bytes | None, token: str, now: float) -> ShortClaims | Refusal:
+    """The claims of a genuine, unexpired short token, or why it is refused."""
+    parts = token.split(".")
+    if len(parts) != 4 or len(token) > 200 or not all(parts):
+        return "malformed"
+    if secret is None:
+        return "bad_signature"
+    body = ".".join(parts[:3])
+    if not hmac.compare_digest(parts[3].encode(), _short_mac(secret, body).encode()):
+        return "bad_signature"
+    try:
+        expiry = int(parts[2], 36)
+    except ValueError:
+        return "malformed"
+    if now >= expiry:
+        return "expired"
+    return ShortClaims(ep=parts[0], ct=parts[1], x=expiry)
+
+
+def _b36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
+def short_link(settings: Settings, d: Delivery) -> str | None:
+    """The SMS form of the Acknowledge link (4 h; the page offers 1 h too), when it can be made.
+
+    Needs what :func:`links_for` needs, and ids that fit a URL as they are.
+    """
+    secret = action_secret(settings)
+    if d.type != "problem" or not d.episode_id or not settings.public_url or secret is None:
+        return None
+    if not set(d.episode_id + d.contact.id) <= _SHORT_SAFE:
+        return None
+    claims = ShortClaims(
+        ep=d.episode_id, ct=d.contact.id, x=int(d.time + settings.action_link_ttl_s)
+    )
+    return f"{settings.public_url.rstrip('/')}{SHORT_PATH}{sign_short(secret, claims)}"
 
 
 def open_url(public_url: str, entity: str, check: str) -> str:

@@ -428,6 +428,26 @@ def test_sms_reply(up: Pipeline, receiver: FakeReceiver) -> None:
         assert _metric(api, "sms", "acked") >= 1
 
 
+def test_sms_short_link(up: Pipeline, receiver: FakeReceiver) -> None:
+    number = "+15550004321"
+    with up.api as api:
+        gina = _setup(api, "Gina", "web7", {"type": "sms", "address": number})
+        _fail(api, "web7", "swap")
+        page = _await(lambda: _requests("/sms", lambda b: b["to"] == number))[0]
+        found = re.search(r"(http://\S+/a/\S+)", page["text"])
+        assert found is not None and len(page["text"]) <= 160, page["text"]
+        link = found.group(1)
+        shown = httpx.get(link, timeout=10)
+        assert shown.status_code == 200 and "web7:swap" in shown.text
+        assert _acked(api, "web7", "swap") is None
+        assert httpx.post(link[:-3] + "AAA", timeout=10).status_code == 403  # tampered
+        done = httpx.post(link, data={"duration": "1h"}, timeout=10)
+        assert done.status_code == 200 and "as Gina" in done.text
+        ack = _acked(api, "web7", "swap")
+        assert ack is not None and ack["contact_id"] == gina and ack["channel"] == "link"
+        assert httpx.post(link, timeout=10).status_code == 409
+
+
 # --------------------------------------------------------------------------- PagerDuty
 
 

@@ -16,13 +16,18 @@ from services.gateways import email, slack, sms, webhook
 from services.gateways.core import SendResult
 from shared.action_links import (
     LINK_PATH,
+    SHORT_PATH,
     LinkClaims,
+    ShortClaims,
     action_secret,
     link_token,
     links_for,
     short_code,
+    short_link,
     sign,
+    sign_short,
     verify,
+    verify_short,
 )
 from shared.checks import CheckDetail, Maintenance
 from shared.config import Settings
@@ -32,6 +37,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "integrations"
 T = 1_700_000_000.0
 KEY = b"k" * 32
 SETTINGS = Settings(api_token="tok", public_url="https://tocsin.example.org/")
+PUBLIC_SHORT = "https://t.example.org"
 
 
 def claims(**kw: object) -> LinkClaims:
@@ -96,6 +102,29 @@ def test_links_only_for_problems_with_an_episode_and_a_public_url() -> None:
     assert links_for(SETTINGS, delivery("recovery")) is None
     assert links_for(SETTINGS, delivery(episode=None)) is None
     assert links_for(Settings(api_token="tok"), delivery()) is None
+
+
+def test_short_tokens() -> None:
+    brief = ShortClaims(ep="17", ct="0123456789abcdef", x=int(T) + 60)
+    token = sign_short(KEY, brief)
+    assert len(token) <= 45
+    assert verify_short(KEY, token, T) == brief
+    assert verify_short(KEY, token, T + 60) == "expired"
+    assert verify_short(b"x" * 32, token, T) == "bad_signature"
+    forged = token.replace("17.", "18.", 1)
+    assert verify_short(KEY, forged, T) == "bad_signature"
+    assert verify_short(KEY, "a.b.c", T) == "malformed"
+    # A full token is not a short one, nor the other way round.
+    assert verify_short(KEY, sign(KEY, claims()), T) == "malformed"
+    assert not isinstance(verify(KEY, token, T), LinkClaims)
+
+
+def test_short_link_for_sms() -> None:
+    link = short_link(SETTINGS, delivery(medium="sms"))
+    assert link is not None and link.startswith("https://tocsin.example.org" + SHORT_PATH)
+    assert len(link) < 80
+    assert short_link(SETTINGS, delivery("recovery", medium="sms")) is None
+    assert short_link(Settings(api_token="tok"), delivery(medium="sms")) is None
 
 
 def test_short_codes_are_stable_and_readable() -> None:
@@ -249,3 +278,22 @@ def test_sms_names_its_reply_code_within_160_characters() -> None:
     plain = sms.request(long, Settings(sms_url=url))
     assert not isinstance(plain, SendResult)
     assert "Reply ACK" not in json.loads(plain.body)["text"]
+
+
+def test_sms_carries_the_short_link_and_keeps_the_message() -> None:
+    url = "https://sms.example.org/send"
+    s = Settings(api_token="tok", sms_inbound_secret="x", sms_url=url, public_url=PUBLIC_SHORT)
+    long = msgspec.structs.replace(delivery(medium="sms"), summary="y" * 300)
+    req = sms.request(long, s)
+    assert not isinstance(req, SendResult)
+    text = json.loads(req.body)["text"]
+    link = short_link(s, long)
+    assert link is not None
+    assert len(text) <= 160 and text.startswith("PROBLEM CRITICAL web1:http")
+    assert text.endswith(f" {link} Reply ACK {short_code('web1', 'http')}")
+    # A public URL so long that the link would crowd out the message: no link.
+    roomy = msgspec.structs.replace(s, public_url="https://" + "x" * 90 + ".example.org")
+    req = sms.request(long, roomy)
+    assert not isinstance(req, SendResult)
+    text = json.loads(req.body)["text"]
+    assert "https://" not in text and text.endswith(f"Reply ACK {short_code('web1', 'http')}")

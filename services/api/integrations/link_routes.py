@@ -1,4 +1,4 @@
-"""``GET|POST /integrations/ack/{token}``: the "Acknowledge" links of emails, SMS, Slack, webhooks.
+"""``GET|POST /integrations/ack/{token}`` (and ``/a/{token}``, the SMS form): "Acknowledge" links.
 
 GET only shows what the link would do (mail scanners fetch links; they must
 not acknowledge anything); the form on that page POSTs to the same URL, which
@@ -20,8 +20,18 @@ from litestar.params import FromPath, FromQuery
 
 from services.api.context import ctx_of
 from services.api.integrations.acking import AckRequest, Outcome, acknowledge, count
-from shared.action_links import DEFAULT_DURATION, DURATIONS, LinkClaims, action_secret, verify
+from shared.action_links import (
+    DEFAULT_DURATION,
+    DURATIONS,
+    SHORT_PATH,
+    LinkClaims,
+    ShortClaims,
+    action_secret,
+    verify,
+    verify_short,
+)
 from shared.action_links import open_url as check_page_url
+from shared.checks import CheckStore
 from shared.models import Contact
 
 # Status and sentence for each outcome a link can meet.
@@ -72,12 +82,21 @@ def _refused(outcome: Outcome) -> Response[str]:
     return _page(status, "Not acknowledged", f"<p>{html.escape(sentence)}</p>")
 
 
-def _claims(request: Request[Any, Any, Any], token: str) -> LinkClaims | Outcome:
+def _claims(request: Request[Any, Any, Any], token: str, short: bool) -> LinkClaims | Outcome:
+    """The claims of a genuine link; a short (SMS) one names its check through the episode."""
     ctx = ctx_of(request)
-    found = verify(action_secret(ctx.settings), token, time.time())
-    if isinstance(found, LinkClaims):
-        return found
-    return count(ctx, "link", Outcome(found))
+    secret = action_secret(ctx.settings)
+    if not short:
+        found = verify(secret, token, time.time())
+        return found if isinstance(found, LinkClaims) else count(ctx, "link", Outcome(found))
+    brief = verify_short(secret, token, time.time())
+    if not isinstance(brief, ShortClaims):
+        return count(ctx, "link", Outcome(brief))
+    incident = CheckStore(ctx.redis, ctx.keys).get_incident(brief.ep)
+    if incident is None:
+        return count(ctx, "link", Outcome.UNKNOWN_CHECK)
+    inc = incident[0]
+    return LinkClaims(e=inc.entity, c=inc.check, ep=brief.ep, ct=brief.ct, x=brief.x)
 
 
 def _contact(request: Request[Any, Any, Any], claims: LinkClaims) -> Contact | None:
@@ -91,7 +110,23 @@ def confirm_page(
     duration: FromQuery[str] = DEFAULT_DURATION,
 ) -> Response[str]:
     """The confirmation page: changes nothing, offers the POST (1 h or 4 h)."""
-    claims = _claims(request, token)
+    return _confirm_page(request, token, duration, short=False)
+
+
+@get(SHORT_PATH + "{token:str}", opt={"public": True}, sync_to_thread=True)
+def short_confirm_page(
+    request: Request[Any, Any, Any],
+    token: FromPath[str],
+    duration: FromQuery[str] = DEFAULT_DURATION,
+) -> Response[str]:
+    """The confirmation page of an SMS link (same page, shorter token)."""
+    return _confirm_page(request, token, duration, short=True)
+
+
+def _confirm_page(
+    request: Request[Any, Any, Any], token: str, duration: str, short: bool
+) -> Response[str]:
+    claims = _claims(request, token, short)
     if isinstance(claims, Outcome):
         return _refused(claims)
     name = html.escape(f"{claims.e}:{claims.c}")
@@ -119,15 +154,27 @@ def confirm_page(
 @post("/integrations/ack/{token:str}", opt={"public": True}, status_code=200)
 async def confirm(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[str]:
     """Acknowledge as the link's contact: ``duration`` from the form or the query, default 4 h."""
+    return await _post(request, token, short=False)
+
+
+@post(SHORT_PATH + "{token:str}", opt={"public": True}, status_code=200)
+async def short_confirm(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[str]:
+    """Acknowledge through an SMS link, with the same rules as a full one."""
+    return await _post(request, token, short=True)
+
+
+async def _post(request: Request[Any, Any, Any], token: str, short: bool) -> Response[str]:
     form = await request.form()
     chosen = str(form.get("duration") or request.query_params.get("duration") or DEFAULT_DURATION)
     if chosen not in DURATIONS:
         return _page(400, "Not acknowledged", "<p>Unknown duration; use 1h or 4h.</p>")
-    return await anyio.to_thread.run_sync(_confirm, request, token, chosen)
+    return await anyio.to_thread.run_sync(_confirm, request, token, chosen, short)
 
 
-def _confirm(request: Request[Any, Any, Any], token: str, chosen: str) -> Response[str]:
-    claims = _claims(request, token)
+def _confirm(
+    request: Request[Any, Any, Any], token: str, chosen: str, short: bool
+) -> Response[str]:
+    claims = _claims(request, token, short)
     if isinstance(claims, Outcome):
         return _refused(claims)
     ctx = ctx_of(request)
