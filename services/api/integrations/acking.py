@@ -106,8 +106,10 @@ def acknowledge(ctx: ApiContext, req: AckRequest) -> AckResult:
     refused = decide(detail, req, now)
     if refused is not None:
         return AckResult(count(ctx, req.channel, refused), detail)
-    assert detail is not None and detail.incident_id is not None
-    once_key = ctx.keys.ack_once(detail.incident_id, req.contact.id)
+    assert detail is not None  # decide() refuses an unknown check
+    # A failing check without an incident (none recorded for it) is one episode per check.
+    episode = detail.incident_id or f"check-{detail.id}"
+    once_key = ctx.keys.ack_once(episode, req.contact.id)
     if req.once and not ctx.redis.set(once_key, req.channel, nx=True, ex=ONCE_TTL_S):
         return AckResult(count(ctx, req.channel, Outcome.ALREADY_USED), detail)
     event = {
