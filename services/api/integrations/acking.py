@@ -15,11 +15,13 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
+from litestar import Request
 
-from services.api.context import ApiContext
+from services.api.auth import connection_client, refuse_locked
+from services.api.context import ApiContext, ctx_of
 from shared.checks import CheckDetail, CheckStore
 from shared.consumer import AMQP_ERRORS
 from shared.models import Contact
@@ -84,6 +86,24 @@ def count(ctx: ApiContext, channel: Channel, outcome: Outcome) -> Outcome:
     ctx.page_acks.labels(channel, outcome.value).inc()
     log.info("page ack", extra={"channel": channel, "outcome": outcome.value})
     return outcome
+
+
+def refuse_guessers(request: Request[Any, Any, Any]) -> None:
+    """429 while this client is locked out by the API's failed-auth limiter.
+
+    The ways in share the limiter of the bearer guard and the dashboard login
+    (services/api/auth.py): a client forging signatures or links is slowed
+    like one guessing tokens.
+    """
+    ctx = ctx_of(request)
+    refuse_locked(ctx.failed_auth, connection_client(request), time.monotonic())
+
+
+def count_forgery(request: Request[Any, Any, Any], channel: Channel, outcome: Outcome) -> Outcome:
+    """Count a bad signature or token, against the client in the failed-auth limiter too."""
+    ctx = ctx_of(request)
+    ctx.failed_auth.record(connection_client(request), time.monotonic())
+    return count(ctx, channel, outcome)
 
 
 def first_time(ctx: ApiContext, channel: Channel, raw: bytes | str) -> bool:

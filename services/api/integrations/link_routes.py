@@ -19,7 +19,14 @@ from litestar.enums import MediaType
 from litestar.params import FromPath, FromQuery
 
 from services.api.context import ctx_of
-from services.api.integrations.acking import AckRequest, Outcome, acknowledge, count
+from services.api.integrations.acking import (
+    AckRequest,
+    Outcome,
+    acknowledge,
+    count,
+    count_forgery,
+    refuse_guessers,
+)
 from shared.action_links import (
     DEFAULT_DURATION,
     DURATIONS,
@@ -82,16 +89,23 @@ def _refused(outcome: Outcome) -> Response[str]:
     return _page(status, "Not acknowledged", f"<p>{html.escape(sentence)}</p>")
 
 
+def _refusal(request: Request[Any, Any, Any], why: str) -> Outcome:
+    """Count a refused token; a forged or damaged one also counts as a failed authentication."""
+    if why == "expired":
+        return count(ctx_of(request), "link", Outcome.EXPIRED)
+    return count_forgery(request, "link", Outcome(why))
+
+
 def _claims(request: Request[Any, Any, Any], token: str, short: bool) -> LinkClaims | Outcome:
     """The claims of a genuine link; a short (SMS) one names its check through the episode."""
     ctx = ctx_of(request)
     secret = action_secret(ctx.settings)
     if not short:
         found = verify(secret, token, time.time())
-        return found if isinstance(found, LinkClaims) else count(ctx, "link", Outcome(found))
+        return found if isinstance(found, LinkClaims) else _refusal(request, found)
     brief = verify_short(secret, token, time.time())
     if not isinstance(brief, ShortClaims):
-        return count(ctx, "link", Outcome(brief))
+        return _refusal(request, brief)
     incident = CheckStore(ctx.redis, ctx.keys).get_incident(brief.ep)
     if incident is None:
         return count(ctx, "link", Outcome.UNKNOWN_CHECK)
@@ -110,6 +124,7 @@ def confirm_page(
     duration: FromQuery[str] = DEFAULT_DURATION,
 ) -> Response[str]:
     """The confirmation page: changes nothing, offers the POST (1 h or 4 h)."""
+    refuse_guessers(request)
     return _confirm_page(request, token, duration, short=False)
 
 
@@ -120,6 +135,7 @@ def short_confirm_page(
     duration: FromQuery[str] = DEFAULT_DURATION,
 ) -> Response[str]:
     """The confirmation page of an SMS link (same page, shorter token)."""
+    refuse_guessers(request)
     return _confirm_page(request, token, duration, short=True)
 
 
@@ -164,6 +180,7 @@ async def short_confirm(request: Request[Any, Any, Any], token: FromPath[str]) -
 
 
 async def _post(request: Request[Any, Any, Any], token: str, short: bool) -> Response[str]:
+    refuse_guessers(request)
     form = await request.form()
     chosen = str(form.get("duration") or request.query_params.get("duration") or DEFAULT_DURATION)
     if chosen not in DURATIONS:

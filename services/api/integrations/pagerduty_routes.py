@@ -25,7 +25,15 @@ from services.api.argus.store import EventRecord
 from services.api.context import ApiContext, ctx_of
 from services.api.errors import ApiError
 from services.api.integrations import signatures
-from services.api.integrations.acking import AckRequest, Outcome, acknowledge, count, first_time
+from services.api.integrations.acking import (
+    AckRequest,
+    Outcome,
+    acknowledge,
+    count,
+    count_forgery,
+    first_time,
+    refuse_guessers,
+)
 from services.api.integrations.contacts import by_medium_setting
 from shared.checks import CheckDetail, CheckStore
 from shared.models import DEFAULT_ACK_DURATION, Contact
@@ -125,13 +133,14 @@ def _handle(request: Request[Any, Any, Any], ctx: ApiContext, body: _Body) -> Re
 @post("/integrations/pagerduty/webhook", opt={"public": True}, status_code=200)
 async def pagerduty_webhook(request: Request[Any, Any, Any]) -> Response[Any]:
     """Verify ``X-PagerDuty-Signature`` (any of its ``v1=`` values), then act on the event."""
+    refuse_guessers(request)
     ctx = ctx_of(request)
     body = await request.body()
     refused = signatures.pagerduty(
         ctx.settings.pagerduty_webhook_secret, request.headers.get("x-pagerduty-signature"), body
     )
     if refused:
-        count(ctx, "pagerduty", Outcome.BAD_SIGNATURE)
+        count_forgery(request, "pagerduty", Outcome.BAD_SIGNATURE)
         return Response({"error": refused}, status_code=401)
     try:
         parsed = _DECODER.decode(body)

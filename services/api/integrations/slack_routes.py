@@ -24,7 +24,15 @@ from litestar.background_tasks import BackgroundTask
 
 from services.api.context import ApiContext, ctx_of
 from services.api.integrations import signatures
-from services.api.integrations.acking import AckRequest, Outcome, acknowledge, count, first_time
+from services.api.integrations.acking import (
+    AckRequest,
+    Outcome,
+    acknowledge,
+    count,
+    count_forgery,
+    first_time,
+    refuse_guessers,
+)
 from services.api.integrations.contacts import slack_contact
 from shared.action_links import DURATIONS, LinkClaims, action_secret, verify
 from shared.destinations import Allowlist, DestinationDenied, check_destination
@@ -141,6 +149,7 @@ def _handle(ctx: ApiContext, payload: _Payload) -> Response[dict[str, object]]:
 @post("/integrations/slack/actions", opt={"public": True}, status_code=200)
 async def slack_actions(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
     """Verify Slack's signature (5-minute window), then acknowledge as the clicking user's contact."""
+    refuse_guessers(request)
     ctx = ctx_of(request)
     body = await request.body()
     refused = signatures.slack(
@@ -151,7 +160,7 @@ async def slack_actions(request: Request[Any, Any, Any]) -> Response[dict[str, o
         time.time(),
     )
     if refused:
-        count(ctx, "slack", Outcome.BAD_SIGNATURE)
+        count_forgery(request, "slack", Outcome.BAD_SIGNATURE)
         return Response({"error": refused}, status_code=401)
     signature = request.headers.get("x-slack-signature") or ""
     # A genuine request sent again inside the window (a replay) carries the same signature.

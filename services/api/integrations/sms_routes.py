@@ -28,7 +28,15 @@ from litestar.background_tasks import BackgroundTask
 
 from services.api.context import ApiContext, ctx_of
 from services.api.integrations import signatures
-from services.api.integrations.acking import AckRequest, Outcome, acknowledge, count, first_time
+from services.api.integrations.acking import (
+    AckRequest,
+    Outcome,
+    acknowledge,
+    count,
+    count_forgery,
+    first_time,
+    refuse_guessers,
+)
 from services.api.integrations.contacts import sms_media
 from shared.action_links import DURATIONS, short_code
 from shared.delivery_log import DeliveryLogEntry, read_delivery_log
@@ -162,6 +170,7 @@ def _handle(ctx: ApiContext, msg: _Inbound) -> Response[dict[str, str]]:
 @post("/integrations/sms/inbound", opt={"public": True}, status_code=200)
 async def sms_inbound(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     """Verify the HMAC (5-minute window, each message once), then acknowledge and answer by SMS."""
+    refuse_guessers(request)
     ctx = ctx_of(request)
     body = await request.body()
     refused = signatures.sms(
@@ -172,7 +181,7 @@ async def sms_inbound(request: Request[Any, Any, Any]) -> Response[dict[str, str
         time.time(),
     )
     if refused:
-        count(ctx, "sms", Outcome.BAD_SIGNATURE)
+        count_forgery(request, "sms", Outcome.BAD_SIGNATURE)
         return Response({"error": refused}, status_code=401)
     try:
         msg = _DECODER.decode(body)
