@@ -46,6 +46,9 @@ def test_values_are_converted_and_lists_split() -> None:
         pytest.param({"TOCSIN_NAMESPACE": "a:b"}, "TOCSIN_NAMESPACE", id="separator in namespace"),
         pytest.param({"TOCSIN_SMTP_PORT": "25x"}, "TOCSIN_SMTP_PORT", id="bad port"),
         pytest.param({"TOCSIN_LOG_FORMAT": "xml"}, "TOCSIN_LOG_FORMAT", id="bad log format"),
+        pytest.param(
+            {"TOCSIN_ACTION_LINK_TTL_S": "5"}, "TOCSIN_ACTION_LINK_TTL_S", id="links die at once"
+        ),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
