@@ -215,7 +215,7 @@ def test_email_link_in_a_browser(up: Pipeline, inbox: Inbox) -> None:
 
         ack_mail = inbox.wait_for(lambda m: m["Subject"].startswith("ACKNOWLEDGED: web1:http"))
         assert "Acknowledged by: Alice" in _body(ack_mail)
-        ack = _acked(api, "web1", "http")
+        ack = _await(lambda: _acked(api, "web1", "http"))
         assert ack is not None
         assert ack["contact_id"] == alice and ack["channel"] == "link"
         assert 3500 < ack["end_time"] - ack["start_time"] <= 3600
@@ -354,7 +354,7 @@ def test_slack_button(up: Pipeline, receiver: FakeReceiver) -> None:
         assert update["blocks"][0] == page["blocks"][0]
         assert "acknowledged by @bob" in update["blocks"][1]["text"]["text"]
         assert update["attachments"] == page["attachments"]
-        ack = _acked(api, "web2", "disk")
+        ack = _await(lambda: _acked(api, "web2", "disk"))
         assert ack is not None and ack["contact_id"] == bob and ack["channel"] == "slack"
         # The ack notification goes to the Slack medium that got the problem.
         _await(lambda: _requests("/slack", lambda b: "ACKNOWLEDGED" in b.get("text", "").upper()))
@@ -385,7 +385,7 @@ def test_slack_user_found_by_email(up: Pipeline, receiver: FakeReceiver) -> None
         assert lookup.headers["Authorization"] == f"Bearer {SLACK_BOT_TOKEN}"
         update = _await(lambda: _requests("/respond-frank"))[0]
         assert "acknowledged by @frank for 1h" in update["text"]
-        ack = _acked(api, "web6", "queue")
+        ack = _await(lambda: _acked(api, "web6", "queue"))
         assert ack is not None and ack["contact_id"] == frank and ack["channel"] == "slack"
 
 
@@ -421,7 +421,7 @@ def test_sms_reply(up: Pipeline, receiver: FakeReceiver) -> None:
         assert answer.status_code == 200, answer.text
         confirm = _await(lambda: _requests("/sms", lambda b: b["text"].startswith("Tocsin: ACK")))
         assert confirm[0]["to"] == number and "web3:load for 1h" in confirm[0]["text"]
-        ack = _acked(api, "web3", "load")
+        ack = _await(lambda: _acked(api, "web3", "load"))
         assert ack is not None and ack["contact_id"] == carol and ack["channel"] == "sms"
         _await(lambda: _requests("/sms", lambda b: b["text"].startswith("ACK ")))
         assert _sms_in(number, "ACK").status_code == 409  # once per episode
@@ -435,7 +435,8 @@ def test_sms_short_link(up: Pipeline, receiver: FakeReceiver) -> None:
         _fail(api, "web7", "swap")
         page = _await(lambda: _requests("/sms", lambda b: b["to"] == number))[0]
         found = re.search(r"(http://\S+/a/\S+)", page["text"])
-        assert found is not None and len(page["text"]) <= 160, page["text"]
+        assert found is not None, page
+        assert len(page["text"]) <= 160, page["text"]
         link = found.group(1)
         shown = httpx.get(link, timeout=10)
         assert shown.status_code == 200 and "web7:swap" in shown.text
@@ -443,7 +444,7 @@ def test_sms_short_link(up: Pipeline, receiver: FakeReceiver) -> None:
         assert httpx.post(link[:-3] + "AAA", timeout=10).status_code == 403  # tampered
         done = httpx.post(link, data={"duration": "1h"}, timeout=10)
         assert done.status_code == 200 and "as Gina" in done.text
-        ack = _acked(api, "web7", "swap")
+        ack = _await(lambda: _acked(api, "web7", "swap"))
         assert ack is not None and ack["contact_id"] == gina and ack["channel"] == "link"
         assert httpx.post(link, timeout=10).status_code == 409
 
@@ -496,7 +497,7 @@ def test_pagerduty_webhook(up: Pipeline, receiver: FakeReceiver) -> None:
         eid = uuid.uuid4().hex
         assert _pd("incident.acknowledged", "web4:db", eid=eid).json()["outcome"] == "acked"
         assert _pd("incident.acknowledged", "web4:db", eid=eid).json()["outcome"] == "replay"
-        ack = _acked(api, "web4", "db")
+        ack = _await(lambda: _acked(api, "web4", "db"))
         assert ack is not None and ack["contact_id"] == dan and ack["channel"] == "pagerduty"
         # Tocsin tells PagerDuty (the outbound acknowledge event still goes out) ...
         _await(lambda: _requests("/pagerduty", lambda b: b["event_action"] == "acknowledge"))
