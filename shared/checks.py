@@ -92,6 +92,9 @@ class Maintenance(msgspec.Struct, frozen=True, kw_only=True):
     summary: str = ""
     notified: bool = False
     acknowledgement_id: str | None = None
+    # Acknowledged from a page (docs/acknowledge.md): which contact, through which channel.
+    contact_id: str = ""
+    channel: str = ""
 
     def covers(self, t: float) -> bool:
         return self.start_time <= t < self.end_time
@@ -125,6 +128,9 @@ class IncidentEvent(msgspec.Struct, frozen=True, kw_only=True):
     type: str
     timestamp: float
     description: str = ""
+    # ACK from a page (docs/acknowledge.md): the contact and the way in; empty otherwise.
+    contact_id: str = ""
+    channel: str = ""
 
 
 class CheckDetail(msgspec.Struct, frozen=True, kw_only=True):

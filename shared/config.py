@@ -64,6 +64,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Where people reach the dashboard (e.g. https://tocsin.example.org); email bodies link
     # to the check's page there.  Unset = no links.
     public_url: str | None = None
+    # Acknowledging from the page (docs/acknowledge.md).  Key of the signed action links;
+    # unset = derived from TOCSIN_API_TOKEN (shared/action_links.py).  Links last this long.
+    action_secret: str | None = None
+    action_link_ttl_s: int = 86400
+    # Secrets of the ways back in: Slack app signing secret, PagerDuty V3 webhook
+    # subscription secret, and the HMAC key the SMS provider signs inbound messages with.
+    slack_signing_secret: str | None = None
+    # Optional: a Slack bot token with users:read.email, so a clicking Slack user whose
+    # contact has no slack_user_id setting is found by email (users.info at slack_api_url).
+    slack_bot_token: str | None = None
+    slack_api_url: str = "https://slack.com/api"
+    pagerduty_webhook_secret: str | None = None
+    sms_inbound_secret: str | None = None
 
     # Tuning; see README "Configuration".
     prefetch: int = 1000
@@ -169,6 +182,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be positive (seconds)")
+        if self.action_link_ttl_s < 60:
+            raise ConfigError("TOCSIN_ACTION_LINK_TTL_S must be at least 60 (seconds)")
         if self.checks_per_source < 0:
             raise ConfigError("TOCSIN_CHECKS_PER_SOURCE must be >= 0 (0 = no limit)")
         for proxy in self.trusted_proxies:
@@ -205,7 +220,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def redacted(self) -> dict[str, object]:
         """Settings as a dict with secrets masked, safe to log."""
         out = msgspec.structs.asdict(self)
-        for name in ("api_token", "smtp_password"):
+        for name in (
+            "api_token",
+            "smtp_password",
+            "action_secret",
+            "slack_signing_secret",
+            "slack_bot_token",
+            "pagerduty_webhook_secret",
+            "sms_inbound_secret",
+        ):
             if out.get(name):
                 out[name] = "***"
         for name in ("redis_url", "amqp_url"):

@@ -376,6 +376,15 @@ class Keys:
         """STRING with a PX expiry: which scheduler process may claim due steps."""
         return f"{self.p}oncall:{{oncall}}:lease"
 
+    # -- acknowledging from the page (services/api/integrations/)
+    def ack_once(self, episode: str, contact: str) -> str:
+        """STRING with a TTL: this contact already acknowledged this episode from a page."""
+        return f"{self.p}ack:once:{episode}:{contact}"
+
+    def ack_seen(self, channel: str, digest: str) -> str:
+        """STRING with a TTL: an inbound request already taken (replay guard)."""
+        return f"{self.p}ack:seen:{channel}:{digest}"
+
     # -- whole namespace
     def pattern(self) -> str:
         """Glob matching every key of the namespace (for cleanup in tests and tools)."""

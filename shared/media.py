@@ -55,17 +55,28 @@ class WebhookSettings(RateLimitSettings, frozen=True, kw_only=True, forbid_unkno
 
 
 class SlackSettings(RateLimitSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Optional overrides of the incoming webhook's defaults."""
+    """Optional overrides of the incoming webhook's defaults.
+
+    ``slack_user_id`` (``U…``) links the contact to a Slack user: a click on an
+    Acknowledge button by that user acknowledges as this contact
+    (docs/acknowledge.md).
+    """
 
     channel: str | None = None
     username: str | None = None
     icon_emoji: str | None = None
+    slack_user_id: Annotated[str, msgspec.Meta(pattern=r"^[UW][A-Z0-9]{2,20}$")] | None = None
 
 
 class PagerDutySettings(RateLimitSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Optional: ``source`` overrides payload.source (default: the entity)."""
+    """Optional: ``source`` overrides payload.source (default: the entity).
+
+    ``pagerduty_user_id`` (``P…``) links the contact to a PagerDuty user, so an
+    acknowledgement made in PagerDuty is recorded as this contact's.
+    """
 
     source: str | None = None
+    pagerduty_user_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{2,20}$")] | None = None
 
 
 class SmsSettings(RateLimitSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):

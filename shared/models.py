@@ -88,6 +88,10 @@ class Event(msgspec.Struct, kw_only=True):
     incident_id: Annotated[str, Meta(min_length=1, max_length=32)] | None = None
     # Who acknowledged (acknowledgement events; the API sets it when it knows the caller).
     acknowledged_by: Annotated[str, Meta(max_length=255)] | None = None
+    # Acknowledgements from a page (docs/acknowledge.md): the contact who acknowledged and
+    # the way in (link, slack, pagerduty, sms); the processor records both on the ack.
+    ack_contact_id: Annotated[str, Meta(max_length=64)] | None = None
+    ack_channel: Annotated[str, Meta(max_length=32)] | None = None
 
     def __post_init__(self) -> None:
         state = self.state.strip().lower()
@@ -143,6 +147,8 @@ class CheckEvent(msgspec.Struct, frozen=True, kw_only=True):
     # only uses this pk as the episode id and writes no incident records for the event.
     incident_id: str | None = None
     acknowledged_by: str = ""  # acknowledgement events: who, when known
+    ack_contact_id: str = ""  # acknowledgement events from a page: the contact
+    ack_channel: str = ""  # ... and the way in (link, slack, pagerduty, sms)
 
 
 class Notification(msgspec.Struct, frozen=True, kw_only=True):
@@ -330,6 +336,8 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True):
     tags: tuple[str, ...] = ()
     checks: tuple[RollupItem, ...] = ()
     acknowledged_by: str = ""  # acknowledgements: who acknowledged, when known
+    # The failure episode (incident) this delivery belongs to: action links are bound to it.
+    episode_id: str | None = None
     # Order of production (shared/lanes.py): strictly increasing, so per check and per
     # medium address too; gateways send a lane's deliveries in this order and receivers
     # may drop a payload whose seq is below one they already have.  0: produced before

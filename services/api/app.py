@@ -24,6 +24,7 @@ from services.api.context import ApiContext, ctx_of
 from services.api.errors import EXCEPTION_HANDLERS, ApiError, split_field
 from services.api.escalation_routes import escalation_router
 from services.api.explain_routes import explain_router
+from services.api.integrations import integrations_router
 from services.api.medium_test import test_medium
 from services.api.oncall_routes import oncall_router
 from services.api.request_metrics import request_metrics
@@ -107,6 +108,7 @@ def create_app(ctx: ApiContext) -> Litestar:
             escalation_router,
             argus_router,
             ui_router,
+            integrations_router,
         ],
         state=State({"ctx": ctx}),
         guards=[make_guard(ctx.settings.api_token, ctx.failed_auth)],

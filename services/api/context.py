@@ -68,6 +68,12 @@ class ApiContext:
         self.events_accepted = Counter(
             "tocsin_api_events_accepted", "Events accepted by POST /events", registry=self.registry
         )
+        self.page_acks = Counter(
+            "tocsin_api_page_acks",
+            "Acknowledgements from a page (link, slack, pagerduty, sms) by outcome",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
         self.check_quota = CheckQuota(self.redis, self.keys, self.settings.checks_per_source)
         self.check_cap_refusals = Counter(
             "tocsin_api_source_check_cap_refusals",

@@ -31,6 +31,7 @@ from services.gateways.texts import (
     rollup_states_summary,
     state_title,
 )
+from shared.action_links import ActionLinks, links_for
 from shared.config import Settings
 from shared.models import Delivery
 
@@ -53,7 +54,7 @@ def subject(d: Delivery) -> str:
     return f"{prefix} {text}" if prefix else text
 
 
-def body(d: Delivery, public_url: str | None = None) -> str:
+def body(d: Delivery, public_url: str | None = None, links: ActionLinks | None = None) -> str:
     """The plain-text body: what, how bad, since when, why; rollups list their checks.
 
     Times are on the contact's clock with UTC beside them; with
@@ -92,8 +93,16 @@ def body(d: Delivery, public_url: str | None = None) -> str:
         lines.append(f"Duration: {format_duration(d.duration)}")
         if d.tags:
             lines.append(f"Tags: {', '.join(d.tags)}")
+    if links is not None:
+        # Each link opens a confirmation page first, so a mail scanner following it acks nothing.
+        lines += [
+            "",
+            f"Acknowledge for 4h: {links.acknowledge}",
+            f"Acknowledge for 1h: {links.acknowledge_1h}",
+            f"Open in Tocsin: {links.open}",
+        ]
     link = check_url(public_url, d)
-    if link:
+    if link and links is None:
         lines += ["", f"Dashboard: {link}"]
     lines += ["", f"-- \nSent by Tocsin to {d.contact.name} (delivery {d.id})"]
     return "\n".join(lines) + "\n"
@@ -115,7 +124,7 @@ def render(d: Delivery, settings: Settings, now: float) -> EmailMessage:
     msg["Message-ID"] = message_id(d, settings.smtp_from)
     msg["X-Tocsin-Delivery"] = clean(d.id)
     msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(body(d, settings.public_url))
+    msg.set_content(body(d, settings.public_url, links_for(settings, d)))
     return msg
 
 

@@ -20,6 +20,7 @@ from services.gateways.texts import (
     rollup_states_summary,
     state_title,
 )
+from shared.action_links import link_token, open_url
 from shared.config import Settings
 from shared.models import Delivery
 from shared.severity import worst
@@ -61,8 +62,52 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render(d: Delivery) -> dict[str, object]:
-    """The webhook JSON: a fallback ``text`` plus one attachment with the details."""
+def action_blocks(d: Delivery, settings: Settings) -> list[dict[str, object]]:
+    """Block Kit buttons for a problem: Acknowledge (4 h), 1 h, and Open in Tocsin.
+
+    The buttons carry the signed link token as their ``value``; Slack posts a
+    click to ``/integrations/slack/actions`` (the Slack app's interactivity
+    URL), which acknowledges as the Tocsin contact the clicking user maps to.
+    """
+    token = link_token(settings, d)
+    if token is None:
+        return []
+    buttons: list[dict[str, object]] = [
+        {
+            "type": "button",
+            "action_id": "tocsin_ack",
+            "text": {"type": "plain_text", "text": "Acknowledge 4h"},
+            "style": "primary",
+            "value": token,
+        },
+        {
+            "type": "button",
+            "action_id": "tocsin_ack_1h",
+            "text": {"type": "plain_text", "text": "1h"},
+            "value": token,
+        },
+    ]
+    if settings.public_url:
+        buttons.append(
+            {
+                "type": "button",
+                "action_id": "tocsin_open",
+                "text": {"type": "plain_text", "text": "Open in Tocsin"},
+                "url": open_url(settings.public_url, d.entity, d.check),
+            }
+        )
+    title = escape(headline(d))
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*"}},
+        {"type": "actions", "block_id": "tocsin_actions", "elements": buttons},
+    ]
+
+
+def render(d: Delivery, settings: Settings | None = None) -> dict[str, object]:
+    """The webhook JSON: a fallback ``text`` plus one attachment with the details.
+
+    With ``settings``, a problem also gets Block Kit buttons (:func:`action_blocks`).
+    """
     title = escape(headline(d))
     when = format_time(d.time, short=True)
     fields: list[dict[str, object]] = []
@@ -103,10 +148,13 @@ def render(d: Delivery) -> dict[str, object]:
             {"title": "Details", "value": escape(d.details[:1500]), "short": False},
         ]
     body: dict[str, object] = {"text": f"{title} at {when}", "attachments": [attachment]}
-    settings = d.medium.settings
+    blocks = action_blocks(d, settings) if settings is not None else []
+    if blocks:
+        body["blocks"] = blocks
+    own = d.medium.settings
     for key in ("channel", "username", "icon_emoji"):
-        if settings.get(key):
-            body[key] = settings[key]
+        if own.get(key):
+            body[key] = own[key]
     return body
 
 
@@ -117,9 +165,9 @@ def check_name_of(entity: str, check: str) -> str:
 _ENCODER = msgspec.json.Encoder()
 
 
-def request(d: Delivery, _settings: Settings) -> HttpRequest:
+def request(d: Delivery, settings: Settings) -> HttpRequest:
     """The POST to the incoming webhook (sent by the runner with many others)."""
-    return HttpRequest(d.medium.address, _ENCODER.encode(render(d)))
+    return HttpRequest(d.medium.address, _ENCODER.encode(render(d, settings)))
 
 
 def send(d: Delivery, ctx: SendContext) -> SendResult:

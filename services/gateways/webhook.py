@@ -14,6 +14,7 @@ import msgspec
 
 from services.gateways.core import HttpRequest, SendResult
 from services.gateways.runner import SendContext
+from shared.action_links import ActionLinks, links_for
 from shared.config import Settings
 from shared.models import Delivery, EscalationRef, RollupItem
 
@@ -56,13 +57,15 @@ class WebhookPayload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     acknowledged_by: str | None = None
     # Pages of an escalation step: ``{policy_id, step}`` (docs/oncall.md); left out otherwise.
     escalation: EscalationRef | None = None
+    # Problems, with TOCSIN_PUBLIC_URL set: signed links (docs/acknowledge.md).
+    actions: ActionLinks | None = None
 
 
 _ENCODER = msgspec.json.Encoder()
 
 
-def render(d: Delivery) -> bytes:
-    """The JSON body of ``d``."""
+def render(d: Delivery, settings: Settings | None = None) -> bytes:
+    """The JSON body of ``d``; with ``settings``, problems carry the action links."""
     return _ENCODER.encode(
         WebhookPayload(
             id=d.id,
@@ -82,6 +85,7 @@ def render(d: Delivery) -> bytes:
             seq=d.seq,
             acknowledged_by=d.acknowledged_by or None,
             escalation=d.escalation,
+            actions=links_for(settings, d) if settings is not None else None,
         )
     )
 
@@ -91,9 +95,9 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def request(d: Delivery, _settings: Settings) -> HttpRequest:
+def request(d: Delivery, settings: Settings) -> HttpRequest:
     """The signed POST for ``d`` (sent by the runner with many others)."""
-    body = render(d)
+    body = render(d, settings)
     headers = {DELIVERY_HEADER: d.id}
     secret = d.medium.settings.get("secret")
     if secret:

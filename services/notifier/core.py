@@ -462,6 +462,7 @@ def _delivery(n: Notification, t: Target, dtype: DeliveryType) -> Delivery:
             if n.escalation_policy_id
             else None
         ),
+        episode_id=n.episode_id,
     )
 
 

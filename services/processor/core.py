@@ -382,6 +382,8 @@ def _apply_action(view: CheckView, event: CheckEvent) -> Result:
             end_time=until,
             summary=event.summary,
             acknowledgement_id=event.acknowledgement_id,
+            contact_id=event.ack_contact_id,
+            channel=event.ack_channel,
         )
         # A new acknowledgement replaces the current one.
         ended = [msgspec.structs.replace(m, end_time=t) for m in view.unscheduled if m.covers(t)]
@@ -424,7 +426,13 @@ def _apply_action(view: CheckView, event: CheckEvent) -> Result:
             id=before.episode_id,
             fields={"acked": "true", "ack_until": msgspec.json.encode(ack.end_time).decode()},
             events=(
-                IncidentEvent(type="ACK", timestamp=t, description=event.summary or "acknowledged"),
+                IncidentEvent(
+                    type="ACK",
+                    timestamp=t,
+                    description=event.summary or "acknowledged",
+                    contact_id=event.ack_contact_id,
+                    channel=event.ack_channel,
+                ),
             ),
         )
     return Result(

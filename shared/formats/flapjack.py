@@ -135,4 +135,6 @@ def normalise(event: Event, received: float, event_id: str, source: str = "flapj
         # Only the Argus API (routing key ``argus``) may attach an event to an incident.
         incident_id=event.incident_id if source == "argus" else None,
         acknowledged_by=clean_text(event.acknowledged_by)[:255],
+        ack_contact_id=clean_text(event.ack_contact_id),
+        ack_channel=clean_text(event.ack_channel),
     )

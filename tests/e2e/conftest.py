@@ -55,7 +55,10 @@ class Pipeline:
 
 
 @pytest.fixture(scope="module")
-def pipeline(services_up: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+def pipeline(
+    services_up: None, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Pipeline]:
+    """``tocsin up`` for one test module; a module may add variables in ``PIPELINE_ENV``."""
     tmp = tmp_path_factory.mktemp("pipeline")
     namespace = "e" + uuid.uuid4().hex[:12]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
@@ -74,6 +77,7 @@ def pipeline(services_up: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "TOCSIN_LOG_LEVEL": "INFO",
         }
     )
+    env.update(getattr(request.module, "PIPELINE_ENV", {}))
     settings = Settings.from_env(env)
     log_path = tmp / "tocsin-up.log"
     with log_path.open("wb") as log:

@@ -46,6 +46,9 @@ def test_values_are_converted_and_lists_split() -> None:
         pytest.param({"TOCSIN_NAMESPACE": "a:b"}, "TOCSIN_NAMESPACE", id="separator in namespace"),
         pytest.param({"TOCSIN_SMTP_PORT": "25x"}, "TOCSIN_SMTP_PORT", id="bad port"),
         pytest.param({"TOCSIN_LOG_FORMAT": "xml"}, "TOCSIN_LOG_FORMAT", id="bad log format"),
+        pytest.param(
+            {"TOCSIN_ACTION_LINK_TTL_S": "5"}, "TOCSIN_ACTION_LINK_TTL_S", id="links die at once"
+        ),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
@@ -58,10 +61,15 @@ def test_secrets_are_redacted() -> None:
         {
             "TOCSIN_API_TOKEN": "tok",
             "TOCSIN_SMTP_PASSWORD": "pw",
-            "TOCSIN_AMQP_URL": "amqp://u:secret@h:5672/v",
+            "TOCSIN_AMQP_URL": "amqp://u:hunter2@h:5672/v",
+            "TOCSIN_ACTION_SECRET": "links-key",
+            "TOCSIN_SLACK_SIGNING_SECRET": "slack-key",
+            "TOCSIN_PAGERDUTY_WEBHOOK_SECRET": "pd-key",
+            "TOCSIN_SMS_INBOUND_SECRET": "sms-key",
         }
     )
     red = s.redacted()
     assert red["api_token"] == "***" and red["smtp_password"] == "***"
-    assert "secret" not in str(red)
+    for value in ("hunter2", "links-key", "slack-key", "pd-key", "sms-key"):
+        assert value not in str(red)
     assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"

@@ -211,3 +211,15 @@ def test_arbitrary_event_shapes_are_accepted_or_rejected_never_raise(
 ) -> None:
     decoded = decode_body(body(event), NOW)
     assert len(decoded.accepted) + len(decoded.rejected) == 1
+
+
+def test_page_ack_fields_reach_the_processor() -> None:
+    from shared.formats.flapjack import decode_body
+
+    body = (
+        b'{"entity":"w","check":"c","state":"acknowledgement","acknowledged_by":"Al",'
+        b'"ack_contact_id":"c1","ack_channel":"slack"}'
+    )
+    decoded = decode_body(body, 1_700_000_000.0)
+    (event,) = decoded.accepted
+    assert (event.ack_contact_id, event.ack_channel, event.acknowledged_by) == ("c1", "slack", "Al")

@@ -181,3 +181,25 @@ def test_delayed_recovery_names_the_failing_state() -> None:
         ("recovery", "warning", "1"),
     ]
     assert notes[1].duration == 10.0
+
+
+def test_an_ack_from_a_page_records_the_contact_and_the_channel() -> None:
+    notes, results = run(
+        [
+            ev(0, "critical", initial_failure_delay=0),
+            ev(
+                10,
+                "acknowledgement",
+                acknowledged_by="Alice",
+                ack_contact_id="c7",
+                ack_channel="sms",
+            ),
+        ]
+    )
+    ack = results[-1]
+    (window,) = ack.maintenances
+    assert (window.contact_id, window.channel) == ("c7", "sms")
+    assert ack.incident is not None
+    (entry,) = ack.incident.events
+    assert (entry.type, entry.contact_id, entry.channel) == ("ACK", "c7", "sms")
+    assert notes[-1].type == "acknowledgement" and notes[-1].acknowledged_by == "Alice"

@@ -1,0 +1,152 @@
+"""One acknowledgement from a page, whichever way it came in (link, Slack, PagerDuty, SMS).
+
+The decision (:func:`decide`) is pure: may this contact acknowledge this
+check now?  :func:`acknowledge` loads the check, asks, claims the
+once-per-episode marker and publishes an ordinary ``acknowledgement`` event,
+so the processor makes it an unscheduled maintenance, an ACK on the incident
+and an ack notification to those who were paged, like any other.  The event
+names the contact and the channel; the processor keeps both on the ack.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+from litestar import Request
+
+from services.api.auth import connection_client, refuse_locked
+from services.api.context import ApiContext, ctx_of
+from shared.checks import CheckDetail, CheckStore
+from shared.consumer import AMQP_ERRORS
+from shared.models import Contact
+
+log = logging.getLogger("tocsin.api.acks")
+
+Channel = Literal["link", "slack", "pagerduty", "sms"]
+# The once-per-episode marker outlives any link (links last at most a few days).
+ONCE_TTL_S = 14 * 86400
+# Replay guard for inbound requests: longer than every provider's replay window.
+SEEN_TTL_S = 86400
+
+
+class Outcome(enum.StrEnum):
+    """Every answer a way in can give; the metric ``tocsin_api_page_acks`` counts them."""
+
+    ACKED = "acked"
+    UNKNOWN_CHECK = "unknown_check"
+    NOT_FAILING = "not_failing"  # the check is ok (or the episode ended): nothing to acknowledge
+    EPISODE_ENDED = "episode_ended"  # failing again, but not the episode the page was about
+    ALREADY_USED = "already_used"  # this contact already acknowledged this episode from a page
+    ALREADY_ACKED = "already_acked"  # PagerDuty echoing an ack Tocsin already has
+    BAD_SIGNATURE = "bad_signature"
+    EXPIRED = "expired"
+    MALFORMED = "malformed"
+    REPLAY = "replay"
+    UNKNOWN_USER = "unknown_user"
+    UNAVAILABLE = "unavailable"  # the broker is down: nothing acknowledged, try again
+    IGNORED = "ignored"  # a request that asks for nothing (another event type, an Open button)
+    COMMENTED = "commented"  # resolved in PagerDuty while failing: noted on the incident only
+
+
+@dataclass(frozen=True, slots=True)
+class AckRequest:
+    """Who acknowledges what, and how sure the way in is about the episode."""
+
+    entity: str
+    check: str
+    contact: Contact
+    channel: Channel
+    duration: int
+    episode_id: str | None = None  # the page's episode: refused if the check moved on
+    once: bool = True  # claim the once-per-episode marker (links, Slack, SMS)
+    skip_if_acked: bool = False  # PagerDuty: an ack Tocsin already has is not news
+
+
+def decide(detail: CheckDetail | None, req: AckRequest, now: float) -> Outcome | None:
+    """Why ``req`` must not acknowledge, or None when it may."""
+    if detail is None:
+        return Outcome.UNKNOWN_CHECK
+    if not detail.failing:
+        return Outcome.NOT_FAILING
+    if req.episode_id is not None and detail.incident_id != req.episode_id:
+        return Outcome.EPISODE_ENDED
+    ack = detail.acknowledgement
+    if req.skip_if_acked and ack is not None and ack.covers(now):
+        return Outcome.ALREADY_ACKED
+    return None
+
+
+def count(ctx: ApiContext, channel: Channel, outcome: Outcome) -> Outcome:
+    ctx.page_acks.labels(channel, outcome.value).inc()
+    log.info("page ack", extra={"channel": channel, "outcome": outcome.value})
+    return outcome
+
+
+def refuse_guessers(request: Request[Any, Any, Any]) -> None:
+    """429 while this client is locked out by the API's failed-auth limiter.
+
+    The ways in share the limiter of the bearer guard and the dashboard login
+    (services/api/auth.py): a client forging signatures or links is slowed
+    like one guessing tokens.
+    """
+    ctx = ctx_of(request)
+    refuse_locked(ctx.failed_auth, connection_client(request), time.monotonic())
+
+
+def count_forgery(request: Request[Any, Any, Any], channel: Channel, outcome: Outcome) -> Outcome:
+    """Count a bad signature or token, against the client in the failed-auth limiter too."""
+    ctx = ctx_of(request)
+    ctx.failed_auth.record(connection_client(request), time.monotonic())
+    return count(ctx, channel, outcome)
+
+
+def first_time(ctx: ApiContext, channel: Channel, raw: bytes | str) -> bool:
+    """True the first time this exact request is seen (a replay guard, by content digest)."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    digest = hashlib.sha256(data).hexdigest()
+    return bool(ctx.redis.set(ctx.keys.ack_seen(channel, digest), "1", nx=True, ex=SEEN_TTL_S))
+
+
+@dataclass(frozen=True, slots=True)
+class AckResult:
+    outcome: Outcome
+    detail: CheckDetail | None
+
+
+def acknowledge(ctx: ApiContext, req: AckRequest) -> AckResult:
+    """Acknowledge ``req`` if :func:`decide` allows it; counts the outcome either way."""
+    now = time.time()
+    detail = CheckStore(ctx.redis, ctx.keys).get(req.entity, req.check, now)
+    refused = decide(detail, req, now)
+    if refused is not None:
+        return AckResult(count(ctx, req.channel, refused), detail)
+    assert detail is not None  # decide() refuses an unknown check
+    # A failing check without an incident (none recorded for it) is one episode per check.
+    episode = detail.incident_id or f"check-{detail.id}"
+    once_key = ctx.keys.ack_once(episode, req.contact.id)
+    if req.once and not ctx.redis.set(once_key, req.channel, nx=True, ex=ONCE_TTL_S):
+        return AckResult(count(ctx, req.channel, Outcome.ALREADY_USED), detail)
+    event = {
+        "entity": req.entity,
+        "check": req.check,
+        "state": "acknowledgement",
+        "summary": f"acknowledged by {req.contact.name} via {req.channel}",
+        "duration": req.duration,
+        "time": now,
+        "acknowledged_by": req.contact.name,
+        "ack_contact_id": req.contact.id,
+        "ack_channel": req.channel,
+    }
+    try:
+        ctx.sender.send([msgspec.json.encode(event)])
+    except AMQP_ERRORS:
+        if req.once:
+            ctx.redis.delete(once_key)  # nothing was acknowledged: the link still works
+        return AckResult(count(ctx, req.channel, Outcome.UNAVAILABLE), detail)
+    return AckResult(count(ctx, req.channel, Outcome.ACKED), detail)
