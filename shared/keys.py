@@ -314,6 +314,35 @@ class Keys:
         """STRING with a TTL: a live dashboard login session (``ref`` is a hash of its nonce)."""
         return f"{self.p}ui:session:{ref}"
 
+    # -- people (shared/people.py, services/api/people_store.py)
+    def users(self) -> str:
+        """HASH user id -> User JSON."""
+        return f"{self.p}users"
+
+    def user_by_name(self) -> str:
+        """HASH username -> user id."""
+        return f"{self.p}users:by_name"
+
+    def api_tokens(self) -> str:
+        """HASH token id -> ApiToken JSON (hashes only; revoked ones kept to say so)."""
+        return f"{self.p}users:tokens"
+
+    def api_token_by_hash(self) -> str:
+        """HASH SHA-256 of a personal token -> token id."""
+        return f"{self.p}users:tokens:by_hash"
+
+    def api_token_last_used(self) -> str:
+        """HASH token id -> epoch of its last use (apart, so a use never rewrites a revocation)."""
+        return f"{self.p}users:tokens:last_used"
+
+    def bootstrap_disabled(self) -> str:
+        """STRING present while the break-glass TOCSIN_API_TOKEN is disabled."""
+        return f"{self.p}auth:bootstrap_disabled"
+
+    def audit(self) -> str:
+        """STREAM of audit records, capped (services/api/audit.py)."""
+        return f"{self.p}audit"
+
     # -- whole namespace
     def pattern(self) -> str:
         """Glob matching every key of the namespace (for cleanup in tests and tools)."""

@@ -253,4 +253,5 @@ config_router = Router(
         delete_rule,
     ],
     tags=["configuration"],
+    opt={"reads": "viewer", "writes": "admin"},  # services/api/access.py
 )

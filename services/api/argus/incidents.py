@@ -32,6 +32,7 @@ from services.api.argus.views import (
     incident_out,
     row_of,
 )
+from services.api.auth import actor_name
 from services.api.config_routes import ctx_of
 from services.api.errors import ApiError, split_field
 from shared.keys import check_id
@@ -251,7 +252,12 @@ def _owner(request: Request[Any, Any, Any], store: ArgusStore, data: IncidentIn)
     return found
 
 
-@post("/incidents/", status_code=HTTP_201_CREATED, sync_to_thread=True)
+@post(
+    "/incidents/",
+    status_code=HTTP_201_CREATED,
+    sync_to_thread=True,
+    opt={"role": "admin", "sources": True},
+)
 def create_incident(request: Request[Any, Any, Any], body: RawBody) -> IncidentOut:
     """Create an incident; an open stateful one notifies at once through the pipeline."""
     data = shell.decode(body, IncidentIn)
@@ -364,7 +370,7 @@ def change_incident(request: Request[Any, Any, Any], pk: int, raw: dict[str, Any
     except msgspec.ValidationError as exc:
         message, field = split_field(str(exc))
         raise ApiError(400, message.strip(), field) from None
-    actor = f"source:{src.pk}" if src else "admin"
+    actor = f"source:{src.pk}" if src else actor_name(request)
     fields: dict[str, Any] = {}
     events: list[EventRecord] = []
 
@@ -420,7 +426,7 @@ def change_incident(request: Request[Any, Any, Any], pk: int, raw: dict[str, Any
     return incident_out(inc, sources, now)
 
 
-@patch("/incidents/{pk:int}/", sync_to_thread=True)
+@patch("/incidents/{pk:int}/", sync_to_thread=True, opt={"role": "admin", "sources": True})
 def patch_incident(
     request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody
 ) -> IncidentOut:
@@ -428,13 +434,13 @@ def patch_incident(
     return change_incident(request, pk, shell.decode(body, dict[str, Any]))
 
 
-@put("/incidents/{pk:int}/", sync_to_thread=True)
+@put("/incidents/{pk:int}/", sync_to_thread=True, opt={"role": "admin", "sources": True})
 def put_incident(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> IncidentOut:
     """Same as PATCH (Argus accepts both)."""
     return change_incident(request, pk, shell.decode(body, dict[str, Any]))
 
 
-@put("/incidents/{pk:int}/ticket_url/", sync_to_thread=True)
+@put("/incidents/{pk:int}/ticket_url/", sync_to_thread=True, opt={"role": "admin", "sources": True})
 def put_ticket_url(
     request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody
 ) -> Response[dict[str, str]]:

@@ -108,7 +108,12 @@ def delete_filter(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
     records.remove(request, "filter", pk)
 
 
-@post("/notificationprofiles/filterpreview/", status_code=HTTP_200_OK, sync_to_thread=True)
+@post(
+    "/notificationprofiles/filterpreview/",
+    status_code=HTTP_200_OK,
+    sync_to_thread=True,
+    opt={"role": "viewer"},
+)
 def filter_preview(request: Request[Any, Any, Any], body: RawBody) -> list[IncidentOut]:
     """Incidents a filter blob matches now (tags: all of them; event_types: in the log)."""
     records.admin_only(request)

@@ -123,7 +123,12 @@ def failing_event(inc: IncidentRecord, t: float, summary: str = "") -> dict[str,
 
 
 def ack_event(
-    inc: IncidentRecord, ack_pk: int, t: float, expiration: float | None, summary: str
+    inc: IncidentRecord,
+    ack_pk: int,
+    t: float,
+    expiration: float | None,
+    summary: str,
+    by: str = "",
 ) -> dict[str, Any]:
     duration = FOREVER_S if expiration is None else max(1, int(expiration - t))
     return {
@@ -135,6 +140,7 @@ def ack_event(
         "duration": min(duration, FOREVER_S),
         "acknowledgement_id": f"argus:{inc.id}:{ack_pk}",
         "incident_id": str(inc.id),
+        "acknowledged_by": by or None,
     }
 
 

@@ -25,7 +25,8 @@ ui_router = Router(
             path="/static", directories=[STATIC], opt={"anonymous": True}, include_in_schema=False
         ),
     ],
-    opt={"public": True},
+    # The dashboard's own guard checks the login session (services/api/ui/shell.py).
+    opt={"auth": "session"},
     guards=[require_session],
     exception_handlers={LoginRequired: on_login_required},
     include_in_schema=False,
