@@ -8,9 +8,9 @@ One loop, one order of effects (arroyo's rule: the commit is the last step):
    any stage and a busy one still fills its batches;
 2. call the worker's handler, which makes its effects durable (Redis) and
    returns the messages to publish and the inputs it rejects;
-3. publish outputs and dead letters in one AMQP transaction;
+3. publish outputs and dead letters in one broker transaction;
 4. run the handler's ``after_publish`` step (e.g. clearing an outbox);
-5. ack the whole batch with one ``basic_ack(multiple=True)``.
+5. ack the whole batch with one cumulative ack (``basic_ack(multiple=True)``).
 
 A crash anywhere before 5 makes the broker redeliver, so handlers are
 idempotent.  Transient errors (Redis down) retry the batch with backoff while
@@ -18,38 +18,46 @@ the messages stay unacked; any other exception retries the batch one message
 at a time so a single poison message is dead-lettered with its reason and the
 rest go through.  The loop reconnects with exponential backoff and stops
 cleanly, finishing its current batch, when :meth:`BatchConsumer.stop` is
-called (from a SIGTERM/SIGINT handler).
+called (from a SIGTERM/SIGINT handler); asked to stop while a batch waits
+for its retry, it leaves that batch unacked for the next worker.
+
+The loop talks to a :class:`~shared.broker.Broker`, not to pika: RabbitMQ in
+production, :class:`~shared.memory_broker.InMemoryBroker` in its unit tests
+(``tests/unit/test_consumer_loop.py``).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-import pika.exceptions
 import redis.exceptions
-from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
-from pika.spec import Basic, BasicProperties
-from tenacity import RetryCallState, wait_exponential_jitter
 
-from shared.amqp import Names, OutMessage, Publisher, connect, declare_topology
+from shared.amqp import Names, OutMessage
+from shared.broker import Broker, BrokerSession, Message
 from shared.errors import InvalidMessage, Retryable
+from shared.pika_broker import AMQP_ERRORS, PikaBroker
 from shared.telemetry import ConsumerMetrics
+
+__all__ = [
+    "AMQP_ERRORS",
+    "TRANSIENT_ERRORS",
+    "BatchConsumer",
+    "BatchResult",
+    "Handler",
+    "Message",
+    "backoff_delay",
+    "dead_letter",
+]
 
 log = logging.getLogger(__name__)
 
-AMQP_ERRORS: tuple[type[BaseException], ...] = (
-    pika.exceptions.AMQPConnectionError,
-    pika.exceptions.AMQPChannelError,
-    pika.exceptions.ConnectionClosed,
-    pika.exceptions.StreamLostError,
-    ConnectionError,
-)
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     Retryable,
     redis.exceptions.ConnectionError,
@@ -61,27 +69,29 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.SlotNotCoveredError,
 )
 MAX_ERROR_LEN = 1000
+# Longest an idle loop waits on the broker before it looks at its stop flag again.
+STOP_POLL_S = 0.2
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One consumed message."""
+def backoff_delay(
+    attempt: int,
+    *,
+    base: float,
+    cap: float,
+    jitter: float,
+    rnd: Callable[[], float] = random.random,
+) -> float:
+    """Delay before retry ``attempt`` (1, 2, ...): ``base * 2**(attempt-1)`` plus up to ``jitter``, at most ``cap``.
 
-    body: bytes
-    delivery_tag: int
-    queue: str
-    routing_key: str
-    properties: BasicProperties
-    redelivered: bool = False
+    The jitter spreads workers that lost the same dependency at the same
+    moment, so they do not all come back at once.
+    """
+    exponent = min(attempt - 1, 64)  # 2**64 * base is past any cap; avoids overflow
+    return max(0.0, min(base * 2.0**exponent + rnd() * jitter, cap))
 
-    @property
-    def message_id(self) -> str | None:
-        mid = self.properties.message_id
-        return str(mid) if mid else None
 
-    @property
-    def headers(self) -> dict[str, Any]:
-        return dict(self.properties.headers or {})
+class _StopDuringRetry(Exception):
+    """Stop was asked while a batch waited to be retried: leave it unacked and return."""
 
 
 @dataclass(slots=True)
@@ -113,7 +123,7 @@ def _chain(a: Callable[[], None], b: Callable[[], None]) -> Callable[[], None]:
 
 def dead_letter(names: Names, msg: Message, stage: str, reason: str) -> OutMessage:
     """The ``NS.dead`` message for a rejected input: original body, reason in headers."""
-    headers = msg.headers
+    headers = dict(msg.headers)
     headers.update(
         {
             "x-tocsin-stage": stage,
@@ -136,18 +146,23 @@ def reason_label(reason: str) -> str:
 
 
 class BatchConsumer:
-    """Consume ``queues``, hand batches to ``handler``, publish its outputs, ack last."""
+    """Consume ``queues``, hand batches to ``handler``, publish its outputs, ack last.
+
+    The broker is RabbitMQ at ``amqp_url`` unless a :class:`~shared.broker.Broker`
+    is given (tests pass :class:`~shared.memory_broker.InMemoryBroker`).
+    """
 
     def __init__(
         self,
         *,
-        amqp_url: str,
         names: Names,
         partitions: int,
         queues: Sequence[str],
         handler: Handler,
         stage: str,
         metrics: ConsumerMetrics,
+        amqp_url: str | None = None,
+        broker: Broker | None = None,
         prefetch: int = 1000,
         batch_size: int = 500,
         batch_wait_ms: int = 10,
@@ -157,7 +172,11 @@ class BatchConsumer:
         queue_stats_interval_s: float = 5.0,
         probe: Callable[[], object] | None = None,
     ) -> None:
-        self.amqp_url = amqp_url
+        if broker is None:
+            if amqp_url is None:
+                raise ValueError("BatchConsumer needs amqp_url or broker")
+            broker = PikaBroker(amqp_url)
+        self.broker = broker
         self.names = names
         self.partitions = partitions
         self.queues = list(queues)
@@ -174,7 +193,6 @@ class BatchConsumer:
         # Pings the worker's other dependency (Redis) with the queue stats, so an
         # outage shows in ``tocsin_worker_healthy`` even while no batch arrives.
         self.probe = probe
-        self._stats_channel: BlockingChannel | None = None
         self._stopping = False
         self._buffer: list[Message] = []
         self._last_batch = 0
@@ -185,9 +203,7 @@ class BatchConsumer:
         self._last_batch_gauge = metrics.last_batch.labels(stage)
         self._batch_size = metrics.batch_size.labels(stage)
         self._batch_seconds = metrics.batch_seconds.labels(stage)
-        self.connection: BlockingConnection | None = None
-        self.publisher: Publisher | None = None
-        self._channel: BlockingChannel | None = None
+        self.session: BrokerSession | None = None
 
     # ------------------------------------------------------------------ control
 
@@ -204,46 +220,56 @@ class BatchConsumer:
             signal.signal(sig, lambda *_: self.stop())
 
     def sleep(self, seconds: float) -> None:
-        """Wait while keeping the AMQP connection alive (heartbeats); handlers use this."""
-        deadline = time.monotonic() + seconds
+        """Wait while keeping the broker connection alive (heartbeats); handlers use this."""
+        deadline = self.broker.monotonic() + seconds
         while not self._stopping:
-            left = deadline - time.monotonic()
+            left = deadline - self.broker.monotonic()
             if left <= 0:
                 return
-            if self.connection is not None and self.connection.is_open:
-                self.connection.sleep(min(left, 0.5))
+            session = self.session
+            if session is not None and session.is_open:
+                session.sleep(min(left, 0.5))
             else:
-                time.sleep(min(left, 0.5))
+                self.broker.sleep(min(left, 0.5))
 
     def keep_alive(self) -> None:
-        """Service the AMQP connection once, without waiting (heartbeats during long handler work).
+        """Service the broker connection once, without waiting (heartbeats during long handler work).
 
         Unlike ``sleep(s)``, it never blocks: a handler polling its own work
-        (e.g. sends on a thread pool) calls it between short waits.
+        (e.g. sends on a thread pool) calls it between short waits.  What
+        arrives meanwhile joins the next batch.
         """
-        if self.connection is not None and self.connection.is_open:
-            self.connection.process_data_events(time_limit=0)
+        if self.session is not None and self.session.is_open:
+            self._buffer.extend(self.session.poll(0))
 
     def publish(self, messages: Sequence[OutMessage]) -> None:
-        """Publish through the consumer's transactional channel (for handlers' side outputs)."""
-        assert self.publisher is not None, "publish() is only valid while running"
-        self.publisher.publish(messages)
+        """Publish in one transaction through the consumer's session (handlers' side outputs)."""
+        assert self.session is not None, "publish() is only valid while running"
+        self.session.publish(messages)
+
+    def declare_queue(self, queue: str, arguments: dict[str, Any]) -> None:
+        """Declare an extra durable queue (``on_connect`` hooks: a gateway's delay queues)."""
+        assert self.session is not None, "declare_queue() is only valid while running"
+        self.session.declare_queue(queue, arguments)
 
     # ------------------------------------------------------------------ loop
 
     def run(self) -> None:
         """Run until :meth:`stop`; reconnects with exponential backoff and jitter."""
-        wait = wait_exponential_jitter(multiplier=0.2, max=15.0, jitter=0.5)
         attempt = 0
         while not self._stopping:
             try:
                 self._run_connected()
                 attempt = 0
-            except AMQP_ERRORS as exc:
+            except _StopDuringRetry:
+                log.info(
+                    "stopped during a retry; the batch stays unacked", extra={"stage": self.stage}
+                )
+            except self.broker.connection_errors as exc:
                 attempt += 1
                 self.metrics.healthy.set(0)
                 self.metrics.reconnects.labels("amqp").inc()
-                delay = wait(_retry_state(attempt))
+                delay = backoff_delay(attempt, base=0.2, cap=15.0, jitter=0.5)
                 log.warning(
                     "broker connection lost, reconnecting",
                     extra={"stage": self.stage, "error": repr(exc), "retry_in_s": round(delay, 2)},
@@ -251,28 +277,26 @@ class BatchConsumer:
                 self._buffer.clear()
                 self._close_quietly()
                 self.sleep(delay)
+            finally:
+                self._close_quietly()
         self.metrics.healthy.set(0)
 
     def _run_connected(self) -> None:
-        self.connection = connect(self.amqp_url, name=f"tocsin-{self.stage}")
-        channel = self.connection.channel()
-        declare_topology(channel, self.names, self.partitions)
-        channel.basic_qos(prefetch_count=self.prefetch)
-        self._channel = channel
-        self.publisher = Publisher(self.connection)
+        session = self.session = self.broker.connect(f"tocsin-{self.stage}")
+        session.declare_topology(self.names, self.partitions)
         if self.on_connect is not None:
             self.on_connect(self)
         for queue in self.queues:
-            channel.basic_consume(queue, self._make_callback(queue))
+            session.consume(queue, self.prefetch)
         self.metrics.healthy.set(1)
         log.info("consuming", extra={"stage": self.stage, "queues": self.queues})
-        last_idle = last_stats = time.monotonic()
+        last_idle = last_stats = self.broker.monotonic()
         self._export_queue_stats()
         while not self._stopping:
             batch = self._collect()
             if batch:
                 self._process(batch)
-            now = time.monotonic()
+            now = self.broker.monotonic()
             if self.on_idle is not None and now - last_idle >= self.idle_interval:
                 last_idle = now
                 self.on_idle(self)
@@ -281,29 +305,20 @@ class BatchConsumer:
                 self._export_queue_stats()
                 self._run_probe()
         # Stopping: finish what was already handed to us, then leave cleanly.
-        self.connection.process_data_events(time_limit=0)
+        self._buffer.extend(session.poll(0))
         if self._buffer:
             self._process(self._take(len(self._buffer)))
-        self._close_quietly()
         log.info("stopped", extra={"stage": self.stage})
 
     def _export_queue_stats(self) -> None:
-        """Depth and consumer count of the consumed queues, for backlog alerts and dashboards.
-
-        Passive declares on a channel of their own: a queue deleted under us
-        closes only that channel, never the consuming or publishing one.
-        """
-        assert self.connection is not None
-        try:
-            if self._stats_channel is None or not self._stats_channel.is_open:
-                self._stats_channel = self.connection.channel()
-            for queue in self.queues:
-                ok = self._stats_channel.queue_declare(queue, passive=True)
-                self.metrics.queue_messages.labels(queue).set(ok.method.message_count)
-                self.metrics.queue_consumers.labels(queue).set(ok.method.consumer_count)
-        except pika.exceptions.ChannelClosedByBroker as exc:
-            self._stats_channel = None
-            log.warning("queue stats unavailable", extra={"stage": self.stage, "error": repr(exc)})
+        """Depth and consumer count of the consumed queues, for backlog alerts and dashboards."""
+        assert self.session is not None
+        for queue in self.queues:
+            stats = self.session.queue_stats(queue)
+            if stats is None:
+                return
+            self.metrics.queue_messages.labels(queue).set(stats.messages)
+            self.metrics.queue_consumers.labels(queue).set(stats.consumers)
 
     def _run_probe(self) -> None:
         """Healthy = broker connected (we are here) and the probe (Redis ping) answers."""
@@ -317,38 +332,23 @@ class BatchConsumer:
             return
         self.metrics.healthy.set(1)
 
-    def _make_callback(self, queue: str) -> Callable[..., None]:
-        def on_message(
-            _ch: BlockingChannel, method: Basic.Deliver, props: BasicProperties, body: bytes
-        ) -> None:
-            self._buffer.append(
-                Message(
-                    body=body,
-                    delivery_tag=method.delivery_tag,
-                    queue=queue,
-                    routing_key=method.routing_key,
-                    properties=props,
-                    redelivered=bool(method.redelivered),
-                )
-            )
-
-        return on_message
-
     def _collect(self) -> list[Message]:
-        assert self.connection is not None
+        assert self.session is not None
         if not self._buffer:
-            self.connection.process_data_events(time_limit=self.idle_interval)
+            # Short polls, so a stop (SIGTERM) is seen within STOP_POLL_S; the
+            # on_idle cadence is kept by the clock in _run_connected.
+            self._buffer.extend(self.session.poll(min(self.idle_interval, STOP_POLL_S)))
             if not self._buffer:
                 return []
-        # What already arrived on the socket joins the batch without waiting.
-        self.connection.process_data_events(time_limit=0)
+        # What already arrived joins the batch without waiting.
+        self._buffer.extend(self.session.poll(0))
         if self._last_batch * 2 >= self.batch_size:
-            deadline = time.monotonic() + self.batch_wait
+            deadline = self.broker.monotonic() + self.batch_wait
             while len(self._buffer) < self.batch_size and not self._stopping:
-                left = deadline - time.monotonic()
+                left = deadline - self.broker.monotonic()
                 if left <= 0:
                     break
-                self.connection.process_data_events(time_limit=left)
+                self._buffer.extend(self.session.poll(left))
         batch = self._take(self.batch_size)
         self._last_batch = len(batch)
         return batch
@@ -363,9 +363,9 @@ class BatchConsumer:
         for queue, n in per_queue.items():
             self._counter(self._consumed, self.metrics.consumed, queue).inc(n)
         result = self._handle_with_retry(batch)
-        assert self.publisher is not None and self._channel is not None
+        assert self.session is not None
         dead = [dead_letter(self.names, msg, self.stage, reason) for msg, reason in result.rejected]
-        self.publisher.publish([*result.outputs, *dead])
+        self.session.publish([*result.outputs, *dead])
         for msg, reason in result.rejected:
             self.metrics.dead_lettered.labels(self.stage, reason_label(reason)).inc()
             log.warning(
@@ -381,7 +381,7 @@ class BatchConsumer:
                 log.warning(
                     "after-publish step failed", extra={"stage": self.stage, "error": repr(exc)}
                 )
-        self._channel.basic_ack(delivery_tag=batch[-1].delivery_tag, multiple=True)
+        self.session.ack(batch[-1].delivery_tag)
         for queue, n in per_queue.items():
             self._counter(self._acked, self.metrics.acked, queue).inc(n)
         redelivered = [m.queue for m in batch if m.redelivered]
@@ -399,7 +399,6 @@ class BatchConsumer:
         return child
 
     def _handle_with_retry(self, batch: list[Message]) -> BatchResult:
-        wait = wait_exponential_jitter(multiplier=0.1, max=10.0, jitter=0.2)
         attempt = 0
         while True:
             try:
@@ -411,7 +410,9 @@ class BatchConsumer:
                     # redis-py reconnects by itself on the retry; count the outage once.
                     self.metrics.reconnects.labels("redis").inc()
                 self.metrics.healthy.set(0)
-                delay = getattr(exc, "retry_after", None) or wait(_retry_state(attempt))
+                delay = getattr(exc, "retry_after", None) or backoff_delay(
+                    attempt, base=0.1, cap=10.0, jitter=0.2
+                )
                 log.warning(
                     "transient error, retrying batch",
                     extra={"stage": self.stage, "error": repr(exc), "attempt": attempt},
@@ -419,7 +420,7 @@ class BatchConsumer:
                 self.sleep(delay)
                 if self._stopping:
                     # Leave the batch unacked; the broker redelivers it to the next worker.
-                    raise pika.exceptions.ConnectionClosed(320, "stopping during retry") from exc
+                    raise _StopDuringRetry from exc
                 continue
             if attempt:
                 self.metrics.healthy.set(1)
@@ -430,7 +431,7 @@ class BatchConsumer:
             return self.handler(batch)
         except TRANSIENT_ERRORS:
             raise
-        except AMQP_ERRORS:
+        except (*AMQP_ERRORS, *self.broker.connection_errors):
             # The broker went away under a handler that waits with ``sleep`` (gateways):
             # not the messages' fault, so reconnect and let them be redelivered.
             raise
@@ -452,15 +453,9 @@ class BatchConsumer:
         return result
 
     def _close_quietly(self) -> None:
-        conn, self.connection = self.connection, None
-        self.publisher = None
-        self._channel = None
-        self._stats_channel = None
-        if conn is not None and conn.is_open:
-            try:
-                conn.close()
-            except Exception:
-                log.debug("error while closing connection", exc_info=True)
+        session, self.session = self.session, None
+        if session is not None:
+            session.close()
 
 
 def _describe_current_exception() -> str:
@@ -468,14 +463,3 @@ def _describe_current_exception() -> str:
 
     exc = sys.exc_info()[1]
     return f"{type(exc).__name__}: {exc}" if exc else "unknown error"
-
-
-class _RetryState:
-    """The little of tenacity's RetryCallState that its wait strategies read."""
-
-    def __init__(self, attempt: int) -> None:
-        self.attempt_number = attempt
-
-
-def _retry_state(attempt: int) -> RetryCallState:
-    return cast(RetryCallState, _RetryState(attempt))

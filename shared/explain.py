@@ -14,7 +14,7 @@ records, so an explanation is, by construction, what the pipeline decided:
 Records live on a capped, expiring Redis LIST per check
 (``Keys.check_explain``), newest first, written inside the workers' existing
 MULTI (:func:`queue_records`).  Gateway outcomes are not duplicated here: the
-timeline joins the delivery log (``services/gateways/log.py``) by check.
+timeline joins the delivery log (``shared/delivery_log.py``) by check.
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ from services.api.request_metrics import request_metrics
 from services.api.schemas import Accepted, Health
 from services.api.source_routes import sources_router
 from services.api.ui import ui_router
-from services.ingest.flapjack import decode_body
 from shared.consumer import AMQP_ERRORS
+from shared.formats.flapjack import decode_body
 
 MAX_BODY_BYTES = 1024 * 1024
 

@@ -20,7 +20,6 @@ from services.api.auth import actor_name
 from services.api.config_routes import ctx_of, page_of
 from services.api.errors import ApiError
 from services.api.schemas import Accepted, Page
-from services.gateways.log import DeliveryLogEntry, read_delivery_log
 from shared.checks import (
     CheckDetail,
     CheckStateEntry,
@@ -29,6 +28,7 @@ from shared.checks import (
     Silence,
 )
 from shared.consumer import AMQP_ERRORS
+from shared.delivery_log import DeliveryLogEntry, read_delivery_log
 from shared.models import DEFAULT_ACK_DURATION, SERVICE_STATES, Notification
 from shared.records import from_hash
 

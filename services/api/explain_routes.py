@@ -18,8 +18,8 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from services.api.config_routes import ctx_of
 from services.api.errors import ApiError, split_field
-from services.gateways.log import DeliveryLogEntry, read_delivery_log
 from services.notifier.simulate import DryRun, dry_run, event_of
+from shared.delivery_log import DeliveryLogEntry, read_delivery_log
 from shared.explain import EventRecord, NotificationRecord, read_records
 from shared.keys import Keys, check_id
 from shared.models import ENCODER

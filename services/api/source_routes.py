@@ -31,9 +31,9 @@ from services.api.config_routes import ctx_of, page_of
 from services.api.context import ApiContext
 from services.api.errors import ApiError, split_field
 from services.api.schemas import Page
-from services.ingest import alertmanager, generic
-from services.ingest.bodies import Decoded
 from shared.consumer import AMQP_ERRORS
+from shared.formats import alertmanager, generic
+from shared.formats.bodies import Decoded
 from shared.keys import check_id
 
 RESERVED_NAMES = frozenset({"alertmanager"})

@@ -61,11 +61,11 @@ from services.gateways.core import (
     retry_level,
 )
 from services.gateways.destinations import Allowlist
-from services.gateways.log import append_entries, entry_for
 from services.gateways.ratelimit import SharedRateLimiter, limit_for
 from shared.amqp import Names, OutMessage
 from shared.config import Settings
 from shared.consumer import BatchResult, Message
+from shared.delivery_log import append_entries, entry_for
 from shared.keys import Keys
 from shared.lanes import Candidate, LaneView, delivery_lane, plan
 from shared.models import ENCODER, Delivery, decode_deliveries

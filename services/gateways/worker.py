@@ -109,14 +109,11 @@ class GatewayMetrics(RunnerMetrics):
 
 def declare_retry_queues(consumer: BatchConsumer, medium_type: str) -> None:
     """Declare the delay queues of ``medium_type`` (idempotent; classic, durable)."""
-    assert consumer.publisher is not None
     names = consumer.names
-    channel = consumer.publisher.channel
     for level in range(RETRY_LEVELS):
-        channel.queue_declare(
+        consumer.declare_queue(
             names.gateway_retry(medium_type, level),
-            durable=True,
-            arguments={
+            {
                 "x-queue-type": "classic",
                 "x-dead-letter-exchange": names.deliveries,
                 "x-dead-letter-routing-key": medium_type,

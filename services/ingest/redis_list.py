@@ -137,9 +137,8 @@ class ListDrain:
                 delivery_tag=0,
                 queue=f"redis:{self.list}",
                 routing_key="flapjack",
-                properties=pika.BasicProperties(
-                    message_id=f"{batch_id}-{i}", timestamp=int(when or time.time())
-                ),
+                message_id=f"{batch_id}-{i}",
+                timestamp=int(when or time.time()),
             )
             for i, item in enumerate(items)
         ]

@@ -29,7 +29,6 @@ from typing import Any
 
 import msgspec
 
-from services.ingest.flapjack import decode_body
 from services.notifier.core import NotifierState, StateQuery, expand, state_query
 from services.notifier.routing import Index, compile_index, contact_decision, select
 from services.notifier.store import NotifierStore
@@ -44,6 +43,7 @@ from shared.explain import (
     event_record,
     notification_record,
 )
+from shared.formats.flapjack import decode_body
 from shared.keys import Keys, check_id
 from shared.models import CheckEvent, Notification, severity_of
 

@@ -12,19 +12,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgspec
-import pika
 import pytest
 from litestar.testing import TestClient
 from prometheus_client import CollectorRegistry
 
 from services.api.app import create_app
 from services.api.context import ApiContext
-from services.ingest.flapjack import decode_body
 from services.processor.worker import ProcessorMetrics, make_handler
 from shared.amqp import Names, partition_key, partition_of
 from shared.checks import CheckStore
 from shared.config import Settings
 from shared.consumer import BatchResult, Message
+from shared.formats.flapjack import decode_body
 from shared.keys import Keys, check_id
 from shared.models import ENCODER, CheckEvent, Notification
 from shared.records import from_hash
@@ -62,7 +61,6 @@ def process(settings: Settings, events: list[CheckEvent]) -> BatchResult:
         delivery_tag=1,
         queue=Names(settings.namespace).processor(k),
         routing_key=partition_key(k),
-        properties=pika.BasicProperties(),
     )
     return handle([msg])
 

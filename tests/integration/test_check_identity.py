@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pika
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -35,7 +34,6 @@ def _message(settings: Settings, entity: str, check: str, state: str, t: float) 
         delivery_tag=1,
         queue=Names(settings.namespace).processor(k),
         routing_key=partition_key(k),
-        properties=pika.BasicProperties(),
     )
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-import pika
 import pytest
 import redis
 from hypothesis import HealthCheck, given
@@ -77,7 +76,6 @@ class Pipeline:
             delivery_tag=self.tag,
             queue=queue,
             routing_key="",
-            properties=pika.BasicProperties(),
         )
 
     def send(self, event: CheckEvent) -> list[tuple[str, str, str]]:

@@ -6,7 +6,6 @@ import time
 from collections.abc import Iterator
 
 import msgspec
-import pika
 import pytest
 import redis
 from prometheus_client import CollectorRegistry
@@ -307,5 +306,4 @@ def _msg(ref: NotificationRef) -> Message:
         delivery_tag=1,
         queue="q",
         routing_key="q",
-        properties=pika.BasicProperties(),
     )

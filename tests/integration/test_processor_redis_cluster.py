@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import pika
 import pytest
 import redis
 from prometheus_client import CollectorRegistry
@@ -179,7 +178,6 @@ def _batch(settings: Settings, events: list[CheckEvent]) -> list[Message]:
             delivery_tag=k + 1,
             queue=names.processor(k),
             routing_key=partition_key(k),
-            properties=pika.BasicProperties(),
         )
         for k, evs in sorted(by_part.items())
     ]

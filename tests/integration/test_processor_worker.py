@@ -6,7 +6,6 @@ import itertools
 from collections.abc import Iterator
 
 import msgspec
-import pika
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -57,7 +56,6 @@ def message(settings: Settings, events: list[CheckEvent], tag: int = 1) -> Messa
         delivery_tag=tag,
         queue=Names(settings.namespace).processor(k),
         routing_key=partition_key(k),
-        properties=pika.BasicProperties(),
     )
 
 
@@ -174,7 +172,7 @@ def test_outbox_leftovers_go_out_before_anything_newer_of_the_check(
 
 def test_rejected_ack_and_bad_body(settings: Settings, handler) -> None:  # type: ignore[no-untyped-def]
     ok = message(settings, [ev("app", "job", 0, "ok"), ev("app", "job", 5, "acknowledgement")])
-    bad = Message(b"[{]", 2, ok.queue, ok.routing_key, pika.BasicProperties())
+    bad = Message(b"[{]", 2, ok.queue, ok.routing_key)
     result = handler([ok, bad])
     assert result.outputs == []
     assert [(m.delivery_tag, "body" in why) for m, why in result.rejected] == [(2, True)]

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from services.ingest.generic import MISSING, Mapping, decode_body, envelope, map_payload, resolve
+from shared.formats.generic import MISSING, Mapping, decode_body, envelope, map_payload, resolve
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sources"
 NOW = datetime(2024, 5, 1, 10, 30, tzinfo=UTC).timestamp()

@@ -21,8 +21,8 @@ from services.api.ui.views import (
     timeline,
     who_would_be_notified,
 )
-from services.gateways.log import DeliveryLogEntry
 from shared.checks import CheckDetail, CheckStateEntry, Maintenance
+from shared.delivery_log import DeliveryLogEntry
 from shared.directory import DirectorySnapshot
 from shared.keys import check_id
 from shared.models import Contact, Medium, Rule, SeverityRoute, TimeRecurrence

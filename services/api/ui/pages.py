@@ -24,8 +24,8 @@ from services.api.ui.views import (
     timeline,
     who_would_be_notified,
 )
-from services.gateways.log import read_delivery_log
 from shared.checks import CheckStore
+from shared.delivery_log import read_delivery_log
 from shared.models import SERVICE_STATES, Notification
 from shared.records import from_hash
 

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 
 from markupsafe import Markup
 
-from services.gateways.log import DeliveryLogEntry, redact_address
 from services.notifier.routing import compile_index, select
 from services.notifier.rules import rule_text
 from shared.checks import CheckDetail, CheckStateEntry, Maintenance
+from shared.delivery_log import DeliveryLogEntry, redact_address
 from shared.directory import DirectorySnapshot
 from shared.keys import check_id
 from shared.models import SERVICE_STATES, Contact, Notification, Rule

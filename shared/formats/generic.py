@@ -20,8 +20,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from services.ingest.alertmanager import AlertError, parse_rfc3339
-from services.ingest.bodies import MAX_EVENTS_PER_BODY, Decoded, decode_envelope
+from shared.formats.alertmanager import AlertError, parse_rfc3339
+from shared.formats.bodies import MAX_EVENTS_PER_BODY, Decoded, decode_envelope
 from shared.models import (
     MAX_FUTURE_SKEW_S,
     SERVICE_STATES,
