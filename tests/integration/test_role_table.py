@@ -285,3 +285,21 @@ def test_a_viewer_reaches_no_write_route(routes: list[tuple[str, Any]]) -> None:
         if need.auth is None and "viewer" in need.roles and method not in ("GET", "HEAD"):
             # Self-service token routes check the user in the handler (see OTHERS above).
             assert key in reads_by_post or "/tokens" in key, f"{key} admits viewers"
+
+
+def test_the_openapi_document_states_each_routes_roles(
+    world: tuple[TestClient[Any], dict[str, dict[str, str]]],
+) -> None:
+    client, headers = world
+    doc = client.get("/schema/openapi.json", headers=headers["viewer"]).json()
+    assert doc["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
+    paths = doc["paths"]
+    assert paths["/contacts"]["post"]["security"] == [{"token": ["admin"]}]
+    assert paths["/contacts"]["get"]["security"] == [{"token": ["admin", "responder", "viewer"]}]
+    ack = paths["/checks/{entity}/{check}/acknowledgements"]["post"]
+    assert ack["security"] == [{"token": ["admin", "responder"]}]
+    assert paths["/health"]["get"]["security"] == [{}]
+    assert (
+        "Authentication: the route's own secret"
+        in paths["/sources/alertmanager"]["post"]["description"]
+    )
