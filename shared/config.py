@@ -85,6 +85,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     token_file: str = "~/.config/tocsin/token"
+    # The personal token `tocsin login` stored for the CLI (docs/users.md).
+    login_file: str = "~/.config/tocsin/login"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -155,6 +157,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def token_path(self) -> Path:
         return Path(self.token_file).expanduser()
+
+    @property
+    def login_path(self) -> Path:
+        return Path(self.login_file).expanduser()
 
     def redacted(self) -> dict[str, object]:
         """Settings as a dict with secrets masked, safe to log."""

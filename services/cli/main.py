@@ -20,6 +20,7 @@ from services.cli.dead import register as register_dead
 from services.cli.explain import register as register_explain
 from services.cli.help import install as install_help
 from services.cli.incidents import register as register_incidents
+from services.cli.people import register as register_people
 from services.cli.profiles import register as register_profiles
 from services.cli.resources import register as register_resources
 from shared.config import Settings, redact_url
@@ -366,6 +367,7 @@ register_incidents(app)
 register_profiles(app)
 register_explain(app)
 register_dead(app)
+register_people(app)
 
 
 def main() -> None:
