@@ -222,3 +222,37 @@ def test_usernames_are_unique_and_checked(client: Client) -> None:
     assert r.status_code == 400 and r.json()["field"] == "username"
     r = client.post("/users", json={"username": "ivan", "role": "root"}, headers=BOOT)
     assert r.status_code == 400
+
+
+def test_a_responder_edits_only_their_own_contact_and_the_change_is_on_record(
+    client: Client, ctx: ApiContext
+) -> None:
+    ctx.redis.hset(ctx.keys.media_installed(), mapping={"webhook": "1"})
+    mine = client.post("/contacts", json={"name": "Jo"}, headers=BOOT).json()
+    theirs = client.post("/contacts", json={"name": "Kim"}, headers=BOOT).json()
+    jo = user(client, "jo", "responder", contact_id=mine["id"])
+    auth = bearer(token(client, jo["id"]))
+    r = client.patch(f"/contacts/{mine['id']}", json={"timezone": "Europe/Oslo"}, headers=auth)
+    assert r.status_code == 200, r.text
+    assert (
+        client.patch(f"/contacts/{theirs['id']}", json={"name": "x"}, headers=auth).status_code
+        == 403
+    )
+    secret_url = "https://hooks.example.org/T000/B000/very-secret-path"
+    medium = {"contact_id": mine["id"], "type": "webhook", "address": secret_url}
+    r = client.post("/media", json=medium, headers=auth)
+    assert r.status_code == 201, r.text
+    other = {**medium, "contact_id": theirs["id"]}
+    assert client.post("/media", json=other, headers=auth).status_code == 403
+    assert client.post("/contacts", json={"name": "new"}, headers=auth).status_code == 403
+
+    [patched] = client.get("/audit", params={"action": "patch_contact"}, headers=BOOT).json()[
+        "items"
+    ]
+    assert patched["actor"] == "jo" and patched["target"] == f"contact:{mine['id']}"
+    assert patched["before"]["timezone"] == "UTC" and patched["after"]["timezone"] == "Europe/Oslo"
+    [created] = client.get("/audit", params={"action": "create_medium"}, headers=BOOT).json()[
+        "items"
+    ]
+    assert created["after"]["contact_id"] == mine["id"]
+    assert "very-secret-path" not in repr(client.get("/audit", headers=BOOT).json())

@@ -46,9 +46,15 @@ ADMIN_OR_SOURCE = ADMIN | {"source"}
 SOURCE = frozenset({"source"})
 # Routes on a user id: the value used names another user, which only admins may touch.
 OTHERS = ADMIN
+# Routes a responder may call for their own contact only: the test's responder has none.
+OWN = ADMIN
 PUBLIC, SIGNATURE, SESSION = "public", "signature", "session"
 # Bodies where an empty one would stop a request before the handler's own check.
-BODIES: dict[str, dict[str, Any]] = {"POST /users/{uid:str}/tokens": {"name": "t"}}
+BODIES: dict[str, dict[str, Any]] = {
+    "POST /users/{uid:str}/tokens": {"name": "t"},
+    "POST /media": {"contact_id": "nothing", "type": "email", "address": "a@example.org"},
+    "POST /rules": {"contact_id": "nothing"},
+}
 # Reads that answer something other than 2xx on purpose.
 NOT_2XX = {
     # 405, as in Argus: pyargus probes with GET to learn that heartbeats are supported.
@@ -65,15 +71,19 @@ TABLE: dict[str, frozenset[str] | str] = {
     "POST /events": ADMIN,
     # configuration
     **{f"GET /{kind}": READ for kind in ("contacts", "media", "rules")},
-    **{f"POST /{kind}": ADMIN for kind in ("contacts", "media", "rules")},
+    "POST /contacts": ADMIN,
+    # A responder edits only the contact linked to their user (here: none), its media and rules.
+    **{f"POST /{kind}": OWN for kind in ("media", "rules")},
     **{
         f"GET /{k}/{{{i}:str}}": READ
         for k, i in (("contacts", "cid"), ("media", "mid"), ("rules", "rid"))
     },
+    "DELETE /contacts/{cid:str}": ADMIN,
     **{
-        f"{m} /{k}/{{{i}:str}}": ADMIN
+        f"{m} /{k}/{{{i}:str}}": OWN
         for k, i in (("contacts", "cid"), ("media", "mid"), ("rules", "rid"))
         for m in ("PATCH", "DELETE")
+        if (k, m) != ("contacts", "DELETE")
     },
     "POST /config/validate": READ,
     "POST /media/{mid:str}/test": ACT,
