@@ -2,7 +2,8 @@
 
 The middleware records every write request that succeeded (and every one a
 role refused) once the response is sent, so no handler can forget to; a
-handler adds before/after with :func:`note_change`.  Reads and the routes
+handler adds before/after with :func:`note_change`.  A POST that changes
+nothing (a dry run, a validation) says so with ``opt={"audit": False}``.  Reads and the routes
 that authenticate by signature or are public (intake) are not operator
 actions and are not recorded.  See docs/users.md.
 """
@@ -90,7 +91,7 @@ def record_of(scope: Scope, status: int, now: float) -> AuditRecord | None:
     """The audit record of a finished request, or None when it is not one to keep."""
     handler = scope.get("route_handler")
     method = scope.get("method", "")
-    if handler is None or method in READS:
+    if handler is None or method in READS or handler.opt.get("audit") is False:
         return None
     note: dict[str, Any] = scope.get("state", {}).get(NOTE) or {}
     need = need_of(handler.opt, frozenset(getattr(handler, "http_methods", ())))
@@ -101,7 +102,7 @@ def record_of(scope: Scope, status: int, now: float) -> AuditRecord | None:
     who: Principal | None = scope.get("state", {}).get(PRINCIPAL)
     params = scope.get("path_params") or {}
     client = scope.get("client")
-    action = note.get("action") or handler.opt.get("audit") or handler.handler_name
+    action = note.get("action") or handler.handler_name
     return AuditRecord(
         time=now,
         actor=note.get("actor") or (who.name if who else "dashboard"),

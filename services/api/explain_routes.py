@@ -144,7 +144,7 @@ def explain(
     return found
 
 
-@post("/simulate", status_code=200, sync_to_thread=True, opt={"role": "viewer"})
+@post("/simulate", status_code=200, sync_to_thread=True, opt={"role": "viewer", "audit": False})
 def simulate(request: Request[Any, Any, Any], data: JSONBody[SimulateIn]) -> DryRun:
     """Dry run: what the pipeline would decide for ``event`` at ``time`` (default now); writes nothing."""
     ctx = ctx_of(request)
