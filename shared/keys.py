@@ -343,6 +343,10 @@ class Keys:
         """STREAM of audit records, capped (services/api/audit.py)."""
         return f"{self.p}audit"
 
+    def ui_user_sessions(self, owner: str) -> str:
+        """SET of the session refs of one user (``owner`` = user id, or ``bootstrap``)."""
+        return f"{self.p}ui:user_sessions:{owner}"
+
     # -- whole namespace
     def pattern(self) -> str:
         """Glob matching every key of the namespace (for cleanup in tests and tools)."""

@@ -6,6 +6,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
+# Verified against when a login names an unknown user, so it costs as much as a known one.
+DUMMY_HASH = _hasher.hash("tocsin: no such user")
 
 
 def hash_password(password: str) -> str:

@@ -23,6 +23,7 @@ from services.api.config_routes import ctx_of
 from services.api.errors import ApiError
 from services.api.passwords import hash_password
 from services.api.people_store import NameTaken, PeopleStore
+from services.api.ui.session import SessionStore
 from shared.people import (
     Principal,
     TokenOut,
@@ -126,6 +127,12 @@ def _self_or_admin(request: Request[Any, Any, Any], uid: str) -> User:
     return _user_or_404(people(request), uid)
 
 
+def _end_sessions(request: Request[Any, Any, Any], uid: str) -> None:
+    """End the user's dashboard sessions now (the session guard would refuse them anyway)."""
+    ctx = ctx_of(request)
+    SessionStore(ctx.redis, ctx.keys).end_all(uid)
+
+
 def _check_username(username: str) -> None:
     problem = username_problem(username)
     if problem:
@@ -195,6 +202,8 @@ def patch_user(
         store.save_user(before, after)
     except NameTaken:
         raise ApiError(409, f"username {after.username!r} is taken", "username") from None
+    if after.disabled and not before.disabled:
+        _end_sessions(request, uid)
     note_change(request, target=f"user:{uid}", before=user_out(before), after=user_out(after))
     return user_out(after)
 
@@ -206,6 +215,7 @@ def delete_user(request: Request[Any, Any, Any], uid: FromPath[str]) -> None:
     if caller(request).user_id == uid:
         raise ApiError(409, "an admin cannot delete their own user", "id")
     store.delete_user(user, time.time())
+    _end_sessions(request, uid)
     note_change(request, target=f"user:{uid}", before=user_out(user), after=None)
 
 

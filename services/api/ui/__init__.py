@@ -10,10 +10,18 @@ from __future__ import annotations
 from litestar import Router
 from litestar.static_files import create_static_files_router
 
+from services.api.ui.account_pages import account_handlers
 from services.api.ui.actions import action_handlers
 from services.api.ui.dead_pages import dead_handlers
 from services.api.ui.pages import page_handlers
-from services.api.ui.shell import STATIC, LoginRequired, on_login_required, require_session
+from services.api.ui.shell import (
+    STATIC,
+    LoginRequired,
+    RoleRequired,
+    on_login_required,
+    on_role_required,
+    require_session,
+)
 
 ui_router = Router(
     path="/ui",
@@ -21,6 +29,7 @@ ui_router = Router(
         *page_handlers,
         *action_handlers,
         *dead_handlers,
+        *account_handlers,
         create_static_files_router(
             path="/static", directories=[STATIC], opt={"anonymous": True}, include_in_schema=False
         ),
@@ -28,7 +37,7 @@ ui_router = Router(
     # The dashboard's own guard checks the login session (services/api/ui/shell.py).
     opt={"auth": "session"},
     guards=[require_session],
-    exception_handlers={LoginRequired: on_login_required},
+    exception_handlers={LoginRequired: on_login_required, RoleRequired: on_role_required},
     include_in_schema=False,
 )
 
