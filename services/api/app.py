@@ -16,14 +16,14 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.api.access import SECURITY_COMPONENTS, declare
+from services.api.argus.plumbing import source_token_check
 from services.api.argus.router import argus_router
-from services.api.argus.shell import source_token_check
 from services.api.audit import audit_middleware, list_audit
 from services.api.auth import make_guard
 from services.api.check_routes import check_router
 from services.api.config_check import validate_config
-from services.api.config_routes import config_router, ctx_of
-from services.api.context import ApiContext
+from services.api.config_routes import config_router
+from services.api.context import ApiContext, ctx_of
 from services.api.errors import EXCEPTION_HANDLERS, ApiError, split_field
 from services.api.explain_routes import explain_router
 from services.api.medium_test import test_medium

@@ -17,8 +17,9 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_
 from msgspec import Meta
 
 from services.api.auth import actor_name
-from services.api.config_routes import ctx_of, page_of
+from services.api.context import ctx_of
 from services.api.errors import ApiError
+from services.api.paging import page_of
 from services.api.schemas import Accepted, Page
 from shared.checks import (
     CheckDetail,

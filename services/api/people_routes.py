@@ -19,7 +19,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from services.api.audit import note_change
 from services.api.auth import principal_of
-from services.api.config_routes import ctx_of
+from services.api.context import ctx_of
 from services.api.errors import ApiError
 from services.api.passwords import hash_password
 from services.api.people_store import NameTaken, PeopleStore

@@ -23,8 +23,8 @@ import redis
 
 from services.notifier.core import (
     Block,
+    Expansion,
     NotifierState,
-    Outcome,
     RollupState,
     StateQuery,
     episode_key,
@@ -137,7 +137,7 @@ class NotifierStore:
         return state
 
     def commit(
-        self, outcomes: Sequence[Outcome], explain: Mapping[str, Sequence[bytes]] | None = None
+        self, outcomes: Sequence[Expansion], explain: Mapping[str, Sequence[bytes]] | None = None
     ) -> list[Delivery]:
         """Write every effect, the ``notified`` markers, the outbox and decision records in one MULTI.
 
@@ -184,7 +184,7 @@ class NotifierStore:
             pipe.zadd(self.k.lane(lane), members)
             pipe.expire(self.k.lane(lane), self.ttl)
 
-    def _write_effects(self, pipe: redis.client.Pipeline, o: Outcome) -> None:
+    def _write_effects(self, pipe: redis.client.Pipeline, o: Expansion) -> None:
         fx = o.effects
         cleared: dict[str, list[str]] = defaultdict(list)
         for cid, bid in fx.blocks_cleared:

@@ -20,7 +20,7 @@ import msgspec
 import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from services.notifier.core import Outcome, apply, expand, state_query
+from services.notifier.core import Expansion, apply, expand, state_query
 from services.notifier.routing import Index, compile_index, select
 from services.notifier.store import NotifierStore
 from shared.amqp import Names, OutMessage
@@ -170,7 +170,7 @@ def make_handler(
             return result
         plans = [(n, select(index, n)) for n in todo]
         state = store.read_state(state_query(plans))
-        outcomes: list[Outcome] = []
+        outcomes: list[Expansion] = []
         for n, sel in plans:
             outcome = expand(index, state, n, sel)
             apply(state, outcome.effects, n)
@@ -218,7 +218,7 @@ def make_handler(
     return handle
 
 
-def _count(outcomes: Sequence[Outcome], metrics: NotifierMetrics) -> None:
+def _count(outcomes: Sequence[Expansion], metrics: NotifierMetrics) -> None:
     debug = log.isEnabledFor(logging.DEBUG)
     suppressed: Tally[str] = Tally()
     delivered: Tally[str] = Tally()

@@ -19,8 +19,8 @@ from services.api.ui.views import (
     parse_duration,
     parse_maintenance,
     timeline,
-    who_would_be_notified,
 )
+from services.explain.preview import who_would_be_notified
 from shared.checks import CheckDetail, CheckStateEntry, Maintenance
 from shared.delivery_log import DeliveryLogEntry
 from shared.directory import DirectorySnapshot

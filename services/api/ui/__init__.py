@@ -14,7 +14,7 @@ from services.api.ui.account_pages import account_handlers
 from services.api.ui.actions import action_handlers
 from services.api.ui.dead_pages import dead_handlers
 from services.api.ui.pages import page_handlers
-from services.api.ui.shell import (
+from services.api.ui.plumbing import (
     STATIC,
     LoginRequired,
     RoleRequired,
@@ -34,7 +34,7 @@ ui_router = Router(
             path="/static", directories=[STATIC], opt={"anonymous": True}, include_in_schema=False
         ),
     ],
-    # The dashboard's own guard checks the login session (services/api/ui/shell.py).
+    # The dashboard's own guard checks the login session (services/api/ui/plumbing.py).
     opt={"auth": "session"},
     guards=[require_session],
     exception_handlers={LoginRequired: on_login_required, RoleRequired: on_role_required},

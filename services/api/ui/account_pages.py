@@ -15,9 +15,8 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 
 from services.api.audit import AuditLog
-from services.api.config_routes import ctx_of
-from services.api.ui.session import SessionRecord
-from services.api.ui.shell import (
+from services.api.context import ctx_of
+from services.api.ui.plumbing import (
     NONCE_STATE,
     SESSION_STATE,
     csrf_valid,
@@ -25,6 +24,7 @@ from services.api.ui.shell import (
     see_other,
     sessions,
 )
+from services.api.ui.session import SessionRecord
 from shared.audit import AuditQuery
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]

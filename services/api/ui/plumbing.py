@@ -23,7 +23,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect
 
 from services.api.auth import PRINCIPAL
-from services.api.config_routes import ctx_of
+from services.api.context import ctx_of
 from services.api.people_store import PeopleStore
 from services.api.ui import session
 from services.api.ui.views import fmt_duration, time_tag
