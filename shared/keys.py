@@ -319,6 +319,10 @@ class Keys:
         """HASH user id -> User JSON."""
         return f"{self.p}users"
 
+    def user_seq(self) -> str:
+        """STRING counter of users' Argus pks."""
+        return f"{self.p}users:seq"
+
     def user_by_name(self) -> str:
         """HASH username -> user id."""
         return f"{self.p}users:by_name"

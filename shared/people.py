@@ -31,6 +31,8 @@ USER_ROLES: tuple[Role, ...] = ("admin", "responder", "viewer")
 Auth = Literal["public", "signature", "session"]
 AUTH_KINDS: tuple[Auth, ...] = ("public", "signature", "session")
 
+# People's Argus pks start here; source systems (Argus users too) count from 1.
+USER_PK_BASE = 1_000_000
 # A personal token's last-used time is written at most this often (one write per minute).
 TOUCH_EVERY_S = 60.0
 TOKEN_PREFIX = "tcn_"
@@ -50,6 +52,7 @@ class User(msgspec.Struct, kw_only=True):
     disabled: bool = False
     created_at: float = 0.0
     password_hash: str = ""  # argon2id (services/api/passwords.py); never shown
+    pk: int = 0  # the user's Argus pk (from USER_PK_BASE, so never a source system's)
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,6 +17,8 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import UNSET, Meta, UnsetType
 
+from services.api.argus.profiles import add_user_email
+from services.api.argus.timeslots import add_default_timeslot
 from services.api.audit import note_change
 from services.api.auth import principal_of
 from services.api.context import ctx_of
@@ -36,7 +38,7 @@ from shared.people import (
 
 Password = Annotated[str, Meta(min_length=12, max_length=1024)]
 PersonRole = Literal["admin", "responder", "viewer"]
-Email = Annotated[str, Meta(max_length=255)]
+Email = Annotated[str, Meta(max_length=255, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
 
 class UserIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -58,6 +60,7 @@ class UserPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class UserOut(msgspec.Struct, kw_only=True):
     id: str
+    pk: int
     username: str
     role: str
     email: str
@@ -90,6 +93,7 @@ class BootstrapOut(msgspec.Struct, kw_only=True):
 def user_out(u: User) -> UserOut:
     return UserOut(
         id=u.id,
+        pk=u.pk,
         username=u.username,
         role=u.role,
         email=u.email,
@@ -158,9 +162,13 @@ def create_user(request: Request[Any, Any, Any], data: JSONBody[UserIn]) -> User
         password_hash=hash_password(data.password) if data.password else "",
     )
     try:
-        people(request).create_user(user)
+        user = people(request).create_user(user)
     except NameTaken:
         raise ApiError(409, f"username {data.username!r} is taken", "username") from None
+    # What Argus gives every new user: an "All the time" timeslot and an email destination.
+    add_default_timeslot(request, user.id)
+    if user.email:
+        add_user_email(request, user.id, user.email)
     note_change(request, target=f"user:{user.id}", before=None, after=user_out(user))
     return user_out(user)
 

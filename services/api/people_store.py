@@ -8,7 +8,7 @@ import msgspec
 import redis
 
 from shared.keys import Keys
-from shared.people import ApiToken, User, new_token, token_hash
+from shared.people import USER_PK_BASE, ApiToken, User, new_token, token_hash
 
 _user = msgspec.json.Decoder(User)
 _token = msgspec.json.Decoder(ApiToken)
@@ -38,9 +38,12 @@ class PeopleStore:
         return self.user(uid) if uid else None
 
     def create_user(self, user: User) -> User:
-        """Store a new user; :class:`NameTaken` when the username (any case) is held."""
+        """Store a new user with the next Argus pk; :class:`NameTaken` if the username is held."""
         if not self.redis.hsetnx(self.keys.user_by_name(), user.username.lower(), user.id):
             raise NameTaken(user.username)
+        user = msgspec.structs.replace(
+            user, pk=USER_PK_BASE + int(self.redis.incr(self.keys.user_seq()))
+        )
         self.redis.hset(self.keys.users(), user.id, _enc.encode(user))
         return user
 

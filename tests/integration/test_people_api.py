@@ -256,3 +256,49 @@ def test_a_responder_edits_only_their_own_contact_and_the_change_is_on_record(
     ]
     assert created["after"]["contact_id"] == mine["id"]
     assert "very-secret-path" not in repr(client.get("/audit", headers=BOOT).json())
+
+
+def test_a_new_user_gets_argus_defaults_and_argus_user_endpoints_answer(client: Client) -> None:
+    lena = user(client, "lena", "responder", email="lena@example.org")
+    user(client, "max", "viewer")  # no email: a timeslot, no destination
+    slots = client.get("/api/v2/notificationprofiles/timeslots/", headers=BOOT).json()
+    always = [s for s in slots if s["name"] == "All the time"]
+    assert len(always) == 2  # names are unique per user, as in Argus
+    assert always[0]["time_recurrences"] == [
+        {
+            "days": [1, 2, 3, 4, 5, 6, 7],
+            "start": "00:00:00",
+            "end": "23:59:59.999999",
+            "all_day": True,
+        }
+    ]
+    dests = client.get("/api/v2/notificationprofiles/destinations/", headers=BOOT).json()
+    assert [(d["media"], d["settings"]) for d in dests] == [
+        ("email", {"email_address": "lena@example.org"})
+    ]
+    bad = client.post(
+        "/users", json={"username": "x1", "role": "viewer", "email": "nope"}, headers=BOOT
+    )
+    assert bad.status_code == 400
+
+    auth = {"Authorization": f"Token {token(client, lena['id'])}"}
+    me = client.get("/api/v2/auth/user/", headers=auth).json()
+    assert me == {
+        "pk": lena["pk"],
+        "username": "lena",
+        "first_name": "",
+        "last_name": "",
+        "email": "lena@example.org",
+        "admin_url": None,
+    }
+    assert lena["pk"] >= 1_000_000
+    assert (
+        client.get(f"/api/v2/auth/users/{lena['pk']}/", headers=auth).json()["username"] == "lena"
+    )
+    src, src_auth = make_source(client, "zabbix")
+    assert client.get("/api/v2/auth/user/", headers=src_auth).json()["pk"] == src["pk"]
+    assert (
+        client.get(f"/api/v2/auth/users/{src['pk']}/", headers=auth).json()["username"] == "zabbix"
+    )
+    assert client.get("/api/v2/auth/users/0/", headers=auth).json()["username"] == "admin"
+    assert client.get("/api/v2/auth/users/999/", headers=auth).status_code == 404

@@ -159,6 +159,8 @@ TABLE: dict[str, frozenset[str] | str] = {
     f"GET {A}/plannedmaintenance/{{pk:int}}": READ,
     f"PATCH {A}/plannedmaintenance/{{pk:int}}": ACT,
     f"DELETE {A}/plannedmaintenance/{{pk:int}}": ACT,
+    f"GET {A}/auth/user": EVERYONE,
+    f"GET {A}/auth/users/{{pk:int}}": EVERYONE,
     # users, tokens, audit
     "GET /users": ADMIN,
     "POST /users": ADMIN,

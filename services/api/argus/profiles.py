@@ -243,6 +243,21 @@ def _refuse_duplicate(
             )
 
 
+def add_user_email(request: Request[Any, Any, Any], user_id: str, email: str) -> int | None:
+    """A new user's email destination, managed (synced from the user), as Argus creates one.
+
+    None when another destination already has that address (Argus refuses duplicates too).
+    """
+    settings = {"email_address": email}
+    for other in records.all_records(request, "destination").values():
+        if other["media"] == "email" and other["settings"] == settings:
+            return None
+    pk = records.next_pk(request, "destination")
+    rec = {"pk": pk, "media": "email", "label": email, "settings": settings}
+    records.save(request, "destination", {**rec, "user": user_id, "managed": True})
+    return pk
+
+
 @get("/notificationprofiles/destinations/", sync_to_thread=True)
 def list_destinations(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     records.admin_only(request)

@@ -12,6 +12,7 @@ from services.api.argus.plumbing import on_argus_error, source_token_check
 from services.api.argus.profiles import profile_handlers
 from services.api.argus.sources import source_handlers
 from services.api.argus.timeslots import timeslot_handlers
+from services.api.argus.users import user_handlers
 from services.api.errors import ApiError
 
 # Incidents and sources: source systems may read and act on them (the handlers
@@ -29,6 +30,7 @@ argus_router = Router(
         *timeslot_handlers,
         *profile_handlers,
         *maintenance_handlers,
+        *user_handlers,
     ],
     # The app's guard asks this about tokens it does not know (services/api/auth.py);
     # roles: services/api/access.py.
