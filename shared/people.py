@@ -157,6 +157,34 @@ def username_problem(username: str) -> str | None:
     return None
 
 
+def role_for_groups(
+    groups: object, mapping: tuple[str, ...], default: str
+) -> Role | None:
+    """The role an SSO user gets from their groups claim: the highest mapped one.
+
+    ``mapping`` holds ``group=role`` pairs; a user in none of them gets
+    ``default`` ("" = may not log in: None).  A claim that is not a list of
+    strings (or one string) counts as no groups.
+    """
+    if isinstance(groups, str):
+        groups = [groups]
+    names = {g for g in groups if isinstance(g, str)} if isinstance(groups, list) else set()
+    found = {role for group, _, role in (p.partition("=") for p in mapping) if group in names}
+    for role in LADDER:
+        if role in found:
+            return role
+    return next((r for r in LADDER if r == default), None)
+
+
+def sso_username(claims: dict[str, object]) -> str | None:
+    """The username of an SSO login: ``preferred_username``, else ``email``, else None."""
+    for key in ("preferred_username", "email"):
+        value = claims.get(key)
+        if isinstance(value, str) and value and username_problem(value) is None:
+            return value
+    return None
+
+
 def bootstrap_problem(
     admins: list[User], their_tokens: list[list[ApiToken]], now: float
 ) -> str | None:

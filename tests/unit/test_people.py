@@ -11,8 +11,10 @@ from shared.people import (
     User,
     allowed_roles,
     bootstrap_problem,
+    role_for_groups,
     same_secret,
     should_touch,
+    sso_username,
     token_hash,
     token_refusal,
     username_problem,
@@ -121,3 +123,49 @@ def test_audit_filters() -> None:
     assert not matches(rec, AuditQuery(action="delete"))
     assert not matches(rec, AuditQuery(since=NOW + 1))
     assert not matches(rec, AuditQuery(target="token:2"))
+
+
+@pytest.mark.parametrize(
+    ("groups", "default", "role"),
+    [
+        (["ops", "staff"], "", "responder"),
+        (["staff"], "", "viewer"),
+        (["root", "ops"], "", "admin"),
+        ("ops", "", "responder"),
+        (["visitors"], "", None),
+        (["visitors"], "viewer", "viewer"),
+        (None, "", None),
+        ({"ops": True}, "", None),
+        ([1, "staff"], "", "viewer"),
+    ],
+)
+def test_groups_map_to_the_highest_role(groups: object, default: str, role: str | None) -> None:
+    mapping = ("ops=responder", "staff=viewer", "root=admin")
+    assert role_for_groups(groups, mapping, default) == role
+
+
+def test_sso_username_prefers_preferred_username_and_skips_unusable_ones() -> None:
+    assert sso_username({"preferred_username": "ada", "email": "a@x.org"}) == "ada"
+    assert sso_username({"preferred_username": "a b", "email": "a@x.org"}) == "a@x.org"
+    assert sso_username({"preferred_username": "admin"}) is None
+    assert sso_username({"sub": "123"}) is None
+
+
+def test_oidc_settings_are_checked_at_start() -> None:
+    from shared.config import Settings
+    from shared.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="CLIENT_ID"):
+        Settings.from_env({"TOCSIN_OIDC_ISSUER": "http://idp"})
+    with pytest.raises(ConfigError, match="OIDC_ROLES"):
+        Settings.from_env({"TOCSIN_OIDC_ROLES": "ops=root"})
+    s = Settings.from_env(
+        {
+            "TOCSIN_OIDC_ISSUER": "http://idp",
+            "TOCSIN_OIDC_CLIENT_ID": "c",
+            "TOCSIN_OIDC_CLIENT_SECRET": "s3cret",
+            "TOCSIN_OIDC_ROLES": "ops=responder, staff=viewer",
+        }
+    )
+    assert s.oidc_roles == ("ops=responder", "staff=viewer")
+    assert s.redacted()["oidc_client_secret"] == "***"

@@ -22,6 +22,7 @@ from services.api.ui.plumbing import (
     on_role_required,
     require_session,
 )
+from services.api.ui.sso import sso_handlers
 
 ui_router = Router(
     path="/ui",
@@ -30,6 +31,7 @@ ui_router = Router(
         *action_handlers,
         *dead_handlers,
         *account_handlers,
+        *sso_handlers,
         create_static_files_router(
             path="/static", directories=[STATIC], opt={"anonymous": True}, include_in_schema=False
         ),

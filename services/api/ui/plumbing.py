@@ -143,6 +143,7 @@ def render(
     context.setdefault("csrf", session.csrf_token(admin_token(request), nonce) if nonce else "")
     context.setdefault("logged_in", nonce is not None)
     context.setdefault("me", request.state.get(PRINCIPAL))
+    context.setdefault("sso", bool(ctx_of(request).settings.oidc_issuer))
     context.setdefault("path", request.url.path)
     html = ENV.get_template(template).render(**context)
     return Response(html, status_code=status, media_type="text/html", headers=SECURITY_HEADERS)
