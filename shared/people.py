@@ -157,9 +157,7 @@ def username_problem(username: str) -> str | None:
     return None
 
 
-def role_for_groups(
-    groups: object, mapping: tuple[str, ...], default: str
-) -> Role | None:
+def role_for_groups(groups: object, mapping: tuple[str, ...], default: str) -> Role | None:
     """The role an SSO user gets from their groups claim: the highest mapped one.
 
     ``mapping`` holds ``group=role`` pairs; a user in none of them gets

@@ -4,7 +4,7 @@
 check and one event and returns the new state plus every effect to persist
 (history, maintenance, incident, notification) and the decisions of each
 filter.  No Redis, no AMQP, no clock: the event's ``time`` is "now", so a
-replay gives the same answers (CONTRACTS §5).
+replay gives the same answers (README, "How Tocsin decides to notify").
 
 Filters share one shape, ``(Ctx) -> (outcome, reason)`` with outcome
 ``pass`` (ask the next filter), ``block`` (no notification) or ``notify``
@@ -146,7 +146,7 @@ def _apply_service(view: CheckView, event: CheckEvent, incident_id: int | None) 
     failing = event.state != "ok"
     if failing:
         if rec.episode_id is None:
-            # An Argus incident the API opened: its pk is the episode id (CONTRACTS §7).
+            # An Argus incident the API opened: its pk is the episode id (docs/argus.md).
             episode_id = event.incident_id or (
                 str(incident_id) if incident_id is not None else None
             )
@@ -198,7 +198,7 @@ def _apply_service(view: CheckView, event: CheckEvent, incident_id: int | None) 
                 )
             rec = msgspec.structs.replace(rec, worst_state=worse(rec.worst_state, event.state))
     elif before.failing:
-        # Recovering: any acknowledgement ends now (CONTRACTS §5).
+        # Recovering: any acknowledgement ends now (README, "How Tocsin decides to notify").
         for m in view.unscheduled:
             if m.covers(t):
                 maintenances.append(msgspec.structs.replace(m, end_time=t))

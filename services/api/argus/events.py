@@ -197,7 +197,7 @@ def add_ack(request: Request[Any, Any, Any], pk: int, data: AckIn) -> AckOut:
         if is_open
         else []
     )
-    # The acked state includes the ACK being created (Argus §d).
+    # The acked state includes the ACK being created (docs/profiles.md).
     acked = msgspec.structs.replace(inc, **fields)
     notify_profiles(request, store, acked, [(position, record)], now, ack)
     sources = store.sources_by_incident_source()
