@@ -11,7 +11,6 @@ incidents.  See docs/users.md.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
 from typing import Annotated, Literal
@@ -110,11 +109,6 @@ def new_token() -> str:
 def token_hash(token: str) -> str:
     """What is stored and looked up: the SHA-256 of the token (tokens are random, no salt needed)."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def same_secret(given: str, expected: str) -> bool:
-    """Constant-time comparison of two secrets (or of their hashes)."""
-    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
 def token_refusal(tok: ApiToken, user: User | None, now: float) -> str | None:

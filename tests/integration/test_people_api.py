@@ -302,3 +302,22 @@ def test_a_new_user_gets_argus_defaults_and_argus_user_endpoints_answer(client: 
     )
     assert client.get("/api/v2/auth/users/0/", headers=auth).json()["username"] == "admin"
     assert client.get("/api/v2/auth/users/999/", headers=auth).status_code == 404
+
+
+def test_no_token_or_password_reaches_the_logs(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    password = "a long enough password 42"
+    nia = user(client, "nia", "viewer", password=password)
+    assert nia["has_password"] is True and "password" not in nia
+    secret = token(client, nia["id"])
+    client.get("/me", headers=bearer(secret))
+    client.get("/me", headers=bearer(secret + "x"))  # a failed guess
+    client.post("/contacts", json={"name": "x"}, headers=bearer(secret))  # a refusal
+    client.patch(f"/users/{nia['id']}", json={"password": password + "!"}, headers=BOOT)
+    logged = caplog.text + repr(client.get("/audit", headers=BOOT).json())
+    assert secret not in logged and password not in logged
+    assert password not in client.get(f"/users/{nia['id']}", headers=BOOT).text
