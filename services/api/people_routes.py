@@ -299,6 +299,8 @@ def put_bootstrap(request: Request[Any, Any, Any], data: JSONBody[BootstrapIn]) 
         if problem:
             raise ApiError(409, problem, "disabled")
     store.set_bootstrap_disabled(data.disabled)
+    if data.disabled:
+        _end_sessions(request, "bootstrap")  # dashboard sessions opened with the token
     note_change(
         request,
         target="bootstrap-token",

@@ -128,3 +128,19 @@ def _sessions(ctx: ApiContext, uid: str) -> list[Any]:
     from services.api.ui.session import SessionStore
 
     return SessionStore(ctx.redis, ctx.keys).of_owner(uid)
+
+
+def test_disabling_the_bootstrap_token_ends_its_dashboard_sessions(
+    app: Any, ctx: ApiContext
+) -> None:
+    with browser(app) as c:
+        nonce = LOGIN_CSRF.search(c.get("/ui/login").text).group(1)  # type: ignore[union-attr]
+        r = c.post("/ui/login", data={"token": TOKEN, "login_csrf": nonce}, follow_redirects=False)
+        assert r.status_code == 303 and c.get("/ui/").status_code == 200
+        _, secret = PeopleStore(ctx.redis, ctx.keys).issue("u-admin", "t", None, time.time())
+        admin = {"Authorization": f"Bearer {secret}"}
+        assert c.put("/auth/bootstrap", json={"disabled": True}, headers=admin).status_code == 200
+        assert c.get("/ui/", follow_redirects=False).status_code == 303
+        nonce = LOGIN_CSRF.search(c.get("/ui/login").text).group(1)  # type: ignore[union-attr]
+        r = c.post("/ui/login", data={"token": TOKEN, "login_csrf": nonce}, follow_redirects=False)
+        assert r.status_code == 401

@@ -98,9 +98,12 @@ def require_session(
         raise LoginRequired()
     nonce, record = found
     who = record.principal()
+    ctx = connection.app.state.ctx
+    if not who.user_id and PeopleStore(ctx.redis, ctx.keys).bootstrap_disabled():
+        sessions(connection).end(record.ref)  # the admin token's session, now disabled
+        raise LoginRequired()
     if who.user_id:
         # The user as they are now: disabled or deleted ends the session, a new role applies.
-        ctx = connection.app.state.ctx
         user = PeopleStore(ctx.redis, ctx.keys).user(who.user_id)
         if user is None or user.disabled:
             sessions(connection).end(record.ref)
