@@ -177,7 +177,7 @@ async def alertmanager_webhook(request: Request[Any, Any, Any]) -> Response[Sour
     return await _alertmanager(request, want_list=False)
 
 
-@post("/api/v2/alerts", tags=["intake"], status_code=200)
+@post("/api/v2/alerts", tags=["intake"], status_code=200, opt={"audit": False})  # intake
 async def prometheus_alerts(request: Request[Any, Any, Any]) -> Response[SourceResult]:
     """Alertmanager API v2 alert list, so Prometheus can push straight to Tocsin.
 

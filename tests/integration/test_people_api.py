@@ -321,3 +321,12 @@ def test_no_token_or_password_reaches_the_logs(
     logged = caplog.text + repr(client.get("/audit", headers=BOOT).json())
     assert secret not in logged and password not in logged
     assert password not in client.get(f"/users/{nia['id']}", headers=BOOT).text
+
+
+def test_intake_leaves_no_audit_records(client: Client, ctx: ApiContext) -> None:
+    event = {"entity": "web1", "check": "http", "state": "critical"}
+    assert client.post("/events", json=event, headers=BOOT).status_code == 202
+    _, source = make_source(client, "beats")
+    assert client.post("/api/v2/incidents/sources/heartbeat/", headers=source).status_code == 204
+    actions = [r["action"] for r in client.get("/audit", headers=BOOT).json()["items"]]
+    assert actions == ["create_source"]
