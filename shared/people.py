@@ -62,6 +62,7 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     user_id: str = ""
     token_id: str = ""
+    pk: int = 0  # a user's Argus pk
 
 
 BOOTSTRAP = Principal(kind="bootstrap", role="admin", name="admin")

@@ -199,7 +199,12 @@ def identify(
         if should_touch(tok, now):
             people.touch(tok, now)
         return Principal(
-            kind="user", role=user.role, name=user.username, user_id=user.id, token_id=tok.id
+            kind="user",
+            role=user.role,
+            name=user.username,
+            user_id=user.id,
+            token_id=tok.id,
+            pk=user.pk,
         )
     check = handler.opt.get("token_check")
     if check is not None and check(connection, token):

@@ -330,3 +330,19 @@ def test_intake_leaves_no_audit_records(client: Client, ctx: ApiContext) -> None
     assert client.post("/api/v2/incidents/sources/heartbeat/", headers=source).status_code == 204
     actions = [r["action"] for r in client.get("/audit", headers=BOOT).json()["items"]]
     assert actions == ["create_source"]
+
+
+def test_an_argus_ack_shows_the_user_as_its_actor(client: Client, settings: Settings) -> None:
+    _, source = make_source(client)
+    inc = make_incident(client, source)
+    omar = user(client, "omar", "responder")
+    auth = {"Authorization": f"Token {token(client, omar['id'])}"}
+    r = client.post(
+        f"/api/v2/incidents/{inc['pk']}/acks/",
+        json={"event": {"description": "mine"}},
+        headers=auth,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["event"]["actor"] == {"pk": omar["pk"], "username": "omar"}
+    events = client.get(f"/api/v2/incidents/{inc['pk']}/events/", headers=auth).json()
+    assert {"pk": omar["pk"], "username": "omar"} in [e["actor"] for e in events]

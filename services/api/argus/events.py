@@ -94,7 +94,7 @@ def add_event(request: Request[Any, Any, Any], pk: int, data: EventIn) -> EventO
         raise plumbing.invalid(exc) from None
     if effect in ("close", "reopen") and inc.source == "tocsin":
         raise ApiError(400, "a check's incident closes and reopens with the check's state", "type")
-    actor = f"source:{src.pk}" if src else actor_name(request)
+    actor = plumbing.argus_actor(request)
     record = EventRecord(
         type=etype, timestamp=when, description=data.description, actor=actor, received=now
     )
@@ -179,7 +179,7 @@ def add_ack(request: Request[Any, Any, Any], pk: int, data: AckIn) -> AckOut:
         type="ACK",
         timestamp=when,
         description=data.description,
-        actor=actor_name(request),
+        actor=plumbing.argus_actor(request),
         received=now,
     )
     fields: dict[str, Any] = {"acked": True}
@@ -284,13 +284,13 @@ def post_tag(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) 
     """Add one tag (idempotent)."""
     data = plumbing.decode(body, TagIn)
     store, (inc, _, _) = plumbing.load(request, pk)
-    src = plumbing.may_change(request, inc)
+    plumbing.may_change(request, inc)
     try:
         tag = core.parse_tag(data.tag, "tag")
     except core.Invalid as exc:
         raise plumbing.invalid(exc) from None
     if tag not in inc.tags:
-        actor = f"source:{src.pk}" if src else actor_name(request)
+        actor = plumbing.argus_actor(request)
         store.update(
             inc,
             {

@@ -32,7 +32,6 @@ from services.api.argus.schemas import (
     row_of,
 )
 from services.api.argus.store import ArgusStore, EventRecord, IncidentRecord, SourceRecord
-from services.api.auth import actor_name
 from services.api.context import ctx_of
 from services.api.errors import ApiError, split_field
 from shared.keys import check_id
@@ -304,7 +303,7 @@ def create_incident(request: Request[Any, Any, Any], body: RawBody) -> IncidentO
         ticket_url=data.ticket_url,
         metadata=data.metadata,
     )
-    actor = f"source:{src.pk}" if plumbing.caller(request) else "admin"
+    actor = plumbing.argus_actor(request)
     first = EventRecord(
         type="STA" if stateful else "LES",
         timestamp=start,
@@ -370,7 +369,7 @@ def change_incident(request: Request[Any, Any, Any], pk: int, raw: dict[str, Any
     except msgspec.ValidationError as exc:
         message, field = split_field(str(exc))
         raise ApiError(400, message.strip(), field) from None
-    actor = f"source:{src.pk}" if src else actor_name(request)
+    actor = plumbing.argus_actor(request)
     fields: dict[str, Any] = {}
     events: list[EventRecord] = []
 

@@ -20,6 +20,7 @@ from litestar.connection import ASGIConnection
 
 from services.api.argus.core import Invalid, state_of_level
 from services.api.argus.store import ArgusStore, IncidentRecord, SourceRecord
+from services.api.auth import principal_of
 from services.api.context import ApiContext, ctx_of
 from services.api.errors import ApiError, split_field
 from shared.amqp import Names, OutMessage
@@ -42,6 +43,17 @@ def source_token_check(connection: ASGIConnection[Any, Any, Any, Any], token: st
         return False
     connection.state[STATE_KEY] = rec
     return True
+
+
+def argus_actor(request: Request[Any, Any, Any]) -> str:
+    """Who an Argus event or tag is by: ``source:<pk>``, ``user:<pk>:<name>`` or ``admin``."""
+    src = caller(request)
+    if src is not None:
+        return f"source:{src.pk}"
+    who = principal_of(request)
+    if who is not None and who.user_id:
+        return f"user:{who.pk}:{who.name}"
+    return "admin"
 
 
 def caller(request: Request[Any, Any, Any]) -> SourceRecord | None:

@@ -108,7 +108,7 @@ def require_session(
         if user is None or user.disabled:
             sessions(connection).end(record.ref)
             raise LoginRequired()
-        who = msgspec.structs.replace(who, role=user.role, name=user.username)
+        who = msgspec.structs.replace(who, role=user.role, name=user.username, pk=user.pk)
     connection.state[NONCE_STATE] = nonce
     connection.state[SESSION_STATE] = record
     connection.state[PRINCIPAL] = who
