@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -144,3 +145,26 @@ def test_disabling_the_bootstrap_token_ends_its_dashboard_sessions(
         nonce = LOGIN_CSRF.search(c.get("/ui/login").text).group(1)  # type: ignore[union-attr]
         r = c.post("/ui/login", data={"token": TOKEN, "login_csrf": nonce}, follow_redirects=False)
         assert r.status_code == 401
+
+
+def test_a_user_makes_and_revokes_their_own_token_on_the_dashboard(
+    app: Any, ctx: ApiContext
+) -> None:
+    other, _ = PeopleStore(ctx.redis, ctx.keys).issue("u-admin", "admins", None, time.time())
+    with browser(app) as c:
+        assert sign_in(c, "viewer1") == 303
+        form = {"csrf": csrf(c, "/ui/tokens"), "name": "laptop", "expires": "30d"}
+        page = c.post("/ui/tokens/create", data=form)
+        secret = re.search(r'<code id="new-token">([^<]+)</code>', page.text).group(1)  # type: ignore[union-attr]
+        assert (
+            c.get("/me", headers={"Authorization": f"Bearer {secret}"}).json()["name"] == "viewer1"
+        )
+        listed = c.get("/ui/tokens").text
+        assert "laptop" in listed and secret not in listed
+        # Another user's token id is ignored; your own is revoked.
+        c.post("/ui/tokens/revoke", data={"csrf": csrf(c, "/ui/tokens"), "id": other.id})
+        assert PeopleStore(ctx.redis, ctx.keys).token(other.id).revoked_at is None  # type: ignore[union-attr]
+        [mine] = PeopleStore(ctx.redis, ctx.keys).tokens_of("u-viewer")
+        c.post("/ui/tokens/revoke", data={"csrf": csrf(c, "/ui/tokens"), "id": mine.id})
+        r = c.get("/me", headers={"Authorization": f"Bearer {secret}"})
+        assert r.status_code == 401 and "revoked" in r.json()["error"]
