@@ -20,17 +20,16 @@ import msgspec
 import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from services.notifier.core import Expansion, apply, expand, state_query
+from services.notifier.batch import expand_all, explain_records, triage
+from services.notifier.core import Expansion, state_query
 from services.notifier.routing import Index, compile_index, select
 from services.notifier.store import NotifierStore
 from shared.amqp import Names, OutMessage
 from shared.config import Settings
 from shared.consumer import TRANSIENT_ERRORS, BatchConsumer, BatchResult, Handler, Message
 from shared.directory import Directory
-from shared.explain import ENCODER as EXPLAIN_ENCODER
-from shared.explain import notification_record
 from shared.keys import Keys
-from shared.models import ENCODER, NOTIFICATION_REF_DECODER, Delivery, Notification
+from shared.models import ENCODER, NOTIFICATION_REF_DECODER, Delivery
 from shared.store import connect_redis
 from shared.telemetry import LATENCY_BUCKETS, ConsumerMetrics, configure_logging, serve_metrics
 
@@ -150,39 +149,16 @@ def make_handler(
         started = time.perf_counter()
         inp = store.read_batch(list(dict.fromkeys(nid for _, nid in refs)))
         index = cache.get(inp.config_version)
-        todo: list[Notification] = []
-        seen: set[str] = set()
-        for msg, nid in refs:
-            if nid in inp.done or nid in seen:
-                log.debug("already expanded, skipped", extra={"notification_id": nid})
-                continue
-            seen.add(nid)
-            n = inp.notifications.get(nid)
-            if nid in inp.invalid:
-                result.rejected.append((msg, inp.invalid[nid]))
-            elif n is None:
-                result.rejected.append(
-                    (msg, f"notification {nid}: no stored notification (expired or never written)")
-                )
-            else:
-                todo.append(n)
-        if not todo:
+        triaged = triage(refs, inp.notifications, inp.invalid, inp.done)
+        for nid in triaged.skipped:
+            log.debug("already expanded, skipped", extra={"notification_id": nid})
+        result.rejected.extend(triaged.rejected)
+        if not triaged.todo:
             return result
-        plans = [(n, select(index, n)) for n in todo]
+        plans = [(n, select(index, n)) for n in triaged.todo]
         state = store.read_state(state_query(plans))
-        outcomes: list[Expansion] = []
-        for n, sel in plans:
-            outcome = expand(index, state, n, sel)
-            apply(state, outcome.effects, n)
-            outcomes.append(outcome)
-        explain: dict[str, list[bytes]] = {}
-        if store.explain_max > 0:
-            # expand()'s own verdicts per contact and medium, packed for `tocsin explain`.
-            for o in outcomes:
-                rec = notification_record(
-                    o.notification, o.decisions, len(o.deliveries), index.contacts, index.media
-                )
-                explain.setdefault(o.notification.check_id, []).append(EXPLAIN_ENCODER.encode(rec))
+        outcomes = expand_all(index, state, plans)
+        explain = explain_records(index, outcomes) if store.explain_max > 0 else {}
         deliveries = store.commit(outcomes, explain)
         _count(outcomes, metrics)
         metrics.expand_seconds.observe(time.perf_counter() - started)

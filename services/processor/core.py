@@ -15,7 +15,6 @@ metric labels.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import msgspec
 
@@ -25,9 +24,9 @@ from services.processor.effects import (
     IncidentChange,
     Result,
     maintenance_id,
-    notification_id,
 )
-from services.processor.filters import CHAINS, Ctx, Kind, last_problem_state, number
+from services.processor.filters import CHAINS, Ctx, Kind, number
+from services.processor.notification import build_notification
 from shared.checks import (
     LEVELS,
     CheckRecord,
@@ -42,7 +41,6 @@ from shared.models import (
     DEFAULT_ACK_DURATION,
     CheckEvent,
     Notification,
-    severity_of,
 )
 from shared.severity import worse  # the episode's worst state routes recoveries and acks
 
@@ -109,107 +107,35 @@ def _remember_delays(rec: CheckRecord, event: CheckEvent) -> CheckRecord:
     return msgspec.structs.replace(rec, **changes) if changes else rec
 
 
-def _apply_service(view: CheckView, event: CheckEvent, incident_id: int | None) -> Result:
-    t = event.time
-    before = view.record if view.record is not None else _new_record(view, event)
-    rec = _remember_delays(before, event)
-    states: list[tuple[str, StateRecord]] = []
-    maintenances: list[Maintenance] = []
-    inc_events: list[IncidentEvent] = []
-    inc_fields: dict[str, str] = {}
+class _IncidentPart(msgspec.Struct, frozen=True):
+    """One step's share of the incident change: opened, log lines, changed fields, closed."""
+
     opened: Incident | None = None
-    closed = False
-    used_id = False
-    new_tags = tuple(sorted(set(event.tags) - view.tags))
-    tags = view.tags | set(event.tags)
-    changed_state = rec.state != event.state
+    events: tuple[IncidentEvent, ...] = ()
+    fields: dict[str, str] = msgspec.field(default_factory=dict)
+    closed: bool = False
 
-    # History: a new record per state change; repeats refresh the current one.
-    if changed_state or rec.state_seq == 0:
-        seq = rec.max_seq + 1
-        rec = msgspec.structs.replace(
-            rec,
-            state_seq=seq,
-            max_seq=seq,
-            state_since=t,
-            state_count=1,
-            state_notified=False,
-            state_last_notification_count=0,
+    def then(self, later: _IncidentPart) -> _IncidentPart:
+        return _IncidentPart(
+            opened=self.opened or later.opened,
+            events=self.events + later.events,
+            fields={**self.fields, **later.fields},
+            closed=self.closed or later.closed,
         )
-    else:
-        seq = rec.state_seq
-        rec = msgspec.structs.replace(rec, state_count=rec.state_count + 1)
-    rec = msgspec.structs.replace(
-        rec, state=event.state, summary=event.summary, details=event.details, last_update=t
-    )
 
+
+def _apply_service(view: CheckView, event: CheckEvent, incident_id: int | None) -> Result:
+    """A service event, in four steps: history, episode, filter chain and notification, incident."""
+    before = view.record if view.record is not None else _new_record(view, event)
+    tags = view.tags | set(event.tags)
+    rec, seq = _advance_history(_remember_delays(before, event), event)
     failing = event.state != "ok"
     if failing:
-        if rec.episode_id is None:
-            # An Argus incident the API opened: its pk is the episode id (docs/argus.md).
-            episode_id = event.incident_id or (
-                str(incident_id) if incident_id is not None else None
-            )
-            if episode_id is None:
-                raise ValueError("a new failure episode needs a reserved incident id")
-            used_id = event.incident_id is None
-            rec = msgspec.structs.replace(
-                rec,
-                episode_id=episode_id,
-                episode_start=t,
-                worst_state=event.state,
-                notified=False,
-                recovery_pending=False,
-                problem_times={},
-            )
-            opened = Incident(
-                id=int(episode_id),
-                start_time=t,
-                level=LEVELS[event.state],
-                source_incident_id=f"{event.entity}:{event.check}",
-                description=event.summary or f"{event.entity}:{event.check} is {event.state}",
-                check_id=view.id,
-                entity=event.entity,
-                check=event.check,
-                tags=incident_tags(tags),
-            )
-            inc_events.append(IncidentEvent(type="STA", timestamp=t, description=event.summary))
-        else:
-            if rec.recovery_pending:
-                # The ok did not last the recovery delay: the same episode goes on.
-                rec = msgspec.structs.replace(rec, recovery_pending=False)
-                inc_events.append(
-                    IncidentEvent(
-                        type="OTH", timestamp=t, description="failing again before recovery"
-                    )
-                )
-            if (
-                changed_state
-                and before.state in LEVELS
-                and LEVELS[before.state] != LEVELS[event.state]
-            ):
-                inc_fields["level"] = str(LEVELS[event.state])
-                inc_events.append(
-                    IncidentEvent(
-                        type="OTH",
-                        timestamp=t,
-                        description=f"level {LEVELS[before.state]} -> {LEVELS[event.state]} ({before.state} -> {event.state})",
-                    )
-                )
-            rec = msgspec.structs.replace(rec, worst_state=worse(rec.worst_state, event.state))
-    elif before.failing:
-        # Recovering: any acknowledgement ends now (README, "How Tocsin decides to notify").
-        for m in view.unscheduled:
-            if m.covers(t):
-                maintenances.append(msgspec.structs.replace(m, end_time=t))
-        if rec.notified:
-            rec = msgspec.structs.replace(rec, recovery_pending=True)
-        elif rec.episode_id is not None:
-            inc_events.append(IncidentEvent(type="END", timestamp=t, description=event.summary))
-            inc_fields["end_time"] = msgspec.json.encode(t).decode()
-            closed = True
-            rec = _close_episode(rec)
-
+        rec, part, used_id = _failing(view, before, rec, event, incident_id, tags)
+        maintenances: list[Maintenance] = []
+    else:
+        rec, part, maintenances = _recovering(view, before, rec, event)
+        used_id = False
     view_after = _with_maintenances(view, maintenances)
     kind: Kind = "problem" if failing else "recovery"
     ctx = Ctx(
@@ -223,50 +149,171 @@ def _apply_service(view: CheckView, event: CheckEvent, incident_id: int | None) 
     decisions = _run_chain(kind, ctx)
     notification: Notification | None = None
     if decisions[-1].outcome != "block":
-        notification = _notification(view, before, rec, event, kind, tags, seq)
-        rec = msgspec.structs.replace(
-            rec,
-            state_notified=True,
-            state_last_notification_count=rec.state_count,
-            last_notification_type=kind,
-            last_notification_time=t,
-            notification_count=rec.notification_count + 1,
-        )
-        if failing:
-            rec = msgspec.structs.replace(
-                rec, notified=True, problem_times={**rec.problem_times, event.state: t}
-            )
-        else:
-            # The recovery closes the episode that the ok began to end.
-            inc_events.append(
-                IncidentEvent(type="END", timestamp=rec.state_since or t, description=event.summary)
-            )
-            inc_fields["end_time"] = msgspec.json.encode(rec.state_since or t).decode()
-            closed = True
-            rec = _close_episode(rec)
-    states.append((state_id(view.id, seq), _state_record(rec, t)))
-
-    incident = None
-    episode = (opened.id if opened else None) or before.episode_id
-    # The Argus API already wrote the incident and its log for events it published.
-    if event.incident_id is None and episode is not None and (opened or inc_fields or inc_events):
-        incident = IncidentChange(
-            id=str(episode),
-            opened=opened,
-            fields=inc_fields,
-            closed=closed,
-            events=tuple(inc_events),
-        )
+        notification = build_notification(view, before, rec, event, kind, tags, seq)
+        rec, closing = _notified(rec, event, failing)
+        part = part.then(closing)
     return Result(
         view=msgspec.structs.replace(view_after, record=rec, tags=frozenset(tags)),
-        states=tuple(states),
+        states=((state_id(view.id, seq), _state_record(rec, event.time)),),
         maintenances=tuple(maintenances),
-        incident=incident,
+        incident=_incident_change(event, before, part),
         notification=notification,
         decisions=tuple(decisions),
-        new_tags=new_tags,
+        new_tags=tuple(sorted(set(event.tags) - view.tags)),
         used_incident_id=used_id,
         changed=True,
+    )
+
+
+def _advance_history(rec: CheckRecord, event: CheckEvent) -> tuple[CheckRecord, int]:
+    """A new history record per state change; repeats refresh the current one. Returns its seq."""
+    if rec.state != event.state or rec.state_seq == 0:
+        seq = rec.max_seq + 1
+        rec = msgspec.structs.replace(
+            rec,
+            state_seq=seq,
+            max_seq=seq,
+            state_since=event.time,
+            state_count=1,
+            state_notified=False,
+            state_last_notification_count=0,
+        )
+    else:
+        seq = rec.state_seq
+        rec = msgspec.structs.replace(rec, state_count=rec.state_count + 1)
+    rec = msgspec.structs.replace(
+        rec,
+        state=event.state,
+        summary=event.summary,
+        details=event.details,
+        last_update=event.time,
+    )
+    return rec, seq
+
+
+def _failing(
+    view: CheckView,
+    before: CheckRecord,
+    rec: CheckRecord,
+    event: CheckEvent,
+    incident_id: int | None,
+    tags: frozenset[str],
+) -> tuple[CheckRecord, _IncidentPart, bool]:
+    """A failing state opens an episode (and its incident) or continues it; True if the id was used."""
+    t = event.time
+    if rec.episode_id is None:
+        # An Argus incident the API opened: its pk is the episode id (docs/argus.md).
+        episode_id = event.incident_id or (str(incident_id) if incident_id is not None else None)
+        if episode_id is None:
+            raise ValueError("a new failure episode needs a reserved incident id")
+        rec = msgspec.structs.replace(
+            rec,
+            episode_id=episode_id,
+            episode_start=t,
+            worst_state=event.state,
+            notified=False,
+            recovery_pending=False,
+            problem_times={},
+        )
+        opened = Incident(
+            id=int(episode_id),
+            start_time=t,
+            level=LEVELS[event.state],
+            source_incident_id=f"{event.entity}:{event.check}",
+            description=event.summary or f"{event.entity}:{event.check} is {event.state}",
+            check_id=view.id,
+            entity=event.entity,
+            check=event.check,
+            tags=incident_tags(tags),
+        )
+        sta = IncidentEvent(type="STA", timestamp=t, description=event.summary)
+        return rec, _IncidentPart(opened=opened, events=(sta,)), event.incident_id is None
+    part = _IncidentPart()
+    if rec.recovery_pending:
+        # The ok did not last the recovery delay: the same episode goes on.
+        rec = msgspec.structs.replace(rec, recovery_pending=False)
+        again = IncidentEvent(type="OTH", timestamp=t, description="failing again before recovery")
+        part = part.then(_IncidentPart(events=(again,)))
+    if (
+        before.state != event.state
+        and before.state in LEVELS
+        and LEVELS[before.state] != LEVELS[event.state]
+    ):
+        old, new = LEVELS[before.state], LEVELS[event.state]
+        level = IncidentEvent(
+            type="OTH",
+            timestamp=t,
+            description=f"level {old} -> {new} ({before.state} -> {event.state})",
+        )
+        part = part.then(_IncidentPart(events=(level,), fields={"level": str(new)}))
+    rec = msgspec.structs.replace(rec, worst_state=worse(rec.worst_state, event.state))
+    return rec, part, False
+
+
+def _recovering(
+    view: CheckView, before: CheckRecord, rec: CheckRecord, event: CheckEvent
+) -> tuple[CheckRecord, _IncidentPart, list[Maintenance]]:
+    """An ok: acknowledgements end; an unnotified episode ends now, a notified one waits."""
+    t = event.time
+    if not before.failing:
+        return rec, _IncidentPart(), []
+    # Recovering: any acknowledgement ends now (README, "How Tocsin decides to notify").
+    ended = [msgspec.structs.replace(m, end_time=t) for m in view.unscheduled if m.covers(t)]
+    if rec.notified:
+        return msgspec.structs.replace(rec, recovery_pending=True), _IncidentPart(), ended
+    if rec.episode_id is not None:
+        end = _IncidentPart(
+            events=(IncidentEvent(type="END", timestamp=t, description=event.summary),),
+            fields={"end_time": msgspec.json.encode(t).decode()},
+            closed=True,
+        )
+        return _close_episode(rec), end, ended
+    return rec, _IncidentPart(), ended
+
+
+def _notified(
+    rec: CheckRecord, event: CheckEvent, failing: bool
+) -> tuple[CheckRecord, _IncidentPart]:
+    """The record after a notification; a recovery's also closes the episode."""
+    t = event.time
+    rec = msgspec.structs.replace(
+        rec,
+        state_notified=True,
+        state_last_notification_count=rec.state_count,
+        last_notification_type="problem" if failing else "recovery",
+        last_notification_time=t,
+        notification_count=rec.notification_count + 1,
+    )
+    if failing:
+        rec = msgspec.structs.replace(
+            rec, notified=True, problem_times={**rec.problem_times, event.state: t}
+        )
+        return rec, _IncidentPart()
+    # The recovery closes the episode that the ok began to end.
+    since = rec.state_since or t
+    end = _IncidentPart(
+        events=(IncidentEvent(type="END", timestamp=since, description=event.summary),),
+        fields={"end_time": msgspec.json.encode(since).decode()},
+        closed=True,
+    )
+    return _close_episode(rec), end
+
+
+def _incident_change(
+    event: CheckEvent, before: CheckRecord, part: _IncidentPart
+) -> IncidentChange | None:
+    """The incident's change, if any; the Argus API already wrote those of events it published."""
+    episode = (part.opened.id if part.opened else None) or before.episode_id
+    if event.incident_id is not None or episode is None:
+        return None
+    if not (part.opened or part.fields or part.events):
+        return None
+    return IncidentChange(
+        id=str(episode),
+        opened=part.opened,
+        fields=part.fields,
+        closed=part.closed,
+        events=part.events,
     )
 
 
@@ -316,98 +363,6 @@ def _run_chain(kind: Kind, ctx: Ctx) -> list[FilterVerdict]:
     return decisions
 
 
-def _notification(
-    view: CheckView,
-    before: CheckRecord,
-    rec: CheckRecord,
-    event: CheckEvent,
-    kind: Kind,
-    tags: frozenset[str] | set[str],
-    seq: int,
-    ack_until: float | None = None,
-) -> Notification:
-    t = event.time
-    if kind == "problem":
-        severity = severity_of(event.state)
-    elif kind == "test":
-        severity = "critical"
-    else:
-        severity = severity_of(rec.worst_state or before.worst_state or "critical")
-    if kind == "acknowledgement":
-        duration = float((ack_until or t) - t)
-    elif kind == "recovery":
-        start = before.episode_start
-        duration = float((rec.state_since or t) - start) if start is not None else 0.0
-    else:
-        start = rec.episode_start
-        duration = float(t - start) if start is not None and kind == "problem" else 0.0
-    previous = before.state if kind == "problem" else rec.state
-    if kind == "recovery":
-        # After an initial_recovery_delay the previous event was already ok.
-        previous = before.state if before.failing else last_problem_state(rec)
-    facts = _incident_facts(view, before, rec, event, kind)
-    return Notification(
-        id=notification_id(view.id, event.id),
-        type=kind,
-        check_id=view.id,
-        entity=event.entity,
-        check=event.check,
-        state=event.state,
-        severity=severity,
-        time=t,
-        previous_state=previous,
-        summary=event.summary,
-        details=event.details,
-        duration=duration,
-        state_id=state_id(view.id, seq) if seq else None,
-        episode_id=rec.episode_id or before.episode_id,
-        tags=tuple(sorted(tags)),
-        event_id=event.id,
-        acknowledgement_id=event.acknowledgement_id,
-        ack_until=ack_until,
-        acknowledged_by=event.acknowledged_by if kind == "acknowledgement" else "",
-        **facts,
-    )
-
-
-def _incident_facts(
-    view: CheckView, before: CheckRecord, rec: CheckRecord, event: CheckEvent, kind: Kind
-) -> dict[str, Any]:
-    """What Argus notification profiles see of a check incident (docs/profiles.md).
-
-    The incident event a notification stands for: the first problem of an
-    episode is its ``STA``, a later problem in another state the ``OTH`` the
-    level change logs, a recovery the ``END``, an acknowledgement the ``ACK``;
-    repeats and tests stand for no event.  Incidents of Argus sources
-    (``incident_id`` set) get their profile notifications from the API; their
-    rule notifications name the source (``@<entity>``) so planned maintenance
-    can silence them too.
-    """
-    if kind == "test":
-        return {}
-    t = event.time
-    if kind == "problem":
-        first = before.episode_id is None or not before.notified
-        etype = "STA" if first else ("OTH" if before.state != event.state else "")
-        level = LEVELS.get(event.state, 5)
-    else:
-        etype = "END" if kind == "recovery" else "ACK"
-        level = LEVELS.get(rec.worst_state or before.worst_state or "critical", 5)
-    facts: dict[str, Any] = {
-        "incident_event": etype,
-        "incident_source": "tocsin",
-        "incident_source_type": "tocsin",
-        "incident_level": level,
-        "incident_open": kind != "recovery",
-        "incident_acked": kind == "acknowledgement" or any(m.covers(t) for m in view.unscheduled),
-        "in_maintenance": any(m.covers(t) for m in view.scheduled),
-    }
-    if event.incident_id is not None:
-        # The API wrote (and notified profiles of) this event; rules still see the incident.
-        facts.update(incident_event="", incident_source=f"@{event.entity}", incident_source_type="")
-    return facts
-
-
 # --------------------------------------------------------------------------- action events
 
 
@@ -444,7 +399,7 @@ def _apply_action(view: CheckView, event: CheckEvent) -> Result:
     notification = None
     after = before
     if notify:
-        notification = _notification(
+        notification = build_notification(
             view,
             before,
             before,
