@@ -168,6 +168,8 @@ def list_audit(
     """Audit records, newest first; ``action`` matches a prefix, ``since`` is epoch seconds."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiError(400, f"limit must be between 1 and {MAX_LIMIT}", "limit")
+    if not 0 <= since <= 1e11:  # also refuses NaN
+        raise ApiError(400, "since must be epoch seconds", "since")
     ctx = request.app.state.ctx
     query = AuditQuery(actor=actor, action=action, target=target, since=since)
     items, total = AuditLog(ctx.redis, ctx.keys).query(query, limit)

@@ -36,6 +36,8 @@ from shared.people import (
     username_problem,
 )
 
+# Epoch seconds up to the year 5138: finite, so NaN and infinity are refused.
+Epoch = Annotated[float, Meta(ge=0, le=1e11)]
 Password = Annotated[str, Meta(min_length=12, max_length=1024)]
 PersonRole = Literal["admin", "responder", "viewer"]
 Email = Annotated[str, Meta(max_length=255, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")]
@@ -72,7 +74,7 @@ class UserOut(msgspec.Struct, kw_only=True):
 
 class TokenIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: Annotated[str, Meta(min_length=1, max_length=64)]
-    expires_at: float | None = None
+    expires_at: Epoch | None = None
 
 
 class MeOut(msgspec.Struct, kw_only=True):
