@@ -346,3 +346,15 @@ def test_an_argus_ack_shows_the_user_as_its_actor(client: Client, settings: Sett
     assert r.json()["event"]["actor"] == {"pk": omar["pk"], "username": "omar"}
     events = client.get(f"/api/v2/incidents/{inc['pk']}/events/", headers=auth).json()
     assert {"pk": omar["pk"], "username": "omar"} in [e["actor"] for e in events]
+
+
+def test_times_must_be_finite(client: Client) -> None:
+    assert client.get("/audit", params={"since": "nan"}, headers=BOOT).status_code == 400
+    assert client.get("/audit", params={"since": "inf"}, headers=BOOT).status_code == 400
+    pat = user(client, "pat", "viewer")
+    r = client.post(
+        f"/users/{pat['id']}/tokens",
+        content=b'{"name":"a","expires_at":1e400}',
+        headers={**BOOT, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 400
