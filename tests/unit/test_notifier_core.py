@@ -580,6 +580,7 @@ def test_state_query_reads_only_what_decisions_need() -> None:
     assert q.episodes == {"ep-c1", "e9"}
 
 
+@pytest.mark.serial  # asserts on timing: run alone (docs/testing.md)
 def test_expand_500_contacts_1500_media_is_fast() -> None:
     import time
 
