@@ -30,7 +30,7 @@ _RETAIN_ALIASES = {
 }
 
 # Variables whose value is a comma-separated list.
-_LIST_FIELDS = frozenset({"destination_allow", "identity_labels", "trusted_proxies"})
+_LIST_FIELDS = frozenset({"destination_allow", "identity_labels", "trusted_proxies", "oidc_roles"})
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -127,6 +127,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     token_file: str = "~/.config/tocsin/token"
+    # The personal token `tocsin login` stored for the CLI (docs/users.md).
+    login_file: str = "~/.config/tocsin/login"
+    # Dashboard single sign-on with OpenID Connect (docs/users.md); off while issuer is empty.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str | None = None
+    oidc_scopes: str = "openid email profile"
+    oidc_groups_claim: str = "groups"
+    # "group=role" pairs; the highest role of the user's groups wins.
+    oidc_roles: tuple[str, ...] = ()
+    # Role of a user in none of the groups; empty: such a user may not log in.
+    oidc_default_role: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -186,6 +198,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigError("TOCSIN_ACTION_LINK_TTL_S must be at least 60 (seconds)")
         if self.checks_per_source < 0:
             raise ConfigError("TOCSIN_CHECKS_PER_SOURCE must be >= 0 (0 = no limit)")
+        if self.oidc_issuer and not (self.oidc_client_id and self.oidc_client_secret):
+            raise ConfigError(
+                "TOCSIN_OIDC_ISSUER needs TOCSIN_OIDC_CLIENT_ID and TOCSIN_OIDC_CLIENT_SECRET"
+            )
+        for pair in self.oidc_roles:
+            group, _, role = pair.partition("=")
+            if not group or role not in ("admin", "responder", "viewer"):
+                raise ConfigError(
+                    f"TOCSIN_OIDC_ROLES: {pair!r} is not group=role (admin, responder or viewer)"
+                )
+        if self.oidc_default_role not in ("", "admin", "responder", "viewer"):
+            raise ConfigError("TOCSIN_OIDC_DEFAULT_ROLE must be admin, responder, viewer or empty")
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)
@@ -217,6 +241,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def token_path(self) -> Path:
         return Path(self.token_file).expanduser()
 
+    @property
+    def login_path(self) -> Path:
+        return Path(self.login_file).expanduser()
+
     def redacted(self) -> dict[str, object]:
         """Settings as a dict with secrets masked, safe to log."""
         out = msgspec.structs.asdict(self)
@@ -228,6 +256,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "slack_bot_token",
             "pagerduty_webhook_secret",
             "sms_inbound_secret",
+            "oidc_client_secret",
         ):
             if out.get(name):
                 out[name] = "***"

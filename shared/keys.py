@@ -385,6 +385,43 @@ class Keys:
         """STRING with a TTL: an inbound request already taken (replay guard)."""
         return f"{self.p}ack:seen:{channel}:{digest}"
 
+    # -- people (shared/people.py, services/api/people_store.py)
+    def users(self) -> str:
+        """HASH user id -> User JSON."""
+        return f"{self.p}users"
+
+    def user_seq(self) -> str:
+        """STRING counter of users' Argus pks."""
+        return f"{self.p}users:seq"
+
+    def user_by_name(self) -> str:
+        """HASH username -> user id."""
+        return f"{self.p}users:by_name"
+
+    def api_tokens(self) -> str:
+        """HASH token id -> ApiToken JSON (hashes only; revoked ones kept to say so)."""
+        return f"{self.p}users:tokens"
+
+    def api_token_by_hash(self) -> str:
+        """HASH SHA-256 of a personal token -> token id."""
+        return f"{self.p}users:tokens:by_hash"
+
+    def api_token_last_used(self) -> str:
+        """HASH token id -> epoch of its last use (apart, so a use never rewrites a revocation)."""
+        return f"{self.p}users:tokens:last_used"
+
+    def bootstrap_disabled(self) -> str:
+        """STRING present while the break-glass TOCSIN_API_TOKEN is disabled."""
+        return f"{self.p}auth:bootstrap_disabled"
+
+    def audit(self) -> str:
+        """STREAM of audit records, capped (services/api/audit.py)."""
+        return f"{self.p}audit"
+
+    def ui_user_sessions(self, owner: str) -> str:
+        """SET of the session refs of one user (``owner`` = user id, or ``bootstrap``)."""
+        return f"{self.p}ui:user_sessions:{owner}"
+
     # -- whole namespace
     def pattern(self) -> str:
         """Glob matching every key of the namespace (for cleanup in tests and tools)."""

@@ -9,13 +9,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from litestar import Litestar, Request, Response, get, post
+from litestar import Litestar, Request, Response, Router, get, post
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.status_codes import HTTP_202_ACCEPTED
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.api.access import SECURITY_COMPONENTS, declare
+from services.api.argus.plumbing import source_token_check
 from services.api.argus.router import argus_router
+from services.api.audit import audit_middleware, list_audit
 from services.api.auth import make_guard
 from services.api.check_routes import check_router
 from services.api.config_check import validate_config
@@ -27,6 +30,7 @@ from services.api.explain_routes import explain_router
 from services.api.integrations import integrations_router
 from services.api.medium_test import test_medium
 from services.api.oncall_routes import oncall_router
+from services.api.people_routes import people_router
 from services.api.request_metrics import request_metrics
 from services.api.schemas import Accepted, Health
 from services.api.source_routes import sources_router
@@ -37,7 +41,7 @@ from shared.formats.flapjack import decode_body
 MAX_BODY_BYTES = 1024 * 1024
 
 
-@get("/health", opt={"public": True}, tags=["operations"], sync_to_thread=True)
+@get("/health", opt={"auth": "public"}, tags=["operations"], sync_to_thread=True)
 def health(request: Request[Any, Any, Any]) -> Response[Health]:
     """Redis and RabbitMQ reachability; 503 when either is down."""
     ctx = ctx_of(request)
@@ -57,7 +61,7 @@ def health(request: Request[Any, Any, Any]) -> Response[Health]:
 
 @get(
     "/metrics",
-    opt={"public": True},
+    opt={"auth": "public"},
     media_type=CONTENT_TYPE_LATEST,
     tags=["operations"],
     sync_to_thread=True,
@@ -66,7 +70,13 @@ def metrics(request: Request[Any, Any, Any]) -> bytes:
     return generate_latest(ctx_of(request).registry)
 
 
-@post("/events", status_code=HTTP_202_ACCEPTED, tags=["intake"])
+# Intake, not an operator action: no audit record per batch of events.
+@post(
+    "/events",
+    status_code=HTTP_202_ACCEPTED,
+    tags=["intake"],
+    opt={"role": "admin", "audit": False},
+)
 async def post_events(request: Request[Any, Any, Any]) -> Accepted:
     """Accept one Flapjack event or a list; same validation as AMQP ingest.
 
@@ -93,7 +103,7 @@ def create_app(ctx: ApiContext) -> Litestar:
     """The ASGI app for one context (one namespace)."""
     if not ctx.settings.api_token:
         raise ValueError("the API needs TOCSIN_API_TOKEN (tocsin up generates one)")
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             metrics,
@@ -109,15 +119,25 @@ def create_app(ctx: ApiContext) -> Litestar:
             argus_router,
             ui_router,
             integrations_router,
+            people_router,
+            list_audit,
         ],
         state=State({"ctx": ctx}),
         guards=[make_guard(ctx.settings.api_token, ctx.failed_auth)],
+        # Source-system tokens are known everywhere, so a route they may not call says 403.
+        opt={"token_check": source_token_check},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[request_metrics],
+        middleware=[request_metrics, audit_middleware],
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
-            title="Tocsin management API", version="0.1.0", path="/schema"
+            title="Tocsin management API",
+            version="0.1.0",
+            components=SECURITY_COMPONENTS,
+            # Anyone with a role may read the API's description.
+            openapi_router=Router(path="/schema", route_handlers=[], opt={"reads": "viewer"}),
         ),
         debug=False,
         logging_config=None,
     )
+    declare(app)
+    return app

@@ -1,10 +1,13 @@
-"""Bearer-token authentication: every route needs the admin token unless marked public.
+"""Token authentication and roles: who is calling, and may they call this route.
 
-Tokens are compared in constant time.  ``/health`` and ``/metrics`` are public
-so load balancers and Prometheus can reach them without a secret.  A router may
-also accept other tokens by putting a ``token_check(connection, token) -> bool``
-callable in its ``opt`` (the Argus API's source-system tokens); the admin token
-is always accepted first.
+Each route declares the roles it admits (services/api/access.py); the guard
+identifies the caller from ``Authorization: Bearer|Token <t>``: the bootstrap
+``TOCSIN_API_TOKEN`` (admin, unless an admin disabled it), a user's personal
+token, or, where a router puts a ``token_check(connection, token) -> bool`` in
+its ``opt``, an Argus source system's token.  Routes declared ``auth``
+(public health and metrics, webhooks with their own secrets, the dashboard)
+are left to themselves.  Secrets are compared in constant time or looked up
+by hash.
 
 Wrong tokens are counted per client address by :class:`FailedAuth`, which the
 dashboard's login form shares.  The address is the TCP peer's: uvicorn only
@@ -22,10 +25,17 @@ from collections import OrderedDict, deque
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
+from litestar.exceptions import (
+    NotAuthorizedException,
+    PermissionDeniedException,
+    TooManyRequestsException,
+)
 from litestar.handlers.base import BaseRouteHandler
 
+from services.api.access import need_of
+from services.api.people_store import PeopleStore
 from shared.config import Settings
+from shared.people import BOOTSTRAP, Principal, should_touch, token_refusal
 
 
 def token_from_header(value: str | None) -> str | None:
@@ -153,25 +163,93 @@ def connection_client(connection: ASGIConnection) -> str:  # type: ignore[type-a
     return client_key(connection.client.host if connection.client else None)
 
 
+PRINCIPAL = "principal"
+
+
+def _unauthorised(message: str) -> NotAuthorizedException:
+    return NotAuthorizedException(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def identify(
+    connection: ASGIConnection,  # type: ignore[type-arg]
+    handler: BaseRouteHandler,
+    token: str,
+    expected: bytes,
+    now: float,
+) -> Principal | str | None:
+    """Who ``token`` belongs to; a string saying why a known token is refused; None if unknown.
+
+    The bootstrap token is compared in constant time; personal tokens are
+    looked up by their SHA-256 (a guess learns nothing from timing but
+    whether the hash exists); a router's ``token_check`` (Argus source
+    tokens) is asked last.
+    """
+    ctx = connection.app.state.ctx
+    people = PeopleStore(ctx.redis, ctx.keys)
+    if hmac.compare_digest(token.encode(), expected):
+        if people.bootstrap_disabled():
+            return "the bootstrap token is disabled; use a personal token (see docs/users.md)"
+        return BOOTSTRAP
+    tok = people.token_by_secret(token)
+    if tok is not None:
+        user = people.user(tok.user_id)
+        refusal = token_refusal(tok, user, now)
+        if refusal is not None or user is None:
+            return refusal
+        if should_touch(tok, now):
+            people.touch(tok, now)
+        return Principal(
+            kind="user",
+            role=user.role,
+            name=user.username,
+            user_id=user.id,
+            token_id=tok.id,
+            pk=user.pk,
+        )
+    check = handler.opt.get("token_check")
+    if check is not None and check(connection, token):
+        source = connection.state.get("argus_source")
+        return Principal(kind="source", role="source", name=f"source:{getattr(source, 'pk', '')}")
+    return None
+
+
+def principal_of(connection: ASGIConnection) -> Principal | None:  # type: ignore[type-arg]
+    """The caller the guard identified (None on public, signature and session routes)."""
+    found: Principal | None = connection.state.get(PRINCIPAL)
+    return found
+
+
+def actor_name(connection: ASGIConnection) -> str:  # type: ignore[type-arg]
+    """The name records and notifications give the caller ("dashboard" on its session routes)."""
+    who = principal_of(connection)
+    return who.name if who is not None else "dashboard"
+
+
 def make_guard(admin_token: str, failed: FailedAuth | None = None):  # type: ignore[no-untyped-def]
+    """The app's guard: identify the caller, then check the route's declared roles."""
     expected = admin_token.encode()
     failed = failed if failed is not None else FailedAuth()
 
-    def require_token(connection: ASGIConnection, handler: BaseRouteHandler) -> None:  # type: ignore[type-arg]
-        if handler.opt.get("public"):
+    def require_role(connection: ASGIConnection, handler: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+        need = need_of(handler.opt, frozenset(getattr(handler, "http_methods", ())))
+        if need.auth is not None:
             return
         client = connection_client(connection)
         refuse_locked(failed, client, time.monotonic())
         token = token_from_header(connection.headers.get("authorization"))
         if token is None:
-            raise NotAuthorizedException(
-                "missing bearer token", headers={"WWW-Authenticate": "Bearer"}
-            )
-        if hmac.compare_digest(token.encode(), expected):
-            return
-        check = handler.opt.get("token_check")
-        if check is None or not check(connection, token):
+            raise _unauthorised("missing bearer token")
+        who = identify(connection, handler, token, expected, time.time())
+        if who is None:
             failed.record(client, time.monotonic())
-            raise NotAuthorizedException("invalid token", headers={"WWW-Authenticate": "Bearer"})
+            raise _unauthorised("invalid token")
+        if isinstance(who, str):
+            raise _unauthorised(who)
+        connection.state[PRINCIPAL] = who
+        if who.role not in need.roles:
+            raise PermissionDeniedException(
+                f"this route needs one of the roles {', '.join(need.roles)}; "
+                f"{who.name} has role {who.role}"
+            )
 
-    return require_token
+    return require_role

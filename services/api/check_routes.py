@@ -16,6 +16,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
+from services.api.auth import actor_name
 from services.api.context import ctx_of
 from services.api.errors import ApiError
 from services.api.paging import page_of
@@ -119,6 +120,7 @@ def check_states(
     "/checks/{entity:str}/{check:str}/maintenances",
     status_code=HTTP_201_CREATED,
     sync_to_thread=True,
+    opt={"role": "responder"},
 )
 def add_maintenance(
     request: Request[Any, Any, Any],
@@ -174,6 +176,7 @@ def list_maintenances(
     "/checks/{entity:str}/{check:str}/maintenances/{mid:str}",
     status_code=HTTP_204_NO_CONTENT,
     sync_to_thread=True,
+    opt={"role": "responder"},
 )
 def delete_maintenance(
     request: Request[Any, Any, Any], entity: FromPath[str], check: FromPath[str], mid: FromPath[str]
@@ -187,6 +190,7 @@ def delete_maintenance(
     "/checks/{entity:str}/{check:str}/acknowledgements",
     status_code=HTTP_202_ACCEPTED,
     sync_to_thread=True,
+    opt={"role": "responder"},
 )
 def acknowledge(
     request: Request[Any, Any, Any],
@@ -209,6 +213,7 @@ def acknowledge(
         "summary": data.summary,
         "duration": data.duration,
         "time": time.time(),
+        "acknowledged_by": actor_name(request),
     }
     try:
         ctx_of(request).sender.send([msgspec.json.encode(event)])
@@ -275,4 +280,5 @@ check_router = Router(
         notifications,
     ],
     tags=["checks"],
+    opt={"reads": "viewer", "writes": "admin"},  # services/api/access.py
 )

@@ -143,7 +143,12 @@ def _contact_errors(
     return errors
 
 
-@post("/config/validate", status_code=HTTP_200_OK, sync_to_thread=True)
+@post(
+    "/config/validate",
+    status_code=HTTP_200_OK,
+    sync_to_thread=True,
+    opt={"role": "viewer", "audit": False},
+)
 def validate_config(request: Request[Any, Any, Any], data: JSONBody[ConfigFileIn]) -> ConfigReport:
     """Every problem of a configuration file, each naming its contact and item; writes nothing."""
     ctx = ctx_of(request)

@@ -147,4 +147,5 @@ escalation_router = Router(
         list_escalations,
     ],
     tags=["on call"],
+    opt={"reads": "viewer", "writes": "admin"},
 )

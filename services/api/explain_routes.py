@@ -146,7 +146,7 @@ def explain(
     return found
 
 
-@post("/simulate", status_code=200, sync_to_thread=True)
+@post("/simulate", status_code=200, sync_to_thread=True, opt={"role": "viewer", "audit": False})
 def simulate(request: Request[Any, Any, Any], data: JSONBody[SimulateIn]) -> DryRun:
     """Dry run: what the pipeline would decide for ``event`` at ``time`` (default now); writes nothing."""
     ctx = ctx_of(request)
@@ -158,4 +158,6 @@ def simulate(request: Request[Any, Any, Any], data: JSONBody[SimulateIn]) -> Dry
     return dry_run(ctx.redis, ctx.keys, event, ctx.settings.history_max_age_s)
 
 
-explain_router = Router(path="/", route_handlers=[explain, simulate], tags=["explain"])
+explain_router = Router(
+    path="/", route_handlers=[explain, simulate], tags=["explain"], opt={"reads": "viewer"}
+)

@@ -34,7 +34,12 @@ class MediumTestSent(msgspec.Struct):
     check: str
 
 
-@post("/media/{mid:str}/test", status_code=HTTP_202_ACCEPTED, sync_to_thread=True)
+@post(
+    "/media/{mid:str}/test",
+    status_code=HTTP_202_ACCEPTED,
+    sync_to_thread=True,
+    opt={"role": "responder"},
+)
 def test_medium(request: Request[Any, Any, Any], mid: FromPath[str]) -> MediumTestSent:
     """Queue one test message for the medium; its outcome appears in ``GET /deliveries``."""
     ctx = ctx_of(request)

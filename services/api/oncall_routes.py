@@ -125,12 +125,12 @@ def list_schedules(request: Request[Any, Any, Any]) -> list[Schedule]:
     return sorted((_hide(s) for s in store_of(request).schedules().values()), key=lambda s: s.name)
 
 
-@get("/schedules/{sid:str}", opt={"public": True}, sync_to_thread=True)
+@get("/schedules/{sid:str}", opt={"auth": "signature"}, sync_to_thread=True)
 def get_schedule(
     request: Request[Any, Any, Any], sid: FromPath[str], token: FromQuery[str | None] = None
 ) -> Response[Any]:
-    """The schedule (admin token), or ``<id>.ics`` with the schedule's secret as ``?token=``
-    (or the admin token)."""
+    """The schedule (any role from viewer up), or ``<id>.ics`` with the schedule's secret as
+    ``?token=`` (or a token of any role from viewer up)."""
     ctx = ctx_of(request)
     if sid.endswith(".ics"):
         s = store_of(request).get_schedule(sid.removesuffix(".ics"))
@@ -140,7 +140,7 @@ def get_schedule(
             and hmac.compare_digest((token or "").encode(), s.secret.encode())
         )
         if not linked and request.headers.get("authorization"):
-            # The admin token reads any calendar too (raises 401 when it is wrong).
+            # A viewer's (or better) token reads any calendar too (raises 401 when it is wrong).
             make_guard(ctx.settings.api_token or "", ctx.failed_auth)(request, _GUARDED)
         elif not linked:
             raise ApiError(404, "no such calendar (check the link's token)", "token")
@@ -154,7 +154,8 @@ def get_schedule(
     return Response(_schedule(request, sid))
 
 
-_GUARDED = SimpleNamespace(opt={})  # what the admin-token guard sees for a normal route
+# What the token guard checks when the path is not a calendar link: a read, from viewer up.
+_GUARDED = SimpleNamespace(opt={"role": "viewer"}, http_methods=frozenset({"GET"}))
 
 
 @put("/schedules/{sid:str}", sync_to_thread=True)
@@ -184,7 +185,12 @@ def delete_schedule(request: Request[Any, Any, Any], sid: FromPath[str]) -> None
         raise ApiError(404, f"schedule {sid!r} not found", "id")
 
 
-@post("/schedules/{sid:str}/overrides", status_code=HTTP_201_CREATED, sync_to_thread=True)
+@post(
+    "/schedules/{sid:str}/overrides",
+    opt={"role": "responder"},
+    status_code=HTTP_201_CREATED,
+    sync_to_thread=True,
+)
 def create_override(
     request: Request[Any, Any, Any], sid: FromPath[str], data: JSONBody[OverrideIn]
 ) -> Override:
@@ -200,7 +206,10 @@ def create_override(
 
 
 @delete(
-    "/schedules/{sid:str}/overrides/{oid:str}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True
+    "/schedules/{sid:str}/overrides/{oid:str}",
+    opt={"role": "responder"},
+    status_code=HTTP_204_NO_CONTENT,
+    sync_to_thread=True,
 )
 def delete_override(
     request: Request[Any, Any, Any], sid: FromPath[str], oid: FromPath[str]
@@ -315,4 +324,6 @@ oncall_router = Router(
         oncall_now,
     ],
     tags=["on call"],
+    # Overrides (a responder swapping a shift) declare their own role.
+    opt={"reads": "viewer", "writes": "admin"},
 )

@@ -162,7 +162,7 @@ async def _alertmanager(request: Request[Any, Any, Any], want_list: bool) -> Res
 # ----------------------------------------------------------------------------- Alertmanager
 
 
-@post("/sources/alertmanager", opt={"public": True}, tags=["intake"], status_code=200)
+@post("/sources/alertmanager", opt={"auth": "signature"}, tags=["intake"], status_code=200)
 async def alertmanager_webhook(request: Request[Any, Any, Any]) -> Response[SourceResult]:
     """Alertmanager's webhook receiver (payload version 4); admin token in header or ``?token=``.
 
@@ -177,7 +177,7 @@ async def alertmanager_webhook(request: Request[Any, Any, Any]) -> Response[Sour
     return await _alertmanager(request, want_list=False)
 
 
-@post("/api/v2/alerts", tags=["intake"], status_code=200)
+@post("/api/v2/alerts", tags=["intake"], status_code=200, opt={"audit": False})  # intake
 async def prometheus_alerts(request: Request[Any, Any, Any]) -> Response[SourceResult]:
     """Alertmanager API v2 alert list, so Prometheus can push straight to Tocsin.
 
@@ -257,7 +257,7 @@ def delete_source(request: Request[Any, Any, Any], name: FromPath[str]) -> None:
     ctx.check_quota.forget(f"declared:{name}")
 
 
-@post("/sources/{name:str}/events", opt={"public": True}, tags=["intake"], status_code=202)
+@post("/sources/{name:str}/events", opt={"auth": "signature"}, tags=["intake"], status_code=202)
 async def source_events(
     request: Request[Any, Any, Any], name: FromPath[str]
 ) -> Response[SourceResult]:
@@ -304,4 +304,5 @@ sources_router = Router(
         delete_source,
         source_events,
     ],
+    opt={"reads": "viewer", "writes": "admin"},  # services/api/access.py
 )

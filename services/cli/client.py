@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from shared.config import Settings
-from shared.tokens import read_token
+from shared.tokens import cli_token
 
 
 class ApiCallFailed(Exception):
@@ -27,25 +27,19 @@ class ApiCallFailed(Exception):
         return f"{status}{self.message}{where}"
 
 
-def token_origin(settings: Settings) -> str:
-    """Where the CLI's token comes from, for error messages about it."""
-    if settings.api_token:
-        return "TOCSIN_API_TOKEN"
-    return f"the token file {settings.token_path} (TOCSIN_TOKEN_FILE)"
-
-
 class ApiClient:
     """JSON calls to the management API with the admin token."""
 
     def __init__(self, settings: Settings, token: str | None = None, timeout: float = 15.0) -> None:
-        token = token or read_token(settings)
+        found, origin = cli_token(settings)
+        token = token or found
         if not token:
             raise ApiCallFailed(
                 0,
                 f"no API token: TOCSIN_API_TOKEN is unset and {settings.token_path} does not "
                 "exist; run `tocsin up` once (it creates the file) or set TOCSIN_API_TOKEN",
             )
-        self.token_origin = token_origin(settings)
+        self.token_origin = origin
         self.http = httpx.Client(
             base_url=settings.api_url,
             headers={"Authorization": f"Bearer {token}"},
@@ -71,8 +65,8 @@ class ApiClient:
                 message, field = r.text[:500], None
             if r.status_code == 401:
                 message += (
-                    f"; the CLI read its token from {self.token_origin}, which does not match "
-                    "the API's (TOCSIN_API_TOKEN of `tocsin up`, or the token file it wrote)"
+                    f"; the CLI read its token from {self.token_origin}; run `tocsin login` "
+                    "with a personal token, or use the API's TOCSIN_API_TOKEN"
                 )
             raise ApiCallFailed(r.status_code, message, field)
         return r.json() if r.content else None

@@ -21,6 +21,7 @@ from services.cli.explain import register as register_explain
 from services.cli.help import install as install_help
 from services.cli.incidents import register as register_incidents
 from services.cli.oncall import register as register_oncall
+from services.cli.people import register as register_people
 from services.cli.profiles import register as register_profiles
 from services.cli.resources import register as register_resources
 from shared.config import Settings, redact_url
@@ -365,6 +366,7 @@ register_profiles(app)
 register_oncall(app)
 register_explain(app)
 register_dead(app)
+register_people(app)
 
 
 def main() -> None:

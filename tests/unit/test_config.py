@@ -72,4 +72,6 @@ def test_secrets_are_redacted() -> None:
     assert red["api_token"] == "***" and red["smtp_password"] == "***"
     for value in ("hunter2", "links-key", "slack-key", "pd-key", "sms-key"):
         assert value not in str(red)
+    # (values only: a field's name may say "secret", as oidc_client_secret does)
+    assert "secret" not in str(list(red.values()))
     assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"

@@ -57,14 +57,14 @@ def _bulk(ids: list[int], key: str, one: Callable[[int], object]) -> Response[di
     return Response({"changes": changes}, status_code=201 if made else 400)
 
 
-@post("/incidents/acks/bulk/", sync_to_thread=True)
+@post("/incidents/acks/bulk/", sync_to_thread=True, opt={"role": "responder", "sources": True})
 def bulk_acks(request: Request[Any, Any, Any], body: RawBody) -> Response[dict[str, Any]]:
     """Acknowledge many incidents with one ``ack``."""
     data = plumbing.decode(body, BulkAckIn)
     return _bulk(data.ids, "ack", lambda pk: add_ack(request, pk, data.ack))
 
 
-@post("/incidents/events/bulk/", sync_to_thread=True)
+@post("/incidents/events/bulk/", sync_to_thread=True, opt={"role": "responder", "sources": True})
 def bulk_events(request: Request[Any, Any, Any], body: RawBody) -> Response[dict[str, Any]]:
     """Post one ``event`` (END, CLO, REO, …) on many incidents."""
     data = plumbing.decode(body, BulkEventIn)

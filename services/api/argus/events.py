@@ -32,6 +32,7 @@ from services.api.argus.schemas import (
     incident_out,
 )
 from services.api.argus.store import EventRecord
+from services.api.auth import actor_name
 from services.api.errors import ApiError
 
 
@@ -68,7 +69,12 @@ def get_event(
     return event_out(event_pk, pk, events[event_pk - 1], store.sources_by_incident_source())
 
 
-@post("/incidents/{pk:int}/events/", status_code=HTTP_201_CREATED, sync_to_thread=True)
+@post(
+    "/incidents/{pk:int}/events/",
+    status_code=HTTP_201_CREATED,
+    sync_to_thread=True,
+    opt={"role": "responder", "sources": True},
+)
 def post_event(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> EventOut:
     """Post END/RES/CHI/OTH (source systems) or CLO/REO/OTH (admin); ACK only via acks/."""
     return add_event(request, pk, plumbing.decode(body, EventIn))
@@ -88,7 +94,7 @@ def add_event(request: Request[Any, Any, Any], pk: int, data: EventIn) -> EventO
         raise plumbing.invalid(exc) from None
     if effect in ("close", "reopen") and inc.source == "tocsin":
         raise ApiError(400, "a check's incident closes and reopens with the check's state", "type")
-    actor = f"source:{src.pk}" if src else "admin"
+    actor = plumbing.argus_actor(request)
     record = EventRecord(
         type=etype, timestamp=when, description=data.description, actor=actor, received=now
     )
@@ -147,7 +153,12 @@ def get_ack(request: Request[Any, Any, Any], pk: FromPath[int], ack_pk: FromPath
     return _find_ack(request, pk, ack_pk)
 
 
-@post("/incidents/{pk:int}/acks/", status_code=HTTP_201_CREATED, sync_to_thread=True)
+@post(
+    "/incidents/{pk:int}/acks/",
+    status_code=HTTP_201_CREATED,
+    sync_to_thread=True,
+    opt={"role": "responder", "sources": True},
+)
 def post_ack(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> AckOut:
     """Acknowledge (end users, i.e. the admin token); the check gets an acknowledgement."""
     return add_ack(request, pk, plumbing.decode(body, AckIn))
@@ -165,7 +176,11 @@ def add_ack(request: Request[Any, Any, Any], pk: int, data: AckIn) -> AckOut:
     if expiration is not None and expiration <= when:
         raise ApiError(400, "expiration must be after the timestamp", "expiration")
     record = EventRecord(
-        type="ACK", timestamp=when, description=data.description, actor="admin", received=now
+        type="ACK",
+        timestamp=when,
+        description=data.description,
+        actor=plumbing.argus_actor(request),
+        received=now,
     )
     fields: dict[str, Any] = {"acked": True}
     still = inc.acked and (inc.ack_until is None or inc.ack_until > now)
@@ -176,7 +191,12 @@ def add_ack(request: Request[Any, Any, Any], pk: int, data: AckIn) -> AckOut:
     position = store.update(inc, fields, [record])
     store.set_ack_expiration(pk, position, expiration)
     is_open = not inc.stateless and (inc.end_time is None or inc.end_time > now)
-    ack = [plumbing.ack_event(inc, position, when, expiration, data.description)] if is_open else []
+    by = actor_name(request)
+    ack = (
+        [plumbing.ack_event(inc, position, when, expiration, data.description, by)]
+        if is_open
+        else []
+    )
     # The acked state includes the ACK being created (docs/profiles.md).
     acked = msgspec.structs.replace(inc, **fields)
     notify_profiles(request, store, acked, [(position, record)], now, ack)
@@ -207,14 +227,22 @@ def _change_ack(request: Request[Any, Any, Any], pk: int, ack_pk: int, body: byt
     return msgspec.structs.replace(current, expiration=expiration_out(new))
 
 
-@patch("/incidents/{pk:int}/acks/{ack_pk:int}/", sync_to_thread=True)
+@patch(
+    "/incidents/{pk:int}/acks/{ack_pk:int}/",
+    sync_to_thread=True,
+    opt={"role": "responder", "sources": True},
+)
 def patch_ack(
     request: Request[Any, Any, Any], pk: FromPath[int], ack_pk: FromPath[int], body: RawBody
 ) -> AckOut:
     return _change_ack(request, pk, ack_pk, body)
 
 
-@put("/incidents/{pk:int}/acks/{ack_pk:int}/", sync_to_thread=True)
+@put(
+    "/incidents/{pk:int}/acks/{ack_pk:int}/",
+    sync_to_thread=True,
+    opt={"role": "responder", "sources": True},
+)
 def put_ack(
     request: Request[Any, Any, Any], pk: FromPath[int], ack_pk: FromPath[int], body: RawBody
 ) -> AckOut:
@@ -246,18 +274,23 @@ def get_tag(request: Request[Any, Any, Any], pk: FromPath[int], tag: FromPath[st
     return _find_tag(request, pk, tag)
 
 
-@post("/incidents/{pk:int}/tags/", status_code=HTTP_201_CREATED, sync_to_thread=True)
+@post(
+    "/incidents/{pk:int}/tags/",
+    status_code=HTTP_201_CREATED,
+    sync_to_thread=True,
+    opt={"role": "admin", "sources": True},
+)
 def post_tag(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> TagOut:
     """Add one tag (idempotent)."""
     data = plumbing.decode(body, TagIn)
     store, (inc, _, _) = plumbing.load(request, pk)
-    src = plumbing.may_change(request, inc)
+    plumbing.may_change(request, inc)
     try:
         tag = core.parse_tag(data.tag, "tag")
     except core.Invalid as exc:
         raise plumbing.invalid(exc) from None
     if tag not in inc.tags:
-        actor = f"source:{src.pk}" if src else "admin"
+        actor = plumbing.argus_actor(request)
         store.update(
             inc,
             {
@@ -268,7 +301,12 @@ def post_tag(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) 
     return _find_tag(request, pk, tag)
 
 
-@delete("/incidents/{pk:int}/tags/{tag:str}/", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
+@delete(
+    "/incidents/{pk:int}/tags/{tag:str}/",
+    status_code=HTTP_204_NO_CONTENT,
+    sync_to_thread=True,
+    opt={"role": "admin", "sources": True},
+)
 def delete_tag(request: Request[Any, Any, Any], pk: FromPath[int], tag: FromPath[str]) -> None:
     store, (inc, _, _) = plumbing.load(request, pk)
     src = plumbing.may_change(request, inc)

@@ -247,7 +247,12 @@ def _owner(request: Request[Any, Any, Any], store: ArgusStore, data: IncidentIn)
     return found
 
 
-@post("/incidents/", status_code=HTTP_201_CREATED, sync_to_thread=True)
+@post(
+    "/incidents/",
+    status_code=HTTP_201_CREATED,
+    sync_to_thread=True,
+    opt={"role": "admin", "sources": True},
+)
 def create_incident(request: Request[Any, Any, Any], body: RawBody) -> IncidentOut:
     """Create an incident; an open stateful one notifies at once through the pipeline."""
     data = plumbing.decode(body, IncidentIn)
@@ -294,7 +299,7 @@ def create_incident(request: Request[Any, Any, Any], body: RawBody) -> IncidentO
         ticket_url=data.ticket_url,
         metadata=data.metadata,
     )
-    actor = f"source:{src.pk}" if plumbing.caller(request) else "admin"
+    actor = plumbing.argus_actor(request)
     first = EventRecord(
         type="STA" if stateful else "LES",
         timestamp=start,
@@ -360,7 +365,7 @@ def change_incident(request: Request[Any, Any, Any], pk: int, raw: dict[str, Any
     except msgspec.ValidationError as exc:
         message, field = split_field(str(exc))
         raise ApiError(400, message.strip(), field) from None
-    actor = f"source:{src.pk}" if src else "admin"
+    actor = plumbing.argus_actor(request)
     fields: dict[str, Any] = {}
     events: list[EventRecord] = []
 
@@ -416,7 +421,7 @@ def change_incident(request: Request[Any, Any, Any], pk: int, raw: dict[str, Any
     return incident_out(inc, sources, now)
 
 
-@patch("/incidents/{pk:int}/", sync_to_thread=True)
+@patch("/incidents/{pk:int}/", sync_to_thread=True, opt={"role": "admin", "sources": True})
 def patch_incident(
     request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody
 ) -> IncidentOut:
@@ -424,13 +429,13 @@ def patch_incident(
     return change_incident(request, pk, plumbing.decode(body, dict[str, Any]))
 
 
-@put("/incidents/{pk:int}/", sync_to_thread=True)
+@put("/incidents/{pk:int}/", sync_to_thread=True, opt={"role": "admin", "sources": True})
 def put_incident(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> IncidentOut:
     """Same as PATCH (Argus accepts both)."""
     return change_incident(request, pk, plumbing.decode(body, dict[str, Any]))
 
 
-@put("/incidents/{pk:int}/ticket_url/", sync_to_thread=True)
+@put("/incidents/{pk:int}/ticket_url/", sync_to_thread=True, opt={"role": "admin", "sources": True})
 def put_ticket_url(
     request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody
 ) -> Response[dict[str, str]]:

@@ -75,7 +75,12 @@ def list_tasks(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     return [_out(r) for r in sorted(recs, key=lambda r: (r["start"], r["pk"]), reverse=True)]
 
 
-@post("/plannedmaintenance/", status_code=HTTP_201_CREATED, sync_to_thread=True)
+@post(
+    "/plannedmaintenance/",
+    status_code=HTTP_201_CREATED,
+    sync_to_thread=True,
+    opt={"role": "responder"},
+)
 def create_task(request: Request[Any, Any, Any], body: RawBody) -> dict[str, Any]:
     """``{start_time, end_time?, description, filters: [pk]}`` (admin token only)."""
     records.admin_only(request)
@@ -99,7 +104,7 @@ def get_task(request: Request[Any, Any, Any], pk: FromPath[int]) -> dict[str, An
     return _out(records.load(request, "maintenance", pk))
 
 
-@patch("/plannedmaintenance/{pk:int}/", sync_to_thread=True)
+@patch("/plannedmaintenance/{pk:int}/", sync_to_thread=True, opt={"role": "responder"})
 def patch_task(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> dict[str, Any]:
     """Change times, filters or description; not for tasks that ended over 12 hours ago."""
     records.admin_only(request)
@@ -130,7 +135,12 @@ def patch_task(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody
     return _out(records.save(request, "maintenance", rec))
 
 
-@delete("/plannedmaintenance/{pk:int}/", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
+@delete(
+    "/plannedmaintenance/{pk:int}/",
+    status_code=HTTP_204_NO_CONTENT,
+    sync_to_thread=True,
+    opt={"role": "responder"},
+)
 def delete_task(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
     """Only tasks that have not started yet (end an ongoing one by PATCHing end_time)."""
     records.admin_only(request)

@@ -20,6 +20,7 @@ from litestar.connection import ASGIConnection
 
 from services.api.argus.core import Invalid, state_of_level
 from services.api.argus.store import ArgusStore, IncidentRecord, SourceRecord
+from services.api.auth import principal_of
 from services.api.context import ApiContext, ctx_of
 from services.api.errors import ApiError, split_field
 from shared.amqp import Names, OutMessage
@@ -42,6 +43,17 @@ def source_token_check(connection: ASGIConnection[Any, Any, Any, Any], token: st
         return False
     connection.state[STATE_KEY] = rec
     return True
+
+
+def argus_actor(request: Request[Any, Any, Any]) -> str:
+    """Who an Argus event or tag is by: ``source:<pk>``, ``user:<pk>:<name>`` or ``admin``."""
+    src = caller(request)
+    if src is not None:
+        return f"source:{src.pk}"
+    who = principal_of(request)
+    if who is not None and who.user_id:
+        return f"user:{who.pk}:{who.name}"
+    return "admin"
 
 
 def caller(request: Request[Any, Any, Any]) -> SourceRecord | None:
@@ -122,7 +134,12 @@ def failing_event(inc: IncidentRecord, t: float, summary: str = "") -> dict[str,
 
 
 def ack_event(
-    inc: IncidentRecord, ack_pk: int, t: float, expiration: float | None, summary: str
+    inc: IncidentRecord,
+    ack_pk: int,
+    t: float,
+    expiration: float | None,
+    summary: str,
+    by: str = "",
 ) -> dict[str, Any]:
     duration = FOREVER_S if expiration is None else max(1, int(expiration - t))
     return {
@@ -134,6 +151,7 @@ def ack_event(
         "duration": min(duration, FOREVER_S),
         "acknowledgement_id": f"argus:{inc.id}:{ack_pk}",
         "incident_id": str(inc.id),
+        "acknowledged_by": by or None,
     }
 
 

@@ -109,7 +109,12 @@ def delete_filter(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
     records.remove(request, "filter", pk)
 
 
-@post("/notificationprofiles/filterpreview/", status_code=HTTP_200_OK, sync_to_thread=True)
+@post(
+    "/notificationprofiles/filterpreview/",
+    status_code=HTTP_200_OK,
+    sync_to_thread=True,
+    opt={"role": "viewer", "audit": False},
+)
 def filter_preview(request: Request[Any, Any, Any], body: RawBody) -> list[IncidentOut]:
     """Incidents a filter blob matches now (tags: all of them; event_types: in the log)."""
     records.admin_only(request)
@@ -236,6 +241,21 @@ def _refuse_duplicate(
                 f"(pk {other['pk']})",
                 "settings",
             )
+
+
+def add_user_email(request: Request[Any, Any, Any], user_id: str, email: str) -> int | None:
+    """A new user's email destination, managed (synced from the user), as Argus creates one.
+
+    None when another destination already has that address (Argus refuses duplicates too).
+    """
+    settings = {"email_address": email}
+    for other in records.all_records(request, "destination").values():
+        if other["media"] == "email" and other["settings"] == settings:
+            return None
+    pk = records.next_pk(request, "destination")
+    rec = {"pk": pk, "media": "email", "label": email, "settings": settings}
+    records.save(request, "destination", {**rec, "user": user_id, "managed": True})
+    return pk
 
 
 @get("/notificationprofiles/destinations/", sync_to_thread=True)

@@ -189,6 +189,9 @@ def source_of(inc: IncidentRecord, sources: dict[str, SourceRecord]) -> SourceRe
 def actor_of(actor: str | None, sources: dict[str, SourceRecord]) -> Actor:
     if actor == "admin":
         return ADMIN
+    if actor and actor.startswith("user:"):  # user:<pk>:<username>, a person
+        pk, _, name = actor.removeprefix("user:").partition(":")
+        return Actor(pk=int(pk) if pk.isdigit() else 0, username=name)
     key = actor.removeprefix("source:") if actor else TOCSIN
     src = sources.get(key) or sources[TOCSIN]
     return Actor(pk=src.pk, username=src.name)

@@ -49,6 +49,8 @@ class Timeslot(msgspec.Struct, kw_only=True):
     name: str
     time_recurrences: list[RecurrenceIn]
     rules: list[str] = msgspec.field(default_factory=list)
+    # The user it belongs to (Argus: per user); "" for the admin's, as before users existed.
+    user: str = ""
 
 
 class RuleLink(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -140,9 +142,24 @@ def _admin(request: Request[Any, Any, Any]) -> None:
         raise ApiError(403, "source systems cannot manage timeslots", "token")
 
 
-def _unique_name(request: Request[Any, Any, Any], name: str, pk: int | None) -> None:
-    if any(t.name == name and t.pk != pk for t in _all(request)):
+def _unique_name(
+    request: Request[Any, Any, Any], name: str, pk: int | None, user: str = ""
+) -> None:
+    """Names are unique per user, as in Argus."""
+    if any(t.name == name and t.pk != pk and t.user == user for t in _all(request)):
         raise ApiError(400, f"a timeslot named {name!r} already exists", "name")
+
+
+def add_default_timeslot(request: Request[Any, Any, Any], user_id: str) -> Timeslot:
+    """A new user's "All the time" timeslot (every day, all day), as Argus gives every user."""
+    ctx = ctx_of(request)
+    pk = int(ctx.redis.incr(ctx.keys.timeslot_seq()))
+    always = RecurrenceIn(
+        days=[1, 2, 3, 4, 5, 6, 7], start=ALL_DAY[0], end=ALL_DAY[1], all_day=True
+    )
+    return _save(
+        request, Timeslot(pk=pk, name="All the time", time_recurrences=[always], user=user_id)
+    )
 
 
 def _apply(request: Request[Any, Any, Any], slot: Timeslot) -> Timeslot:
@@ -187,7 +204,7 @@ def put_timeslot(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBo
     _admin(request)
     data = plumbing.decode(body, TimeslotIn)
     slot = _load(request, pk)
-    _unique_name(request, data.name, pk)
+    _unique_name(request, data.name, pk, slot.user)
     updated = msgspec.structs.replace(slot, name=data.name, time_recurrences=_normalised(data))
     return _save(request, _apply(request, updated))
 

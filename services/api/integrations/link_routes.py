@@ -117,7 +117,7 @@ def _contact(request: Request[Any, Any, Any], claims: LinkClaims) -> Contact | N
     return ctx_of(request).directory.get_contact(claims.ct)
 
 
-@get("/integrations/ack/{token:str}", opt={"public": True}, sync_to_thread=True)
+@get("/integrations/ack/{token:str}", opt={"auth": "signature"}, sync_to_thread=True)
 def confirm_page(
     request: Request[Any, Any, Any],
     token: FromPath[str],
@@ -128,7 +128,7 @@ def confirm_page(
     return _confirm_page(request, token, duration, short=False)
 
 
-@get(SHORT_PATH + "{token:str}", opt={"public": True}, sync_to_thread=True)
+@get(SHORT_PATH + "{token:str}", opt={"auth": "signature"}, sync_to_thread=True)
 def short_confirm_page(
     request: Request[Any, Any, Any],
     token: FromPath[str],
@@ -167,13 +167,13 @@ def _confirm_page(
     return _page(200, "Acknowledge?", body)
 
 
-@post("/integrations/ack/{token:str}", opt={"public": True}, status_code=200)
+@post("/integrations/ack/{token:str}", opt={"auth": "signature"}, status_code=200)
 async def confirm(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[str]:
     """Acknowledge as the link's contact: ``duration`` from the form or the query, default 4 h."""
     return await _post(request, token, short=False)
 
 
-@post(SHORT_PATH + "{token:str}", opt={"public": True}, status_code=200)
+@post(SHORT_PATH + "{token:str}", opt={"auth": "signature"}, status_code=200)
 async def short_confirm(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[str]:
     """Acknowledge through an SMS link, with the same rules as a full one."""
     return await _post(request, token, short=True)

@@ -130,7 +130,7 @@ def _handle(request: Request[Any, Any, Any], ctx: ApiContext, body: _Body) -> Re
     return _answer(result.outcome, status)
 
 
-@post("/integrations/pagerduty/webhook", opt={"public": True}, status_code=200)
+@post("/integrations/pagerduty/webhook", opt={"auth": "signature"}, status_code=200)
 async def pagerduty_webhook(request: Request[Any, Any, Any]) -> Response[Any]:
     """Verify ``X-PagerDuty-Signature`` (any of its ``v1=`` values), then act on the event."""
     refuse_guessers(request)

@@ -146,7 +146,7 @@ def _handle(ctx: ApiContext, payload: _Payload) -> Response[dict[str, object]]:
     return Response({}, status_code=200, background=task)
 
 
-@post("/integrations/slack/actions", opt={"public": True}, status_code=200)
+@post("/integrations/slack/actions", opt={"auth": "signature"}, status_code=200)
 async def slack_actions(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
     """Verify Slack's signature (5-minute window), then acknowledge as the clicking user's contact."""
     refuse_guessers(request)

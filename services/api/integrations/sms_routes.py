@@ -167,7 +167,7 @@ def _handle(ctx: ApiContext, msg: _Inbound) -> Response[dict[str, str]]:
     return answer(result.outcome, f"Tocsin: {name} {ANSWERS.get(result.outcome, 'not acked')}", 409)
 
 
-@post("/integrations/sms/inbound", opt={"public": True}, status_code=200)
+@post("/integrations/sms/inbound", opt={"auth": "signature"}, status_code=200)
 async def sms_inbound(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     """Verify the HMAC (5-minute window, each message once), then acknowledge and answer by SMS."""
     refuse_guessers(request)

@@ -10,11 +10,20 @@ from __future__ import annotations
 from litestar import Router
 from litestar.static_files import create_static_files_router
 
+from services.api.ui.account_pages import account_handlers
 from services.api.ui.actions import action_handlers
 from services.api.ui.dead_pages import dead_handlers
 from services.api.ui.oncall_pages import oncall_handlers
 from services.api.ui.pages import page_handlers
-from services.api.ui.plumbing import STATIC, LoginRequired, on_login_required, require_session
+from services.api.ui.plumbing import (
+    STATIC,
+    LoginRequired,
+    RoleRequired,
+    on_login_required,
+    on_role_required,
+    require_session,
+)
+from services.api.ui.sso import sso_handlers
 
 ui_router = Router(
     path="/ui",
@@ -23,13 +32,16 @@ ui_router = Router(
         *action_handlers,
         *dead_handlers,
         *oncall_handlers,
+        *account_handlers,
+        *sso_handlers,
         create_static_files_router(
             path="/static", directories=[STATIC], opt={"anonymous": True}, include_in_schema=False
         ),
     ],
-    opt={"public": True},
+    # The dashboard's own guard checks the login session (services/api/ui/plumbing.py).
+    opt={"auth": "session"},
     guards=[require_session],
-    exception_handlers={LoginRequired: on_login_required},
+    exception_handlers={LoginRequired: on_login_required, RoleRequired: on_role_required},
     include_in_schema=False,
 )
 

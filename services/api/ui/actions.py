@@ -20,16 +20,20 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 
 from services.api.argus.events import post_ack, post_event
+from services.api.audit import note_action
 from services.api.auth import connection_client
 from services.api.check_routes import AcknowledgementIn, MaintenanceIn, acknowledge, add_maintenance
 from services.api.context import ctx_of
 from services.api.errors import ApiError
+from services.api.passwords import DUMMY_HASH, password_matches
+from services.api.people_store import PeopleStore
 from services.api.ui import session
 from services.api.ui.pages import NOTICES, check_context
 from services.api.ui.plumbing import NONCE_STATE, check_url, csrf_valid, render, see_other, sessions
 from services.api.ui.views import Invalid, limited_text, parse_duration, parse_maintenance
 from shared.checks import CheckStore
 from shared.consumer import AMQP_ERRORS
+from shared.people import BOOTSTRAP, Principal
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 CSRF_ERROR = "this form has expired; reload the page and try again"
@@ -59,7 +63,7 @@ def _api_message(exc: ApiError) -> tuple[str, str]:
     return str(exc.detail), exc.field or "form"
 
 
-@post("/check/ack", sync_to_thread=True)
+@post("/check/ack", sync_to_thread=True, opt={"role": "responder"})
 def ack_check(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     """Acknowledge a failing check for a duration, with a comment."""
     if not csrf_valid(request, data):
@@ -78,7 +82,7 @@ def ack_check(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     return see_other(check_url(entity, check, done="ack"))
 
 
-@post("/check/maintenance", sync_to_thread=True)
+@post("/check/maintenance", sync_to_thread=True, opt={"role": "responder"})
 def schedule_maintenance(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     if not csrf_valid(request, data):
         return _check_form_error(request, data, "maint", "form", CSRF_ERROR)
@@ -111,7 +115,7 @@ def schedule_maintenance(request: Request[Any, Any, Any], data: Form) -> Respons
     return see_other(check_url(entity, check, done="maintenance"))
 
 
-@post("/check/maintenance/end", sync_to_thread=True)
+@post("/check/maintenance/end", sync_to_thread=True, opt={"role": "responder"})
 def end_maintenance(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     """End a maintenance of either kind (or an acknowledgement) early: now, or drop a later one."""
     if not csrf_valid(request, data):
@@ -138,7 +142,7 @@ def set_enabled(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     return see_other(check_url(entity, check, done="enabled" if wanted == "true" else "disabled"))
 
 
-@post("/check/test", sync_to_thread=True)
+@post("/check/test", sync_to_thread=True, opt={"role": "responder"})
 def test_notification(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     """Publish a ``test_notifications`` action event for the check."""
     if not csrf_valid(request, data):
@@ -190,7 +194,7 @@ def _incident_error(
     )
 
 
-@post("/incidents/{pk:int}/ack", sync_to_thread=True)
+@post("/incidents/{pk:int}/ack", sync_to_thread=True, opt={"role": "responder"})
 def ack_incident(request: Request[Any, Any, Any], pk: FromPath[int], data: Form) -> Response[Any]:
     """Argus acknowledgement: optional duration (none = until closed) and a comment."""
     if not csrf_valid(request, data):
@@ -209,7 +213,7 @@ def ack_incident(request: Request[Any, Any, Any], pk: FromPath[int], data: Form)
     return see_other(f"/ui/incidents/{pk}?done=incident")
 
 
-@post("/incidents/{pk:int}/event", sync_to_thread=True)
+@post("/incidents/{pk:int}/event", sync_to_thread=True, opt={"role": "responder"})
 def incident_event(request: Request[Any, Any, Any], pk: FromPath[int], data: Form) -> Response[Any]:
     """Close (CLO), reopen (REO) or comment on (OTH) an incident."""
     kind = _value(data, "type")
@@ -234,9 +238,27 @@ def incident_event(request: Request[Any, Any, Any], pk: FromPath[int], data: For
 # --------------------------------------------------------------------------- login
 
 
-@post("/login", opt={"anonymous": True}, sync_to_thread=False)
+def _who(request: Request[Any, Any, Any], data: dict[str, Any]) -> Principal | None:
+    """Who the login form names: a user by username and password, or the admin token."""
+    username = _value(data, "username").strip()
+    if username:
+        ctx = ctx_of(request)
+        user = PeopleStore(ctx.redis, ctx.keys).user_by_name(username)
+        # Hash even for an unknown user, so timing does not tell which usernames exist.
+        stored = user.password_hash if user else DUMMY_HASH
+        if password_matches(stored, _value(data, "password")) and user and not user.disabled:
+            return Principal(kind="user", role=user.role, name=user.username, user_id=user.id)
+        return None
+    token = request.app.state.ctx.settings.api_token
+    bootstrap_off = PeopleStore(ctx_of(request).redis, ctx_of(request).keys).bootstrap_disabled()
+    if session.token_matches(token, _value(data, "token")) and not bootstrap_off:
+        return BOOTSTRAP
+    return None
+
+
+@post("/login", opt={"anonymous": True}, sync_to_thread=True)
 def login(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
-    """Exchange the admin token for a session cookie (the token itself is not kept)."""
+    """A user's password, or the admin token, for a session cookie (neither is kept)."""
     token = request.app.state.ctx.settings.api_token
     nxt = _value(data, "next") or "/ui/"
     if not (nxt == "/ui" or nxt.startswith("/ui/")) or "//" in nxt or "\\" in nxt:
@@ -253,14 +275,22 @@ def login(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
         error = "too many failed attempts; try again later"
     elif not given_nonce or not session.csrf_equal(given_nonce, cookie_nonce):
         error = "the login form expired; please try again"
-    elif not session.token_matches(token, _value(data, "token")):
+    elif (who := _who(request, data)) is None:
         failed.record(client, time.monotonic())
-        error = "that token is not valid"
+        named = _value(data, "username").strip()
+        error = "wrong username or password" if named else "that token is not valid"
+        note_action(request.scope, "login_failed", actor=named[:64] or "token")
     else:
+        note_action(
+            request.scope,
+            "login",
+            target=f"user:{who.user_id}" if who.user_id else "",
+            actor=who.name,
+        )
         response = see_other(nxt)
         response.set_cookie(
             session.COOKIE,
-            sessions(request).start(token, time.time()),
+            sessions(request).start(token, time.time(), who, client),
             path="/ui",
             httponly=True,
             samesite="strict",
@@ -284,7 +314,7 @@ def login(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     return page
 
 
-@post("/logout", sync_to_thread=False)
+@post("/logout", sync_to_thread=False, opt={"role": "viewer"})
 def logout(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     """End the session for good: revoked in Redis, not only forgotten by this browser."""
     response = see_other("/ui/login")

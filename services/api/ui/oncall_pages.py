@@ -78,7 +78,7 @@ def oncall_page(request: Request[Any, Any, Any], done: FromQuery[str] = "") -> R
     )
 
 
-@post("/oncall/override", sync_to_thread=True)
+@post("/oncall/override", sync_to_thread=True, opt={"role": "responder"})
 def add_override(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     """Someone covers a schedule from a start (UTC, empty = now) for a duration."""
     now = time.time()
@@ -108,7 +108,7 @@ def add_override(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     return see_other("/ui/oncall?done=override")
 
 
-@post("/oncall/override/delete", sync_to_thread=True)
+@post("/oncall/override/delete", sync_to_thread=True, opt={"role": "responder"})
 def delete_override(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     """Remove an override (its schedule's layers show through again)."""
     values = {k: str(v) for k, v in data.items()}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import msgspec
 import pika
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Request, Response
@@ -21,12 +22,15 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect
 
+from services.api.auth import PRINCIPAL
 from services.api.context import ctx_of
+from services.api.people_store import PeopleStore
 from services.api.ui import session
 from services.api.ui.views import fmt_duration, time_tag
 from shared.amqp import Names, connect
 from shared.checks import Maintenance
 from shared.consumer import AMQP_ERRORS
+from shared.people import Principal, allowed_roles
 from shared.records import from_hash
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 NONCE_STATE = "ui_session_nonce"
+SESSION_STATE = "ui_session"
 PARTIAL_HEADER = "x-tocsin-partial"
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -62,6 +67,15 @@ class LoginRequired(Exception):
     """No valid session: pages redirect to the login form, partials answer 401."""
 
 
+class RoleRequired(Exception):
+    """The session's role may not use this page or form: 403."""
+
+    def __init__(self, roles: tuple[str, ...], who: Principal) -> None:
+        super().__init__(
+            f"this needs one of the roles {', '.join(roles)}; {who.name} is a {who.role}"
+        )
+
+
 def admin_token(request: ASGIConnection[Any, Any, Any, Any]) -> str:
     token: str = request.app.state.ctx.settings.api_token
     return token
@@ -79,10 +93,33 @@ def require_session(
     if handler.opt.get("anonymous"):
         return
     cookie = connection.cookies.get(session.COOKIE)
-    nonce = sessions(connection).live_nonce(admin_token(connection), cookie, time.time())
-    if nonce is None:
+    found = sessions(connection).live(admin_token(connection), cookie, time.time())
+    if found is None:
         raise LoginRequired()
+    nonce, record = found
+    who = record.principal()
+    ctx = connection.app.state.ctx
+    if not who.user_id and PeopleStore(ctx.redis, ctx.keys).bootstrap_disabled():
+        sessions(connection).end(record.ref)  # the admin token's session, now disabled
+        raise LoginRequired()
+    if who.user_id:
+        # The user as they are now: disabled or deleted ends the session, a new role applies.
+        user = PeopleStore(ctx.redis, ctx.keys).user(who.user_id)
+        if user is None or user.disabled:
+            sessions(connection).end(record.ref)
+            raise LoginRequired()
+        who = msgspec.structs.replace(who, role=user.role, name=user.username, pk=user.pk)
     connection.state[NONCE_STATE] = nonce
+    connection.state[SESSION_STATE] = record
+    connection.state[PRINCIPAL] = who
+    reading = set(getattr(handler, "http_methods", ())) <= {"GET", "HEAD"}
+    roles = allowed_roles(handler.opt.get("role") or ("viewer" if reading else "admin"), False)
+    if who.role not in roles:
+        raise RoleRequired(roles, who)
+
+
+def on_role_required(request: Request[Any, Any, Any], exc: RoleRequired) -> Response[Any]:
+    return render(request, "forbidden.html", status=403, message=str(exc))
 
 
 def on_login_required(request: Request[Any, Any, Any], _: LoginRequired) -> Response[Any]:
@@ -108,6 +145,8 @@ def render(
     nonce = request.state.get(NONCE_STATE)
     context.setdefault("csrf", session.csrf_token(admin_token(request), nonce) if nonce else "")
     context.setdefault("logged_in", nonce is not None)
+    context.setdefault("me", request.state.get(PRINCIPAL))
+    context.setdefault("sso", bool(ctx_of(request).settings.oidc_issuer))
     context.setdefault("path", request.url.path)
     html = ENV.get_template(template).render(**context)
     return Response(html, status_code=status, media_type="text/html", headers=SECURITY_HEADERS)

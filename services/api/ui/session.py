@@ -15,10 +15,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import Literal
 
+import msgspec
 import redis
 
 from shared.keys import Keys
+from shared.people import BOOTSTRAP, Principal, Role
 
 COOKIE = "tocsin_session"
 LOGIN_COOKIE = "tocsin_login"
@@ -84,27 +87,111 @@ def session_ref(nonce: str) -> str:
     return hashlib.sha256(nonce.encode()).hexdigest()[:32]
 
 
+class SessionRecord(msgspec.Struct, kw_only=True):
+    """A live session as Redis keeps it: whose it is and where it came from, never the cookie."""
+
+    ref: str
+    kind: str  # "user" or "bootstrap" (logged in with the admin token)
+    role: Role
+    name: str
+    user_id: str = ""
+    created: float = 0.0
+    expires: float = 0.0
+    client: str = ""
+
+    def principal(self) -> Principal:
+        kind: Literal["bootstrap", "user"] = "user" if self.kind == "user" else "bootstrap"
+        return Principal(kind=kind, role=self.role, name=self.name, user_id=self.user_id)
+
+
+def owner_key(who: Principal) -> str:
+    """Whose session list a session joins: the user's id, or ``bootstrap``."""
+    return who.user_id or "bootstrap"
+
+
+_record = msgspec.json.Decoder(SessionRecord)
+
+
 class SessionStore:
-    """Live sessions: created at login, checked on every request, deleted at logout."""
+    """Live sessions: created at login, checked on every request, deleted at logout.
+
+    Each session is also listed under its owner (``ui_user_sessions``), so a
+    user sees and ends their own sessions and disabling a user ends all of theirs.
+    """
 
     def __init__(self, r: redis.Redis, keys: Keys) -> None:
         self.redis = r
         self.keys = keys
 
-    def start(self, admin_token: str, now: float) -> str:
-        """A new session cookie, recorded as live until it expires."""
+    def start(
+        self, admin_token: str, now: float, who: Principal = BOOTSTRAP, client: str = ""
+    ) -> str:
+        """A new session cookie for ``who``, recorded as live until it expires."""
         cookie = new_session(admin_token, now)
         nonce = session_nonce(admin_token, cookie, now)
         assert nonce is not None  # a cookie we just signed
-        self.redis.set(self.keys.ui_session(session_ref(nonce)), "1", ex=SESSION_S)
+        ref = session_ref(nonce)
+        record = SessionRecord(
+            ref=ref,
+            kind=who.kind,
+            role=who.role,
+            name=who.name,
+            user_id=who.user_id,
+            created=now,
+            expires=now + SESSION_S,
+            client=client,
+        )
+        pipe = self.redis.pipeline()
+        pipe.set(self.keys.ui_session(ref), msgspec.json.encode(record), ex=SESSION_S)
+        pipe.sadd(self.keys.ui_user_sessions(owner_key(who)), ref)
+        pipe.expire(self.keys.ui_user_sessions(owner_key(who)), SESSION_S)
+        pipe.execute()
         return cookie
 
-    def live_nonce(self, admin_token: str, cookie: str | None, now: float) -> str | None:
-        """The nonce of a validly signed, unexpired cookie whose session was not revoked."""
+    def live(
+        self, admin_token: str, cookie: str | None, now: float
+    ) -> tuple[str, SessionRecord] | None:
+        """Nonce and record of a validly signed, unexpired cookie whose session was not revoked."""
         nonce = session_nonce(admin_token, cookie, now)
-        if nonce is None or not self.redis.exists(self.keys.ui_session(session_ref(nonce))):
+        if nonce is None:
             return None
-        return nonce
+        ref = session_ref(nonce)
+        raw = self.redis.get(self.keys.ui_session(ref))
+        if raw is None:
+            return None
+        if raw == "1":  # a session from before per-user logins: the admin token's
+            return nonce, SessionRecord(ref=ref, kind="bootstrap", role="admin", name="admin")
+        return nonce, _record.decode(raw)
+
+    def live_nonce(self, admin_token: str, cookie: str | None, now: float) -> str | None:
+        found = self.live(admin_token, cookie, now)
+        return found[0] if found else None
 
     def revoke(self, nonce: str) -> None:
-        self.redis.delete(self.keys.ui_session(session_ref(nonce)))
+        self.end(session_ref(nonce))
+
+    def end(self, ref: str) -> None:
+        raw = self.redis.get(self.keys.ui_session(ref))
+        self.redis.delete(self.keys.ui_session(ref))
+        if raw and raw != "1":
+            rec = _record.decode(raw)
+            self.redis.srem(self.keys.ui_user_sessions(rec.user_id or "bootstrap"), ref)
+
+    def of_owner(self, owner: str) -> list[SessionRecord]:
+        """The owner's live sessions, oldest first (expired refs are dropped from the list)."""
+        refs = sorted(self.redis.smembers(self.keys.ui_user_sessions(owner)))
+        if not refs:
+            return []
+        raws = self.redis.mget([self.keys.ui_session(r) for r in refs])
+        gone = [r for r, raw in zip(refs, raws, strict=True) if raw is None]
+        if gone:
+            self.redis.srem(self.keys.ui_user_sessions(owner), *gone)
+        found = [_record.decode(raw) for raw in raws if raw and raw != "1"]
+        return sorted(found, key=lambda rec: rec.created)
+
+    def end_all(self, owner: str) -> int:
+        """End every session of ``owner`` (a disabled or deleted user); how many there were."""
+        records = self.of_owner(owner)
+        for rec in records:
+            self.end(rec.ref)
+        return len(records)
