@@ -2,8 +2,9 @@
 
 Per batch: decode the ``{"id"}`` refs, read the notification hashes (one
 pipeline), reload the configuration index only if ``config::version`` moved,
-select targets (pure), read the state those decisions need (one pipeline),
-expand (pure), write effects + ``notified`` markers + outbox in one MULTI, and
+select targets (pure), watch and read the state those decisions need (two
+round trips), expand (pure), write effects + ``notified`` markers + outbox in
+one MULTI (decided again if another notifier changed what it read), and
 return the deliveries for the consumer to publish.  ``after_publish`` clears
 the outbox; the idle sweep republishes what a crash left in it (gateways
 deduplicate by delivery id).
@@ -22,11 +23,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from services.notifier.core import Outcome, apply, expand, state_query
 from services.notifier.routing import Index, compile_index, select
-from services.notifier.store import NotifierStore
+from services.notifier.store import BatchInput, NotifierStore
 from shared.amqp import Names, OutMessage
 from shared.config import Settings
 from shared.consumer import TRANSIENT_ERRORS, BatchConsumer, BatchResult, Handler, Message
 from shared.directory import Directory
+from shared.errors import Retryable
 from shared.explain import ENCODER as EXPLAIN_ENCODER
 from shared.explain import notification_record
 from shared.keys import Keys
@@ -70,6 +72,11 @@ class NotifierMetrics:
         )
         self.config_reloads = Counter(
             "tocsin_notifier_config_reloads", "Configuration index reloads", registry=registry
+        )
+        self.conflicts = Counter(
+            "tocsin_notifier_commit_conflicts",
+            "Batches decided again because another notifier changed state they read",
+            registry=registry,
         )
         self.republished = Counter(
             "tocsin_notifier_outbox_republished",
@@ -131,6 +138,11 @@ def delivery_messages(names: Names, deliveries: Sequence[Delivery]) -> list[OutM
     return out
 
 
+# A batch whose optimistic transaction lost to another notifier decides again from fresh
+# state; each loss means another batch committed, so this bounds waiting, not progress.
+MAX_COMMIT_ATTEMPTS = 50
+
+
 def make_handler(
     store: NotifierStore, directory: Directory, names: Names, metrics: NotifierMetrics
 ) -> Handler:
@@ -138,38 +150,52 @@ def make_handler(
     cache = ConfigCache(directory, metrics)
 
     def handle(batch: Sequence[Message]) -> BatchResult:
-        result = BatchResult()
         refs: list[tuple[Message, str]] = []
+        rejected: list[tuple[Message, str]] = []
         for msg in batch:
             try:
                 refs.append((msg, NOTIFICATION_REF_DECODER.decode(msg.body).id))
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                result.rejected.append((msg, f"body: {exc}"))
+                rejected.append((msg, f"body: {exc}"))
         if not refs:
-            return result
+            return BatchResult(rejected=rejected)
         started = time.perf_counter()
-        inp = store.read_batch(list(dict.fromkeys(nid for _, nid in refs)))
-        index = cache.get(inp.config_version)
-        todo: list[Notification] = []
-        seen: set[str] = set()
-        for msg, nid in refs:
-            if nid in inp.done or nid in seen:
-                log.debug("already expanded, skipped", extra={"notification_id": nid})
+        for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
+            try:
+                result = expand_batch(store, cache, names, metrics, refs)
+            except redis.WatchError:
+                metrics.conflicts.inc()
+                log.debug("batch lost a commit race, deciding again", extra={"attempt": attempt})
                 continue
-            seen.add(nid)
-            n = inp.notifications.get(nid)
-            if nid in inp.invalid:
-                result.rejected.append((msg, inp.invalid[nid]))
-            elif n is None:
-                result.rejected.append(
-                    (msg, f"notification {nid}: no stored notification (expired or never written)")
-                )
-            else:
-                todo.append(n)
-        if not todo:
+            result.rejected[:0] = rejected
+            metrics.expand_seconds.observe(time.perf_counter() - started)
             return result
+        raise Retryable(f"notifier batch lost {MAX_COMMIT_ATTEMPTS} commit races in a row")
+
+    return handle
+
+
+def expand_batch(
+    store: NotifierStore,
+    cache: ConfigCache,
+    names: Names,
+    metrics: NotifierMetrics,
+    refs: Sequence[tuple[Message, str]],
+) -> BatchResult:
+    """One optimistic attempt: read, decide, write; :class:`redis.WatchError` if it lost a race."""
+    result = BatchResult()
+    ids = list(dict.fromkeys(nid for _, nid in refs))
+    inp = store.read_batch(ids)
+    index = cache.get(inp.config_version)
+    todo = _todo(refs, inp, result)
+    if not todo:
+        return result
+    with store.transaction() as tx:
         plans = [(n, select(index, n)) for n in todo]
-        state = store.read_state(state_query(plans))
+        store.watch(tx, state_query(plans), (n.id for n in todo))
+        state, done = store.read_watched(state_query(plans), [n.id for n in todo])
+        if done:  # another notifier expanded some of them since read_batch
+            plans = [(n, sel) for n, sel in plans if n.id not in done]
         outcomes: list[Outcome] = []
         for n, sel in plans:
             outcome = expand(index, state, n, sel)
@@ -183,39 +209,63 @@ def make_handler(
                     o.notification, o.decisions, len(o.deliveries), index.contacts, index.media
                 )
                 explain.setdefault(o.notification.check_id, []).append(EXPLAIN_ENCODER.encode(rec))
-        deliveries = store.commit(outcomes, explain)
-        _count(outcomes, metrics)
-        metrics.expand_seconds.observe(time.perf_counter() - started)
-        result.outputs.extend(delivery_messages(names, deliveries))
-        if deliveries:
-            ids = [d.id for d in deliveries]
-            result.after_publish = lambda: store.outbox_done(ids)
-        for o in outcomes:
-            log.info(
-                "notification expanded",
-                extra={
-                    "stage": STAGE,
-                    "notification_id": o.notification.id,
-                    "entity": o.notification.entity,
-                    "check": o.notification.check,
-                    "delivery_ids": [d.id for d in o.deliveries],
-                    "suppressed": sorted(
-                        {dec.code for dec in o.decisions if dec.verdict == "suppress"}
-                    ),
-                },
+        deliveries = store.commit(outcomes, explain, tx) if outcomes else []
+    _count(outcomes, metrics)
+    result.outputs.extend(delivery_messages(names, deliveries))
+    if deliveries:
+        delivery_ids = [d.id for d in deliveries]
+        result.after_publish = lambda: store.outbox_done(delivery_ids)
+    _log_outcomes(outcomes, len(deliveries), index.version)
+    return result
+
+
+def _todo(
+    refs: Sequence[tuple[Message, str]], inp: BatchInput, result: BatchResult
+) -> list[Notification]:
+    """The batch's notifications still to expand, once each; rejects the unreadable ones."""
+    todo: list[Notification] = []
+    seen: set[str] = set()
+    for msg, nid in refs:
+        if nid in inp.done or nid in seen:
+            log.debug("already expanded, skipped", extra={"notification_id": nid})
+            continue
+        seen.add(nid)
+        n = inp.notifications.get(nid)
+        if nid in inp.invalid:
+            result.rejected.append((msg, inp.invalid[nid]))
+        elif n is None:
+            result.rejected.append(
+                (msg, f"notification {nid}: no stored notification (expired or never written)")
             )
+        else:
+            todo.append(n)
+    return todo
+
+
+def _log_outcomes(outcomes: Sequence[Outcome], deliveries: int, version: int) -> None:
+    for o in outcomes:
         log.info(
-            "batch expanded",
+            "notification expanded",
             extra={
                 "stage": STAGE,
-                "notifications": len(outcomes),
-                "deliveries": len(deliveries),
-                "config_version": index.version,
+                "notification_id": o.notification.id,
+                "entity": o.notification.entity,
+                "check": o.notification.check,
+                "delivery_ids": [d.id for d in o.deliveries],
+                "suppressed": sorted(
+                    {dec.code for dec in o.decisions if dec.verdict == "suppress"}
+                ),
             },
         )
-        return result
-
-    return handle
+    log.info(
+        "batch expanded",
+        extra={
+            "stage": STAGE,
+            "notifications": len(outcomes),
+            "deliveries": deliveries,
+            "config_version": version,
+        },
+    )
 
 
 def _count(outcomes: Sequence[Outcome], metrics: NotifierMetrics) -> None:
