@@ -13,7 +13,7 @@ lane in production order.
 Several notifiers share one queue, so two batches may read the same rollup
 or block set at once.  The ``WATCH`` makes the read-decide-write of a batch
 one optimistic transaction: if another notifier changed any key this batch
-read (its markers, blocks, rollups, episodes) before the ``MULTI`` ran, the
+read (its markers, blocks, rollups, episodes, checks' latest times) before the ``MULTI`` ran, the
 ``EXEC`` fails with :class:`redis.WatchError` and the handler decides again
 from fresh state.  Every committed batch therefore saw exactly the state the
 batches committed before it left: the replicas' effects are those of one
@@ -130,6 +130,7 @@ class NotifierStore:
         for mid in sorted(q.rollup_media):
             keys += [self.k.medium_rollup(mid), self.k.medium_rollup_checks(mid)]
         keys += [self.k.episode_media(key) for key in sorted(q.episodes)]
+        keys += [self.k.notified_latest(cid) for cid in sorted(q.checks)]
         pipe.watch(*keys)
 
     def read_state(self, q: StateQuery) -> NotifierState:
@@ -157,6 +158,9 @@ class NotifierStore:
         episode_order = sorted(q.episodes)
         for key in episode_order:
             pipe.smembers(self.k.episode_media(key))
+        check_order = sorted(q.checks)
+        for cid in check_order:
+            pipe.get(self.k.notified_latest(cid))
         res = iter(pipe.execute())
         done = frozenset(nid for nid in notification_ids if next(res))
         state = NotifierState()
@@ -170,6 +174,10 @@ class NotifierStore:
             state.rollups[mid] = RollupState(active == "true", items)
         for key in episode_order:
             state.episodes[key] = set(next(res))
+        for cid in check_order:
+            latest = next(res)
+            if latest is not None:
+                state.latest[cid] = float(latest)
         members = sorted({cid for r in state.rollups.values() for cid in r.items})
         if members:
             state.checks = dict(CheckStore(self.r, self.k).details_at(members, time.time()))
@@ -201,9 +209,15 @@ class NotifierStore:
                 oldest[b.contact_id] = min(oldest.get(b.contact_id, math.inf), o.notification.time)
         for cid, t in oldest.items():
             pipe.zremrangebyscore(self.k.contact_block_ids(cid), "-inf", t)
+        latest: dict[str, float] = {}
         for o in outcomes:
             self._write_effects(pipe, o)
             pipe.set(self.k.notified(o.notification.id), "1", ex=self.ttl)
+            if o.effects.latest is not None:
+                cid = o.notification.check_id
+                latest[cid] = max(latest.get(cid, -math.inf), o.effects.latest)
+        for cid, t in latest.items():
+            pipe.set(self.k.notified_latest(cid), repr(t), ex=self.ttl)
         self.queue_in_lanes(pipe, deliveries)
         if deliveries:
             pipe.hset(

@@ -7,7 +7,8 @@ what is left in Redis must equal what one notifier taking the notifications
 one after the other decides (the pure core run serially is the reference):
 rollup messages and the checks they count, interval blocks, recovery routing.
 Without the optimistic transaction (``WATCH``) the replicas both page checks
-the rollup should hold and send the rollup more than once.
+the rollup should hold and send the rollup more than once.  A second test has
+one replica expand a recovery before another expands the problem before it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from prometheus_client import CollectorRegistry
 
 from services.notifier.core import NotifierState, apply, expand
 from services.notifier.routing import Index, compile_index, select
-from services.notifier.worker import build_consumer
+from services.notifier.store import NotifierStore
+from services.notifier.worker import NotifierMetrics, build_consumer, make_handler
 from shared.amqp import Names, OutMessage, Publisher, connect
 from shared.config import Settings
 from shared.consumer import BatchConsumer, BatchResult, Message
@@ -39,6 +41,7 @@ from shared.models import (
     NotificationRef,
     Rule,
     SeverityRoute,
+    decode_deliveries,
 )
 from shared.records import to_hash
 from shared.store import connect_redis
@@ -247,3 +250,47 @@ def test_two_notifiers_roll_up_block_and_route_recoveries_as_one(
     assert r.hlen(keys.medium_rollup_checks("alice-m")) == 0
     assert r.zcard(keys.contact_block_ids("alice")) == 0
     assert r.zcard(keys.contact_block_ids("bob")) == 0
+
+
+def test_problem_expanded_after_its_recovery_by_another_replica_is_not_sent(
+    settings: Settings, r: redis.Redis
+) -> None:
+    """Replica B takes the recovery before replica A takes the problem before it."""
+    configure(settings, r)
+    keys, names = Keys(settings.namespace), Names(settings.namespace)
+    problem, recovery = note("p-c1", "c1", 0), note("ok-c1", "c1", 100, "recovery")
+    pipe = r.pipeline(transaction=False)
+    for n in (problem, recovery):
+        pipe.hset(keys.notification(n.id), mapping=to_hash(n))
+    pipe.execute()
+    replicas = [
+        make_handler(
+            NotifierStore(r, keys, settings.notification_ttl_s),
+            Directory(r, keys),
+            names,
+            NotifierMetrics(CollectorRegistry()),
+        )
+        for _ in range(2)
+    ]
+    first = replicas[1]([ref_message(recovery.id)])
+    second = replicas[0]([ref_message(problem.id)])
+    assert first.outputs == [] and second.outputs == []  # nobody was paged, so nobody is told
+    assert r.exists(keys.notified(problem.id), keys.notified(recovery.id)) == 2
+    assert float(r.get(keys.notified_latest("c1")) or 0) == recovery.time
+    assert r.zcard(keys.contact_block_ids("bob")) == 0  # the stale problem set no block
+    assert not r.exists(keys.episode_media("ep-c1"))
+    # A new episode later on is paged as usual.
+    again = note("p2-c1", "c1", 200)
+    r.hset(keys.notification(again.id), mapping=to_hash(again))
+    third = replicas[0]([ref_message(again.id)])
+    assert sorted(d.contact.id for d in decoded(third.outputs)) == ["alice", "bob"]
+
+
+def ref_message(nid: str) -> Message:
+    return Message(
+        body=ENCODER.encode(NotificationRef(nid)), delivery_tag=1, queue="q", routing_key="q"
+    )
+
+
+def decoded(outputs: Sequence[OutMessage]) -> list[Delivery]:
+    return [d for o in outputs for d in decode_deliveries(o.body)]
