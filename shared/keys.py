@@ -276,6 +276,10 @@ class Keys:
         """
         return f"{self.p}notified:{{{check_id}}}:latest"
 
+    def auth_failures(self, client: str) -> str:
+        """ZSET of recent wrong-token times of one client address, shared by API processes."""
+        return f"{self.p}auth:failures:{{{client}}}"
+
     def notifier_outbox(self) -> str:
         """HASH delivery id -> encoded outbox entry: written with the effects, cleared after publish."""
         return f"{self.p}notifier::outbox"

@@ -9,9 +9,11 @@ import uvicorn
 
 from services.api.app import create_app
 from services.api.auth import proxy_options
+from services.api.auth_limit import SharedFailedAuth
 from services.api.context import ApiContext
 from shared.config import Settings
 from shared.errors import ConfigError
+from shared.keys import Keys
 from shared.sender import Sender
 from shared.store import connect_redis
 from shared.telemetry import configure_logging
@@ -25,12 +27,15 @@ def build_context(settings: Settings) -> ApiContext:
     from services.gateways.preflight import destination_warning
     from services.gateways.registry import validate_medium_settings
 
+    r = connect_redis(settings)
     return ApiContext(
         settings=settings,
-        redis=connect_redis(settings),
+        redis=r,
         sender=Sender(settings, name="tocsin-api"),
         validate_medium_settings=validate_medium_settings,
         destination_warning=destination_warning(settings),
+        # Several API processes (docs/scaling.md) count wrong tokens together.
+        failed_auth=SharedFailedAuth(r, Keys(settings.namespace)),
     )
 
 
