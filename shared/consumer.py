@@ -69,6 +69,8 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.SlotNotCoveredError,
 )
 MAX_ERROR_LEN = 1000
+# Longest an idle loop waits on the broker before it looks at its stop flag again.
+STOP_POLL_S = 0.2
 
 
 def backoff_delay(
@@ -333,7 +335,9 @@ class BatchConsumer:
     def _collect(self) -> list[Message]:
         assert self.session is not None
         if not self._buffer:
-            self._buffer.extend(self.session.poll(self.idle_interval))
+            # Short polls, so a stop (SIGTERM) is seen within STOP_POLL_S; the
+            # on_idle cadence is kept by the clock in _run_connected.
+            self._buffer.extend(self.session.poll(min(self.idle_interval, STOP_POLL_S)))
             if not self._buffer:
                 return []
         # What already arrived joins the batch without waiting.

@@ -1,4 +1,4 @@
-"""Decision records: why a page went out or did not, per check (issue 13).
+"""Decision records: why a page went out or did not, per check (docs/explain.md).
 
 The processor and the notifier already return a reason with every verdict
 (``services/processor/filters.py``, ``services/notifier/routing.py`` and
@@ -14,16 +14,16 @@ records, so an explanation is, by construction, what the pipeline decided:
 Records live on a capped, expiring Redis LIST per check
 (``Keys.check_explain``), newest first, written inside the workers' existing
 MULTI (:func:`queue_records`).  Gateway outcomes are not duplicated here: the
-timeline joins the delivery log (``services/gateways/log.py``) by check.
+timeline joins the delivery log (``shared/delivery_log.py``) by check.
+
+Reading the records back (for ``GET /explain`` and ``tocsin explain``) is not
+the workers' business: it lives in ``services/explain/records.py``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -83,11 +83,10 @@ class NotificationRecord(
 Record = EventRecord | NotificationRecord
 
 ENCODER = msgspec.json.Encoder()
-_DECODER = msgspec.json.Decoder(Record)
 
 
 class FilterVerdict(Protocol):
-    """A processor filter's verdict (``services.processor.effects.Decision``)."""
+    """A processor filter's verdict (``services.processor.effects.FilterVerdict``)."""
 
     @property
     def filter(self) -> str: ...
@@ -98,7 +97,7 @@ class FilterVerdict(Protocol):
 
 
 class RouteVerdict(Protocol):
-    """A notifier verdict (``services.notifier.routing.Decision``)."""
+    """A notifier verdict (``services.notifier.routing.RouteVerdict``)."""
 
     @property
     def verdict(self) -> str: ...
@@ -149,7 +148,7 @@ def routine(previous_state: str | None, state: str, verdict: FilterVerdict) -> b
     minute, and 200 of those would push the last failure's story out of the
     capped list (and cost a write per event for no answer).  A check first seen
     ok is not recorded either, so a quiet check costs no record list in Redis
-    (about 500 bytes each; issue 9's memory budget per quiet check).
+    (docs/explain.md, "What is kept").
     """
     return (
         previous_state in (None, "ok")
@@ -183,7 +182,7 @@ def notification_record(
     contacts: Mapping[str, Contact],
     media: Mapping[str, Medium],
 ) -> NotificationRecord:
-    """Pack the notifier's verdicts on ``n`` (from ``expand``'s ``Outcome.decisions``)."""
+    """Pack the notifier's verdicts on ``n`` (from ``expand``'s ``Expansion.decisions``)."""
     return NotificationRecord(
         time=n.time,
         notification_id=n.id,
@@ -241,48 +240,3 @@ def queue_records(
             argv.extend(encoded)
         names = [keys.check_explain(cid) for cid, _ in chunk]
         pipe.eval(_PUSH, len(names), *names, *argv)
-
-
-def decode_records(raw: Sequence[bytes | str]) -> list[Record]:
-    """Decode stored records, skipping any this version cannot read."""
-    out: list[Record] = []
-    for item in raw:
-        try:
-            out.append(_DECODER.decode(item))
-        except msgspec.DecodeError:
-            continue
-    return out
-
-
-def read_records(r: Any, keys: Keys, cid: str, since: float | None = None) -> list[Record]:
-    """The check's records, oldest first, optionally only those at or after ``since``."""
-    records = decode_records(r.lrange(keys.check_explain(cid), 0, -1))
-    records.reverse()
-    if since is not None:
-        records = [rec for rec in records if rec.time >= since]
-    return records
-
-
-# --------------------------------------------------------------------------- presentation
-
-# Epoch seconds inside reason texts (years 2001..2286): shown as local times to people.
-_EPOCH = re.compile(r"\b(1\d{9}|[2-9]\d{9})(\.\d+)?\b")
-
-
-def local_time(ts: float, tz: ZoneInfo | None) -> str:
-    """``2026-11-23 14:03:07 CET``: a timestamp on the operator's clock (None = system zone)."""
-    dt = (
-        datetime.fromtimestamp(ts, tz)
-        if tz is not None
-        else datetime.fromtimestamp(ts).astimezone()
-    )
-    return f"{dt:%Y-%m-%d %H:%M:%S} {dt.tzname() or ''}".rstrip()
-
-
-def humanize(text: str, tz: ZoneInfo | None) -> str:
-    """A reason text with the epoch timestamps it names shown as local times.
-
-    Reasons carry exact numbers (``blocked until 1795000000``); only their
-    presentation changes, so they remain the pipeline's own words.
-    """
-    return _EPOCH.sub(lambda m: local_time(float(m.group(0)), tz), text)

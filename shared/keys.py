@@ -296,7 +296,7 @@ class Keys:
         """SET of medium ids that got a problem in the failure episode (recoveries go there)."""
         return f"{self.p}episode:{episode_id}:medium_ids"
 
-    # -- event sources (services/ingest/generic.py, services/ingest/redis_list.py)
+    # -- event sources (shared/formats/generic.py, services/ingest/redis_list.py)
     def sources(self) -> str:
         """HASH source name -> declared generic source (JSON: mapping, token hash)."""
         return f"{self.p}source::by_name"

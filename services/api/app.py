@@ -19,8 +19,8 @@ from services.api.argus.router import argus_router
 from services.api.auth import make_guard
 from services.api.check_routes import check_router
 from services.api.config_check import validate_config
-from services.api.config_routes import config_router, ctx_of
-from services.api.context import ApiContext
+from services.api.config_routes import config_router
+from services.api.context import ApiContext, ctx_of
 from services.api.errors import EXCEPTION_HANDLERS, ApiError, split_field
 from services.api.explain_routes import explain_router
 from services.api.medium_test import test_medium
@@ -28,8 +28,8 @@ from services.api.request_metrics import request_metrics
 from services.api.schemas import Accepted, Health
 from services.api.source_routes import sources_router
 from services.api.ui import ui_router
-from services.ingest.flapjack import decode_body
 from shared.consumer import AMQP_ERRORS
+from shared.formats.flapjack import decode_body
 
 MAX_BODY_BYTES = 1024 * 1024
 

@@ -16,10 +16,10 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
-from services.api.config_routes import ctx_of, page_of
+from services.api.context import ctx_of
 from services.api.errors import ApiError
+from services.api.paging import page_of
 from services.api.schemas import Accepted, Page
-from services.gateways.log import DeliveryLogEntry, read_delivery_log
 from shared.checks import (
     CheckDetail,
     CheckStateEntry,
@@ -28,6 +28,7 @@ from shared.checks import (
     Silence,
 )
 from shared.consumer import AMQP_ERRORS
+from shared.delivery_log import DeliveryLogEntry, read_delivery_log
 from shared.models import DEFAULT_ACK_DURATION, SERVICE_STATES, Notification
 from shared.records import from_hash
 

@@ -22,8 +22,8 @@ from litestar import Request, post
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
-from services.api.config_routes import check_medium_settings, ctx_of
-from services.api.context import ApiContext
+from services.api.config_routes import check_medium_settings
+from services.api.context import ApiContext, ctx_of
 from services.api.errors import split_field
 from services.api.schemas import ContactIn, MediumIn, RuleIn
 from shared.directory import ValidationFailed, validate_rule, validate_timezone

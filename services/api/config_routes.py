@@ -1,16 +1,17 @@
-"""Contacts, media and rules (CONTRACTS §6): validated writes through ``shared.directory``."""
+"""Contacts, media and rules (README, "Management API"): validated writes through ``shared.directory``."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 from litestar import Request, Router, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from services.api.context import ApiContext
+from services.api.context import ApiContext, ctx_of
 from services.api.errors import ApiError
+from services.api.paging import page_of
 from services.api.schemas import (
     ContactIn,
     ContactPatch,
@@ -24,23 +25,6 @@ from services.api.schemas import (
 from shared.directory import ValidationFailed, new_id, validate_medium, validate_rule
 from shared.masking import mask_medium
 from shared.models import Contact, Medium, Rule
-
-T = TypeVar("T")
-
-MAX_PAGE = 1000
-
-
-def ctx_of(request: Request[Any, Any, Any]) -> ApiContext:
-    ctx: ApiContext = request.app.state.ctx
-    return ctx
-
-
-def page_of(items: list[T], limit: int, offset: int) -> Page[T]:
-    if not 1 <= limit <= MAX_PAGE:
-        raise ApiError(400, f"limit must be between 1 and {MAX_PAGE}", "limit")
-    if offset < 0:
-        raise ApiError(400, "offset must be >= 0", "offset")
-    return Page(items=items[offset : offset + limit], total=len(items), limit=limit, offset=offset)
 
 
 def redact_medium(medium: Medium) -> Medium:

@@ -1,11 +1,16 @@
-"""What API handlers share: settings, Redis repositories, the event sender, metrics."""
+"""What API handlers share: settings, Redis repositories, the event sender, metrics.
+
+Handlers reach it with :func:`ctx_of` (the app keeps one in its state).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
+from litestar import Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 import shared.telemetry  # noqa: F401 - turns off the *_created series for this process too
@@ -90,3 +95,9 @@ class ApiContext:
     def installed_media(self) -> list[str]:
         """Medium types some gateway has registered (Argus's ``installed`` flag)."""
         return sorted(self.redis.hkeys(self.keys.media_installed()))
+
+
+def ctx_of(request: Request[Any, Any, Any]) -> ApiContext:
+    """The API's context, from the app state of the request being handled."""
+    ctx: ApiContext = request.app.state.ctx
+    return ctx

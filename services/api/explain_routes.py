@@ -3,7 +3,7 @@
 The explain timeline merges the check's decision records (processor and
 notifier verdicts, ``shared/explain.py``) with the gateways' delivery log for
 the check, oldest first.  ``POST /simulate`` is the dry run of
-``services/notifier/simulate.py``: the same cores, on the current state, with
+``services/explain/`` (``simulate.py``, read through ``dry_run.py``): the same cores, on the current state, with
 nothing written.
 """
 
@@ -16,11 +16,13 @@ import msgspec
 from litestar import Request, Router, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from services.api.config_routes import ctx_of
+from services.api.context import ctx_of
 from services.api.errors import ApiError, split_field
-from services.gateways.log import DeliveryLogEntry, read_delivery_log
-from services.notifier.simulate import DryRun, dry_run, event_of
-from shared.explain import EventRecord, NotificationRecord, read_records
+from services.explain.dry_run import dry_run
+from services.explain.records import read_records
+from services.explain.simulate import DryRun, event_of
+from shared.delivery_log import DeliveryLogEntry, read_delivery_log
+from shared.explain import EventRecord, NotificationRecord
 from shared.keys import Keys, check_id
 from shared.models import ENCODER
 

@@ -18,7 +18,7 @@ from litestar import Request, post
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from services.api.config_routes import ctx_of
+from services.api.context import ctx_of
 from services.api.errors import ApiError
 from shared.amqp import Names
 from shared.consumer import AMQP_ERRORS

@@ -27,13 +27,13 @@ from litestar.params import FromPath, FromQuery, RawBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from services.api.auth import connection_client, refuse_locked, token_from_header
-from services.api.config_routes import ctx_of, page_of
-from services.api.context import ApiContext
+from services.api.context import ApiContext, ctx_of
 from services.api.errors import ApiError, split_field
+from services.api.paging import page_of
 from services.api.schemas import Page
-from services.ingest import alertmanager, generic
-from services.ingest.bodies import Decoded
 from shared.consumer import AMQP_ERRORS
+from shared.formats import alertmanager, generic
+from shared.formats.bodies import Decoded
 from shared.keys import check_id
 
 RESERVED_NAMES = frozenset({"alertmanager"})
@@ -44,21 +44,21 @@ class SourceIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """``POST /sources`` body: a name and the field mapping."""
 
     name: generic.SourceName
-    mapping: generic.Mapping
+    mapping: generic.FieldMapping
 
 
 class SourceRecord(msgspec.Struct, kw_only=True):
     """A declared source as stored in Redis (``Keys.sources()``); the token only hashed."""
 
     name: str
-    mapping: generic.Mapping
+    mapping: generic.FieldMapping
     token_sha256: str
     created: float
 
 
 class SourceOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     name: str
-    mapping: generic.Mapping
+    mapping: generic.FieldMapping
     created: float
     events_url: str
     token: str | None = None  # only in the response that creates the source

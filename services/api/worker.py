@@ -14,6 +14,7 @@ from services.api.context import ApiContext
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.keys import Keys
+from shared.media import destination_warning, validate_medium_settings
 from shared.sender import Sender
 from shared.store import connect_redis
 from shared.telemetry import configure_logging
@@ -23,10 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def build_context(settings: Settings) -> ApiContext:
-    """The API's context, with the gateways' settings and destination checks plugged in."""
-    from services.gateways.preflight import destination_warning
-    from services.gateways.registry import validate_medium_settings
-
+    """The API's context, with the medium settings and destination checks plugged in."""
     r = connect_redis(settings)
     return ApiContext(
         settings=settings,

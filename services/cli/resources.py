@@ -38,8 +38,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
 
 
 def fail(problem: object) -> None:
-    """An error line on stderr, printed as is (no markup: messages contain brackets)."""
-    err.print(str(problem), style="red", markup=False, highlight=False)
+    """An error line on stderr, printed as is: no markup (messages contain brackets), and
+    never wrapped or cut at the terminal's width (paths and URLs in it are copied)."""
+    err.print(str(problem), style="red", markup=False, highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -699,7 +700,7 @@ def import_(
             )
         except ImportRefused as exc:
             for problem in exc.problems:
-                err.print(problem, style="red", markup=False, highlight=False)
+                err.print(problem, style="red", markup=False, highlight=False, soft_wrap=True)
             err.print(f"{file}: {len(exc.problems)} problem(s); nothing was changed")
             raise typer.Exit(1) from None
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing to do"

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import msgspec
 
-from services.ingest.flapjack import decode_body
+from shared.formats.flapjack import decode_body
 from shared.models import ENCODER
 
 BATCH = 100

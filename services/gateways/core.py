@@ -32,7 +32,7 @@ BAND_BASE_S = 0.25
 RETRY_LEVELS = GATEWAY_RETRY_LEVELS
 
 
-class Outcome(enum.StrEnum):
+class SendOutcome(enum.StrEnum):
     """What one send attempt achieved."""
 
     DELIVERED = "delivered"
@@ -51,37 +51,37 @@ class HttpRequest(msgspec.Struct, frozen=True):
 class SendResult(msgspec.Struct, frozen=True, kw_only=True):
     """The answer of a medium's ``send``: outcome plus what the log and the backoff need."""
 
-    outcome: Outcome
+    outcome: SendOutcome
     status: int | None = None
     error: str = ""
     retry_after: float | None = None
 
     @classmethod
     def ok(cls, status: int | None = None) -> SendResult:
-        return cls(outcome=Outcome.DELIVERED, status=status)
+        return cls(outcome=SendOutcome.DELIVERED, status=status)
 
     @classmethod
     def retry(
         cls, error: str, status: int | None = None, retry_after: float | None = None
     ) -> SendResult:
-        return cls(outcome=Outcome.RETRY, status=status, error=error, retry_after=retry_after)
+        return cls(outcome=SendOutcome.RETRY, status=status, error=error, retry_after=retry_after)
 
     @classmethod
     def failed(cls, error: str, status: int | None = None) -> SendResult:
-        return cls(outcome=Outcome.FAILED, status=status, error=error)
+        return cls(outcome=SendOutcome.FAILED, status=status, error=error)
 
 
-def classify(status: int) -> Outcome:
+def classify(status: int) -> SendOutcome:
     """HTTP status -> outcome: 2xx delivered, 429 and 5xx retry, anything else fails for good.
 
     3xx counts as a failure: redirects are not followed, because following one
     could lead a delivery to a destination that was never checked.
     """
     if 200 <= status < 300:
-        return Outcome.DELIVERED
+        return SendOutcome.DELIVERED
     if status == 429 or 500 <= status < 600:
-        return Outcome.RETRY
-    return Outcome.FAILED
+        return SendOutcome.RETRY
+    return SendOutcome.FAILED
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -165,7 +165,7 @@ def backoff(policy: RetryPolicy, attempts: int, rnd: float) -> float:
     return max(0.0, base * (0.75 + 0.5 * rnd))
 
 
-class Decision(msgspec.Struct, frozen=True, kw_only=True):
+class DeliveryDecision(msgspec.Struct, frozen=True, kw_only=True):
     """What to do with a delivery after an attempt."""
 
     action: Literal["delivered", "retry", "dead"]
@@ -182,7 +182,7 @@ def decide(
     now: float,
     policy: RetryPolicy,
     rnd: float,
-) -> Decision:
+) -> DeliveryDecision:
     """After one attempt made at ``now``: delivered, retry after a delay, or dead-letter.
 
     A retry must fit both the attempt count and the deadline counted from the
@@ -191,10 +191,10 @@ def decide(
     """
     first = before.first_attempt if before.first_attempt is not None else now
     progress = Progress(attempts=before.attempts + 1, first_attempt=first)
-    if result.outcome is Outcome.DELIVERED:
-        return Decision(action="delivered", progress=progress, outcome="delivered")
-    if result.outcome is Outcome.FAILED:
-        return Decision(
+    if result.outcome is SendOutcome.DELIVERED:
+        return DeliveryDecision(action="delivered", progress=progress, outcome="delivered")
+    if result.outcome is SendOutcome.FAILED:
+        return DeliveryDecision(
             action="dead", progress=progress, reason=f"refused: {result.error}", outcome="failed"
         )
     delay = backoff(policy, progress.attempts, rnd)
@@ -202,14 +202,14 @@ def decide(
         delay = max(delay, result.retry_after)
     if progress.attempts >= policy.attempts:
         reason = f"gave up after {progress.attempts} attempts: {result.error}"
-        return Decision(action="dead", progress=progress, reason=reason, outcome="dead")
+        return DeliveryDecision(action="dead", progress=progress, reason=reason, outcome="dead")
     if now + delay - first > policy.deadline_s:
         reason = (
             f"gave up after {progress.attempts} attempts, deadline of "
             f"{policy.deadline_s:g} s reached: {result.error}"
         )
-        return Decision(action="dead", progress=progress, reason=reason, outcome="dead")
-    return Decision(
+        return DeliveryDecision(action="dead", progress=progress, reason=reason, outcome="dead")
+    return DeliveryDecision(
         action="retry", progress=progress, delay=delay, reason=result.error, outcome="retry"
     )
 

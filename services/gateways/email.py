@@ -17,7 +17,6 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 from services.gateways.core import SendResult
-from services.gateways.ratelimit import RateLimitSettings
 from services.gateways.runner import SendContext
 from services.gateways.texts import (
     ROLLUP_TYPES,
@@ -38,12 +37,6 @@ from shared.models import Delivery
 
 def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-class EmailSettings(RateLimitSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Optional: ``subject_prefix`` goes in front of the subject (e.g. ``[prod]``)."""
-
-    subject_prefix: str | None = None
 
 
 def subject(d: Delivery) -> str:

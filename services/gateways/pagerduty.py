@@ -13,7 +13,6 @@ import time as _time
 import msgspec
 
 from services.gateways.core import HttpRequest, SendResult
-from services.gateways.ratelimit import RateLimitSettings
 from services.gateways.runner import SendContext
 from services.gateways.texts import ROLLUP_TYPES, headline, rollup_states_summary
 from shared.config import Settings
@@ -30,12 +29,6 @@ ACTIONS = {
 }
 # PagerDuty knows critical|error|warning|info.
 SEVERITIES = {"critical": "critical", "warning": "warning", "unknown": "error"}
-
-
-class PagerDutySettings(RateLimitSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Optional: ``source`` overrides payload.source (default: the entity)."""
-
-    source: str | None = None
 
 
 def dedup_key(d: Delivery) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 
@@ -45,15 +45,6 @@ DEFAULT_LIMITS: dict[str, Limit] = {
     "sms": Limit(rate=0.2, burst=5),
 }
 FALLBACK_LIMIT = Limit(rate=1.0, burst=10)
-
-_NUMBER = r"^[0-9]+(\.[0-9]+)?$"
-
-
-class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Medium settings every type accepts: its own limit instead of the type's default."""
-
-    rate_per_s: Annotated[str, msgspec.Meta(pattern=_NUMBER)] | None = None
-    rate_burst: Annotated[str, msgspec.Meta(pattern=r"^[1-9][0-9]*$")] | None = None
 
 
 def limit_for(medium_type: str, medium_settings: Mapping[str, str], settings: Settings) -> Limit:

@@ -48,7 +48,7 @@ import msgspec
 
 from services.gateways import transport
 from services.gateways.core import (
-    Decision,
+    DeliveryDecision,
     HttpRequest,
     Progress,
     RetryPolicy,
@@ -60,12 +60,12 @@ from services.gateways.core import (
     progress_headers,
     retry_level,
 )
-from services.gateways.destinations import Allowlist
-from services.gateways.log import append_entries, entry_for
 from services.gateways.ratelimit import SharedRateLimiter, limit_for
 from shared.amqp import Names, OutMessage
 from shared.config import Settings
 from shared.consumer import BatchResult, Message
+from shared.delivery_log import append_entries, entry_for
+from shared.destinations import Allowlist
 from shared.keys import Keys
 from shared.lanes import Candidate, LaneView, delivery_lane, plan
 from shared.models import ENCODER, Delivery, decode_deliveries
@@ -127,7 +127,7 @@ class _Item:
 class _Outcome:
     item: _Item
     result: SendResult
-    decision: Decision
+    decision: DeliveryDecision
     latency: float
 
 

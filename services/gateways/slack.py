@@ -9,7 +9,6 @@ from __future__ import annotations
 import msgspec
 
 from services.gateways.core import HttpRequest, SendResult
-from services.gateways.ratelimit import RateLimitSettings
 from services.gateways.runner import SendContext
 from services.gateways.texts import (
     ROLLUP_TYPES,
@@ -35,14 +34,6 @@ STATE_COLOURS = {
 ACK_COLOUR = "#439fe0"
 TEST_COLOUR = "#808080"
 MAX_LISTED = 10
-
-
-class SlackSettings(RateLimitSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Optional overrides of the incoming webhook's defaults."""
-
-    channel: str | None = None
-    username: str | None = None
-    icon_emoji: str | None = None
 
 
 def colour(d: Delivery) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import msgspec
 
 from services.gateways.core import HttpRequest, SendResult
-from services.gateways.ratelimit import RateLimitSettings
 from services.gateways.runner import SendContext
 from services.gateways.texts import (
     ROLLUP_TYPES,
@@ -37,10 +36,6 @@ SHORT_TYPES = {
     "rollup": "ROLLUP",
     "rollup_recovery": "ROLLUP OVER",
 }
-
-
-class SmsSettings(RateLimitSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """No per-medium settings yet; unknown ones are refused so typos show."""
 
 
 def cut(text: str, limit: int) -> str:

@@ -7,7 +7,7 @@ a libcurl multi handle costs about 0.2 ms, because connecting, writing and
 parsing happen in C without the GIL and without a thread per request.
 
 Every request goes to exactly the addresses the destination guard checked:
-the URL's host is resolved once, checked (services/gateways/destinations.py)
+the URL's host is resolved once, checked (shared/destinations.py)
 and pinned with ``CURLOPT_RESOLVE``, so a DNS answer that changes between
 the check and the connect (rebinding) cannot reach a private address.  The
 Host header and the TLS server name stay the URL's own.  Redirects are not
@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 import pycurl
 
-from services.gateways.core import HttpRequest, Outcome, SendResult, classify
-from services.gateways.destinations import Allowlist, DestinationDenied, check_destination
+from services.gateways.core import HttpRequest, SendOutcome, SendResult, classify
+from shared.destinations import Allowlist, DestinationDenied, check_destination
 
 USER_AGENT = "tocsin-gateway/0.2"
 _PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS
@@ -109,10 +109,10 @@ def result_of(c: pycurl.Curl, timeout_s: float, errno: int = 0, errmsg: str = ""
         return SendResult.retry(f"curl error {errno}: {errmsg}")
     status = int(c.getinfo(pycurl.RESPONSE_CODE))
     outcome = classify(status)
-    if outcome is Outcome.DELIVERED:
+    if outcome is SendOutcome.DELIVERED:
         return SendResult.ok(status)
     error = f"HTTP {status}"
-    if outcome is Outcome.RETRY:
+    if outcome is SendOutcome.RETRY:
         after = int(c.getinfo(pycurl.RETRY_AFTER) or 0)
         return SendResult.retry(error, status=status, retry_after=float(after) if after else None)
     return SendResult.failed(error, status=status)

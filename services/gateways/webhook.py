@@ -13,19 +13,12 @@ import hmac
 import msgspec
 
 from services.gateways.core import HttpRequest, SendResult
-from services.gateways.ratelimit import RateLimitSettings
 from services.gateways.runner import SendContext
 from shared.config import Settings
 from shared.models import Delivery, RollupItem
 
 SIGNATURE_HEADER = "X-Tocsin-Signature"
 DELIVERY_HEADER = "X-Tocsin-Delivery"
-
-
-class WebhookSettings(RateLimitSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Per-medium settings: ``secret`` signs the body (HMAC-SHA256)."""
-
-    secret: str | None = None
 
 
 class _Contact(msgspec.Struct, frozen=True):

@@ -14,13 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter
 
-from services.ingest import alertmanager, generic
-from services.ingest.bodies import Decoded
-from services.ingest.flapjack import decode_body
 from services.ingest.redis_list import start_drain
 from shared.amqp import Names, OutMessage, partition_key, partition_of
 from shared.config import Settings
 from shared.consumer import BatchConsumer, BatchResult, Handler, Message
+from shared.formats import alertmanager, generic
+from shared.formats.bodies import Decoded
+from shared.formats.flapjack import decode_body
 from shared.models import ENCODER, CheckEvent
 from shared.store import connect_redis, ensure_partitions
 from shared.telemetry import ConsumerMetrics, configure_logging, serve_metrics

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from services.notifier.routing import Decision, Index, Selection, Target, routes_to, suppress
+from services.notifier.routing import Index, RouteVerdict, Selection, Target, routes_to, suppress
 from shared.checks import CheckDetail
 from shared.models import (
     SEVERITIES,
@@ -116,11 +116,11 @@ class Effects:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class Expansion:
     notification: Notification
     deliveries: tuple[Delivery, ...]
     effects: Effects
-    decisions: tuple[Decision, ...]
+    decisions: tuple[RouteVerdict, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +179,7 @@ def apply(state: NotifierState, effects: Effects, n: Notification) -> None:
 # --------------------------------------------------------------------------- expansion
 
 
-def expand(index: Index, state: NotifierState, n: Notification, sel: Selection) -> Outcome:
+def expand(index: Index, state: NotifierState, n: Notification, sel: Selection) -> Expansion:
     """Deliveries, state changes and reasons for ``n``; ``n.time`` is "now" for every decision."""
     out: list[Delivery] = []
     fx = Effects()
@@ -220,13 +220,13 @@ def superseded(state: NotifierState, n: Notification) -> bool:
 
 
 def _with_profile_destinations(
-    n: Notification, sel: Selection, out: list[Delivery], fx: Effects, decisions: list[Decision]
-) -> Outcome:
+    n: Notification, sel: Selection, out: list[Delivery], fx: Effects, decisions: list[RouteVerdict]
+) -> Expansion:
     """Add the Argus profile destinations: exactly one message per incident event (Argus §d)."""
     for t in sel.direct:
         out.append(_delivery(n, t, n.type))
         decisions.append(_deliver(f"profile destination for {n.incident_event}", t))
-    return Outcome(n, tuple(out), fx, tuple(decisions))
+    return Expansion(n, tuple(out), fx, tuple(decisions))
 
 
 def _problem(
@@ -236,7 +236,7 @@ def _problem(
     t: Target,
     fx: Effects,
     out: list[Delivery],
-    decisions: list[Decision],
+    decisions: list[RouteVerdict],
 ) -> None:
     m, cid = t.medium, t.contact.id
     fx.episode_added.add(m.id)
@@ -278,7 +278,7 @@ def _recovery_or_ack(
     sel: Selection,
     fx: Effects,
     out: list[Delivery],
-    decisions: list[Decision],
+    decisions: list[RouteVerdict],
 ) -> None:
     key = episode_key(n)
     got = state.episodes.get(key, set())
@@ -323,7 +323,7 @@ def _rollup_step(
     items: dict[str, RollupItem],
     fx: Effects,
     out: list[Delivery],
-    decisions: list[Decision],
+    decisions: list[RouteVerdict],
     *,
     replaces_exit: bool,
 ) -> bool:
@@ -426,13 +426,13 @@ def _clear_check_blocks(fx: Effects, cid: str, mid: str, check_id: str) -> None:
     fx.blocks_cleared.extend((cid, block_id(mid, check_id, s)) for s in SEVERITIES)
 
 
-def _deliver(text: str, t: Target) -> Decision:
+def _deliver(text: str, t: Target) -> RouteVerdict:
     """A delivery verdict; it names the rules that routed the medium (issue 17 §5)."""
     if len(t.rules) == 1:
         text = f"{text} (rule {t.rules[0]})"
     elif t.rules:
         text = f"{text} (rules {', '.join(t.rules)})"
-    return Decision("deliver", "deliver", text, t.contact.id, t.medium.id)
+    return RouteVerdict("deliver", "deliver", text, t.contact.id, t.medium.id)
 
 
 def _refs(t: Target) -> tuple[ContactRef, MediumRef]:

@@ -5,7 +5,7 @@ per config version (rules by entity, catch-all rules, media by contact and
 type, zones); :func:`select` applies a rule's entities, tags and time
 restrictions, unions the media types of matching rules for the severity, and
 lets any matching blackhole silence the contact.  Every contact left out gets a
-:class:`Decision` with a reason.
+:class:`RouteVerdict` with a reason.
 
 Argus notification profiles (``profiles.py``) are compiled into the same
 index and evaluated by the same :func:`select` for notifications that stand
@@ -28,7 +28,7 @@ from services.notifier.profiles import (
     evaluate,
     maintenance_of,
 )
-from services.notifier.rules import CompiledRule, Verdict, reason, verdict
+from services.notifier.rules import CompiledRule, RuleMatch, reason, verdict
 from shared.directory import DirectorySnapshot
 from shared.models import Contact, Medium, Notification
 from shared.timeslots import local_clock, zone
@@ -47,7 +47,7 @@ Reason = Literal[
 ]
 
 # The contact-level reason code when a rule's exclusion is the real reason.
-_EXCLUDED: Mapping[Verdict, Reason] = {
+_EXCLUDED: Mapping[RuleMatch, Reason] = {
     "entity": "entity",
     "tags": "tags",
     "time_restriction": "time_restriction",
@@ -114,7 +114,7 @@ def compile_index(snap: DirectorySnapshot) -> Index:
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
+class RouteVerdict:
     """One verdict with its reason: ``suppress`` decisions carry a metric ``code``."""
 
     verdict: Literal["deliver", "suppress"]
@@ -134,13 +134,15 @@ class Target:
 @dataclass(frozen=True, slots=True)
 class Selection:
     targets: tuple[Target, ...]
-    decisions: tuple[Decision, ...]
+    decisions: tuple[RouteVerdict, ...]
     # Profile destinations: delivered once per event, outside intervals, rollup and episodes.
     direct: tuple[Target, ...] = ()
 
 
-def suppress(code: Reason, text: str, cid: str | None = None, mid: str | None = None) -> Decision:
-    return Decision("suppress", code, text, cid, mid)
+def suppress(
+    code: Reason, text: str, cid: str | None = None, mid: str | None = None
+) -> RouteVerdict:
+    return RouteVerdict("suppress", code, text, cid, mid)
 
 
 def select(index: Index, n: Notification) -> Selection:
@@ -148,13 +150,13 @@ def select(index: Index, n: Notification) -> Selection:
     window = maintenance_of(index.profiles, n)
     if window is not None:
         text = f"planned maintenance {window.pk} ({window.description or 'no description'})"
-        return Selection((), (Decision("suppress", "maintenance", text),))
+        return Selection((), (RouteVerdict("suppress", "maintenance", text),))
     rules = Selection((), ()) if n.profiles_only else select_rules(index, n)
     if not n.incident_event:
         return rules
     decisions = list(rules.decisions)
     if n.in_maintenance:
-        decisions.append(Decision("suppress", "maintenance", "check in scheduled maintenance"))
+        decisions.append(RouteVerdict("suppress", "maintenance", "check in scheduled maintenance"))
         return Selection(rules.targets, tuple(decisions))
     match = evaluate(index.profiles, n)
     taken = {(t.medium.type, t.medium.address) for t in rules.targets}
@@ -166,7 +168,7 @@ def select(index: Index, n: Notification) -> Selection:
         direct.append(Target(contact, medium))
     for v in match.verdicts:
         if not v.matched:
-            decisions.append(Decision("suppress", v.code, v.text, v.profile.owner.id))
+            decisions.append(RouteVerdict("suppress", v.code, v.text, v.profile.owner.id))
     return Selection(rules.targets, tuple(decisions), tuple(direct))
 
 
@@ -187,7 +189,7 @@ def select_rules(index: Index, n: Notification) -> Selection:
         return Selection((), (suppress("no_contact", f"no rule matches {n.entity}:{n.check}"),))
     clocks: dict[str, tuple[int, float]] = {}  # one local-time conversion per zone
     targets: list[Target] = []
-    decisions: list[Decision] = []
+    decisions: list[RouteVerdict] = []
     for cid in considered:
         found, decision = _contact(index, n, cid, tags, clocks)
         targets.extend(found)
@@ -204,7 +206,7 @@ def routes_to(index: Index, n: Notification, medium: Medium) -> bool:
     return any(t.medium.id == medium.id for t in targets)
 
 
-def contact_decision(index: Index, n: Notification, cid: str) -> Decision | None:
+def contact_decision(index: Index, n: Notification, cid: str) -> RouteVerdict | None:
     """The routing verdict on one contact, considered or not (None: it gets ``n``)."""
     _, decision = _contact(index, n, cid, frozenset(n.tags), {})
     return decision
@@ -216,13 +218,13 @@ def _contact(
     cid: str,
     tags: frozenset[str],
     clocks: dict[str, tuple[int, float]],
-) -> tuple[list[Target], Decision | None]:
+) -> tuple[list[Target], RouteVerdict | None]:
     rules = index.rules_by_contact.get(cid, ())
     if not rules:
         return [], suppress("no_contact", "the contact has no rules", cid)
     tz = index.zones[cid]
     clock: tuple[int, float] | None = None
-    verdicts: list[tuple[CompiledRule, Verdict]] = []
+    verdicts: list[tuple[CompiledRule, RuleMatch]] = []
     for compiled in rules:
         if compiled.rule.time_restrictions and clock is None:
             clock = clocks.get(tz.key)
@@ -246,7 +248,7 @@ def _contact(
         if found:
             return found, None
 
-    def words(c: CompiledRule, code: Verdict) -> str:
+    def words(c: CompiledRule, code: RuleMatch) -> str:
         return reason(c, code, n.entity, tags, severity, n.time, tz)
 
     def others(skip: str | None) -> str:
@@ -262,7 +264,7 @@ def _contact(
         return [], suppress("no_media", text + others(None), cid)
     # No matching rule routes the severity: the real reason is why the rules that
     # would have routed it did not match (else why none matched at all).
-    blockers: list[tuple[CompiledRule, Verdict]] = [
+    blockers: list[tuple[CompiledRule, RuleMatch]] = [
         (c, code) for c, code in verdicts if code != "matched" and c.rule.route(severity).media
     ]
     if not blockers and not matched:

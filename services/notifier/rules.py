@@ -24,7 +24,7 @@ from shared.models import SEVERITIES, Rule
 from shared.timeslots import covers, describe, describe_instant
 
 # Why a rule did not match, or ``matched``.
-Verdict = Literal["matched", "entity", "tags", "time_restriction"]
+RuleMatch = Literal["matched", "entity", "tags", "time_restriction"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ def tags_match(strategy: str, wanted: frozenset[str], have: frozenset[str]) -> b
 
 def verdict(
     c: CompiledRule, entity: str, tags: frozenset[str], clock: tuple[int, float] | None
-) -> Verdict:
+) -> RuleMatch:
     """Entity, then tags, then time (``clock`` = the contact's local weekday and minutes)."""
     if c.entities and entity not in c.entities:
         return "entity"
@@ -109,7 +109,7 @@ def route_clause(rule: Rule, severity: str) -> str:
 
 def reason(
     c: CompiledRule,
-    code: Verdict,
+    code: RuleMatch,
     entity: str,
     tags: frozenset[str],
     severity: str,
@@ -131,17 +131,3 @@ def reason(
         parts.append(time_clause(rule, when, tz, "includes"))
     parts.append(f"matched, {route_clause(rule, severity)}")
     return ": ".join(parts)
-
-
-def rule_text(rule: Rule) -> str:
-    """The rule's match condition for people (dashboard, CLI): ``unless tagged buf``."""
-    parts = [f"entities {', '.join(rule.entities)}" if rule.entities else "any entity"]
-    if rule.tags:
-        tags = ", ".join(rule.tags)
-        if rule.tag_strategy == "none":
-            parts.append(f"unless tagged {tags}")
-        elif rule.tag_strategy == "any" and len(rule.tags) > 1:
-            parts.append(f"tagged any of {tags}")
-        else:
-            parts.append(f"tagged {tags}" if len(rule.tags) == 1 else f"tagged all of {tags}")
-    return ", ".join(parts)

@@ -34,8 +34,8 @@ import redis
 
 from services.notifier.core import (
     Block,
+    Expansion,
     NotifierState,
-    Outcome,
     RollupState,
     StateQuery,
     episode_key,
@@ -185,7 +185,7 @@ class NotifierStore:
 
     def commit(
         self,
-        outcomes: Sequence[Outcome],
+        outcomes: Sequence[Expansion],
         explain: Mapping[str, Sequence[bytes]] | None = None,
         pipe: redis.client.Pipeline | None = None,
     ) -> list[Delivery]:
@@ -245,7 +245,7 @@ class NotifierStore:
             pipe.zadd(self.k.lane(lane), members)
             pipe.expire(self.k.lane(lane), self.ttl)
 
-    def _write_effects(self, pipe: redis.client.Pipeline, o: Outcome) -> None:
+    def _write_effects(self, pipe: redis.client.Pipeline, o: Expansion) -> None:
         fx = o.effects
         cleared: dict[str, list[str]] = defaultdict(list)
         for cid, bid in fx.blocks_cleared:

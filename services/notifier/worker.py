@@ -21,7 +21,7 @@ import msgspec
 import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from services.notifier.core import Outcome, apply, expand, state_query
+from services.notifier.core import Expansion, apply, expand, state_query
 from services.notifier.routing import Index, compile_index, select
 from services.notifier.store import BatchInput, NotifierStore
 from shared.amqp import Names, OutMessage
@@ -196,7 +196,7 @@ def expand_batch(
         state, done = store.read_watched(state_query(plans), [n.id for n in todo])
         if done:  # another notifier expanded some of them since read_batch
             plans = [(n, sel) for n, sel in plans if n.id not in done]
-        outcomes: list[Outcome] = []
+        outcomes: list[Expansion] = []
         for n, sel in plans:
             outcome = expand(index, state, n, sel)
             apply(state, outcome.effects, n)
@@ -242,7 +242,7 @@ def _todo(
     return todo
 
 
-def _log_outcomes(outcomes: Sequence[Outcome], deliveries: int, version: int) -> None:
+def _log_outcomes(outcomes: Sequence[Expansion], deliveries: int, version: int) -> None:
     for o in outcomes:
         log.info(
             "notification expanded",
@@ -268,7 +268,7 @@ def _log_outcomes(outcomes: Sequence[Outcome], deliveries: int, version: int) ->
     )
 
 
-def _count(outcomes: Sequence[Outcome], metrics: NotifierMetrics) -> None:
+def _count(outcomes: Sequence[Expansion], metrics: NotifierMetrics) -> None:
     debug = log.isEnabledFor(logging.DEBUG)
     suppressed: Tally[str] = Tally()
     delivered: Tally[str] = Tally()

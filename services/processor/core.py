@@ -21,7 +21,7 @@ import msgspec
 
 from services.processor.effects import (
     CheckView,
-    Decision,
+    FilterVerdict,
     IncidentChange,
     Result,
     maintenance_id,
@@ -95,7 +95,7 @@ def _apply_stale(view: CheckView, rec: CheckRecord, event: CheckEvent) -> Result
     return Result(
         view=msgspec.structs.replace(view, record=new),
         states=((state_id(view.id, seq), record),),
-        decisions=(Decision("out_of_order", "block", reason),),
+        decisions=(FilterVerdict("out_of_order", "block", reason),),
         changed=True,
     )
 
@@ -306,11 +306,11 @@ def _with_maintenances(view: CheckView, updated: Sequence[Maintenance]) -> Check
     )
 
 
-def _run_chain(kind: Kind, ctx: Ctx) -> list[Decision]:
-    decisions: list[Decision] = []
+def _run_chain(kind: Kind, ctx: Ctx) -> list[FilterVerdict]:
+    decisions: list[FilterVerdict] = []
     for name, check in CHAINS[kind]:
         outcome, reason = check(ctx)
-        decisions.append(Decision(name, outcome, reason))
+        decisions.append(FilterVerdict(name, outcome, reason))
         if outcome != "pass":
             break
     return decisions

@@ -10,7 +10,7 @@ import msgspec
 from shared.checks import CheckRecord, Incident, IncidentEvent, Maintenance, StateRecord
 from shared.models import Notification
 
-Outcome = Literal["pass", "block", "notify"]
+FilterOutcome = Literal["pass", "block", "notify"]
 
 
 class CheckView(msgspec.Struct, frozen=True, kw_only=True):
@@ -23,7 +23,7 @@ class CheckView(msgspec.Struct, frozen=True, kw_only=True):
     unscheduled: tuple[Maintenance, ...] = ()
 
 
-class Decision(msgspec.Struct, frozen=True):
+class FilterVerdict(msgspec.Struct, frozen=True):
     """One filter's verdict and why (a later issue persists these)."""
 
     filter: str
@@ -49,7 +49,7 @@ class Result(msgspec.Struct, frozen=True, kw_only=True):
     maintenances: tuple[Maintenance, ...] = ()
     incident: IncidentChange | None = None
     notification: Notification | None = None
-    decisions: tuple[Decision, ...] = ()
+    decisions: tuple[FilterVerdict, ...] = ()
     new_tags: tuple[str, ...] = ()
     used_incident_id: bool = False
     changed: bool = False

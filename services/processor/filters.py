@@ -22,7 +22,7 @@ from shared.models import (
 )
 
 Kind = Literal["problem", "recovery", "acknowledgement", "test"]
-Verdict = tuple[str, str]
+FilterResult = tuple[str, str]
 
 
 class Ctx(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,7 +62,7 @@ _s = number
 # --------------------------------------------------------------------------- filters
 
 
-def ok(ctx: Ctx) -> Verdict:
+def ok(ctx: Ctx) -> FilterResult:
     """Recovery only after a notified problem of the episode."""
     if ctx.after.recovery_pending:
         return "pass", "ok: the episode's problem was notified, recovery due"
@@ -73,14 +73,14 @@ def ok(ctx: Ctx) -> Verdict:
     return "block", f"ok: no problem was notified for the {ctx.before.state} episode"
 
 
-def disabled(ctx: Ctx) -> Verdict:
+def disabled(ctx: Ctx) -> FilterResult:
     """Disabled checks record state and notify nobody."""
     if not ctx.before.enabled:
         return "block", "disabled: check is disabled"
     return "pass", "disabled: check is enabled"
 
 
-def scheduled_maintenance(ctx: Ctx) -> Verdict:
+def scheduled_maintenance(ctx: Ctx) -> FilterResult:
     """No problems for event times inside a scheduled maintenance."""
     t = ctx.event.time
     for m in ctx.scheduled:
@@ -92,7 +92,7 @@ def scheduled_maintenance(ctx: Ctx) -> Verdict:
     return "pass", "scheduled_maintenance: none at event time"
 
 
-def unscheduled_maintenance(ctx: Ctx) -> Verdict:
+def unscheduled_maintenance(ctx: Ctx) -> FilterResult:
     """No problems while the check is acknowledged."""
     t = ctx.event.time
     for m in ctx.unscheduled:
@@ -101,7 +101,7 @@ def unscheduled_maintenance(ctx: Ctx) -> Verdict:
     return "pass", "unscheduled_maintenance: not acknowledged"
 
 
-def initial_failure_delay(ctx: Ctx) -> Verdict:
+def initial_failure_delay(ctx: Ctx) -> FilterResult:
     """The episode must last ``initial_failure_delay`` before the first problem."""
     start = ctx.after.episode_start
     delay = initial_failure_delay_of(ctx.after)
@@ -118,7 +118,7 @@ def last_problem_state(rec: CheckRecord) -> str | None:
     return max(rec.problem_times.items(), key=lambda kv: kv[1])[0]
 
 
-def state_change(ctx: Ctx) -> Verdict:
+def state_change(ctx: Ctx) -> FilterResult:
     """First problem of the episode, or a change between failing states: notify at once.
 
     Flapping back to a state notified less than ``repeat_failure_delay`` ago
@@ -140,7 +140,7 @@ def state_change(ctx: Ctx) -> Verdict:
     return "notify", f"state_change: {last} -> {state}"
 
 
-def repeat_failure_delay(ctx: Ctx) -> Verdict:
+def repeat_failure_delay(ctx: Ctx) -> FilterResult:
     """An unchanged failing state is notified again after ``repeat_failure_delay``."""
     state = ctx.event.state
     prev = ctx.after.problem_times.get(state, ctx.event.time)
@@ -151,7 +151,7 @@ def repeat_failure_delay(ctx: Ctx) -> Verdict:
     return "notify", f"repeat_failure_delay: {state} notified {_s(since)} s ago >= {repeat}"
 
 
-def initial_recovery_delay(ctx: Ctx) -> Verdict:
+def initial_recovery_delay(ctx: Ctx) -> FilterResult:
     """Ok must last ``initial_recovery_delay`` before the recovery goes out."""
     since = ctx.after.state_since if ctx.after.state_since is not None else ctx.event.time
     elapsed = ctx.event.time - since
@@ -161,7 +161,7 @@ def initial_recovery_delay(ctx: Ctx) -> Verdict:
     return "pass", f"initial_recovery_delay: ok for {_s(elapsed)} s >= {delay}"
 
 
-def acknowledgement(ctx: Ctx) -> Verdict:
+def acknowledgement(ctx: Ctx) -> FilterResult:
     """Only a failing check can be acknowledged."""
     if ctx.before.state is None:
         return "block", "acknowledgement: rejected, the check has never reported a state"
@@ -170,12 +170,12 @@ def acknowledgement(ctx: Ctx) -> Verdict:
     return "pass", f"acknowledgement: {ctx.before.state} check acknowledged"
 
 
-def test_notifications(ctx: Ctx) -> Verdict:
+def test_notifications(ctx: Ctx) -> FilterResult:
     """Test notifications bypass delays and maintenance."""
     return "notify", "test_notifications: always notified"
 
 
-Filter = Callable[[Ctx], Verdict]
+Filter = Callable[[Ctx], FilterResult]
 
 
 def _chain(*filters: Filter) -> tuple[tuple[str, Filter], ...]:

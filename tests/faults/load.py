@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import pika
 
-from services.ingest.flapjack import decode_body
 from services.processor.core import apply_event
 from services.processor.effects import CheckView
 from shared.amqp import Names, connect
+from shared.formats.flapjack import decode_body
 from shared.keys import check_id
 
 # Per check: five failing events then five ok ones -> one problem and one recovery per ten events.

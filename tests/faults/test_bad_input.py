@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.ingest import alertmanager, flapjack, generic
-from services.ingest.bodies import Decoded
+from shared.formats import alertmanager, flapjack, generic
+from shared.formats.bodies import Decoded
 
 pytestmark = pytest.mark.faults
 

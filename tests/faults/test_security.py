@@ -14,8 +14,8 @@ import pika
 import pytest
 
 from services.api.auth import FailedAuth
-from services.gateways.destinations import Allowlist, DestinationDenied, check_destination
 from shared.config import Settings
+from shared.destinations import Allowlist, DestinationDenied, check_destination
 from tests.faults.conftest import (
     CountingReceiver,
     fault_env,

@@ -14,10 +14,10 @@ from typing import Any
 import msgspec
 from prometheus_client import CollectorRegistry
 
-from services.gateways.log import read_delivery_log
 from services.gateways.worker import build_consumer
 from shared.amqp import Names, connect
 from shared.config import Settings
+from shared.delivery_log import read_delivery_log
 from shared.keys import Keys
 from shared.models import ENCODER, ContactRef, Delivery, MediumRef, RollupItem
 from shared.store import connect_redis

@@ -10,9 +10,9 @@ from litestar.testing import TestClient
 
 from services.api.app import create_app
 from services.api.context import ApiContext
-from services.gateways.registry import validate_medium_settings
 from shared.amqp import Names
 from shared.config import Settings
+from shared.media import validate_medium_settings
 from shared.sender import Sender
 from shared.store import connect_redis
 from tests.support import collect

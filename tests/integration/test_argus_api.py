@@ -15,9 +15,9 @@ from litestar.testing import TestClient
 
 from services.api.app import create_app
 from services.api.context import ApiContext
-from services.ingest.flapjack import decode_body
 from shared.amqp import Names
 from shared.config import Settings
+from shared.formats.flapjack import decode_body
 from shared.keys import Keys
 from shared.sender import Sender
 from shared.store import connect_redis

@@ -10,9 +10,8 @@ from litestar.testing import TestClient
 
 from services.api.app import create_app
 from services.api.context import ApiContext
-from services.gateways.preflight import destination_warning
-from services.gateways.registry import validate_medium_settings
 from shared.config import Settings
+from shared.media import destination_warning, validate_medium_settings
 from shared.sender import Sender
 from shared.store import connect_redis
 

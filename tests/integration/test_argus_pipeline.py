@@ -18,12 +18,12 @@ from prometheus_client import CollectorRegistry
 
 from services.api.app import create_app
 from services.api.context import ApiContext
-from services.ingest.flapjack import decode_body
 from services.processor.worker import ProcessorMetrics, make_handler
 from shared.amqp import Names, partition_key, partition_of
 from shared.checks import CheckStore
 from shared.config import Settings
 from shared.consumer import BatchResult, Message
+from shared.formats.flapjack import decode_body
 from shared.keys import Keys, check_id
 from shared.models import ENCODER, CheckEvent, Notification
 from shared.records import from_hash

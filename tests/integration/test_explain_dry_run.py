@@ -21,7 +21,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from services.notifier.simulate import dry_run
+from services.explain.dry_run import dry_run
+from services.explain.records import read_records
 from services.notifier.store import NotifierStore
 from services.notifier.worker import NotifierMetrics
 from services.notifier.worker import make_handler as notifier_handler
@@ -32,7 +33,7 @@ from shared.checks import CheckStore
 from shared.config import Settings
 from shared.consumer import Message
 from shared.directory import Directory
-from shared.explain import EventRecord, NotificationRecord, read_records, routine
+from shared.explain import EventRecord, NotificationRecord, routine
 from shared.keys import Keys, check_id
 from shared.models import (
     ENCODER,

@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from services.gateways import destinations, transport
-from services.gateways.core import HttpRequest, Outcome
-from services.gateways.destinations import Allowlist
+from services.gateways import transport
+from services.gateways.core import HttpRequest, SendOutcome
+from shared import destinations
+from shared.destinations import Allowlist
 
 pytestmark = pytest.mark.integration
 
@@ -80,4 +81,4 @@ def test_the_checked_address_is_the_one_connected_to(
     assert private.hits == [], "the request resolved the name again and reached 127.0.0.1"
     assert public.hits == [f"localhost:{port}"]  # the Host header is the URL's own
     # A failure is kept as its status line only, never the receiver's body.
-    assert result.outcome is Outcome.FAILED and result.error == "HTTP 400"
+    assert result.outcome is SendOutcome.FAILED and result.error == "HTTP 400"

@@ -19,11 +19,11 @@ from prometheus_client import CollectorRegistry
 
 from services.api.app import create_app
 from services.api.context import ApiContext
-from services.gateways.registry import validate_medium_settings
 from services.notifier.worker import build_consumer
 from shared.amqp import Names
 from shared.config import Settings
 from shared.keys import Keys
+from shared.media import validate_medium_settings
 from shared.models import DELIVERY_DECODER, Notification
 from shared.records import from_hash
 from shared.sender import Sender

@@ -14,10 +14,10 @@ from services.api.app import create_app
 from services.api.argus.store import ArgusStore, EventRecord, IncidentRecord
 from services.api.context import ApiContext
 from services.api.ui import session
-from services.gateways.log import append_entries, entry_for
 from shared.amqp import Names
 from shared.checks import CheckRecord, CheckStore, StateRecord
 from shared.config import Settings
+from shared.delivery_log import append_entries, entry_for
 from shared.keys import Keys, check_id
 from shared.models import (
     Contact,

@@ -11,12 +11,12 @@ import pytest
 
 from services.gateways import email, slack, sms, webhook
 from services.gateways.texts import local_time
-from services.ingest.flapjack import normalise
 from services.notifier.core import NotifierState, apply, expand
 from services.notifier.routing import compile_index, select
 from shared.config import Settings
 from shared.directory import DirectorySnapshot
 from shared.errors import ConfigError
+from shared.formats.flapjack import normalise
 from shared.models import (
     Contact,
     ContactRef,

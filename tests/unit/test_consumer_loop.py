@@ -14,7 +14,7 @@ import redis.exceptions
 from prometheus_client import CollectorRegistry
 
 from shared.amqp import Names, OutMessage
-from shared.consumer import BatchConsumer, BatchResult, Message, backoff_delay
+from shared.consumer import STOP_POLL_S, BatchConsumer, BatchResult, Message, backoff_delay
 from shared.errors import InvalidMessage
 from shared.memory_broker import InMemoryBroker
 from shared.telemetry import ConsumerMetrics
@@ -231,3 +231,19 @@ def test_backoff_doubles_adds_jitter_and_is_capped(
 ) -> None:
     got = backoff_delay(attempt, base=0.1, cap=10.0, jitter=0.2, rnd=lambda: rnd)
     assert got == pytest.approx(expected)
+
+
+def test_an_idle_loop_sees_a_stop_within_a_fifth_of_a_second() -> None:
+    broker = declared()
+    consumer = make(broker, lambda batch: BatchResult(), until=lambda: False)
+    consumer.idle_interval = 5.0  # the on_idle cadence does not delay a stop
+    advance = broker.sleep
+
+    def sleep(seconds: float) -> None:  # a SIGTERM arrives at t = 1 s
+        if broker.now < 1.0 <= broker.now + seconds:
+            consumer.stop()
+        advance(seconds)
+
+    broker.sleep = sleep  # type: ignore[method-assign]
+    consumer.run()
+    assert 1.0 <= broker.now <= 1.0 + STOP_POLL_S + 1e-9

@@ -14,18 +14,17 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
+from services.explain.records import decode_records, humanize
+from services.explain.simulate import route, simulate
 from services.notifier.core import NotifierState, apply, expand, state_query
 from services.notifier.routing import compile_index, select
-from services.notifier.simulate import route, simulate
 from services.processor.effects import CheckView
 from shared.directory import DirectorySnapshot
 from shared.explain import (
     ENCODER,
     EventRecord,
     NotificationRecord,
-    decode_records,
     event_record,
-    humanize,
     notification_record,
 )
 from shared.models import CheckEvent, Medium, TimeRecurrence

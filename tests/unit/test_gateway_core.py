@@ -8,9 +8,9 @@ from services.gateways.core import (
     H_ATTEMPT,
     H_FIRST,
     H_SLOT,
-    Outcome,
     Progress,
     RetryPolicy,
+    SendOutcome,
     SendResult,
     backoff,
     classify,
@@ -28,19 +28,19 @@ POLICY = RetryPolicy(attempts=5, deadline_s=300.0, base_s=2.0, max_s=120.0)
 @pytest.mark.parametrize(
     ("status", "outcome"),
     [
-        pytest.param(200, Outcome.DELIVERED, id="200 delivered"),
-        pytest.param(202, Outcome.DELIVERED, id="202 delivered (PagerDuty)"),
-        pytest.param(204, Outcome.DELIVERED, id="204 delivered"),
-        pytest.param(301, Outcome.FAILED, id="redirect not followed"),
-        pytest.param(400, Outcome.FAILED, id="400 refused"),
-        pytest.param(404, Outcome.FAILED, id="404 refused"),
-        pytest.param(429, Outcome.RETRY, id="429 throttled"),
-        pytest.param(500, Outcome.RETRY, id="500 retry"),
-        pytest.param(503, Outcome.RETRY, id="503 retry"),
-        pytest.param(599, Outcome.RETRY, id="599 retry"),
+        pytest.param(200, SendOutcome.DELIVERED, id="200 delivered"),
+        pytest.param(202, SendOutcome.DELIVERED, id="202 delivered (PagerDuty)"),
+        pytest.param(204, SendOutcome.DELIVERED, id="204 delivered"),
+        pytest.param(301, SendOutcome.FAILED, id="redirect not followed"),
+        pytest.param(400, SendOutcome.FAILED, id="400 refused"),
+        pytest.param(404, SendOutcome.FAILED, id="404 refused"),
+        pytest.param(429, SendOutcome.RETRY, id="429 throttled"),
+        pytest.param(500, SendOutcome.RETRY, id="500 retry"),
+        pytest.param(503, SendOutcome.RETRY, id="503 retry"),
+        pytest.param(599, SendOutcome.RETRY, id="599 retry"),
     ],
 )
-def test_classify(status: int, outcome: Outcome) -> None:
+def test_classify(status: int, outcome: SendOutcome) -> None:
     assert classify(status) is outcome
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateways.preflight import destination_warning
 from shared.config import Settings
+from shared.media import destination_warning
 
 
 @pytest.mark.parametrize(

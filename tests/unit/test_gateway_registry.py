@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateways.destinations import Allowlist, DestinationDenied, check_destination
-from services.gateways.registry import (
-    MEDIA,
-    MediumSettingsError,
-    settings_json_schema,
-    validate_medium_settings,
-)
+from services.gateways.registry import MEDIA
+from shared import media
+from shared.destinations import Allowlist, DestinationDenied, check_destination
+from shared.media import MediumSettingsError, settings_json_schema, validate_medium_settings
 from shared.models import MEDIUM_TYPES
 
 KEY = "R0123456789abcdef0123456789ABCDE"
 
 
-def test_every_contract_medium_type_has_a_gateway() -> None:
+def test_every_contract_medium_type_has_a_gateway_and_a_settings_schema() -> None:
     assert set(MEDIA) == set(MEDIUM_TYPES)
+    assert set(media.TYPES) == set(MEDIUM_TYPES)
+    assert all(MEDIA[name].kind is media.TYPES[name] for name in MEDIA)
 
 
 @pytest.mark.parametrize(

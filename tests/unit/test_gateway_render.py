@@ -10,9 +10,9 @@ import msgspec
 import pytest
 
 from services.gateways import email, pagerduty, slack, sms, webhook
-from services.gateways.log import redact_address
 from services.gateways.texts import format_duration
 from shared.config import Settings
+from shared.delivery_log import redact_address
 from shared.models import ContactRef, Delivery, MediumRef, RollupItem
 
 T = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.ingest.bodies import MAX_EVENTS_PER_BODY
-from services.ingest.flapjack import decode_body
+from shared.formats.bodies import MAX_EVENTS_PER_BODY
+from shared.formats.flapjack import decode_body
 
 NOW = 1_800_000_000.0
 

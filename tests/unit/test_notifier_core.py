@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from services.notifier.core import (
+    Expansion,
     NotifierState,
-    Outcome,
     apply,
     block_id,
     expand,
@@ -118,7 +118,7 @@ def note(
 
 def run(
     contacts: list[Contact], media: list[Medium], rules: list[Rule], notes: list[Notification]
-) -> list[Outcome]:
+) -> list[Expansion]:
     index = compile_index(
         DirectorySnapshot(
             version=1,
@@ -495,7 +495,7 @@ def test_at_least_thirty_scenarios() -> None:
     assert len(SCENARIOS) >= 30
 
 
-def reasons(o: Outcome) -> list[tuple[str, str]]:
+def reasons(o: Expansion) -> list[tuple[str, str]]:
     return [(d.code, d.text) for d in o.decisions if d.verdict == "suppress"]
 
 

@@ -8,16 +8,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.api.argus.core import Row, make_filter, matches
-from services.notifier.profiles import (
+from services.notifier.profiles import Span, in_timeslot, span_of
+from shared.argus import (
     Facts,
     FilterError,
-    Span,
-    in_timeslot,
     incident_fits,
     is_empty,
     listing_fits,
     parse_filter,
-    span_of,
 )
 from tests.unit.processor_sim import ev, maint, run
 

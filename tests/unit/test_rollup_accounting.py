@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.notifier.core import NotifierState, Outcome, apply, expand
+from services.notifier.core import Expansion, NotifierState, apply, expand
 from services.notifier.routing import Index, compile_index, select
 from shared.checks import CheckDetail, Maintenance
 from shared.directory import DirectorySnapshot
@@ -80,7 +80,7 @@ def problem(cid: str, t: float) -> Notification:
     )
 
 
-def fmt(o: Outcome) -> list[str]:
+def fmt(o: Expansion) -> list[str]:
     def one(d: Delivery) -> str:
         if d.type.startswith("rollup"):
             return f"{d.type}[{','.join(sorted(i.check for i in d.checks))}]"

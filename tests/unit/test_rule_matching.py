@@ -14,15 +14,16 @@ import msgspec
 import pytest
 from typer.testing import CliRunner
 
-from services.api.ui.views import contact_views, who_would_be_notified
+from services.api.ui.views import contact_views, rule_text
 from services.cli import resources
 from services.cli.config_file import normalise
 from services.cli.config_io import _normalise_rule
 from services.cli.main import app as cli_app
+from services.explain.preview import who_would_be_notified
+from services.explain.simulate import route
 from services.notifier.core import NotifierState, expand
 from services.notifier.routing import Index, compile_index, contact_decision, select
-from services.notifier.rules import rule_text, tags_match
-from services.notifier.simulate import route
+from services.notifier.rules import tags_match
 from shared.checks import CheckDetail
 from shared.directory import DirectorySnapshot
 from shared.models import (

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from services.ingest.alertmanager import check_name, decode_body, decoder, parse_rfc3339, state_of
-from services.ingest.bodies import MAX_BODY_BYTES
+from shared.formats.alertmanager import check_name, decode_body, decoder, parse_rfc3339, state_of
+from shared.formats.bodies import MAX_BODY_BYTES
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sources"
 NOW = datetime(2024, 5, 1, 10, 30, tzinfo=UTC).timestamp()

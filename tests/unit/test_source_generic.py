@@ -10,21 +10,28 @@ from typing import Any
 import msgspec
 import pytest
 
-from services.ingest.generic import MISSING, Mapping, decode_body, envelope, map_payload, resolve
+from shared.formats.generic import (
+    MISSING,
+    FieldMapping,
+    decode_body,
+    envelope,
+    map_payload,
+    resolve,
+)
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sources"
 NOW = datetime(2024, 5, 1, 10, 30, tzinfo=UTC).timestamp()
 
 
-def _mapping(**fields: Any) -> Mapping:
-    return msgspec.convert(fields, Mapping)
+def _mapping(**fields: Any) -> FieldMapping:
+    return msgspec.convert(fields, FieldMapping)
 
 
-CRON = msgspec.json.decode((DATA / "cron_mapping.json").read_bytes(), type=Mapping)
+CRON = msgspec.json.decode((DATA / "cron_mapping.json").read_bytes(), type=FieldMapping)
 
 
 def test_golden_grafana_webhook_through_a_mapping() -> None:
-    mapping = msgspec.json.decode((DATA / "grafana_mapping.json").read_bytes(), type=Mapping)
+    mapping = msgspec.json.decode((DATA / "grafana_mapping.json").read_bytes(), type=FieldMapping)
     body = envelope("grafana", mapping, (DATA / "grafana_webhook.json").read_bytes())
     got = decode_body(body, NOW, "m1")
     assert got.rejected == []
@@ -193,7 +200,7 @@ def test_time_as_rfc3339_string_and_tags_as_list() -> None:
 )
 def test_bad_mappings_are_refused(fields: dict[str, Any], fragment: str) -> None:
     with pytest.raises(msgspec.ValidationError, match=fragment):
-        msgspec.convert(fields, Mapping)
+        msgspec.convert(fields, FieldMapping)
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,9 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.params import RawBody
 
-from services.api.argus import shell
+from services.api.argus import plumbing
 from services.api.argus.events import add_ack, add_event
-from services.api.argus.views import AckIn, EventIn
+from services.api.argus.schemas import AckIn, EventIn
 from services.api.errors import ApiError
 
 MAX_IDS = 1000
@@ -60,14 +60,14 @@ def _bulk(ids: list[int], key: str, one: Callable[[int], object]) -> Response[di
 @post("/incidents/acks/bulk/", sync_to_thread=True)
 def bulk_acks(request: Request[Any, Any, Any], body: RawBody) -> Response[dict[str, Any]]:
     """Acknowledge many incidents with one ``ack``."""
-    data = shell.decode(body, BulkAckIn)
+    data = plumbing.decode(body, BulkAckIn)
     return _bulk(data.ids, "ack", lambda pk: add_ack(request, pk, data.ack))
 
 
 @post("/incidents/events/bulk/", sync_to_thread=True)
 def bulk_events(request: Request[Any, Any, Any], body: RawBody) -> Response[dict[str, Any]]:
     """Post one ``event`` (END, CLO, REO, …) on many incidents."""
-    data = shell.decode(body, BulkEventIn)
+    data = plumbing.decode(body, BulkEventIn)
     return _bulk(data.ids, "event", lambda pk: add_event(request, pk, data.event))
 
 

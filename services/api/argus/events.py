@@ -17,10 +17,9 @@ from litestar import Request, delete, get, patch, post, put
 from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from services.api.argus import core, shell
+from services.api.argus import core, plumbing
 from services.api.argus.notify import notify_profiles
-from services.api.argus.store import EventRecord
-from services.api.argus.views import (
+from services.api.argus.schemas import (
     AckIn,
     AckOut,
     AckPatch,
@@ -32,6 +31,7 @@ from services.api.argus.views import (
     expiration_out,
     incident_out,
 )
+from services.api.argus.store import EventRecord
 from services.api.errors import ApiError
 
 
@@ -43,7 +43,7 @@ def _time(value: str | None, field: str, now: float, required: bool) -> float:
     try:
         return core.parse_time(value, field)
     except core.Invalid as exc:
-        raise shell.invalid(exc) from None
+        raise plumbing.invalid(exc) from None
 
 
 # --------------------------------------------------------------------------- events
@@ -52,7 +52,7 @@ def _time(value: str | None, field: str, now: float, required: bool) -> float:
 @get("/incidents/{pk:int}/events/", sync_to_thread=True)
 def list_events(request: Request[Any, Any, Any], pk: FromPath[int]) -> list[EventOut]:
     """The incident's events, newest first."""
-    store, (_, events, _) = shell.load(request, pk)
+    store, (_, events, _) = plumbing.load(request, pk)
     sources = store.sources_by_incident_source()
     order = sorted(enumerate(events, 1), key=lambda p: (p[1].timestamp, p[0]), reverse=True)
     return [event_out(i, pk, ev, sources) for i, ev in order]
@@ -62,7 +62,7 @@ def list_events(request: Request[Any, Any, Any], pk: FromPath[int]) -> list[Even
 def get_event(
     request: Request[Any, Any, Any], pk: FromPath[int], event_pk: FromPath[int]
 ) -> EventOut:
-    store, (_, events, _) = shell.load(request, pk)
+    store, (_, events, _) = plumbing.load(request, pk)
     if not 1 <= event_pk <= len(events):
         raise ApiError(404, f"event {event_pk} of incident {pk} not found", "pk")
     return event_out(event_pk, pk, events[event_pk - 1], store.sources_by_incident_source())
@@ -71,13 +71,13 @@ def get_event(
 @post("/incidents/{pk:int}/events/", status_code=HTTP_201_CREATED, sync_to_thread=True)
 def post_event(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> EventOut:
     """Post END/RES/CHI/OTH (source systems) or CLO/REO/OTH (admin); ACK only via acks/."""
-    return add_event(request, pk, shell.decode(body, EventIn))
+    return add_event(request, pk, plumbing.decode(body, EventIn))
 
 
 def add_event(request: Request[Any, Any, Any], pk: int, data: EventIn) -> EventOut:
     """One event on incident ``pk`` (also for ``events/bulk/``); ``ApiError`` when refused."""
-    store, (inc, _, _) = shell.load(request, pk)
-    src = shell.may_change(request, inc)
+    store, (inc, _, _) = plumbing.load(request, pk)
+    src = plumbing.may_change(request, inc)
     now = time.time()
     when = _time(data.timestamp, "timestamp", now, required=src is not None)
     state = core.IncidentState(stateful=not inc.stateless, end_time=inc.end_time)
@@ -85,7 +85,7 @@ def add_event(request: Request[Any, Any, Any], pk: int, data: EventIn) -> EventO
     try:
         effect = core.event_effect(etype, src is not None, state, now)
     except core.Invalid as exc:
-        raise shell.invalid(exc) from None
+        raise plumbing.invalid(exc) from None
     if effect in ("close", "reopen") and inc.source == "tocsin":
         raise ApiError(400, "a check's incident closes and reopens with the check's state", "type")
     actor = f"source:{src.pk}" if src else "admin"
@@ -98,10 +98,10 @@ def add_event(request: Request[Any, Any, Any], pk: int, data: EventIn) -> EventO
         if when < inc.start_time:
             raise ApiError(400, "the incident cannot end before it started", "timestamp")
         fields["end_time"] = when
-        publish.append(shell.service_event(inc, "ok", when, data.description))
+        publish.append(plumbing.service_event(inc, "ok", when, data.description))
     elif effect == "reopen":
         fields["end_time"] = None
-        publish.append(shell.failing_event(inc, when, data.description))
+        publish.append(plumbing.failing_event(inc, when, data.description))
     position = store.update(inc, fields, [record])
     after = msgspec.structs.replace(inc, **fields)
     notify_profiles(request, store, after, [(position, record)], now, publish)
@@ -112,7 +112,7 @@ def add_event(request: Request[Any, Any, Any], pk: int, data: EventIn) -> EventO
 
 
 def _acks(request: Request[Any, Any, Any], pk: int) -> list[AckOut]:
-    store, (inc, events, acks) = shell.load(request, pk)
+    store, (inc, events, acks) = plumbing.load(request, pk)
     sources = store.sources_by_incident_source()
     ack_positions = [i + 1 for i, ev in enumerate(events) if ev.type == "ACK"]
     out = []
@@ -150,13 +150,13 @@ def get_ack(request: Request[Any, Any, Any], pk: FromPath[int], ack_pk: FromPath
 @post("/incidents/{pk:int}/acks/", status_code=HTTP_201_CREATED, sync_to_thread=True)
 def post_ack(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> AckOut:
     """Acknowledge (end users, i.e. the admin token); the check gets an acknowledgement."""
-    return add_ack(request, pk, shell.decode(body, AckIn))
+    return add_ack(request, pk, plumbing.decode(body, AckIn))
 
 
 def add_ack(request: Request[Any, Any, Any], pk: int, data: AckIn) -> AckOut:
     """One acknowledgement of incident ``pk`` (also for ``acks/bulk/``); ``ApiError`` if refused."""
-    store, (inc, _, _) = shell.load(request, pk)
-    src = shell.may_change(request, inc)
+    store, (inc, _, _) = plumbing.load(request, pk)
+    src = plumbing.may_change(request, inc)
     if src is not None:
         raise ApiError(400, "a source system may not acknowledge incidents", "type")
     now = time.time()
@@ -176,7 +176,7 @@ def add_ack(request: Request[Any, Any, Any], pk: int, data: AckIn) -> AckOut:
     position = store.update(inc, fields, [record])
     store.set_ack_expiration(pk, position, expiration)
     is_open = not inc.stateless and (inc.end_time is None or inc.end_time > now)
-    ack = [shell.ack_event(inc, position, when, expiration, data.description)] if is_open else []
+    ack = [plumbing.ack_event(inc, position, when, expiration, data.description)] if is_open else []
     # The acked state includes the ACK being created (Argus §d).
     acked = msgspec.structs.replace(inc, **fields)
     notify_profiles(request, store, acked, [(position, record)], now, ack)
@@ -190,9 +190,9 @@ def add_ack(request: Request[Any, Any, Any], pk: int, data: AckIn) -> AckOut:
 
 def _change_ack(request: Request[Any, Any, Any], pk: int, ack_pk: int, body: bytes) -> AckOut:
     """Change an acknowledgement's expiration (future or null); expired ones are read-only."""
-    data = shell.decode(body, AckPatch)
-    store, (inc, _, _) = shell.load(request, pk)
-    if shell.may_change(request, inc) is not None:
+    data = plumbing.decode(body, AckPatch)
+    store, (inc, _, _) = plumbing.load(request, pk)
+    if plumbing.may_change(request, inc) is not None:
         raise ApiError(400, "a source system may not change acknowledgements", "expiration")
     current = _find_ack(request, pk, ack_pk)
     now = time.time()
@@ -225,7 +225,7 @@ def put_ack(
 
 
 def _tag_list(request: Request[Any, Any, Any], pk: int) -> list[TagOut]:
-    store, (inc, _, _) = shell.load(request, pk)
+    store, (inc, _, _) = plumbing.load(request, pk)
     return incident_out(inc, store.sources_by_incident_source(), time.time()).tags
 
 
@@ -249,13 +249,13 @@ def get_tag(request: Request[Any, Any, Any], pk: FromPath[int], tag: FromPath[st
 @post("/incidents/{pk:int}/tags/", status_code=HTTP_201_CREATED, sync_to_thread=True)
 def post_tag(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> TagOut:
     """Add one tag (idempotent)."""
-    data = shell.decode(body, TagIn)
-    store, (inc, _, _) = shell.load(request, pk)
-    src = shell.may_change(request, inc)
+    data = plumbing.decode(body, TagIn)
+    store, (inc, _, _) = plumbing.load(request, pk)
+    src = plumbing.may_change(request, inc)
     try:
         tag = core.parse_tag(data.tag, "tag")
     except core.Invalid as exc:
-        raise shell.invalid(exc) from None
+        raise plumbing.invalid(exc) from None
     if tag not in inc.tags:
         actor = f"source:{src.pk}" if src else "admin"
         store.update(
@@ -270,8 +270,8 @@ def post_tag(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) 
 
 @delete("/incidents/{pk:int}/tags/{tag:str}/", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
 def delete_tag(request: Request[Any, Any, Any], pk: FromPath[int], tag: FromPath[str]) -> None:
-    store, (inc, _, _) = shell.load(request, pk)
-    src = shell.may_change(request, inc)
+    store, (inc, _, _) = plumbing.load(request, pk)
+    src = plumbing.may_change(request, inc)
     if tag not in inc.tags:
         raise ApiError(404, f"incident {pk} has no tag {tag!r}", "tag")
     owner = inc.tag_meta.get(tag, (f"source:{inc.source}", 0.0))[0]

@@ -20,10 +20,9 @@ from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_201_CREATED
 from msgspec import UNSET, Meta, UnsetType
 
-from services.api.argus import core, shell
+from services.api.argus import core, plumbing
 from services.api.argus.notify import notify_profiles
-from services.api.argus.store import ArgusStore, EventRecord, IncidentRecord, SourceRecord
-from services.api.argus.views import (
+from services.api.argus.schemas import (
     IncidentIn,
     IncidentOut,
     IncidentPage,
@@ -32,7 +31,8 @@ from services.api.argus.views import (
     incident_out,
     row_of,
 )
-from services.api.config_routes import ctx_of
+from services.api.argus.store import ArgusStore, EventRecord, IncidentRecord, SourceRecord
+from services.api.context import ctx_of
 from services.api.errors import ApiError, split_field
 from shared.keys import check_id
 
@@ -109,8 +109,8 @@ def _query(request: Request[Any, Any, Any], only_source: SourceRecord | None) ->
     try:
         predicates = core.make_filter(params, now)
     except core.Invalid as exc:
-        raise shell.invalid(exc) from None
-    store = shell.store_of(request)
+        raise plumbing.invalid(exc) from None
+    store = plumbing.store_of(request)
     sources = store.sources_by_incident_source()
     open_only = any(name == "open" and want is True for name, want in predicates)
     sid = params.get("source_incident_id")
@@ -189,7 +189,7 @@ def list_incidents(request: Request[Any, Any, Any]) -> IncidentPage | IncidentCo
 @get("/incidents/mine/", sync_to_thread=True)
 def list_mine(request: Request[Any, Any, Any]) -> IncidentPage | IncidentCount:
     """The calling source's incidents (the admin token sees Tocsin's check incidents)."""
-    src = shell.caller(request) or shell.store_of(request).tocsin_source()
+    src = plumbing.caller(request) or plumbing.store_of(request).tocsin_source()
     if "count" in request.query_params:
         return count_of(request, only_source=src)
     return list_page(request, only_source=src)
@@ -233,14 +233,14 @@ def _tags(raw: list[Any], field: str = "tags") -> tuple[str, ...]:
         try:
             out.append(core.parse_tag(value, field))
         except core.Invalid as exc:
-            raise shell.invalid(exc) from None
+            raise plumbing.invalid(exc) from None
     if len(out) > 256:
         raise ApiError(400, "at most 256 tags", field)
     return tuple(sorted(set(out)))
 
 
 def _owner(request: Request[Any, Any, Any], store: ArgusStore, data: IncidentIn) -> SourceRecord:
-    src = shell.caller(request)
+    src = plumbing.caller(request)
     if src is not None:
         return src
     if data.source is None:
@@ -254,8 +254,8 @@ def _owner(request: Request[Any, Any, Any], store: ArgusStore, data: IncidentIn)
 @post("/incidents/", status_code=HTTP_201_CREATED, sync_to_thread=True)
 def create_incident(request: Request[Any, Any, Any], body: RawBody) -> IncidentOut:
     """Create an incident; an open stateful one notifies at once through the pipeline."""
-    data = shell.decode(body, IncidentIn)
-    store = shell.store_of(request)
+    data = plumbing.decode(body, IncidentIn)
+    store = plumbing.store_of(request)
     src = _owner(request, store, data)
     now = time.time()
     try:
@@ -264,7 +264,7 @@ def create_incident(request: Request[Any, Any, Any], body: RawBody) -> IncidentO
         stateful, end = core.parse_end_time(end_raw, start)
         level = core.check_level(data.level)
     except core.Invalid as exc:
-        raise shell.invalid(exc) from None
+        raise plumbing.invalid(exc) from None
     tags = _tags(data.tags)
     sid = data.source_incident_id
     if any(ord(c) < 32 or ord(c) == 127 for c in sid):
@@ -273,7 +273,7 @@ def create_incident(request: Request[Any, Any, Any], body: RawBody) -> IncidentO
         )
     pk = store.next_pk()
     check = sid or f"incident-{pk}"
-    if shell.caller(request) is not None:  # a source token: its checks are capped
+    if plumbing.caller(request) is not None:  # a source token: its checks are capped
         ctx_of(request).admit_checks("argus", str(src.pk), [check_id(src.name, check)])
     if sid and not store.claim_source_incident_id(src.pk, sid, pk):
         raise ApiError(
@@ -298,7 +298,7 @@ def create_incident(request: Request[Any, Any, Any], body: RawBody) -> IncidentO
         ticket_url=data.ticket_url,
         metadata=data.metadata,
     )
-    actor = f"source:{src.pk}" if shell.caller(request) else "admin"
+    actor = f"source:{src.pk}" if plumbing.caller(request) else "admin"
     first = EventRecord(
         type="STA" if stateful else "LES",
         timestamp=start,
@@ -307,7 +307,7 @@ def create_incident(request: Request[Any, Any, Any], body: RawBody) -> IncidentO
         received=now,
     )
     store.create(inc, first)
-    failing = [shell.failing_event(inc, start)] if stateful and end is None else []
+    failing = [plumbing.failing_event(inc, start)] if stateful and end is None else []
     try:
         notify_profiles(request, store, inc, [(1, first)], now, publish=failing)
     except ApiError:
@@ -324,7 +324,7 @@ def create_incident(request: Request[Any, Any, Any], body: RawBody) -> IncidentO
 
 @get("/incidents/{pk:int}/", sync_to_thread=True)
 def get_incident(request: Request[Any, Any, Any], pk: FromPath[int]) -> IncidentOut:
-    store, (inc, _, _) = shell.load(request, pk)
+    store, (inc, _, _) = plumbing.load(request, pk)
     return incident_out(inc, store.sources_by_incident_source(), time.time())
 
 
@@ -345,8 +345,8 @@ def _same_read_only(name: str, given: Any, current: dict[str, Any]) -> bool:
 
 def change_incident(request: Request[Any, Any, Any], pk: int, raw: dict[str, Any]) -> IncidentOut:
     """Apply editable changes, log a CHI event per changed attribute, republish a new level."""
-    store, (inc, _, _) = shell.load(request, pk)
-    src = shell.may_change(request, inc)
+    store, (inc, _, _) = plumbing.load(request, pk)
+    src = plumbing.may_change(request, inc)
     now = time.time()
     sources = store.sources_by_incident_source()
     current = msgspec.to_builtins(incident_out(inc, sources, now))
@@ -384,7 +384,7 @@ def change_incident(request: Request[Any, Any, Any], pk: int, raw: dict[str, Any
         try:
             core.check_level(data.level)
         except core.Invalid as exc:
-            raise shell.invalid(exc) from None
+            raise plumbing.invalid(exc) from None
         if data.level != inc.level:
             changed("level", inc.level, data.level)
     for attr in ("details_url", "ticket_url", "description"):
@@ -414,7 +414,7 @@ def change_incident(request: Request[Any, Any, Any], pk: int, raw: dict[str, Any
         was = core.state_of_level(int(current["level"]))
         failing: list[dict[str, Any]] = []
         if "level" in fields and is_open and inc.source != "tocsin" and new_state != was:
-            failing.append(shell.failing_event(inc, now))
+            failing.append(plumbing.failing_event(inc, now))
         first = length - len(events) + 1
         notify_profiles(request, store, inc, list(enumerate(events, first)), now, failing)
     return incident_out(inc, sources, now)
@@ -425,13 +425,13 @@ def patch_incident(
     request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody
 ) -> IncidentOut:
     """Change tags, details_url, ticket_url, level, metadata or description."""
-    return change_incident(request, pk, shell.decode(body, dict[str, Any]))
+    return change_incident(request, pk, plumbing.decode(body, dict[str, Any]))
 
 
 @put("/incidents/{pk:int}/", sync_to_thread=True)
 def put_incident(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> IncidentOut:
     """Same as PATCH (Argus accepts both)."""
-    return change_incident(request, pk, shell.decode(body, dict[str, Any]))
+    return change_incident(request, pk, plumbing.decode(body, dict[str, Any]))
 
 
 @put("/incidents/{pk:int}/ticket_url/", sync_to_thread=True)
@@ -439,7 +439,7 @@ def put_ticket_url(
     request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody
 ) -> Response[dict[str, str]]:
     """pyargus ``set_ticket_url``."""
-    data = shell.decode(body, TicketIn)
+    data = plumbing.decode(body, TicketIn)
     change_incident(request, pk, {"ticket_url": data.ticket_url})
     return Response({"ticket_url": data.ticket_url})
 

@@ -21,7 +21,7 @@ from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import UNSET, Meta, UnsetType
 
-from services.api.argus import core, records, shell
+from services.api.argus import core, plumbing, records
 from services.api.errors import ApiError
 
 FROZEN_AFTER_S = 12 * 3600
@@ -45,7 +45,7 @@ def _time(value: str, field: str) -> float:
     try:
         return core.parse_time(value, field)
     except core.Invalid as exc:
-        raise shell.invalid(exc) from None
+        raise plumbing.invalid(exc) from None
 
 
 def _end(value: str | None, start: float) -> float | None:
@@ -79,7 +79,7 @@ def list_tasks(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
 def create_task(request: Request[Any, Any, Any], body: RawBody) -> dict[str, Any]:
     """``{start_time, end_time?, description, filters: [pk]}`` (admin token only)."""
     records.admin_only(request)
-    data = shell.decode(body, TaskIn)
+    data = plumbing.decode(body, TaskIn)
     start = _time(data.start_time, "start_time")
     end = _end(data.end_time, start)
     records.stored_filters(request, data.filters)
@@ -104,7 +104,7 @@ def patch_task(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody
     """Change times, filters or description; not for tasks that ended over 12 hours ago."""
     records.admin_only(request)
     rec = records.load(request, "maintenance", pk)
-    data = shell.decode(body, TaskPatch)
+    data = plumbing.decode(body, TaskPatch)
     now = time.time()
     if rec.get("end") is not None and rec["end"] < now - FROZEN_AFTER_S:
         raise ApiError(

@@ -21,9 +21,9 @@ from typing import Any
 from litestar import Request
 
 from services.api.argus.core import EVENT_DISPLAY, state_of_level
-from services.api.argus.shell import events_message
+from services.api.argus.plumbing import events_message
 from services.api.argus.store import TOCSIN, ArgusStore, EventRecord, IncidentRecord
-from services.api.config_routes import ctx_of
+from services.api.context import ctx_of
 from services.api.errors import ApiError
 from shared.amqp import Names, OutMessage
 from shared.consumer import AMQP_ERRORS

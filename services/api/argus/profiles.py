@@ -22,14 +22,15 @@ from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
-from services.api.argus import records, shell
+from services.api.argus import plumbing, records
+from services.api.argus.schemas import IncidentOut
 from services.api.argus.timeslots import _load as load_timeslot
-from services.api.argus.views import IncidentOut
-from services.api.config_routes import ctx_of
+from services.api.context import ctx_of
 from services.api.errors import ApiError
-from services.notifier.profiles import ADDRESS_KEYS, listing_fits
+from shared.argus import ADDRESS_KEYS, listing_fits
 from shared.directory import validate_timezone
 from shared.masking import mask_medium, restore_masked
+from shared.media import MediumSettingsError, settings_json_schema, validate_medium_settings
 
 Name = Annotated[str, Meta(max_length=255)]
 MEDIA_NAMES = {"email": "Email", "sms": "SMS", "webhook": "Webhook", "slack": "Slack"}
@@ -71,7 +72,7 @@ def list_filters(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
 
 def _write_filter(request: Request[Any, Any, Any], body: bytes, pk: int | None) -> dict[str, Any]:
     records.admin_only(request)
-    data = shell.decode(body, FilterIn)
+    data = plumbing.decode(body, FilterIn)
     blob = records.filter_blob(data.filter)
     if pk is None:
         pk = records.next_pk(request, "filter")
@@ -112,7 +113,7 @@ def delete_filter(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
 def filter_preview(request: Request[Any, Any, Any], body: RawBody) -> list[IncidentOut]:
     """Incidents a filter blob matches now (tags: all of them; event_types: in the log)."""
     records.admin_only(request)
-    blob = records.filter_blob(shell.decode(body, dict[str, Any]))
+    blob = records.filter_blob(plumbing.decode(body, dict[str, Any]))
     return records.list_matching(request, lambda x: listing_fits(blob, x), bool(blob.event_types))
 
 
@@ -121,8 +122,6 @@ def filter_preview(request: Request[Any, Any, Any], body: RawBody) -> list[Incid
 
 def _media_schema(slug: str) -> dict[str, Any]:
     """The destination settings schema: the address key plus the gateway's own settings."""
-    from services.gateways.registry import settings_json_schema
-
     schema = settings_json_schema(slug)
     body = schema.get("$defs", {}).get(schema.get("$ref", "").rsplit("/", 1)[-1], schema)
     props = dict(body.get("properties", {}))
@@ -206,8 +205,6 @@ def _check_destination(
     if not isinstance(address, str) or not address.strip():
         raise ApiError(400, f"settings.{key} is required for {media}", f"settings.{key}")
     rest = {k: v for k, v in settings.items() if k != key}
-    from services.gateways.registry import MediumSettingsError, validate_medium_settings
-
     try:
         validate_medium_settings(media, address, rest)
     except MediumSettingsError as exc:
@@ -251,7 +248,7 @@ def list_destinations(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
 def create_destination(request: Request[Any, Any, Any], body: RawBody) -> dict[str, Any]:
     """A destination: medium type plus settings validated by the installed gateway."""
     records.admin_only(request)
-    data = shell.decode(body, DestinationIn)
+    data = plumbing.decode(body, DestinationIn)
     _check_destination(request, data.media, data.settings)
     _refuse_duplicate(request, data.media, data.settings)
     rec = {
@@ -277,7 +274,7 @@ def put_destination(
     """Change settings or label; the medium type cannot change (as in Argus)."""
     records.admin_only(request)
     rec = records.load(request, "destination", pk)
-    data = shell.decode(body, DestinationIn)
+    data = plumbing.decode(body, DestinationIn)
     if data.media != rec["media"]:
         raise ApiError(400, "the medium of a destination cannot be changed", "media")
     key = ADDRESS_KEYS.get(data.media, "address")
@@ -337,7 +334,7 @@ def _profile_out(request: Request[Any, Any, Any], rec: dict[str, Any]) -> dict[s
 
 def _write_profile(request: Request[Any, Any, Any], body: bytes, pk: int | None) -> dict[str, Any]:
     records.admin_only(request)
-    data = shell.decode(body, ProfileIn)
+    data = plumbing.decode(body, ProfileIn)
     load_timeslot(request, data.timeslot)
     records.stored_filters(request, data.filters)
     dests = records.all_records(request, "destination")

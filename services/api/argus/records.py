@@ -16,19 +16,19 @@ from typing import Any
 import msgspec
 from litestar import Request
 
-from services.api.argus import shell
+from services.api.argus import plumbing
+from services.api.argus.schemas import IncidentOut, incident_out, row_of
 from services.api.argus.store import IncidentRecord
-from services.api.argus.views import IncidentOut, incident_out, row_of
-from services.api.config_routes import ctx_of
+from services.api.context import ctx_of
 from services.api.errors import ApiError
-from services.notifier.profiles import Facts, FilterBlob, FilterError, parse_filter
+from shared.argus import Facts, FilterBlob, FilterError, parse_filter
 
 MAX_LISTED = 1000
 
 
 def admin_only(request: Request[Any, Any, Any]) -> None:
     """Profiles belong to people: source-system tokens may not manage them."""
-    if shell.caller(request) is not None:
+    if plumbing.caller(request) is not None:
         raise ApiError(403, "source systems cannot manage notification profiles", "token")
 
 
@@ -58,7 +58,7 @@ def save(request: Request[Any, Any, Any], kind: str, record: dict[str, Any]) -> 
     """Write one record and bump the config version (one MULTI)."""
     ctx = ctx_of(request)
     # Check incidents' source must have a pk before filters name it (sourceSystemIds).
-    shell.store_of(request).tocsin_source()
+    plumbing.store_of(request).tocsin_source()
     pipe = ctx.redis.pipeline(transaction=True)
     pipe.hset(ctx.keys.argus_records(kind), str(record["pk"]), msgspec.json.encode(record))
     pipe.incr(ctx.keys.config_version())
@@ -104,7 +104,7 @@ def list_matching(
     request: Request[Any, Any, Any], fits: Callable[[Facts], bool], wants_log: bool
 ) -> list[IncidentOut]:
     """Incidents (newest first, at most MAX_LISTED) whose facts satisfy ``fits``."""
-    store = shell.store_of(request)
+    store = plumbing.store_of(request)
     sources = store.sources_by_incident_source()
     now = time.time()
     out: list[IncidentOut] = []

@@ -8,8 +8,8 @@ from services.api.argus.bulk import bulk_handlers
 from services.api.argus.events import event_handlers
 from services.api.argus.incidents import incident_handlers
 from services.api.argus.maintenance import maintenance_handlers
+from services.api.argus.plumbing import on_argus_error, source_token_check
 from services.api.argus.profiles import profile_handlers
-from services.api.argus.shell import on_argus_error, source_token_check
 from services.api.argus.sources import source_handlers
 from services.api.argus.timeslots import timeslot_handlers
 from services.api.errors import ApiError

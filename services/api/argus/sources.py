@@ -15,25 +15,25 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from services.api.argus import shell
+from services.api.argus import plumbing
+from services.api.argus.schemas import SourceCreated, SourceIn, SourceOut, SourceType, source_out
 from services.api.argus.store import TOCSIN
-from services.api.argus.views import SourceCreated, SourceIn, SourceOut, SourceType, source_out
 from services.api.errors import ApiError
 
 
 def _admin_only(request: Request[Any, Any, Any]) -> None:
-    if shell.caller(request) is not None:
+    if plumbing.caller(request) is not None:
         raise ApiError(403, "only the admin token may manage source systems", "token")
 
 
 @get("/incidents/sources/", sync_to_thread=True)
 def list_sources(request: Request[Any, Any, Any]) -> list[SourceOut]:
-    return [source_out(s) for s in shell.store_of(request).list_sources()]
+    return [source_out(s) for s in plumbing.store_of(request).list_sources()]
 
 
 @get("/incidents/sources/{pk:int}/", sync_to_thread=True)
 def get_source(request: Request[Any, Any, Any], pk: FromPath[int]) -> SourceOut:
-    found = shell.store_of(request).get_source(pk)
+    found = plumbing.store_of(request).get_source(pk)
     if found is None:
         raise ApiError(404, f"source {pk} not found", "pk")
     return source_out(found)
@@ -43,12 +43,12 @@ def get_source(request: Request[Any, Any, Any], pk: FromPath[int]) -> SourceOut:
 def create_source(request: Request[Any, Any, Any], body: RawBody) -> SourceCreated:
     """A new source system ``{name, type, base_url?}``; its token is in this response only."""
     _admin_only(request)
-    data = shell.decode(body, SourceIn)
+    data = plumbing.decode(body, SourceIn)
     stype = data.type.lower()
     if stype == TOCSIN:
         raise ApiError(400, "source type 'tocsin' is reserved for Tocsin's own incidents", "type")
     try:
-        rec, token = shell.store_of(request).create_source(data.name, stype, data.base_url)
+        rec, token = plumbing.store_of(request).create_source(data.name, stype, data.base_url)
     except ValueError as exc:
         raise ApiError(400, str(exc), "name") from None
     out = source_out(rec)
@@ -60,17 +60,17 @@ def create_source(request: Request[Any, Any, Any], body: RawBody) -> SourceCreat
 @get("/incidents/source-types/", sync_to_thread=True)
 def list_source_types(request: Request[Any, Any, Any]) -> list[SourceType]:
     """The types in use (a type exists as soon as a source has it)."""
-    names = sorted({s.type for s in shell.store_of(request).list_sources()})
+    names = sorted({s.type for s in plumbing.store_of(request).list_sources()})
     return [SourceType(n) for n in names]
 
 
 @post("/incidents/sources/heartbeat/", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
 def heartbeat(request: Request[Any, Any, Any]) -> None:
     """A source says it is alive (``last_seen``); 403 for a caller that is not a source."""
-    src = shell.caller(request)
+    src = plumbing.caller(request)
     if src is None:
         raise ApiError(403, "only source systems send heartbeats", "token")
-    shell.store_of(request).touch_source(src, time.time())
+    plumbing.store_of(request).touch_source(src, time.time())
 
 
 @get("/incidents/sources/heartbeat/", sync_to_thread=True)

@@ -23,8 +23,8 @@ from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
-from services.api.argus import shell
-from services.api.config_routes import ctx_of
+from services.api.argus import plumbing
+from services.api.context import ctx_of
 from services.api.errors import ApiError
 from shared.models import TimeRecurrence
 
@@ -136,7 +136,7 @@ def _save(request: Request[Any, Any, Any], slot: Timeslot) -> Timeslot:
 
 
 def _admin(request: Request[Any, Any, Any]) -> None:
-    if shell.caller(request) is not None:
+    if plumbing.caller(request) is not None:
         raise ApiError(403, "source systems cannot manage timeslots", "token")
 
 
@@ -168,7 +168,7 @@ def list_timeslots(request: Request[Any, Any, Any]) -> list[Timeslot]:
 @post("/notificationprofiles/timeslots/", status_code=HTTP_201_CREATED, sync_to_thread=True)
 def create_timeslot(request: Request[Any, Any, Any], body: RawBody) -> Timeslot:
     _admin(request)
-    data = shell.decode(body, TimeslotIn)
+    data = plumbing.decode(body, TimeslotIn)
     _unique_name(request, data.name, None)
     ctx = ctx_of(request)
     pk = int(ctx.redis.incr(ctx.keys.timeslot_seq()))
@@ -185,7 +185,7 @@ def get_timeslot(request: Request[Any, Any, Any], pk: FromPath[int]) -> Timeslot
 def put_timeslot(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> Timeslot:
     """Replace name and recurrences; linked rules get the new restrictions."""
     _admin(request)
-    data = shell.decode(body, TimeslotIn)
+    data = plumbing.decode(body, TimeslotIn)
     slot = _load(request, pk)
     _unique_name(request, data.name, pk)
     updated = msgspec.structs.replace(slot, name=data.name, time_recurrences=_normalised(data))
@@ -218,7 +218,7 @@ def delete_timeslot(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
 def link_rule(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> Timeslot:
     """Use this timeslot as the rule's time restrictions (now and after every change)."""
     _admin(request)
-    data = shell.decode(body, RuleLink)
+    data = plumbing.decode(body, RuleLink)
     slot = _load(request, pk)
     if ctx_of(request).directory.get_rule(data.rule_id) is None:
         raise ApiError(400, f"rule {data.rule_id!r} does not exist", "rule_id")

@@ -13,7 +13,7 @@ from litestar.static_files import create_static_files_router
 from services.api.ui.actions import action_handlers
 from services.api.ui.dead_pages import dead_handlers
 from services.api.ui.pages import page_handlers
-from services.api.ui.shell import STATIC, LoginRequired, on_login_required, require_session
+from services.api.ui.plumbing import STATIC, LoginRequired, on_login_required, require_session
 
 ui_router = Router(
     path="/ui",

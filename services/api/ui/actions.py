@@ -22,11 +22,11 @@ from litestar.params import Body, FromPath
 from services.api.argus.events import post_ack, post_event
 from services.api.auth import connection_client
 from services.api.check_routes import AcknowledgementIn, MaintenanceIn, acknowledge, add_maintenance
-from services.api.config_routes import ctx_of
+from services.api.context import ctx_of
 from services.api.errors import ApiError
 from services.api.ui import session
 from services.api.ui.pages import NOTICES, check_context
-from services.api.ui.shell import NONCE_STATE, check_url, csrf_valid, render, see_other, sessions
+from services.api.ui.plumbing import NONCE_STATE, check_url, csrf_valid, render, see_other, sessions
 from services.api.ui.views import Invalid, limited_text, parse_duration, parse_maintenance
 from shared.checks import CheckStore
 from shared.consumer import AMQP_ERRORS

@@ -18,8 +18,8 @@ from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 
-from services.api.config_routes import ctx_of
-from services.api.ui.shell import csrf_valid, render, see_other
+from services.api.context import ctx_of
+from services.api.ui.plumbing import csrf_valid, render, see_other
 from shared.consumer import AMQP_ERRORS
 from shared.deadletters import (
     DeadLetter,

@@ -12,9 +12,9 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.params import FromPath, FromQuery
 
-from services.api.config_routes import ctx_of
+from services.api.context import ctx_of
 from services.api.ui import session
-from services.api.ui.shell import active_maintenances, dead_letters, render
+from services.api.ui.plumbing import active_maintenances, dead_letters, render
 from services.api.ui.views import (
     CheckFilter,
     contact_views,
@@ -22,10 +22,10 @@ from services.api.ui.views import (
     filter_checks,
     overview,
     timeline,
-    who_would_be_notified,
 )
-from services.gateways.log import read_delivery_log
+from services.explain.preview import who_would_be_notified
 from shared.checks import CheckStore
+from shared.delivery_log import read_delivery_log
 from shared.models import SERVICE_STATES, Notification
 from shared.records import from_hash
 

@@ -13,13 +13,10 @@ from datetime import UTC, datetime
 
 from markupsafe import Markup
 
-from services.gateways.log import DeliveryLogEntry, redact_address
-from services.notifier.routing import compile_index, select
-from services.notifier.rules import rule_text
 from shared.checks import CheckDetail, CheckStateEntry, Maintenance
+from shared.delivery_log import DeliveryLogEntry, redact_address
 from shared.directory import DirectorySnapshot
-from shared.keys import check_id
-from shared.models import SERVICE_STATES, Contact, Notification, Rule
+from shared.models import SERVICE_STATES, Contact, Rule
 from shared.severity import severity_key
 from shared.timeslots import describe
 
@@ -335,36 +332,15 @@ def contact_views(snap: DirectorySnapshot) -> list[ContactView]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class DryRun:
-    severity: str
-    targets: list[tuple[str, str, str]]  # contact name, medium type, redacted address
-    suppressed: list[tuple[str, str]]  # contact name (or ""), reason
-
-
-def who_would_be_notified(snap: DirectorySnapshot, check: CheckDetail, now: float) -> DryRun:
-    """The notifier's routing for a problem of this check at ``now`` (blocks and rollup aside).
-
-    A healthy check is asked about as ``critical``, the severity a test
-    notification uses too.
-    """
-    severity = check.state if check.state in ("critical", "warning", "unknown") else "critical"
-    n = Notification(
-        id="dry-run",
-        type="problem",
-        check_id=check_id(check.entity, check.check),
-        entity=check.entity,
-        check=check.check,
-        state=severity,
-        severity=severity,  # type: ignore[arg-type]
-        time=now,
-        tags=check.tags,
-    )
-    sel = select(compile_index(snap), n)
-    names = {cid: c.name for cid, c in snap.contacts.items()}
-    targets = [
-        (t.contact.name, t.medium.type, redact_address(t.medium.type, t.medium.address))
-        for t in sel.targets
-    ]
-    suppressed = [(names.get(d.contact_id or "", ""), d.text) for d in sel.decisions]
-    return DryRun(severity, targets, suppressed)
+def rule_text(rule: Rule) -> str:
+    """The rule's match condition for people (the contacts page): ``unless tagged buf``."""
+    parts = [f"entities {', '.join(rule.entities)}" if rule.entities else "any entity"]
+    if rule.tags:
+        tags = ", ".join(rule.tags)
+        if rule.tag_strategy == "none":
+            parts.append(f"unless tagged {tags}")
+        elif rule.tag_strategy == "any" and len(rule.tags) > 1:
+            parts.append(f"tagged any of {tags}")
+        else:
+            parts.append(f"tagged {tags}" if len(rule.tags) == 1 else f"tagged all of {tags}")
+    return ", ".join(parts)

@@ -20,8 +20,7 @@ from litestar.connection import ASGIConnection
 
 from services.api.argus.core import Invalid, state_of_level
 from services.api.argus.store import ArgusStore, IncidentRecord, SourceRecord
-from services.api.config_routes import ctx_of
-from services.api.context import ApiContext
+from services.api.context import ApiContext, ctx_of
 from services.api.errors import ApiError, split_field
 from shared.amqp import Names, OutMessage
 from shared.consumer import AMQP_ERRORS

@@ -21,7 +21,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect
 
-from services.api.config_routes import ctx_of
+from services.api.context import ctx_of
 from services.api.ui import session
 from services.api.ui.views import fmt_duration, time_tag
 from shared.amqp import Names, connect

@@ -11,7 +11,7 @@ import uuid
 
 import msgspec
 
-from services.ingest.bodies import (
+from shared.formats.bodies import (
     MAX_EVENTS_PER_BODY,
     Decoded,
     too_large,
@@ -116,7 +116,7 @@ def normalise(event: Event, received: float, event_id: str, source: str = "flapj
         id=event_id,
         entity=event.entity,
         check=event.check,
-        type=event.type,
+        type="service" if event.type == "service" else "action",
         state=event.state,
         time=when,
         received=received,

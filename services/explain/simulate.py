@@ -1,23 +1,18 @@
-"""Dry run: what would the pipeline do with this event at this time? (issue 13)
+"""Dry run (pure): what would the pipeline do with this event at this time?
 
 One answer for ``POST /simulate``, ``tocsin simulate`` and the dashboard's
 "who would be notified now?": the processor's decision (would it notify, which
 type, and if not, which filter blocked and why), and if it would notify, who
 gets it on which medium and why not for every other contact and medium.
 
-It runs the *same* pure cores as the workers, on the current state and
-configuration, and changes nothing:
-
-- :func:`simulate` is pure: check view + event + configuration index + a
-  reader of notifier state -> :class:`DryRun`.  ``apply_event`` (processor),
-  ``select`` and ``expand`` (notifier) decide; ``shared.explain`` packs their
-  verdicts exactly as the workers record them.
-- :func:`dry_run` is the read-only shell: it loads the check with the
-  processor's own loader, the configuration snapshot and the notifier state
-  with the notifier's own reader (reads only: no incident id is reserved; the
-  id the next episode would get is peeked), then calls :func:`simulate`.
-- :func:`who_now` routes a hypothetical problem of a check's current state
-  (skipping the processor's delays): "who is on the hook for this check now?".
+It runs the *same* pure cores as the workers and changes nothing:
+:func:`simulate` takes a check view + event + configuration index + a reader
+of notifier state and returns a :class:`DryRun`.  ``apply_event``
+(processor), ``select`` and ``expand`` (notifier) decide; ``shared.explain``
+packs their verdicts exactly as the workers record them.  Calling the
+workers' own functions (rather than a copy of their rules) is why this
+package may import the processor's and notifier's cores (docs/architecture.md).
+The read-only Redis shell is :mod:`services.explain.dry_run`.
 """
 
 from __future__ import annotations
@@ -29,14 +24,10 @@ from typing import Any
 
 import msgspec
 
-from services.ingest.flapjack import decode_body
 from services.notifier.core import NotifierState, StateQuery, expand, state_query
-from services.notifier.routing import Index, compile_index, contact_decision, select
-from services.notifier.store import NotifierStore
-from services.processor import store as processor_store
+from services.notifier.routing import Index, contact_decision, select
 from services.processor.core import apply_event
-from services.processor.effects import CheckView, notification_id
-from shared.directory import Directory
+from services.processor.effects import CheckView
 from shared.explain import (
     EventRecord,
     NotificationRecord,
@@ -44,8 +35,8 @@ from shared.explain import (
     event_record,
     notification_record,
 )
-from shared.keys import Keys, check_id
-from shared.models import CheckEvent, Notification, severity_of
+from shared.formats.flapjack import decode_body
+from shared.models import CheckEvent, Notification
 
 StateReader = Callable[[StateQuery], NotifierState]
 
@@ -195,50 +186,6 @@ def _unconsidered(index: Index, n: Notification, rec: NotificationRecord) -> tup
                         )
                     )
     return tuple(out)
-
-
-# --------------------------------------------------------------------------- read-only shell
-
-
-def dry_run(r: Any, keys: Keys, event: CheckEvent, history_max_age_s: int = 30 * 86400) -> DryRun:
-    """Run :func:`simulate` on the current Redis state and configuration (reads only)."""
-    cid = check_id(event.entity, event.check)
-    loaded = processor_store.load(r, keys, {cid: [event]}, {}, history_max_age_s)
-    next_id = int(r.get(keys.incident_seq()) or 0) + 1
-    index = compile_index(Directory(r, keys).snapshot())
-    return simulate(loaded.views[cid], event, next_id, index, _reader(r, keys))
-
-
-def who_now(
-    r: Any, keys: Keys, entity: str, check: str, state: str, at: float | None = None
-) -> DryRun:
-    """Who a ``state`` problem of ``entity:check`` would reach at ``at`` (default now).
-
-    For the dashboard: it skips the processor's delays and routes a problem
-    notification directly, with the check's tags and the notifier's current
-    intervals and rollups.
-    """
-    t = time.time() if at is None else at
-    cid = check_id(entity, check)
-    tags = tuple(sorted(r.smembers(keys.check_tags(cid))))
-    n = Notification(
-        id=notification_id(cid, f"who-now:{uuid.uuid4().hex}"),
-        type="problem",
-        check_id=cid,
-        entity=entity,
-        check=check,
-        state=state,
-        severity=severity_of(state),
-        time=t,
-        tags=tags,
-    )
-    index = compile_index(Directory(r, keys).snapshot())
-    return route(index, _reader(r, keys), n)
-
-
-def _reader(r: Any, keys: Keys) -> StateReader:
-    # The notifier's own batch reader; the TTL only matters for writes, which never happen here.
-    return NotifierStore(r, keys, 0).read_state
 
 
 def event_of(body: bytes, at: float | None = None, now: float | None = None) -> CheckEvent:

@@ -34,7 +34,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from services.ingest.bodies import MAX_EVENTS_PER_BODY, Decoded, decode_envelope
+from shared.formats.bodies import MAX_EVENTS_PER_BODY, Decoded, decode_envelope
 from shared.models import MAX_FUTURE_SKEW_S, CheckEvent, clean_text
 
 SOURCE = "alertmanager"

@@ -1,6 +1,6 @@
 """Declared JSON sources: any webhook JSON -> check events through a field mapping.
 
-A source is declared once (``POST /sources``) with a :class:`Mapping`: JSON
+A source is declared once (``POST /sources``) with a :class:`FieldMapping`: JSON
 pointers (RFC 6901) for entity, check, state, summary, details, time and tags,
 constants for what the payload lacks, and a state value map (``{"alerting":
 "critical", "0": "ok"}``).  The API wraps each payload with the mapping in an
@@ -20,8 +20,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from services.ingest.alertmanager import AlertError, parse_rfc3339
-from services.ingest.bodies import MAX_EVENTS_PER_BODY, Decoded, decode_envelope
+from shared.formats.alertmanager import AlertError, parse_rfc3339
+from shared.formats.bodies import MAX_EVENTS_PER_BODY, Decoded, decode_envelope
 from shared.models import (
     MAX_FUTURE_SKEW_S,
     SERVICE_STATES,
@@ -41,7 +41,7 @@ SourceName = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9
 _MAPPED = ("entity", "check", "state", "summary", "details")
 
 
-class Mapping(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+class FieldMapping(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """How to read events out of a source's JSON.
 
     ``items`` points at an array of items (each mapped on its own) or at one
@@ -79,7 +79,7 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     """Body on routing key ``generic``: the source, its mapping, the raw payload."""
 
     source: SourceName
-    mapping: Mapping
+    mapping: FieldMapping
     payload: msgspec.Raw
 
 
@@ -131,14 +131,14 @@ def _scalar(value: Any) -> str | None:
     return None
 
 
-def _text(item: Any, mapping: Mapping, field: str, required: bool) -> str:
+def _text(item: Any, mapping: FieldMapping, field: str, required: bool) -> str:
     pointer: str | None = getattr(mapping, field)
     value = MISSING if pointer is None else resolve(item, pointer)
     if value is MISSING or value is None:
         if field in mapping.defaults:
             return mapping.defaults[field]
         if required:
-            assert pointer is not None  # Mapping.__post_init__ guarantees pointer or default
+            assert pointer is not None  # FieldMapping.__post_init__ guarantees pointer or default
             raise PointerError(field, pointer, "not found")
         return ""
     text = _scalar(value)
@@ -147,7 +147,7 @@ def _text(item: Any, mapping: Mapping, field: str, required: bool) -> str:
     return text
 
 
-def _name(item: Any, mapping: Mapping, field: str) -> str:
+def _name(item: Any, mapping: FieldMapping, field: str) -> str:
     value = _text(item, mapping, field, required=True)
     if not 1 <= len(value) <= MAX_NAME or not value.isprintable():
         raise PointerError(
@@ -156,7 +156,7 @@ def _name(item: Any, mapping: Mapping, field: str) -> str:
     return value
 
 
-def _state(item: Any, mapping: Mapping) -> str:
+def _state(item: Any, mapping: FieldMapping) -> str:
     value = _text(item, mapping, "state", required=True)
     mapped = mapping.states.get(value.strip().lower())
     if mapped is not None:
@@ -169,7 +169,7 @@ def _state(item: Any, mapping: Mapping) -> str:
     )
 
 
-def _time(item: Any, mapping: Mapping, received: float) -> float:
+def _time(item: Any, mapping: FieldMapping, received: float) -> float:
     if mapping.time is None:
         return received
     value = resolve(item, mapping.time)
@@ -191,7 +191,7 @@ def _time(item: Any, mapping: Mapping, received: float) -> float:
     return when
 
 
-def _tags(item: Any, mapping: Mapping) -> tuple[str, ...]:
+def _tags(item: Any, mapping: FieldMapping) -> tuple[str, ...]:
     if mapping.tags is None:
         return ()
     value = resolve(item, mapping.tags)
@@ -209,7 +209,7 @@ def _tags(item: Any, mapping: Mapping) -> tuple[str, ...]:
 
 
 def map_item(
-    item: Any, mapping: Mapping, received: float, event_id: str, source: str
+    item: Any, mapping: FieldMapping, received: float, event_id: str, source: str
 ) -> CheckEvent:
     """Apply the mapping to one item; :class:`PointerError` names the failing pointer."""
     when = _time(item, mapping, received)
@@ -233,7 +233,7 @@ def map_item(
 
 
 def map_payload(
-    payload: bytes, mapping: Mapping, received: float, prefix: str, source: str
+    payload: bytes, mapping: FieldMapping, received: float, prefix: str, source: str
 ) -> Decoded:
     """Map a raw payload (one item or, via ``items``, many) to events."""
     try:
@@ -282,7 +282,7 @@ def decode_body(
     )
 
 
-def envelope(source: str, mapping: Mapping, payload: bytes) -> bytes:
+def envelope(source: str, mapping: FieldMapping, payload: bytes) -> bytes:
     """The message body the API publishes for a declared source's payload."""
     return msgspec.json.encode(
         Envelope(source=source, mapping=mapping, payload=msgspec.Raw(payload))

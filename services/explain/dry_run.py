@@ -1,0 +1,67 @@
+"""Dry run, read-only shell: load what :func:`services.explain.simulate.simulate` needs.
+
+- :func:`dry_run` loads the check with the processor's own loader, the
+  configuration snapshot and the notifier state with the notifier's own reader
+  (reads only: no incident id is reserved; the id the next episode would get
+  is peeked), then calls :func:`~services.explain.simulate.simulate`.
+- :func:`who_now` routes a hypothetical problem of a check's current state
+  (skipping the processor's delays): "who is on the hook for this check now?".
+
+Nothing here writes to Redis.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from services.explain.simulate import DryRun, StateReader, route, simulate
+from services.notifier.routing import compile_index
+from services.notifier.store import NotifierStore
+from services.processor import store as processor_store
+from services.processor.effects import notification_id
+from shared.directory import Directory
+from shared.keys import Keys, check_id
+from shared.models import CheckEvent, Notification, severity_of
+
+
+def dry_run(r: Any, keys: Keys, event: CheckEvent, history_max_age_s: int = 30 * 86400) -> DryRun:
+    """Run :func:`simulate` on the current Redis state and configuration (reads only)."""
+    cid = check_id(event.entity, event.check)
+    loaded = processor_store.load(r, keys, {cid: [event]}, {}, history_max_age_s)
+    next_id = int(r.get(keys.incident_seq()) or 0) + 1
+    index = compile_index(Directory(r, keys).snapshot())
+    return simulate(loaded.views[cid], event, next_id, index, _reader(r, keys))
+
+
+def who_now(
+    r: Any, keys: Keys, entity: str, check: str, state: str, at: float | None = None
+) -> DryRun:
+    """Who a ``state`` problem of ``entity:check`` would reach at ``at`` (default now).
+
+    For the dashboard: it skips the processor's delays and routes a problem
+    notification directly, with the check's tags and the notifier's current
+    intervals and rollups.
+    """
+    t = time.time() if at is None else at
+    cid = check_id(entity, check)
+    tags = tuple(sorted(r.smembers(keys.check_tags(cid))))
+    n = Notification(
+        id=notification_id(cid, f"who-now:{uuid.uuid4().hex}"),
+        type="problem",
+        check_id=cid,
+        entity=entity,
+        check=check,
+        state=state,
+        severity=severity_of(state),
+        time=t,
+        tags=tags,
+    )
+    index = compile_index(Directory(r, keys).snapshot())
+    return route(index, _reader(r, keys), n)
+
+
+def _reader(r: Any, keys: Keys) -> StateReader:
+    # The notifier's own batch reader; the TTL only matters for writes, which never happen here.
+    return NotifierStore(r, keys, 0).read_state

@@ -1,0 +1,208 @@
+"""The import rule (docs/architecture.md): a service imports only ``shared/`` and itself.
+
+Every module under ``services/`` and ``shared/`` is parsed (``ast``; nothing is
+imported) and each import, at any depth (inside functions and
+``TYPE_CHECKING`` blocks too), is checked:
+
+- ``shared.*`` imports no service;
+- ``services.X.*`` imports ``shared.*`` and ``services.X.*``, nothing of
+  another service, except the few edges listed below, each with its reason.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# services/explain is a library, not a worker: the API and the CLI call it to answer
+# "why was this page sent or not" (GET /explain, POST /simulate, tocsin explain/simulate).
+LIBRARY_USERS: dict[str, frozenset[str]] = {"explain": frozenset({"api", "cli"})}
+
+# The dry run calls the workers' own pure cores and read-only loaders, so an
+# explanation is what the pipeline decides rather than a copy of its rules.
+EXPLAIN_USES: frozenset[str] = frozenset(
+    {
+        "services.processor.core",
+        "services.processor.effects",
+        "services.processor.store",
+        "services.notifier.core",
+        "services.notifier.routing",
+        "services.notifier.store",
+    }
+)
+
+# `tocsin run` supervises every worker in one process: it imports each worker's
+# `run`, lazily (inside the command), so `tocsin` itself loads none of them.
+SUPERVISOR_MODULE = "services.cli.main"
+SUPERVISED = frozenset(
+    f"services.{w}.worker" for w in ("ingest", "processor", "notifier", "api", "gateways")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """One import: who imports what (with the names, for ``from … import``), where."""
+
+    importer: str
+    imported: str
+    names: tuple[str, ...]
+    line: int
+    lazy: bool  # inside a function body
+
+    def __str__(self) -> str:
+        what = f"{self.imported} ({', '.join(self.names)})" if self.names else self.imported
+        return f"{self.importer}:{self.line} imports {what}"
+
+
+def module_name(path: Path, root: Path) -> str:
+    """``services/api/app.py`` -> ``services.api.app``; a package's ``__init__`` -> the package."""
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _absolute(node: ast.ImportFrom, importer: str, is_package: bool) -> str:
+    if node.level == 0:
+        return node.module or ""
+    base = importer.split(".")
+    if not is_package:
+        base = base[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+def edges(source: str, importer: str, is_package: bool = False) -> Iterator[Edge]:
+    """Every import of one module's source, with whether it sits inside a function."""
+    tree = ast.parse(source)
+    lazy_nodes: set[int] = set()
+    for fn in ast.walk(tree):
+        if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+            lazy_nodes.update(id(n) for n in ast.walk(fn) if n is not fn)
+    for node in ast.walk(tree):
+        lazy = id(node) in lazy_nodes
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield Edge(importer, alias.name, (), node.lineno, lazy)
+        elif isinstance(node, ast.ImportFrom):
+            module = _absolute(node, importer, is_package)
+            for alias in node.names:
+                # `from services import api` names a service, not an attribute.
+                target = f"{module}.{alias.name}" if module == "services" else module
+                yield Edge(importer, target, (alias.name,), node.lineno, lazy)
+
+
+def service_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "services" and len(parts) > 1 else None
+
+
+def allowed(e: Edge) -> bool:
+    """Whether one import keeps the rule (module docstring)."""
+    target_service = service_of(e.imported)
+    if target_service is None:
+        return True  # stdlib, third party, or shared
+    if e.importer.split(".")[0] == "shared":
+        return False
+    own = service_of(e.importer)
+    if own == target_service:
+        return True
+    if own in LIBRARY_USERS.get(target_service, frozenset()):
+        return True
+    if own == "explain" and (
+        e.imported in EXPLAIN_USES
+        or (e.names and all(f"{e.imported}.{n}" in EXPLAIN_USES for n in e.names))
+    ):
+        return True
+    return (
+        e.importer == SUPERVISOR_MODULE
+        and e.lazy
+        and e.imported in SUPERVISED
+        and e.names == ("run",)
+    )
+
+
+def violations(root: Path) -> list[str]:
+    """Every import under ``root``'s ``services/`` and ``shared/`` that breaks the rule."""
+    out = []
+    for top in ("services", "shared"):
+        for path in sorted((root / top).rglob("*.py")):
+            importer = module_name(path, root)
+            for e in edges(path.read_text(), importer, path.name == "__init__.py"):
+                if not allowed(e):
+                    out.append(str(e))
+    return out
+
+
+def test_no_module_imports_another_service() -> None:
+    assert violations(ROOT) == []
+
+
+def test_the_rule_sees_every_kind_of_cross_service_import(tmp_path: Path) -> None:
+    """The checker must be able to fail: plant each kind of violation and find it."""
+    (tmp_path / "services" / "api").mkdir(parents=True)
+    (tmp_path / "services" / "cli").mkdir(parents=True)
+    (tmp_path / "services" / "explain").mkdir(parents=True)
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "services" / "api" / "a.py").write_text(
+        "from services.gateways.registry import MEDIA\n"
+        "import services.notifier.routing\n"
+        "from services import ingest\n"
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from services.processor.core import apply_event\n"
+        "def f():\n"
+        "    from services.ingest.worker import run\n"
+        "from services.api import errors\n"
+        "from shared.models import Rule\n"
+        "from services.explain.simulate import simulate\n"
+    )
+    (tmp_path / "services" / "cli" / "main.py").write_text(
+        "from services.ingest.worker import run\n"  # eager: not the supervisor's lazy import
+        "def cmd():\n"
+        "    from services.ingest.worker import run\n"
+        "    from services.ingest.worker import make_handler\n"
+    )
+    (tmp_path / "services" / "explain" / "x.py").write_text(
+        "from services.processor.core import apply_event\n"
+        "from services.gateways.runner import Runner\n"
+        "from ..api import app\n"
+        "from services.processor import store\n"
+        "from services.processor import store, worker\n"
+    )
+    (tmp_path / "shared" / "s.py").write_text("from services.explain import records\n")
+    found = violations(tmp_path)
+    assert found == [
+        "services.api.a:1 imports services.gateways.registry (MEDIA)",
+        "services.api.a:2 imports services.notifier.routing",
+        "services.api.a:3 imports services.ingest (ingest)",
+        "services.api.a:6 imports services.processor.core (apply_event)",
+        "services.api.a:8 imports services.ingest.worker (run)",
+        "services.cli.main:1 imports services.ingest.worker (run)",
+        "services.cli.main:4 imports services.ingest.worker (make_handler)",
+        "services.explain.x:2 imports services.gateways.runner (Runner)",
+        "services.explain.x:3 imports services.api (app)",
+        "services.explain.x:5 imports services.processor (worker)",
+        "shared.s:1 imports services.explain (records)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("importer", "is_package", "source", "imported"),
+    [
+        ("services.api.ui.pages", False, "from ..errors import ApiError", "services.api.errors"),
+        ("services.api.ui", True, "from . import views", "services.api.ui"),
+        ("services.explain", True, "from ..notifier import core", "services.notifier"),
+    ],
+)
+def test_relative_imports_resolve_to_their_package(
+    importer: str, is_package: bool, source: str, imported: str
+) -> None:
+    (edge,) = edges(source, importer, is_package)
+    assert edge.imported == imported
