@@ -33,6 +33,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     partitions: int = msgspec.field(default=8)
     api_listen: str = "127.0.0.1:8700"
     api_token: str | None = None
+    # API processes sharing TOCSIN_API_LISTEN (uvicorn's workers; docs/scaling.md).
+    api_workers: int = 1
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
     smtp_host: str = "127.0.0.1"
@@ -123,6 +125,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigError("TOCSIN_RATE_PER_S must be > 0 and TOCSIN_RATE_BURST >= 1")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError("TOCSIN_PUBLIC_URL must start with http:// or https://")
+        if not 1 <= self.api_workers <= 64:
+            raise ConfigError("TOCSIN_API_WORKERS must be between 1 and 64")
         if self.checks_per_source < 0:
             raise ConfigError("TOCSIN_CHECKS_PER_SOURCE must be >= 0 (0 = no limit)")
         for proxy in self.trusted_proxies:
