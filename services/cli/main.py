@@ -168,9 +168,9 @@ def up(
         threading.Thread(
             target=run_demo, args=(settings.api_url, token, out.print), daemon=True
         ).start()
-    out.print("running; Ctrl-C to stop")
+    say("running; Ctrl-C to stop")
     sup.run()
-    out.print("stopped")
+    say("stopped")
 
 
 def _up_json(children: list[Child], api_url: str | None, healthy: bool) -> str:

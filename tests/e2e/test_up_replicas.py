@@ -79,7 +79,8 @@ def _first_json_line(proc: subprocess.Popen[bytes], stdout: Path, stderr: Path) 
         assert proc.poll() is None, stderr.read_text(errors="replace")
         text = stdout.read_text()
         if text.endswith("\n"):
-            return dict(json.loads(text.splitlines()[0]))
+            [line] = text.splitlines()  # --json: nothing else on stdout
+            return dict(json.loads(line))
         time.sleep(0.1)  # waiting for a process to start, not standing in for logic
     pytest.fail(f"no --json line in 90 s:\n{stderr.read_text(errors='replace')}")
 
