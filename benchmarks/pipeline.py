@@ -5,7 +5,7 @@
 gateway and the API as subprocesses in a fresh namespace, configures one
 contact with a webhook medium and a catch-all rule through the API, sends
 the workload to ``NS.events`` and prints progress on stderr and one JSON
-object (CONTRACTS §9) on the last line of stdout.  The namespace (Redis keys,
+object (docs/benchmarks.md) on the last line of stdout.  The namespace (Redis keys,
 queues, exchanges) is deleted afterwards.
 
 Clock: ``t0`` is the first publish of the timed phase.  ``events_per_s`` is

@@ -1,4 +1,4 @@
-"""AMQP names, topology and a transactional publisher (CONTRACTS §3).
+"""AMQP names, topology and a transactional publisher (docs/architecture.md, "Queues").
 
 Work queues are quorum queues with a delivery limit and ``NS.dead`` as their
 dead-letter exchange: a message that keeps crashing a worker is dead-lettered
@@ -7,7 +7,7 @@ single-active-consumer so each check's events are applied in order.
 
 Publishing uses AMQP transactions on a channel of its own: one ``tx_commit``
 per batch makes the whole batch durable at once, which costs about as much as
-a single confirm (see PERFORMANCE.md) and keeps acks on the consuming channel
+a single confirm (docs/benchmarks.md) and keeps acks on the consuming channel
 outside the transaction.
 """
 
@@ -96,7 +96,7 @@ def partition_key(partition: int) -> str:
 
 
 def partition_of(entity: str, check: str, partitions: int) -> int:
-    """Partition of a check: crc32(``entity:check``) mod partitions (CONTRACTS §3)."""
+    """Partition of a check: crc32(``entity:check``) mod partitions (docs/architecture.md)."""
     return zlib.crc32(f"{entity}:{check}".encode()) % partitions
 
 

@@ -25,7 +25,7 @@ _LIST_FIELDS = frozenset({"destination_allow", "identity_labels", "trusted_proxi
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    """Deployment settings (CONTRACTS §1 plus tuning knobs with safe defaults)."""
+    """Deployment settings (README, "Configuration": the documented variables plus tuning knobs with safe defaults)."""
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"

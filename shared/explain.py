@@ -198,8 +198,8 @@ def notification_record(
 
 
 # One EVAL per batch pushes, caps and expires every check's records: a few µs per check,
-# a third of LPUSH + LTRIM + EXPIRE per check (PERFORMANCE.md; measured in
-# tests/integration/test_explain_cost.py).  ARGV: ttl, cap, then per key a count and its records.
+# a third of LPUSH + LTRIM + EXPIRE per check (measured by python -m benchmarks.explain_cost;
+# docs/explain.md).  ARGV: ttl, cap, then per key a count and its records.
 _PUSH = """
 local ttl, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
 local at = 3

@@ -1,6 +1,6 @@
 """Delivery order: lanes, sequence numbers and the gate a gateway applies before sending.
 
-Promise (CONTRACTS §8): for one (medium address, check) deliveries leave Tocsin
+Promise (docs/payloads.md, "Order"): for one (medium address, check) deliveries leave Tocsin
 in the order the notifier produced them, across batches, retries, rate-limit
 waits, gateway restarts and several gateway processes.  Different checks and
 addresses stay concurrent.

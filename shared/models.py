@@ -63,7 +63,7 @@ def severity_of(state: str) -> Severity:
 
 
 class Event(msgspec.Struct, kw_only=True):
-    """A Flapjack-compatible event as publishers send it (CONTRACTS §4).
+    """A Flapjack-compatible event as publishers send it (README, "Sending events").
 
     ``__post_init__`` normalises ``state`` (case-insensitive) and infers
     ``type`` from it; a mismatch raises ``ValueError`` which msgspec reports as a
@@ -173,7 +173,7 @@ class Notification(msgspec.Struct, frozen=True, kw_only=True):
     event_id: str = ""
     acknowledgement_id: str | None = None
     ack_until: float | None = None
-    # Argus notification profiles (issue 12, docs/profiles.md). ``incident_event`` is the
+    # Argus notification profiles (docs/profiles.md). ``incident_event`` is the
     # incident event this notification stands for (STA END ACK CLO REO RES OTH CHI LES);
     # "" = none, so profiles ignore it.  The rest describe the incident *after* that event
     # (the acked state includes the ACK being created).  ``profiles_only``: written by the
@@ -191,7 +191,7 @@ class Notification(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class NotificationRef(msgspec.Struct, frozen=True):
-    """Body of a message on ``NS.notifications`` (CONTRACTS §3)."""
+    """Body of a message on ``NS.notifications`` (docs/architecture.md)."""
 
     id: str
 

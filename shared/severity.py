@@ -1,4 +1,4 @@
-"""The one severity order every component ranks states by (CONTRACTS §5).
+"""The one severity order every component ranks states by (README, "Who gets told").
 
 Flapjack's priorities: critical (-3) > warning (-2) > unknown (-1), then ``ok``.
 The processor routes recoveries with the episode's worst state, the notifier

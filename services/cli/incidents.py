@@ -23,7 +23,7 @@ sources = typer.Typer(
     help="Sources: Argus source systems and declared JSON webhook sources.", no_args_is_help=True
 )
 
-# Argus levels as an operator says them (CONTRACTS §7: 1-2 critical, 3 warning, 4-5 unknown).
+# Argus levels as an operator says them (docs/argus.md: 1-2 critical, 3 warning, 4-5 unknown).
 LEVEL_NAMES = {1: "critical", 2: "critical", 3: "warning", 4: "unknown", 5: "unknown"}
 
 

@@ -1,4 +1,4 @@
-"""The ``tocsin`` command line (CONTRACTS §2)."""
+"""The ``tocsin`` command line (README, "CLI")."""
 
 from __future__ import annotations
 

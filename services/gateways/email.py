@@ -1,6 +1,6 @@
 """Email gateway: one plain-text MIME message per delivery over SMTP (``TOCSIN_SMTP_*``).
 
-Subject (CONTRACTS §8): upper-case type, ``entity:check`` and state, e.g.
+Subject (docs/payloads.md): upper-case type, ``entity:check`` and state, e.g.
 ``PROBLEM: web1:http is CRITICAL``; rollups give the count; acknowledgements
 read ``ACKNOWLEDGED: web1:http (critical): <comment>``.  The
 ``Message-ID`` derives from the delivery id, so a retry that reached the

@@ -1,4 +1,4 @@
-"""PagerDuty gateway: Events API v2 (reference/formats.md §3).
+"""PagerDuty gateway: Events API v2 (docs/payloads.md).
 
 problem/test/rollup -> ``trigger``, acknowledgement -> ``acknowledge``,
 recovery/rollup_recovery -> ``resolve``; ``dedup_key`` = ``entity:check`` so

@@ -1,6 +1,6 @@
 """Wording shared by the human-readable media (email, Slack, SMS): pure functions of a Delivery.
 
-Follows Flapjack's message variables (reference/flapjack.md §e): the type and
+Follows Flapjack's message templates (docs/payloads.md): the type and
 state come first, then which check, then when and why.
 """
 

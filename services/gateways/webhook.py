@@ -1,4 +1,4 @@
-"""Webhook gateway: the delivery as JSON (CONTRACTS §8), signed when the medium has a ``secret``.
+"""Webhook gateway: the delivery as JSON (docs/payloads.md), signed when the medium has a ``secret``.
 
 Receivers verify ``X-Tocsin-Signature: sha256=<hex>`` = HMAC-SHA256 of the
 raw body with the shared secret, and may use ``X-Tocsin-Delivery`` (the
@@ -32,7 +32,7 @@ class _Medium(msgspec.Struct, frozen=True):
 
 
 class WebhookPayload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """The body, field for field as CONTRACTS §8 lists it."""
+    """The body, field for field as docs/payloads.md lists it."""
 
     id: str
     type: str
@@ -49,7 +49,7 @@ class WebhookPayload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     medium: _Medium
     checks: tuple[RollupItem, ...]
     # Increases per check and per address in production order: drop a payload whose seq
-    # is lower than one already received for the same check (CONTRACTS §8).
+    # is lower than one already received for the same check (docs/payloads.md).
     seq: int
     # Acknowledgements: who acknowledged, when known (``summary`` is the comment); left out
     # of the body otherwise.

@@ -1,7 +1,7 @@
 """Ingest worker: ``NS.ingest`` -> validated, normalised events on ``NS.checks``.
 
 Events are grouped per processor partition and published as one JSON array
-per partition per batch (PERFORMANCE.md: fewer, larger messages).
+per partition per batch (fewer, larger messages: docs/benchmarks.md).
 """
 
 from __future__ import annotations

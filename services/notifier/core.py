@@ -15,7 +15,7 @@ Three steps, each a pure function over Structs and the notification's ``time``:
    into the in-memory :class:`NotifierState` so later notifications of the
    same batch see them; the shell writes the same effects to Redis.
 
-Decisions (CONTRACTS §5 and issue 5; where the contract is silent):
+Decisions (README, "Who gets told", and where it is silent):
 
 - Recovery and acknowledgement go to media the rules select now *and* that got
   the problem (sent, interval-blocked or rolled up) in the same episode; their
@@ -222,7 +222,7 @@ def superseded(state: NotifierState, n: Notification) -> bool:
 def _with_profile_destinations(
     n: Notification, sel: Selection, out: list[Delivery], fx: Effects, decisions: list[RouteVerdict]
 ) -> Expansion:
-    """Add the Argus profile destinations: exactly one message per incident event (Argus §d)."""
+    """Add the Argus profile destinations: exactly one message per incident event (docs/profiles.md)."""
     for t in sel.direct:
         out.append(_delivery(n, t, n.type))
         decisions.append(_deliver(f"profile destination for {n.incident_event}", t))
@@ -369,7 +369,7 @@ def counted(
     m: Medium,
     items: Mapping[str, RollupItem],
 ) -> tuple[dict[str, RollupItem], list[str]]:
-    """The rollup entries that still alert on ``m`` at ``n.time`` (issue 17 §2), and why
+    """The rollup entries that still alert on ``m`` at ``n.time`` (README, "Who gets told": rollup), and why
     each other one does not (``web1:disk in maintenance``).
 
     An entry counts while its check is failing, enabled, in no scheduled or
@@ -427,7 +427,7 @@ def _clear_check_blocks(fx: Effects, cid: str, mid: str, check_id: str) -> None:
 
 
 def _deliver(text: str, t: Target) -> RouteVerdict:
-    """A delivery verdict; it names the rules that routed the medium (issue 17 §5)."""
+    """A delivery verdict; it names the rules that routed the medium (docs/explain.md)."""
     if len(t.rules) == 1:
         text = f"{text} (rule {t.rules[0]})"
     elif t.rules:

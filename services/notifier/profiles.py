@@ -11,7 +11,7 @@ its destinations, so both models share one evaluation path and one delivery
 path.  The filter language itself (``shared/argus.py``) also serves the API's
 listings (``filterpreview/``, ``notificationprofiles/<pk>/incidents/``).
 
-Semantics (docs/profiles.md, Argus reference §b-§d):
+Semantics (docs/profiles.md):
 
 - A filter with every key unset matches nothing; set keys are ANDed; list
   keys are ORed within the list; ``tags``: the incident must carry **all** of
@@ -281,7 +281,7 @@ class ProfileMatch:
 
 
 def profile_verdict(p: CompiledProfile, x: Facts, event_type: str, when: float) -> ProfileVerdict:
-    """One profile against one incident event (the rules of Argus §d)."""
+    """One profile against one incident event (docs/profiles.md, "When a profile is notified")."""
     if not p.active:
         return ProfileVerdict(p, False, "profile_inactive", f"profile {p.pk} is inactive")
     if not p.filters or not all(incident_fits(f, x) for f in p.filters):

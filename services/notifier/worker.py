@@ -21,18 +21,17 @@ import msgspec
 import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from services.notifier.core import Expansion, apply, expand, state_query
+from services.notifier.batch import expand_all, explain_records, triage
+from services.notifier.core import Expansion, state_query
 from services.notifier.routing import Index, compile_index, select
-from services.notifier.store import BatchInput, NotifierStore
+from services.notifier.store import NotifierStore
 from shared.amqp import Names, OutMessage
 from shared.config import Settings
 from shared.consumer import TRANSIENT_ERRORS, BatchConsumer, BatchResult, Handler, Message
 from shared.directory import Directory
 from shared.errors import Retryable
-from shared.explain import ENCODER as EXPLAIN_ENCODER
-from shared.explain import notification_record
 from shared.keys import Keys
-from shared.models import ENCODER, NOTIFICATION_REF_DECODER, Delivery, Notification
+from shared.models import ENCODER, NOTIFICATION_REF_DECODER, Delivery
 from shared.store import connect_redis
 from shared.telemetry import LATENCY_BUCKETS, ConsumerMetrics, configure_logging, serve_metrics
 
@@ -184,31 +183,23 @@ def expand_batch(
 ) -> BatchResult:
     """One optimistic attempt: read, decide, write; :class:`redis.WatchError` if it lost a race."""
     result = BatchResult()
-    ids = list(dict.fromkeys(nid for _, nid in refs))
-    inp = store.read_batch(ids)
+    inp = store.read_batch(list(dict.fromkeys(nid for _, nid in refs)))
     index = cache.get(inp.config_version)
-    todo = _todo(refs, inp, result)
-    if not todo:
+    triaged = triage(refs, inp.notifications, inp.invalid, inp.done)
+    for nid in triaged.skipped:
+        log.debug("already expanded, skipped", extra={"notification_id": nid})
+    result.rejected.extend(triaged.rejected)
+    if not triaged.todo:
         return result
     with store.transaction() as tx:
-        plans = [(n, select(index, n)) for n in todo]
-        store.watch(tx, state_query(plans), (n.id for n in todo))
-        state, done = store.read_watched(state_query(plans), [n.id for n in todo])
+        plans = [(n, select(index, n)) for n in triaged.todo]
+        ids = [n.id for n in triaged.todo]
+        store.watch(tx, state_query(plans), ids)
+        state, done = store.read_watched(state_query(plans), ids)
         if done:  # another notifier expanded some of them since read_batch
             plans = [(n, sel) for n, sel in plans if n.id not in done]
-        outcomes: list[Expansion] = []
-        for n, sel in plans:
-            outcome = expand(index, state, n, sel)
-            apply(state, outcome.effects, n)
-            outcomes.append(outcome)
-        explain: dict[str, list[bytes]] = {}
-        if store.explain_max > 0:
-            # expand()'s own verdicts per contact and medium, packed for `tocsin explain`.
-            for o in outcomes:
-                rec = notification_record(
-                    o.notification, o.decisions, len(o.deliveries), index.contacts, index.media
-                )
-                explain.setdefault(o.notification.check_id, []).append(EXPLAIN_ENCODER.encode(rec))
+        outcomes = expand_all(index, state, plans)
+        explain = explain_records(index, outcomes) if store.explain_max > 0 else {}
         deliveries = store.commit(outcomes, explain, tx) if outcomes else []
     _count(outcomes, metrics)
     result.outputs.extend(delivery_messages(names, deliveries))
@@ -217,29 +208,6 @@ def expand_batch(
         result.after_publish = lambda: store.outbox_done(delivery_ids)
     _log_outcomes(outcomes, len(deliveries), index.version)
     return result
-
-
-def _todo(
-    refs: Sequence[tuple[Message, str]], inp: BatchInput, result: BatchResult
-) -> list[Notification]:
-    """The batch's notifications still to expand, once each; rejects the unreadable ones."""
-    todo: list[Notification] = []
-    seen: set[str] = set()
-    for msg, nid in refs:
-        if nid in inp.done or nid in seen:
-            log.debug("already expanded, skipped", extra={"notification_id": nid})
-            continue
-        seen.add(nid)
-        n = inp.notifications.get(nid)
-        if nid in inp.invalid:
-            result.rejected.append((msg, inp.invalid[nid]))
-        elif n is None:
-            result.rejected.append(
-                (msg, f"notification {nid}: no stored notification (expired or never written)")
-            )
-        else:
-            todo.append(n)
-    return todo
 
 
 def _log_outcomes(outcomes: Sequence[Expansion], deliveries: int, version: int) -> None:

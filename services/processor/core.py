@@ -4,7 +4,7 @@
 check and one event and returns the new state plus every effect to persist
 (history, maintenance, incident, notification) and the decisions of each
 filter.  No Redis, no AMQP, no clock: the event's ``time`` is "now", so a
-replay gives the same answers (CONTRACTS §5).
+replay gives the same answers (README, "How Tocsin decides to notify").
 
 Filters share one shape, ``(Ctx) -> (outcome, reason)`` with outcome
 ``pass`` (ask the next filter), ``block`` (no notification) or ``notify``
@@ -109,107 +109,35 @@ def _remember_delays(rec: CheckRecord, event: CheckEvent) -> CheckRecord:
     return msgspec.structs.replace(rec, **changes) if changes else rec
 
 
-def _apply_service(view: CheckView, event: CheckEvent, incident_id: int | None) -> Result:
-    t = event.time
-    before = view.record if view.record is not None else _new_record(view, event)
-    rec = _remember_delays(before, event)
-    states: list[tuple[str, StateRecord]] = []
-    maintenances: list[Maintenance] = []
-    inc_events: list[IncidentEvent] = []
-    inc_fields: dict[str, str] = {}
+class _IncidentPart(msgspec.Struct, frozen=True):
+    """One step's share of the incident change: opened, log lines, changed fields, closed."""
+
     opened: Incident | None = None
-    closed = False
-    used_id = False
-    new_tags = tuple(sorted(set(event.tags) - view.tags))
-    tags = view.tags | set(event.tags)
-    changed_state = rec.state != event.state
+    events: tuple[IncidentEvent, ...] = ()
+    fields: dict[str, str] = msgspec.field(default_factory=dict)
+    closed: bool = False
 
-    # History: a new record per state change; repeats refresh the current one.
-    if changed_state or rec.state_seq == 0:
-        seq = rec.max_seq + 1
-        rec = msgspec.structs.replace(
-            rec,
-            state_seq=seq,
-            max_seq=seq,
-            state_since=t,
-            state_count=1,
-            state_notified=False,
-            state_last_notification_count=0,
+    def then(self, later: _IncidentPart) -> _IncidentPart:
+        return _IncidentPart(
+            opened=self.opened or later.opened,
+            events=self.events + later.events,
+            fields={**self.fields, **later.fields},
+            closed=self.closed or later.closed,
         )
-    else:
-        seq = rec.state_seq
-        rec = msgspec.structs.replace(rec, state_count=rec.state_count + 1)
-    rec = msgspec.structs.replace(
-        rec, state=event.state, summary=event.summary, details=event.details, last_update=t
-    )
 
+
+def _apply_service(view: CheckView, event: CheckEvent, incident_id: int | None) -> Result:
+    """A service event, in four steps: history, episode, filter chain and notification, incident."""
+    before = view.record if view.record is not None else _new_record(view, event)
+    tags = view.tags | set(event.tags)
+    rec, seq = _advance_history(_remember_delays(before, event), event)
     failing = event.state != "ok"
     if failing:
-        if rec.episode_id is None:
-            # An Argus incident the API opened: its pk is the episode id (CONTRACTS §7).
-            episode_id = event.incident_id or (
-                str(incident_id) if incident_id is not None else None
-            )
-            if episode_id is None:
-                raise ValueError("a new failure episode needs a reserved incident id")
-            used_id = event.incident_id is None
-            rec = msgspec.structs.replace(
-                rec,
-                episode_id=episode_id,
-                episode_start=t,
-                worst_state=event.state,
-                notified=False,
-                recovery_pending=False,
-                problem_times={},
-            )
-            opened = Incident(
-                id=int(episode_id),
-                start_time=t,
-                level=LEVELS[event.state],
-                source_incident_id=f"{event.entity}:{event.check}",
-                description=event.summary or f"{event.entity}:{event.check} is {event.state}",
-                check_id=view.id,
-                entity=event.entity,
-                check=event.check,
-                tags=incident_tags(tags),
-            )
-            inc_events.append(IncidentEvent(type="STA", timestamp=t, description=event.summary))
-        else:
-            if rec.recovery_pending:
-                # The ok did not last the recovery delay: the same episode goes on.
-                rec = msgspec.structs.replace(rec, recovery_pending=False)
-                inc_events.append(
-                    IncidentEvent(
-                        type="OTH", timestamp=t, description="failing again before recovery"
-                    )
-                )
-            if (
-                changed_state
-                and before.state in LEVELS
-                and LEVELS[before.state] != LEVELS[event.state]
-            ):
-                inc_fields["level"] = str(LEVELS[event.state])
-                inc_events.append(
-                    IncidentEvent(
-                        type="OTH",
-                        timestamp=t,
-                        description=f"level {LEVELS[before.state]} -> {LEVELS[event.state]} ({before.state} -> {event.state})",
-                    )
-                )
-            rec = msgspec.structs.replace(rec, worst_state=worse(rec.worst_state, event.state))
-    elif before.failing:
-        # Recovering: any acknowledgement ends now (CONTRACTS §5).
-        for m in view.unscheduled:
-            if m.covers(t):
-                maintenances.append(msgspec.structs.replace(m, end_time=t))
-        if rec.notified:
-            rec = msgspec.structs.replace(rec, recovery_pending=True)
-        elif rec.episode_id is not None:
-            inc_events.append(IncidentEvent(type="END", timestamp=t, description=event.summary))
-            inc_fields["end_time"] = msgspec.json.encode(t).decode()
-            closed = True
-            rec = _close_episode(rec)
-
+        rec, part, used_id = _failing(view, before, rec, event, incident_id, tags)
+        maintenances: list[Maintenance] = []
+    else:
+        rec, part, maintenances = _recovering(view, before, rec, event)
+        used_id = False
     view_after = _with_maintenances(view, maintenances)
     kind: Kind = "problem" if failing else "recovery"
     ctx = Ctx(
@@ -224,49 +152,170 @@ def _apply_service(view: CheckView, event: CheckEvent, incident_id: int | None) 
     notification: Notification | None = None
     if decisions[-1].outcome != "block":
         notification = _notification(view, before, rec, event, kind, tags, seq)
-        rec = msgspec.structs.replace(
-            rec,
-            state_notified=True,
-            state_last_notification_count=rec.state_count,
-            last_notification_type=kind,
-            last_notification_time=t,
-            notification_count=rec.notification_count + 1,
-        )
-        if failing:
-            rec = msgspec.structs.replace(
-                rec, notified=True, problem_times={**rec.problem_times, event.state: t}
-            )
-        else:
-            # The recovery closes the episode that the ok began to end.
-            inc_events.append(
-                IncidentEvent(type="END", timestamp=rec.state_since or t, description=event.summary)
-            )
-            inc_fields["end_time"] = msgspec.json.encode(rec.state_since or t).decode()
-            closed = True
-            rec = _close_episode(rec)
-    states.append((state_id(view.id, seq), _state_record(rec, t)))
-
-    incident = None
-    episode = (opened.id if opened else None) or before.episode_id
-    # The Argus API already wrote the incident and its log for events it published.
-    if event.incident_id is None and episode is not None and (opened or inc_fields or inc_events):
-        incident = IncidentChange(
-            id=str(episode),
-            opened=opened,
-            fields=inc_fields,
-            closed=closed,
-            events=tuple(inc_events),
-        )
+        rec, closing = _notified(rec, event, failing)
+        part = part.then(closing)
     return Result(
         view=msgspec.structs.replace(view_after, record=rec, tags=frozenset(tags)),
-        states=tuple(states),
+        states=((state_id(view.id, seq), _state_record(rec, event.time)),),
         maintenances=tuple(maintenances),
-        incident=incident,
+        incident=_incident_change(event, before, part),
         notification=notification,
         decisions=tuple(decisions),
-        new_tags=new_tags,
+        new_tags=tuple(sorted(set(event.tags) - view.tags)),
         used_incident_id=used_id,
         changed=True,
+    )
+
+
+def _advance_history(rec: CheckRecord, event: CheckEvent) -> tuple[CheckRecord, int]:
+    """A new history record per state change; repeats refresh the current one. Returns its seq."""
+    if rec.state != event.state or rec.state_seq == 0:
+        seq = rec.max_seq + 1
+        rec = msgspec.structs.replace(
+            rec,
+            state_seq=seq,
+            max_seq=seq,
+            state_since=event.time,
+            state_count=1,
+            state_notified=False,
+            state_last_notification_count=0,
+        )
+    else:
+        seq = rec.state_seq
+        rec = msgspec.structs.replace(rec, state_count=rec.state_count + 1)
+    rec = msgspec.structs.replace(
+        rec,
+        state=event.state,
+        summary=event.summary,
+        details=event.details,
+        last_update=event.time,
+    )
+    return rec, seq
+
+
+def _failing(
+    view: CheckView,
+    before: CheckRecord,
+    rec: CheckRecord,
+    event: CheckEvent,
+    incident_id: int | None,
+    tags: frozenset[str],
+) -> tuple[CheckRecord, _IncidentPart, bool]:
+    """A failing state opens an episode (and its incident) or continues it; True if the id was used."""
+    t = event.time
+    if rec.episode_id is None:
+        # An Argus incident the API opened: its pk is the episode id (docs/argus.md).
+        episode_id = event.incident_id or (str(incident_id) if incident_id is not None else None)
+        if episode_id is None:
+            raise ValueError("a new failure episode needs a reserved incident id")
+        rec = msgspec.structs.replace(
+            rec,
+            episode_id=episode_id,
+            episode_start=t,
+            worst_state=event.state,
+            notified=False,
+            recovery_pending=False,
+            problem_times={},
+        )
+        opened = Incident(
+            id=int(episode_id),
+            start_time=t,
+            level=LEVELS[event.state],
+            source_incident_id=f"{event.entity}:{event.check}",
+            description=event.summary or f"{event.entity}:{event.check} is {event.state}",
+            check_id=view.id,
+            entity=event.entity,
+            check=event.check,
+            tags=incident_tags(tags),
+        )
+        sta = IncidentEvent(type="STA", timestamp=t, description=event.summary)
+        return rec, _IncidentPart(opened=opened, events=(sta,)), event.incident_id is None
+    part = _IncidentPart()
+    if rec.recovery_pending:
+        # The ok did not last the recovery delay: the same episode goes on.
+        rec = msgspec.structs.replace(rec, recovery_pending=False)
+        again = IncidentEvent(type="OTH", timestamp=t, description="failing again before recovery")
+        part = part.then(_IncidentPart(events=(again,)))
+    if (
+        before.state != event.state
+        and before.state in LEVELS
+        and LEVELS[before.state] != LEVELS[event.state]
+    ):
+        old, new = LEVELS[before.state], LEVELS[event.state]
+        level = IncidentEvent(
+            type="OTH",
+            timestamp=t,
+            description=f"level {old} -> {new} ({before.state} -> {event.state})",
+        )
+        part = part.then(_IncidentPart(events=(level,), fields={"level": str(new)}))
+    rec = msgspec.structs.replace(rec, worst_state=worse(rec.worst_state, event.state))
+    return rec, part, False
+
+
+def _recovering(
+    view: CheckView, before: CheckRecord, rec: CheckRecord, event: CheckEvent
+) -> tuple[CheckRecord, _IncidentPart, list[Maintenance]]:
+    """An ok: acknowledgements end; an unnotified episode ends now, a notified one waits."""
+    t = event.time
+    if not before.failing:
+        return rec, _IncidentPart(), []
+    # Recovering: any acknowledgement ends now (README, "How Tocsin decides to notify").
+    ended = [msgspec.structs.replace(m, end_time=t) for m in view.unscheduled if m.covers(t)]
+    if rec.notified:
+        return msgspec.structs.replace(rec, recovery_pending=True), _IncidentPart(), ended
+    if rec.episode_id is not None:
+        end = _IncidentPart(
+            events=(IncidentEvent(type="END", timestamp=t, description=event.summary),),
+            fields={"end_time": msgspec.json.encode(t).decode()},
+            closed=True,
+        )
+        return _close_episode(rec), end, ended
+    return rec, _IncidentPart(), ended
+
+
+def _notified(
+    rec: CheckRecord, event: CheckEvent, failing: bool
+) -> tuple[CheckRecord, _IncidentPart]:
+    """The record after a notification; a recovery's also closes the episode."""
+    t = event.time
+    rec = msgspec.structs.replace(
+        rec,
+        state_notified=True,
+        state_last_notification_count=rec.state_count,
+        last_notification_type="problem" if failing else "recovery",
+        last_notification_time=t,
+        notification_count=rec.notification_count + 1,
+    )
+    if failing:
+        rec = msgspec.structs.replace(
+            rec, notified=True, problem_times={**rec.problem_times, event.state: t}
+        )
+        return rec, _IncidentPart()
+    # The recovery closes the episode that the ok began to end.
+    since = rec.state_since or t
+    end = _IncidentPart(
+        events=(IncidentEvent(type="END", timestamp=since, description=event.summary),),
+        fields={"end_time": msgspec.json.encode(since).decode()},
+        closed=True,
+    )
+    return _close_episode(rec), end
+
+
+def _incident_change(
+    event: CheckEvent, before: CheckRecord, part: _IncidentPart
+) -> IncidentChange | None:
+    """The incident's change, if any; the Argus API already wrote those of events it published."""
+    episode = (part.opened.id if part.opened else None) or before.episode_id
+    if event.incident_id is not None or episode is None:
+        return None
+    if not (part.opened or part.fields or part.events):
+        return None
+    return IncidentChange(
+        id=str(episode),
+        opened=part.opened,
+        fields=part.fields,
+        closed=part.closed,
+        events=part.events,
     )
 
 

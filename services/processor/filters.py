@@ -1,4 +1,4 @@
-"""The notification filter chain: one small pure function per rule (CONTRACTS §5).
+"""The notification filter chain: one small pure function per rule (README, "How Tocsin decides to notify").
 
 Each filter looks at a :class:`Ctx` and returns ``(outcome, reason)``:
 ``pass`` lets the next filter decide, ``block`` stops with no notification,

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import msgspec
 import redis
 
-from services.processor.effects import CheckView, IncidentChange, Result
-from shared.checks import CheckRecord, Maintenance, StateRecord, encode_incident_event
+from services.processor.batch import Pending
+from services.processor.effects import CheckView, IncidentChange
+from shared.checks import CheckRecord, Maintenance, encode_incident_event
 from shared.explain import queue_records
 from shared.keys import Keys, entity_id, state_id
-from shared.models import CheckEvent, Notification
+from shared.models import CheckEvent
 from shared.records import from_hash, to_hash
 from shared.store import is_cluster
 
@@ -46,38 +47,6 @@ class Loaded:
     attrs: dict[str, dict[str, str]]
     expired: dict[str, list[str]]
     seen: set[str]
-
-
-@dataclass(slots=True)
-class Pending:
-    """The batch's effects, merged per record, ready for one MULTI."""
-
-    records: dict[str, CheckRecord] = field(default_factory=dict)
-    entity: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, set[str]] = field(default_factory=dict)
-    states: dict[str, tuple[str, StateRecord]] = field(default_factory=dict)
-    maintenances: dict[str, Maintenance] = field(default_factory=dict)
-    incidents: list[IncidentChange] = field(default_factory=list)
-    notifications: list[tuple[int, Notification]] = field(default_factory=list)
-    processed: dict[int, dict[str, float]] = field(default_factory=dict)
-    # Encoded decision records per check id (shared/explain.py), oldest first.
-    explain: dict[str, list[bytes]] = field(default_factory=dict)
-
-    def add(self, cid: str, partition: int, result: Result) -> None:
-        rec = result.view.record
-        if result.changed and rec is not None:
-            self.records[cid] = rec
-            self.entity[cid] = rec.entity_name
-        if result.new_tags:
-            self.tags.setdefault(cid, set()).update(result.new_tags)
-        for sid, srec in result.states:
-            self.states[sid] = (cid, srec)
-        for m in result.maintenances:
-            self.maintenances[m.id] = m
-        if result.incident is not None:
-            self.incidents.append(result.incident)
-        if result.notification is not None:
-            self.notifications.append((partition, result.notification))
 
 
 # Every read of one check in one script call: attrs (flat), tags, maintenance ids

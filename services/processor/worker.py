@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter as Counter_
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
@@ -21,15 +20,13 @@ import redis
 from prometheus_client import CollectorRegistry, Counter
 
 from services.processor import store
-from services.processor.core import apply_event, episode_starts_bound
-from services.processor.effects import CheckView
+from services.processor.batch import apply_batch, fresh_events, incident_ids_needed, load_query
+from services.processor.effects import FilterVerdict
 from shared.amqp import Names, OutMessage
 from shared.config import Settings
 from shared.consumer import BatchConsumer, BatchResult, Handler, Message
 from shared.errors import ConfigError
-from shared.explain import ENCODER as EXPLAIN_ENCODER
-from shared.explain import event_record, routine
-from shared.keys import Keys, check_id
+from shared.keys import Keys
 from shared.models import CHECK_EVENTS_DECODER, ENCODER, CheckEvent, NotificationRef
 from shared.store import connect_redis, ensure_partitions
 from shared.telemetry import ConsumerMetrics, configure_logging, serve_metrics
@@ -98,7 +95,7 @@ def parse_partitions(spec: str | None, partitions: int) -> list[int]:
 def make_handler(
     r: redis.Redis, names: Names, keys: Keys, settings: Settings, metrics: ProcessorMetrics
 ) -> Handler:
-    """The batch handler (the shell: decode, load, decide, write, hand back refs)."""
+    """The batch handler, a shell: decode, load, call ``batch``'s pure functions, write, log."""
     prefix = f"{names.ns}.processor.p"
     record_decisions = settings.explain_max_records > 0
 
@@ -116,89 +113,22 @@ def make_handler(
         if not items:
             return result
 
-        by_check: dict[str, list[CheckEvent]] = defaultdict(list)
-        ids: dict[int, list[str]] = defaultdict(list)
-        cids: list[str] = []
-        for p, ev in items:
-            cid = check_id(ev.entity, ev.check)
-            cids.append(cid)
-            by_check[cid].append(ev)
-            ids[p].append(ev.id)
-        loaded = store.load(r, keys, by_check, ids, settings.history_max_age_s)
+        query = load_query(items)
+        loaded = store.load(r, keys, query.by_check, query.ids, settings.history_max_age_s)
+        fresh, dropped = fresh_events(items, loaded.seen)
+        metrics.duplicates.inc(dropped)
+        incident_ids = store.reserve_incident_ids(r, keys, incident_ids_needed(loaded.views, fresh))
+        applied = apply_batch(loaded.views, fresh, incident_ids, record_decisions)
+        while applied.ids_short:
+            incident_ids += store.reserve_incident_ids(r, keys, applied.ids_short)
+            applied = apply_batch(loaded.views, fresh, incident_ids, record_decisions)
+        pending = applied.pending
 
-        # Drop events applied before (a redelivered batch) and repeats inside the batch.
-        fresh: list[tuple[int, str, CheckEvent]] = []
-        taken: set[str] = set()
-        for (p, ev), cid in zip(items, cids, strict=True):
-            if ev.id in loaded.seen or ev.id in taken:
-                metrics.duplicates.inc()
-                continue
-            taken.add(ev.id)
-            fresh.append((p, cid, ev))
-        per_check: dict[str, list[CheckEvent]] = defaultdict(list)
-        for _, cid, ev in fresh:
-            per_check[cid].append(ev)
-        needed = sum(
-            episode_starts_bound(loaded.views[cid].record, evs) for cid, evs in per_check.items()
-        )
-        incident_ids = store.reserve_incident_ids(r, keys, needed)
-
-        pending = store.Pending()
-        views: dict[str, CheckView] = dict(loaded.views)
-        # Metric increments counted here and applied once per label set after the loop.
-        event_counts: Counter_[tuple[str, str]] = Counter_()
-        decision_counts: Counter_[tuple[str, str]] = Counter_()
-        for p, cid, ev in fresh:
-            rec = views[cid].record
-            opens = ev.type == "service" and ev.state != "ok"
-            if (
-                not incident_ids
-                and opens
-                and ev.incident_id is None
-                and (rec is None or rec.episode_id is None)
-            ):
-                # The bound is exact except in cases it cannot see; never fail for it.
-                incident_ids = store.reserve_incident_ids(r, keys, 1)
-            next_id = incident_ids[0] if incident_ids else None
-            previous = rec.state if rec is not None else None
-            res = apply_event(views[cid], ev, next_id)
-            if res.used_incident_id:
-                incident_ids.pop(0)
-            views[cid] = res.view
-            pending.add(cid, p, res)
-            if record_decisions and not (
-                res.decisions and routine(previous, ev.state, res.decisions[-1])
-            ):
-                # The filters' own verdicts, packed for `tocsin explain` (written in the MULTI).
-                record = event_record(ev, res.decisions, res.notification)
-                pending.explain.setdefault(cid, []).append(EXPLAIN_ENCODER.encode(record))
-            pending.processed.setdefault(p, {})[ev.id] = ev.received
-            event_counts[ev.type, ev.state] += 1
-            for d in res.decisions:
-                decision_counts[d.filter, d.outcome] += 1
-            last = res.decisions[-1] if res.decisions else None
-            if last is not None and log.isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "decision",
-                    extra={
-                        "entity": ev.entity,
-                        "check": ev.check,
-                        "event_id": ev.id,
-                        "filter": last.filter,
-                        "outcome": last.outcome,
-                        "reason": last.reason,
-                    },
-                )
-            if ev.state == "acknowledgement" and last is not None and last.outcome == "block":
-                # A valid request that cannot apply: say why, but do not dead-letter it.
-                log.info(
-                    "acknowledgement rejected",
-                    extra={"entity": ev.entity, "check": ev.check, "reason": last.reason},
-                )
-        for (kind, state), count in event_counts.items():
+        for (kind, state), count in applied.events.items():
             metrics.events.labels(kind, state).inc(count)
-        for (name, outcome), count in decision_counts.items():
+        for (name, outcome), count in applied.decisions.items():
             metrics.decisions.labels(name, outcome).inc(count)
+        _log_verdicts(applied.verdicts)
         store.write(
             r,
             keys,
@@ -232,13 +162,37 @@ def make_handler(
             "batch applied",
             extra={
                 "events": len(fresh),
-                "checks": len(per_check),
+                "checks": len({cid for _, cid, _ in fresh}),
                 "notifications": len(pending.notifications),
             },
         )
         return result
 
     return handle
+
+
+def _log_verdicts(verdicts: Sequence[tuple[CheckEvent, FilterVerdict]]) -> None:
+    """Each event's deciding verdict at debug; a refused acknowledgement at info (never dead-lettered)."""
+    debug = log.isEnabledFor(logging.DEBUG)
+    for ev, last in verdicts:
+        if debug:
+            log.debug(
+                "decision",
+                extra={
+                    "entity": ev.entity,
+                    "check": ev.check,
+                    "event_id": ev.id,
+                    "filter": last.filter,
+                    "outcome": last.outcome,
+                    "reason": last.reason,
+                },
+            )
+        if ev.state == "acknowledgement" and last.outcome == "block":
+            # A valid request that cannot apply: say why, but do not dead-letter it.
+            log.info(
+                "acknowledgement rejected",
+                extra={"entity": ev.entity, "check": ev.check, "reason": last.reason},
+            )
 
 
 def _ref(names: Names, nid: str) -> OutMessage:

@@ -1,4 +1,4 @@
-"""Flapjack-format events (CONTRACTS §4): decode, validate, normalise.
+"""Flapjack-format events (README, "Sending events"): decode, validate, normalise.
 
 Pure functions: bytes and a receive time in, accepted ``CheckEvent``s and
 rejection reasons out.  A body may be one event or a JSON array; in an array

@@ -1,4 +1,4 @@
-"""Issue 17 end to end through `tocsin up`: items that cross ingest, processor, notifier, gateway.
+"""Routing semantics end to end through `tocsin up`: items that cross ingest, processor, notifier, gateway.
 
 - Rollup accounting: three failing checks roll up a webhook medium (threshold
   2); two enter scheduled maintenance (written by the API, read by the
@@ -169,7 +169,7 @@ def test_none_strategy_blackhole_and_ack_text(pipeline: Pipeline) -> None:  # no
 
 
 def test_rollup_of_warning_and_unknown_is_coloured_warning(pipeline: Pipeline) -> None:  # noqa: F811
-    """One severity order across processor, notifier and the Slack gateway (issue 17 §4)."""
+    """One severity order across processor, notifier and the Slack gateway."""
     entity = f"w{uuid.uuid4().hex[:8]}"
     route = {"media": ["slack"]}
     with Receiver() as rx, pipeline.api as api:
@@ -200,7 +200,7 @@ def test_rollup_of_warning_and_unknown_is_coloured_warning(pipeline: Pipeline) -
 
 
 def test_unscheduled_maintenance_silences_a_healthy_check(pipeline: Pipeline) -> None:  # noqa: F811
-    """API -> processor -> notifier: a check silenced while ok stays quiet when it fails (§3)."""
+    """API -> processor -> notifier: a check silenced while ok stays quiet when it fails."""
     entity = f"m{uuid.uuid4().hex[:8]}"
     with Receiver() as rx, pipeline.api as api:
         contact = api.post("/contacts", json={"name": f"maint-{entity}"}).json()["id"]

@@ -1,4 +1,4 @@
-"""An attacker's walk through the security review (issue 18) against a running ``tocsin up``.
+"""An attacker's walk through the security review (docs/security.md) against a running ``tocsin up``.
 
 One stack (API, ingest, processor, notifier, webhook and Slack gateways) on a
 fresh namespace; each step is one attack, and each must end in a refusal, a

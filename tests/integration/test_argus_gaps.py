@@ -1,4 +1,4 @@
-"""Argus API behaviour argus-api-client and the Argus frontend rely on (issue 17 §6).
+"""Argus API behaviour argus-api-client and the Argus frontend rely on (docs/argus.md).
 
 Spellings follow Argus's own views (src/argus/incident/views.py): ``?count``
 answers ``{"count", "params"}``; the bulk endpoints take ``{"ids", "ack"}`` or

@@ -201,7 +201,7 @@ def test_timeslot_is_applied_to_linked_rules(client: Client, settings: Settings)
     restrictions = client.get(f"/rules/{rule['id']}", headers=ADMIN).json()["time_restrictions"]
     assert restrictions == [{"days": [1], "start": "09:00", "end": "24:00", "all_day": False}]
 
-    # One span across midnight is allowed (issue 12, docs/profiles.md); an empty one is not.
+    # One span across midnight is allowed (docs/profiles.md); an empty one is not.
     wrap = {"name": "night", "time_recurrences": [{"days": [1], "start": "22:00", "end": "06:00"}]}
     night = client.post("/api/v2/notificationprofiles/timeslots/", json=wrap, headers=ADMIN)
     assert night.status_code == 201, night.text

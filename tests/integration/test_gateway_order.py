@@ -1,4 +1,4 @@
-"""Ordered delivery (CONTRACTS §8): per (address, check), in the order the notifier produced.
+"""Ordered delivery (docs/payloads.md, "Order"): per (address, check), in the order the notifier produced.
 
 Deliveries here are numbered and queued in their lanes by the notifier's own
 store code (``sequenced``), then published as the notifier publishes them.

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from services.processor import store
+from services.processor.batch import Pending
 from services.processor.effects import CheckView, Result
 from services.processor.worker import ProcessorMetrics, make_handler
 from shared.amqp import Names
@@ -59,7 +60,7 @@ def test_large_and_chunked_writes_all_apply(settings: Settings, tags: int) -> No
     r = connect_redis(settings)
     keys = Keys(settings.namespace)
     checks = store._RUN_CHUNK_ARGS // 10  # enough commands for several script calls
-    pending = store.Pending()
+    pending = Pending()
     loaded = store.Loaded(views={}, attrs={}, expired={}, seen=set())
     for i in range(checks):
         cid = check_id(f"h{i}", "c")

@@ -1,7 +1,7 @@
 """Events/s of one processor: 20,000 events in arrays of 100 through the partition queues.
 
 Run with ``-s`` to see the figure; the assertion is only a floor that catches a
-per-event round trip creeping back in (PERFORMANCE.md: ~2k events/s).
+per-event round trip creeping back in (~2k events/s: docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -168,7 +168,7 @@ def test_destinations_are_validated_by_the_gateway(
 def test_destination_crud_and_duplicate(client: Client) -> None:
     body = {"media": "email", "settings": {"email_address": "ops@example.org"}}
     a = ok(client.post(f"{V2}/notificationprofiles/destinations/", json=body, headers=ADMIN), 201)
-    # The same medium and settings again: 400, as Argus (issue 17 §6).
+    # The same medium and settings again: 400, as Argus (docs/argus.md).
     twin = client.post(f"{V2}/notificationprofiles/destinations/", json=body, headers=ADMIN)
     assert twin.status_code == 400, twin.text
     other = {"media": "email", "settings": {"email_address": "dev@example.org"}}

@@ -1,4 +1,4 @@
-"""Unscheduled maintenance on any check (issue 17 §3): API, CLI and the processor's verdict.
+"""Unscheduled maintenance on any check: API, CLI and the processor's verdict.
 
 A healthy check is silenced ahead of planned work; its failure inside the
 window notifies nobody; listings show both kinds (ended ones on request) and

@@ -1,4 +1,4 @@
-"""Acknowledgement messages read like messages (issue 17 §7), and email times are local.
+"""Acknowledgement messages read like messages (docs/payloads.md), and email times are local.
 
 An acknowledgement's event state is ``acknowledgement``; the processor puts the
 check's failing state in ``previous_state`` and the comment in ``summary``.

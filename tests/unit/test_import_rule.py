@@ -37,8 +37,8 @@ EXPLAIN_USES: frozenset[str] = frozenset(
     }
 )
 
-# `tocsin run` supervises every worker in one process: it imports each worker's
-# `run`, lazily (inside the command), so `tocsin` itself loads none of them.
+# `tocsin worker NAME` (what each child of the `tocsin up` supervisor runs) imports
+# that worker's `run` lazily, inside the command, so `tocsin` itself loads no worker.
 SUPERVISOR_MODULE = "services.cli.main"
 SUPERVISED = frozenset(
     f"services.{w}.worker" for w in ("ingest", "processor", "notifier", "api", "gateways")

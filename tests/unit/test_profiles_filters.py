@@ -1,4 +1,4 @@
-"""Filter blobs, timeslot spans and the processor's incident facts for profiles (pure, issue 12)."""
+"""Filter blobs, timeslot spans and the processor's incident facts for profiles (pure, docs/profiles.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Argus notification profiles through the notifier's own select + expand (pure, issue 12).
+"""Argus notification profiles through the notifier's own select + expand (pure, docs/profiles.md).
 
 Each scenario: profiles (filters x timeslot x destinations x active), planned
 maintenance, one incident event -> the addresses that get a message.  The

@@ -1,4 +1,4 @@
-"""Rollup counts only checks that still alert on the medium (issue 17 §2), pure scenarios.
+"""Rollup counts only checks that still alert on the medium, pure scenarios.
 
 Three checks, threshold 2: c1 and c2 on web1, c3 on db1.  All fail, the medium
 rolls up; then c1 and c2 leave the count one way or another (maintenance,

@@ -1,4 +1,4 @@
-"""Rule tag strategies and the reasons routing gives per rule (issue 17 §1 and §5).
+"""Rule tag strategies and the reasons routing gives per rule (docs/explain.md).
 
 Pure: a configuration snapshot and a notification in, the routing core's
 targets and reasons out.  The dry run (``simulate.route``) and the dashboard's
@@ -79,7 +79,7 @@ def suppressed(index: Index, n: Notification) -> list[tuple[str, str]]:
     return [(d.code, d.text) for d in select(index, n).decisions]
 
 
-# --------------------------------------------------------------------------- §1 tag strategies
+# --------------------------------------------------------------------------- tag strategies
 
 
 @pytest.mark.parametrize(
@@ -135,7 +135,8 @@ def test_any_strategy_routes_acceptors() -> None:
 
 
 def test_stored_rules_without_a_strategy_keep_meaning_all() -> None:
-    old = {"id": "1", "contact_id": "alice", "tags": '["a","b"]'}  # a hash written before §1
+    # A hash written before tag strategies existed.
+    old = {"id": "1", "contact_id": "alice", "tags": '["a","b"]'}
     r = from_hash(Rule, old)
     assert r.tag_strategy == "all"
     index = compile_index(snapshot([msgspec.structs.replace(r, critical=EMAIL)]))
@@ -162,7 +163,7 @@ def test_rule_text_for_people() -> None:
     assert view.rules[0].match == "any entity, unless tagged buf"
 
 
-# --------------------------------------------------------------------------- §5 reasons
+# --------------------------------------------------------------------------- reasons
 
 
 def alice() -> Index:

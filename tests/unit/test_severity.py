@@ -1,4 +1,4 @@
-"""One severity order (critical > warning > unknown) agreed on by every component (issue 17 §4).
+"""One severity order (critical > warning > unknown) agreed on by every component.
 
 A rollup holding a warning and an unknown is the case where the old rankings
 disagreed: the notifier named unknown the worst while Slack coloured warning.

@@ -1,4 +1,4 @@
-"""Argus-compatible incident API under ``/api/v2/`` (CONTRACTS §7).
+"""Argus-compatible incident API under ``/api/v2/`` (docs/argus.md).
 
 Existing Argus glue services (``argus-api-client``) point at Tocsin and work
 unchanged: source-system tokens (``Authorization: Token …``), incidents with

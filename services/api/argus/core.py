@@ -125,7 +125,7 @@ def parse_tag(value: str, field: str = "tags") -> str:
 
 
 def state_of_level(level: int) -> str:
-    """CONTRACTS §7: levels 1-2 critical, 3 warning, 4-5 unknown."""
+    """Levels 1-2 critical, 3 warning, 4-5 unknown (docs/argus.md)."""
     if level <= 2:
         return "critical"
     if level == 3:

@@ -177,7 +177,7 @@ def add_ack(request: Request[Any, Any, Any], pk: int, data: AckIn) -> AckOut:
     store.set_ack_expiration(pk, position, expiration)
     is_open = not inc.stateless and (inc.end_time is None or inc.end_time > now)
     ack = [plumbing.ack_event(inc, position, when, expiration, data.description)] if is_open else []
-    # The acked state includes the ACK being created (Argus §d).
+    # The acked state includes the ACK being created (docs/profiles.md).
     acked = msgspec.structs.replace(inc, **fields)
     notify_profiles(request, store, acked, [(position, record)], now, ack)
     sources = store.sources_by_incident_source()

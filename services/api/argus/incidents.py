@@ -3,7 +3,7 @@
 Incidents of checks (source "tocsin", written by the processor) and of Argus
 source systems share one store and one list.  Creating an open stateful
 incident publishes its check's failing event on routing key ``argus`` so
-rules, maintenance and media apply to it (CONTRACTS §7).
+rules, maintenance and media apply to it (docs/argus.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Profile notifications for the incident events the Argus API writes (issue 12).
+"""Profile notifications for the incident events the Argus API writes (docs/profiles.md).
 
 Who triggers profile evaluation: whoever writes the incident event.  The
 processor writes the events of check incidents and puts the event type on its

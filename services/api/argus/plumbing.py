@@ -103,7 +103,7 @@ def _event_time(t: float) -> float:
 
 
 def service_event(inc: IncidentRecord, state: str, t: float, summary: str) -> dict[str, Any]:
-    """The Flapjack event of an Argus incident's check (CONTRACTS §7)."""
+    """The Flapjack event of an Argus incident's check (docs/argus.md)."""
     return {
         "entity": inc.entity,
         "check": inc.check,

@@ -1,6 +1,6 @@
 """``/api/v2/notificationprofiles/``: profiles, filters, destinations, media, filterpreview.
 
-Argus's shapes (handbook reference/argus.md §a-§d): a filter is ``{pk, name,
+Argus's shapes (docs/profiles.md, docs/argus.md): a filter is ``{pk, name,
 filter}``; a destination ``{pk, media, label, suggested_label, settings}``
 with the address in ``settings`` (``email_address``, ``phone_number``,
 ``url``, ``routing_key``) and the rest validated by the installed gateway's

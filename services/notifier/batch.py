@@ -1,0 +1,87 @@
+"""The notifier's decisions over a whole batch, pure: which refs to expand, the expansions, the records.
+
+The worker's handler (``services/notifier/worker.py``) decodes the refs,
+reads what the store has, then calls these functions and commits the
+expansions in one MULTI; it decides nothing itself:
+
+- :func:`triage` drops refs already expanded (a redelivery, or the same
+  id twice in the batch) and rejects those whose notification is missing
+  or does not decode, with the reason;
+- :func:`expand_all` expands each notification in order over one state,
+  so a later notification of the batch sees the blocks and rollup counts
+  an earlier one set;
+- :func:`explain_records` packs each expansion's verdicts for
+  ``tocsin explain``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from services.notifier.core import Expansion, NotifierState, apply, expand
+from services.notifier.routing import Index, Selection
+from shared.explain import ENCODER as EXPLAIN_ENCODER
+from shared.explain import notification_record
+from shared.models import Notification
+
+M = TypeVar("M")  # the consumed message a ref came in (rejections name it)
+
+
+@dataclass(slots=True)
+class Triage(Generic[M]):
+    """The notifications to expand, the refs to dead-letter and the ids skipped as done."""
+
+    todo: list[Notification] = field(default_factory=list)
+    rejected: list[tuple[M, str]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def triage(
+    refs: Sequence[tuple[M, str]],
+    notifications: Mapping[str, Notification | None],
+    invalid: Mapping[str, str],
+    done: frozenset[str],
+) -> Triage[M]:
+    """Sort the batch's ``(message, notification id)`` refs by what the store returned."""
+    out: Triage[M] = Triage()
+    seen: set[str] = set()
+    for msg, nid in refs:
+        if nid in done or nid in seen:
+            out.skipped.append(nid)
+            continue
+        seen.add(nid)
+        n = notifications.get(nid)
+        if nid in invalid:
+            out.rejected.append((msg, invalid[nid]))
+        elif n is None:
+            out.rejected.append(
+                (msg, f"notification {nid}: no stored notification (expired or never written)")
+            )
+        else:
+            out.todo.append(n)
+    return out
+
+
+def expand_all(
+    index: Index, state: NotifierState, plans: Sequence[tuple[Notification, Selection]]
+) -> list[Expansion]:
+    """Expand in order; each expansion's effects apply to ``state`` before the next one."""
+    out: list[Expansion] = []
+    for n, sel in plans:
+        expansion = expand(index, state, n, sel)
+        apply(state, expansion.effects, n)
+        out.append(expansion)
+    return out
+
+
+def explain_records(index: Index, expansions: Sequence[Expansion]) -> dict[str, list[bytes]]:
+    """Each expansion's verdicts per contact and medium, packed, per check id."""
+    records: dict[str, list[bytes]] = {}
+    for o in expansions:
+        rec = notification_record(
+            o.notification, o.decisions, len(o.deliveries), index.contacts, index.media
+        )
+        records.setdefault(o.notification.check_id, []).append(EXPLAIN_ENCODER.encode(rec))
+    return records

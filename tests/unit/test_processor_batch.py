@@ -1,0 +1,73 @@
+"""The processor's batch decisions (services/processor/batch.py), without Redis."""
+
+from __future__ import annotations
+
+import msgspec
+
+from services.processor.batch import (
+    apply_batch,
+    explain_record,
+    fresh_events,
+    incident_ids_needed,
+    load_query,
+)
+from services.processor.core import apply_event
+from services.processor.effects import CheckView
+from shared.keys import check_id
+from tests.unit.processor_sim import CID, ev
+
+OTHER = check_id("db1", "disk")
+
+
+def test_load_query_groups_events_per_check_and_ids_per_partition() -> None:
+    a, b = ev(0, "ok", id="a"), ev(1, "critical", id="b")
+    other = msgspec.structs.replace(ev(0, "ok", id="c"), entity="db1", check="disk")
+    q = load_query([(0, a), (2, other), (0, b)])
+    assert q.by_check == {CID: [a, b], OTHER: [other]}
+    assert q.ids == {0: ["a", "b"], 2: ["c"]}
+
+
+def test_redelivered_and_repeated_events_are_dropped_and_counted() -> None:
+    a, b, c = ev(0, "ok", id="a"), ev(1, "critical", id="b"), ev(2, "critical", id="c")
+    fresh, dropped = fresh_events([(1, a), (1, b), (1, b), (1, c)], seen={"a"})
+    assert fresh == [(1, CID, b), (1, CID, c)]
+    assert dropped == 2  # a was applied before; b's second copy is a repeat
+
+
+def test_one_episode_needs_one_incident_id() -> None:
+    fresh, _ = fresh_events([(0, ev(t, "critical")) for t in (0, 10, 20)], seen=set())
+    assert incident_ids_needed({CID: CheckView(id=CID)}, fresh) == 1
+    ok, _ = fresh_events([(0, ev(0, "ok"))], seen=set())
+    assert incident_ids_needed({CID: CheckView(id=CID)}, ok) == 0
+
+
+def test_apply_batch_hands_out_the_reserved_id_and_records_the_decisions() -> None:
+    fresh, _ = fresh_events([(3, ev(0, "critical", id="x")), (3, ev(5, "ok", id="y"))], set())
+    applied = apply_batch({CID: CheckView(id=CID)}, fresh, [41], record_decisions=True)
+    assert applied.ids_short == 0
+    assert [i.id for i in applied.pending.incidents][:1] == ["41"]
+    assert set(applied.pending.processed[3]) == {"x", "y"}
+    assert applied.events == {("service", "critical"): 1, ("service", "ok"): 1}
+    assert sum(applied.decisions.values()) >= 2
+    assert [e.id for e, _ in applied.verdicts] == ["x", "y"]
+    assert len(applied.pending.explain[CID]) == 2
+
+
+def test_without_enough_ids_apply_batch_says_how_many_more() -> None:
+    fresh, _ = fresh_events([(0, ev(0, "critical"))], set())
+    short = apply_batch({CID: CheckView(id=CID)}, fresh, [], record_decisions=False)
+    assert short.ids_short == 1
+    again = apply_batch({CID: CheckView(id=CID)}, fresh, [7], record_decisions=False)
+    assert again.ids_short == 0 and [i.id for i in again.pending.incidents] == ["7"]
+    assert again.pending.explain == {}  # recording off
+
+
+def test_routine_ok_events_get_no_explain_record() -> None:
+    view = CheckView(id=CID)
+    first = apply_event(view, ev(0, "ok"), None)
+    second_ev = ev(10, "ok")
+    second = apply_event(first.view, second_ev, None)
+    assert explain_record("ok", second_ev, second) is None
+    failing = ev(20, "critical")
+    res = apply_event(second.view, failing, 1)
+    assert explain_record("ok", failing, res) is not None
