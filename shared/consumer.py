@@ -23,26 +23,28 @@ for its retry, it leaves that batch unacked for the next worker.
 
 The loop talks to a :class:`~shared.broker.Broker`, not to pika: RabbitMQ in
 production, :class:`~shared.memory_broker.InMemoryBroker` in its unit tests
-(``tests/unit/test_consumer_loop.py``).
+(``tests/unit/test_consumer_loop.py``).  What a handler returns is in
+``shared/handler.py``, which errors are retried and how long it waits in
+``shared/retry.py``.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis.exceptions
 
 from shared.amqp import Names, OutMessage
 from shared.broker import Broker, BrokerSession, Message
-from shared.errors import InvalidMessage, Retryable
+from shared.errors import InvalidMessage
+from shared.handler import BatchResult, Handler, dead_letter, reason_label
 from shared.pika_broker import AMQP_ERRORS, PikaBroker
+from shared.retry import TRANSIENT_ERRORS, backoff_delay
 from shared.telemetry import ConsumerMetrics
 
 __all__ = [
@@ -58,91 +60,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    Retryable,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    redis.exceptions.BusyLoadingError,
-    # Redis Cluster failover / resharding, after redis-py's own retries (docs/scaling.md).
-    redis.exceptions.ClusterError,
-    redis.exceptions.TryAgainError,
-    redis.exceptions.SlotNotCoveredError,
-)
-MAX_ERROR_LEN = 1000
 # Longest an idle loop waits on the broker before it looks at its stop flag again.
 STOP_POLL_S = 0.2
 
 
-def backoff_delay(
-    attempt: int,
-    *,
-    base: float,
-    cap: float,
-    jitter: float,
-    rnd: Callable[[], float] = random.random,
-) -> float:
-    """Delay before retry ``attempt`` (1, 2, ...): ``base * 2**(attempt-1)`` plus up to ``jitter``, at most ``cap``.
-
-    The jitter spreads workers that lost the same dependency at the same
-    moment, so they do not all come back at once.
-    """
-    exponent = min(attempt - 1, 64)  # 2**64 * base is past any cap; avoids overflow
-    return max(0.0, min(base * 2.0**exponent + rnd() * jitter, cap))
-
-
 class _StopDuringRetry(Exception):
     """Stop was asked while a batch waited to be retried: leave it unacked and return."""
-
-
-@dataclass(slots=True)
-class BatchResult:
-    """What a handler wants done after its durable effects: publish, reject, then a follow-up."""
-
-    outputs: list[OutMessage] = field(default_factory=list)
-    rejected: list[tuple[Message, str]] = field(default_factory=list)
-    after_publish: Callable[[], None] | None = None
-
-    def extend(self, other: BatchResult) -> None:
-        self.outputs.extend(other.outputs)
-        self.rejected.extend(other.rejected)
-        if other.after_publish is not None:
-            first, second = self.after_publish, other.after_publish
-            self.after_publish = second if first is None else _chain(first, second)
-
-
-Handler = Callable[[Sequence[Message]], BatchResult]
-
-
-def _chain(a: Callable[[], None], b: Callable[[], None]) -> Callable[[], None]:
-    def both() -> None:
-        a()
-        b()
-
-    return both
-
-
-def dead_letter(names: Names, msg: Message, stage: str, reason: str) -> OutMessage:
-    """The ``NS.dead`` message for a rejected input: original body, reason in headers."""
-    headers = dict(msg.headers)
-    headers.update(
-        {
-            "x-tocsin-stage": stage,
-            "x-tocsin-error": reason[:MAX_ERROR_LEN],
-            "x-tocsin-queue": msg.queue,
-            "x-tocsin-routing-key": msg.routing_key,
-            "x-tocsin-time": int(time.time()),
-        }
-    )
-    return OutMessage(names.dead, "", msg.body, message_id=msg.message_id, headers=headers)
-
-
-def reason_label(reason: str) -> str:
-    """A low-cardinality metric label for a dead-letter reason (the field, or the error kind)."""
-    if "`$" in reason:
-        path = reason.rsplit("`$", 1)[1].rstrip("`")
-        return "field:" + "".join(c for c in path if not c.isdigit()).strip(".[]") or "body"
-    head = reason.split(":", 1)[0]
-    return head if len(head) <= 40 and " " not in head else "other"
 
 
 class BatchConsumer:
