@@ -14,5 +14,22 @@ log "ruff"
 "$VENV/bin/ruff" format --check .
 log "mypy --strict (shared/ and the pure cores)"
 "$VENV/bin/mypy"
-log "pytest"
-exec "$VENV/bin/pytest" -q -p no:cacheprovider "$@"
+if [ "$#" -gt 0 ]; then
+  log "pytest $*"
+  exec "$VENV/bin/pytest" -q -p no:cacheprovider "$@"
+fi
+# The whole suite: two processes (each test file stays on one, so a module's
+# pipeline fixture starts once), then the tests that assert on timing, alone
+# (marked serial; docs/testing.md). TOCSIN_TEST_PROCESSES=0 runs all in one.
+procs=${TOCSIN_TEST_PROCESSES:-2}
+rc=0
+if [ "$procs" -gt 0 ]; then
+  log "pytest, $procs processes"
+  "$VENV/bin/pytest" -q -p no:cacheprovider -n "$procs" --dist loadfile -m "not serial" || rc=$?
+  log "pytest, timing-sensitive tests alone"
+  "$VENV/bin/pytest" -q -p no:cacheprovider -m serial || rc=$?
+else
+  log "pytest"
+  "$VENV/bin/pytest" -q -p no:cacheprovider || rc=$?
+fi
+exit "$rc"

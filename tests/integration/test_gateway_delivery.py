@@ -128,6 +128,7 @@ def test_400_is_dead_lettered_at_once(gw_settings: Settings) -> None:
     assert registry.get_sample_value("tocsin_gateway_dead_lettered_total", labels) == 1
 
 
+@pytest.mark.serial  # asserts on timing: run alone (docs/testing.md)
 def test_slow_server_times_out_and_is_retried(gw_settings: Settings) -> None:
     s = tuned(gw_settings, delivery_timeout_s=0.3)
     with FakeReceiver([Reply(delay=1.5)]) as rx, gateway(s):
@@ -157,6 +158,7 @@ def test_one_slow_receiver_does_not_hold_the_others_in_its_batch(gw_settings: Se
     assert waited < 1.0
 
 
+@pytest.mark.serial  # asserts on timing: run alone (docs/testing.md)
 def test_burst_of_100_to_one_address_follows_the_token_bucket(gw_settings: Settings) -> None:
     rate, burst, n = 40.0, 10, 100
     s = tuned(gw_settings, rate_per_s=rate, rate_burst=burst)

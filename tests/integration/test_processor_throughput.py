@@ -41,6 +41,8 @@ def workload(partitions: int, checks: int) -> dict[int, list[list[CheckEvent]]]:
     }
 
 
+@pytest.mark.serial  # asserts on timing: run alone (docs/testing.md)
+@pytest.mark.serial  # asserts on timing: run alone (docs/testing.md)
 @pytest.mark.parametrize(
     ("checks", "problems_expected"),
     [

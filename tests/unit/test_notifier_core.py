@@ -608,6 +608,7 @@ def test_superseded_says_why_and_leaves_state_alone() -> None:
     assert "a later notification of the check" in reasons(second)[0][1]
 
 
+@pytest.mark.serial  # asserts on timing: run alone (docs/testing.md)
 def test_expand_500_contacts_1500_media_is_fast() -> None:
     import time
 
