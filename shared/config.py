@@ -42,6 +42,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     partitions: int = msgspec.field(default=8)
     api_listen: str = "127.0.0.1:8700"
     api_token: str | None = None
+    # API processes sharing TOCSIN_API_LISTEN (uvicorn's workers; docs/scaling.md).
+    api_workers: int = 1
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
     smtp_host: str = "127.0.0.1"
@@ -196,6 +198,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be positive (seconds)")
         if self.action_link_ttl_s < 60:
             raise ConfigError("TOCSIN_ACTION_LINK_TTL_S must be at least 60 (seconds)")
+        if not 1 <= self.api_workers <= 64:
+            raise ConfigError("TOCSIN_API_WORKERS must be between 1 and 64")
         if self.checks_per_source < 0:
             raise ConfigError("TOCSIN_CHECKS_PER_SOURCE must be >= 0 (0 = no limit)")
         if self.oidc_issuer and not (self.oidc_client_id and self.oidc_client_secret):

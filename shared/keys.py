@@ -296,6 +296,18 @@ class Keys:
         """Marker set once the notifier expanded a notification (idempotency)."""
         return f"{self.p}notified:{notification_id}"
 
+    def notified_latest(self, check_id: str) -> str:
+        """STRING: time of the check's latest notification the notifier expanded.
+
+        Several notifiers may take a check's notifications out of order; an
+        older one arriving after it is superseded (docs/scaling.md).
+        """
+        return f"{self.p}notified:{{{check_id}}}:latest"
+
+    def auth_failures(self, client: str) -> str:
+        """ZSET of recent wrong-token times of one client address, shared by API processes."""
+        return f"{self.p}auth:failures:{{{client}}}"
+
     def notifier_outbox(self) -> str:
         """HASH delivery id -> encoded outbox entry: written with the effects, cleared after publish."""
         return f"{self.p}notifier::outbox"

@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
-from typing import Any
+from collections.abc import Iterable
+from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import (
     CollectorRegistry,
@@ -20,10 +24,13 @@ from prometheus_client import (
     Histogram,
     Info,
     disable_created_metrics,
-    start_http_server,
+    make_wsgi_app,
 )
 
 from shared.config import Settings
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 # No ``*_created`` series: they doubled the series count of every counter and
 # histogram and nothing reads them.  A process-wide switch of prometheus_client,
@@ -184,13 +191,48 @@ class ConsumerMetrics:
 
 
 def serve_metrics(registry: CollectorRegistry, settings: Settings) -> None:
-    """Serve ``/metrics`` on ``TOCSIN_METRICS_HOST:TOCSIN_METRICS_PORT`` in a background thread.
+    """Serve ``/metrics`` and ``/health`` on ``TOCSIN_METRICS_HOST:TOCSIN_METRICS_PORT``.
 
-    Does nothing when the port is 0 (the default), so tests and one-off runs
-    never fight over ports.
+    In a background thread; does nothing when the port is 0 (the default), so
+    tests and one-off runs never fight over ports.  ``/health`` is the
+    readiness probe of a worker: 200 while ``tocsin_worker_healthy`` is 1
+    (connected and consuming), 503 otherwise (deploy/kubernetes/).
     """
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
+    if not settings.metrics_port:
+        return
+    server = make_server(
+        settings.metrics_host,
+        settings.metrics_port,
+        health_and_metrics(registry),
+        _ThreadingServer,
+        handler_class=_QuietHandler,
+    )
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+
+
+def health_and_metrics(registry: CollectorRegistry) -> WSGIApplication:
+    """``/health`` from the worker's health gauge; every other path the metrics."""
+    metrics = make_wsgi_app(registry)
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/health":
+            body: Iterable[bytes] = metrics(environ, start_response)
+            return body
+        healthy = registry.get_sample_value("tocsin_worker_healthy") == 1.0
+        status = "200 OK" if healthy else "503 Service Unavailable"
+        start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+        return [b"ok\n" if healthy else b"not connected or not consuming\n"]
+
+    return app
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes and probes are not worth a log line each."""
 
 
 def _version() -> str:

@@ -99,7 +99,7 @@ class FailedAuth:
     Entries are kept in order of their last failure, so expired ones are
     dropped from the front and a full table evicts the stalest: every call is
     O(1) amortised and memory stays under ``max_clients * limit`` timestamps.
-    Process memory only: with several API processes each keeps its own count.
+    Process memory only; the API worker counts in Redis instead (services/api/auth_limit.py).
     """
 
     def __init__(

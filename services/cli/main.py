@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import msgspec
@@ -28,6 +28,9 @@ from shared.config import Settings, redact_url
 from shared.consumer import AMQP_ERRORS
 from shared.errors import ConfigError
 from shared.models import MEDIUM_TYPES
+
+if TYPE_CHECKING:
+    from services.cli.supervisor import Child
 
 install_help()  # option types in --help: none for flags, TEXT/INTEGER for values
 app = typer.Typer(
@@ -77,6 +80,18 @@ def up(
             help="Processor processes splitting the partitions; 0: one per core, at most 4."
         ),
     ] = 0,
+    replicas: Annotated[
+        str | None,
+        typer.Option(
+            help="Processes per worker, e.g. notifier=2,gateway:webhook=2,api=2 (1-16 each). "
+            "Workers compete on their queue; api=N runs N uvicorn processes on the one port; "
+            "processor=N is --processors N.  See docs/scaling.md."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the started workers as one JSON line on stdout."),
+    ] = False,
 ) -> None:
     """Run every worker (ingest, processor, notifier, scheduler, gateways, api), supervised."""
     from services.cli.demo import run_demo
@@ -85,15 +100,29 @@ def up(
         child_env,
         default_processors,
         default_workers,
+        parse_replicas,
         plan_children,
     )
     from shared.tokens import ensure_token
 
     settings = _settings()
+    names = workers.split(",") if workers else default_workers()
+    try:
+        counts = parse_replicas(replicas or "", names)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--replicas") from None
+    if "processor" in counts:
+        if processors > 0 and processors != counts["processor"]:
+            raise typer.BadParameter(
+                f"processor={counts['processor']} contradicts --processors {processors}",
+                param_hint="--replicas",
+            )
+        processors = counts["processor"]
+    say = err.print if as_json else out.print
     token, created = ensure_token(settings)
     if created:
-        out.print(f"[bold]API token (shown once):[/bold] {token}")
-        out.print(f"stored in {settings.token_path} (mode 0600); the CLI reads it from there")
+        say(f"[bold]API token (shown once):[/bold] {token}")
+        say(f"stored in {settings.token_path} (mode 0600); the CLI reads it from there")
     base_port = (settings.metrics_port or 9700) if metrics_port < 0 else metrics_port
     extra = {"TOCSIN_API_TOKEN": token}
     if sys.stderr.isatty() and "TOCSIN_LOG_FORMAT" not in os.environ:
@@ -101,14 +130,14 @@ def up(
     if demo:
         allow = ",".join(p for p in (*settings.destination_allow, "127.0.0.1/32") if p)
         extra["TOCSIN_DESTINATION_ALLOW"] = allow
-        out.print("demo: allowing webhook deliveries to 127.0.0.1 (TOCSIN_DESTINATION_ALLOW)")
-    names = workers.split(",") if workers else default_workers()
+        say("demo: allowing webhook deliveries to 127.0.0.1 (TOCSIN_DESTINATION_ALLOW)")
     children = plan_children(
         names,
         child_env(extra),
         base_port,
         processors=processors if processors > 0 else default_processors(),
         partitions=settings.partitions,
+        replicas=counts,
     )
     sup = Supervisor(children)
     sup.install_signal_handlers()
@@ -120,17 +149,20 @@ def up(
             str(c.proc.pid if c.proc else "-"),
             f"http://127.0.0.1:{c.metrics_port}/metrics" if c.metrics_port else "-",
         )
-    out.print(table)
+    if not as_json:
+        out.print(table)
     ready = False
     if "api" in names:
         ready = _wait_healthy(settings.api_url, 60.0)
-        out.print(
+        say(
             f"API: {settings.api_url} ({'healthy' if ready else '[red]not healthy yet[/red]'}); "
             f"OpenAPI at {settings.api_url}/schema"
         )
-        out.print(f"dashboard: {settings.api_url}/ui/ (log in with the API token)")
+        say(f"dashboard: {settings.api_url}/ui/ (log in with the API token)")
+    if as_json:
+        print(_up_json(children, settings.api_url if "api" in names else None, ready), flush=True)
     if not settings.sms_url and any(n in ("gateway", "gateway:sms") for n in names):
-        out.print(
+        say(
             "sms: not installed (TOCSIN_SMS_URL is unset; set it to your SMS provider's "
             "endpoint to enable sms media)"
         )
@@ -138,9 +170,31 @@ def up(
         threading.Thread(
             target=run_demo, args=(settings.api_url, token, out.print), daemon=True
         ).start()
-    out.print("running; Ctrl-C to stop")
+    say("running; Ctrl-C to stop")
     sup.run()
-    out.print("stopped")
+    say("stopped")
+
+
+def _up_json(children: list[Child], api_url: str | None, healthy: bool) -> str:
+    """What ``tocsin up --json`` prints once: each process, and the replicas per worker."""
+    replicas: dict[str, int] = {}
+    rows: list[dict[str, Any]] = []
+    for c in children:
+        worker = c.name.split("#")[0]
+        # The API's replicas are uvicorn processes inside one child (one port).
+        count = int(c.env.get("TOCSIN_API_WORKERS", "1")) if worker == "api" else 1
+        replicas[worker] = replicas.get(worker, 0) + count
+        rows.append(
+            {
+                "name": c.name,
+                "worker": worker,
+                "pid": c.proc.pid if c.proc else None,
+                "metrics_port": c.metrics_port or None,
+                "processes": count,
+            }
+        )
+    doc = {"processes": rows, "replicas": replicas, "api": api_url, "api_healthy": healthy}
+    return msgspec.json.encode(doc).decode()
 
 
 def _wait_healthy(api_url: str, timeout: float) -> bool:

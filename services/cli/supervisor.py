@@ -95,20 +95,60 @@ def processor_shares(processors: int, partitions: int) -> list[tuple[str, dict[s
     return shares
 
 
+MAX_REPLICAS = 16
+
+
+def parse_replicas(spec: str, workers: list[str]) -> dict[str, int]:
+    """``notifier=2,gateway:webhook=2,api=2`` -> {worker: count}; ValueError says what is wrong.
+
+    Each name must be one of ``workers`` (the ones ``tocsin up`` runs), once,
+    with a count from 1 to :data:`MAX_REPLICAS`.
+    """
+    counts: dict[str, int] = {}
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        name, sep, raw = part.partition("=")
+        name = name.strip()
+        if not sep or not raw.strip().isdigit():
+            raise ValueError(f"{part!r}: expected <worker>=<count>, e.g. notifier=2")
+        if name not in workers:
+            raise ValueError(f"{name!r} is not a worker here; one of: {', '.join(workers)}")
+        if name in counts:
+            raise ValueError(f"{name!r} is given twice")
+        count = int(raw)
+        if not 1 <= count <= MAX_REPLICAS:
+            raise ValueError(f"{name}={count}: the count must be between 1 and {MAX_REPLICAS}")
+        counts[name] = count
+    return counts
+
+
 def plan_children(
     workers: list[str],
     base_env: Mapping[str, str],
     metrics_base_port: int,
     processors: int = 1,
     partitions: int = 8,
+    replicas: Mapping[str, int] | None = None,
 ) -> list[Child]:
-    """Children with their environment; each gets its own metrics port when enabled."""
+    """Children with their environment; each gets its own metrics port when enabled.
+
+    ``replicas``: processes per worker (competing consumers on the worker's
+    queue, labelled ``notifier``, ``notifier#2`` …).  The API is the
+    exception: its replicas are uvicorn worker processes of one child sharing
+    the one listening port (``TOCSIN_API_WORKERS``).  Processors are counted
+    by ``processors`` instead (they split the partitions).
+    """
+    replicas = replicas or {}
     planned: list[tuple[str, dict[str, str]]] = []
     for worker in workers:
+        count = replicas.get(worker, 1)
         if worker == "processor":
             planned.extend(processor_shares(processors, partitions))
+        elif worker == "api" and count > 1:
+            planned.append((worker, {"TOCSIN_API_WORKERS": str(count)}))
         else:
-            planned.append((worker, {}))
+            planned.extend((worker if i == 0 else f"{worker}#{i + 1}", {}) for i in range(count))
     children = []
     for i, (label, extra) in enumerate(planned):
         env = {**base_env, **extra}

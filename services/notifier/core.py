@@ -95,6 +95,8 @@ class NotifierState:
     rollups: dict[str, RollupState] = field(default_factory=dict)  # medium id -> rollup
     episodes: dict[str, set[str]] = field(default_factory=dict)  # episode -> medium ids
     checks: dict[str, CheckDetail] = field(default_factory=dict)  # check id -> record
+    # check id -> time of the latest notification expanded for it (see ``superseded``)
+    latest: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,8 @@ class Effects:
     rollup_active: dict[str, bool] = field(default_factory=dict)
     episode_added: set[str] = field(default_factory=set)
     episode_ended: bool = False
+    # The check's latest expanded notification is now this one (None: unchanged).
+    latest: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,7 @@ class StateQuery:
     blocks: dict[str, set[str]]  # contact id -> block ids
     rollup_media: set[str]
     episodes: set[str]
+    checks: set[str] = field(default_factory=set)  # check ids whose latest time to read
 
 
 def state_query(plans: Sequence[tuple[Notification, Selection]]) -> StateQuery:
@@ -143,6 +148,7 @@ def state_query(plans: Sequence[tuple[Notification, Selection]]) -> StateQuery:
     for n, sel in plans:
         if n.type == "test" or n.profiles_only:
             continue
+        q.checks.add(n.check_id)
         q.episodes.add(episode_key(n))
         for t in sel.targets:
             mid = t.medium.id
@@ -170,6 +176,8 @@ def apply(state: NotifierState, effects: Effects, n: Notification) -> None:
         state.rollups.setdefault(mid, RollupState()).items[cid] = item
     for mid, active in effects.rollup_active.items():
         state.rollups.setdefault(mid, RollupState()).active = active
+    if effects.latest is not None:
+        state.latest[n.check_id] = effects.latest
     key = episode_key(n)
     if effects.episode_ended:
         state.episodes.pop(key, None)
@@ -201,12 +209,31 @@ def expand(index: Index, state: NotifierState, n: Notification, sel: Selection) 
         for t in sel.targets:
             out.append(_delivery(n, t, "test"))
             decisions.append(_deliver("test: bypasses intervals and rollup", t))
+    elif superseded(state, n):
+        latest = state.latest[n.check_id]
+        text = f"superseded: a later notification of the check (at {latest:.3f}) went out first"
+        decisions.append(suppress("superseded", text))
     elif n.type == "problem":
+        fx.latest = n.time
         for t in sel.targets:
             _problem(index, state, n, t, fx, out, decisions)
     else:
+        fx.latest = n.time
         _recovery_or_ack(index, state, n, sel, fx, out, decisions)
     return _with_profile_destinations(n, sel, out, fx, decisions)
+
+
+def superseded(state: NotifierState, n: Notification) -> bool:
+    """Whether a later notification of ``n``'s check was expanded already.
+
+    The processor emits a check's notifications with non-decreasing times (an
+    older event only goes to history), but several notifiers on one queue may
+    take them out of order: a recovery may be expanded before its problem.
+    The older one then describes a state that is over and is not sent, so a
+    page never follows the all-clear that ends it (docs/scaling.md).
+    """
+    latest = state.latest.get(n.check_id)
+    return latest is not None and n.time < latest
 
 
 def _with_profile_destinations(

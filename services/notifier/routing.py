@@ -43,6 +43,7 @@ Reason = Literal[
     "no_contact",
     "no_media",
     "not_notified",
+    "superseded",
 ]
 
 # The contact-level reason code when a rule's exclusion is the real reason.

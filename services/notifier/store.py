@@ -2,12 +2,22 @@
 
 Round trips per batch, whatever the fan-out: one pipeline reading the
 notification hashes, their ``notified`` markers and ``config::version``; one
-reading the state the decisions need (``ZMSCORE`` per contact, rollup hashes,
-episode media); one ``MULTI`` writing every effect together with the markers
-and the outbox; one ``HDEL`` clearing the outbox after publishing.  A batch
-that produces deliveries first reserves their ``seq`` numbers (one script
-call) and adds each to its lane in the same MULTI (shared/lanes.py), so
-gateways send each lane in production order.
+``WATCH`` of the keys the decisions read; one pipeline reading that state
+(``ZMSCORE`` per contact, rollup hashes, episode media) and the markers again;
+one ``MULTI`` writing every effect together with the markers and the outbox;
+one ``HDEL`` clearing the outbox after publishing.  A batch that produces
+deliveries first reserves their ``seq`` numbers (one script call) and adds
+each to its lane in the same MULTI (shared/lanes.py), so gateways send each
+lane in production order.
+
+Several notifiers share one queue, so two batches may read the same rollup
+or block set at once.  The ``WATCH`` makes the read-decide-write of a batch
+one optimistic transaction: if another notifier changed any key this batch
+read (its markers, blocks, rollups, episodes, checks' latest times) before the ``MULTI`` ran, the
+``EXEC`` fails with :class:`redis.WatchError` and the handler decides again
+from fresh state.  Every committed batch therefore saw exactly the state the
+batches committed before it left: the replicas' effects are those of one
+notifier taking the batches in commit order (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -16,7 +26,8 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import msgspec
 import redis
@@ -105,13 +116,41 @@ class NotifierStore:
         )
         return BatchInput(found, invalid, done, int(res[-1] or 0))
 
+    @contextmanager
+    def transaction(self) -> Iterator[redis.client.Pipeline]:
+        """A pipeline on its own connection for :meth:`watch` and :meth:`commit`; reset after."""
+        with self.r.pipeline(transaction=True) as pipe:
+            yield pipe
+
+    def watch(self, pipe: redis.client.Pipeline, q: StateQuery, ids: Iterable[str]) -> None:
+        """Watch every key the decisions will read, before reading them (one round trip).
+
+        A change by anyone after this point makes the ``EXEC`` of :meth:`commit`
+        fail, so the state read after it is the state the write applies to.
+        """
+        keys = [self.k.notified(nid) for nid in ids]
+        keys += [self.k.contact_block_ids(cid) for cid in sorted(q.blocks)]
+        for mid in sorted(q.rollup_media):
+            keys += [self.k.medium_rollup(mid), self.k.medium_rollup_checks(mid)]
+        keys += [self.k.episode_media(key) for key in sorted(q.episodes)]
+        keys += [self.k.notified_latest(cid) for cid in sorted(q.checks)]
+        pipe.watch(*keys)
+
     def read_state(self, q: StateQuery) -> NotifierState:
         """Blocks, rollups and episode media the batch's decisions read, in one round trip.
 
         With rollups, the current record of each check in them too (two more
         round trips): a check counts toward a rollup only while it still alerts.
         """
+        return self.read_watched(q, ())[0]
+
+    def read_watched(
+        self, q: StateQuery, notification_ids: Sequence[str]
+    ) -> tuple[NotifierState, frozenset[str]]:
+        """:meth:`read_state`, and which notifications are expanded by now, in one round trip."""
         pipe = self.r.pipeline(transaction=False)
+        for nid in notification_ids:
+            pipe.exists(self.k.notified(nid))
         block_order = [(cid, sorted(ids)) for cid, ids in q.blocks.items()]
         for cid, ids in block_order:
             pipe.zmscore(self.k.contact_block_ids(cid), ids)
@@ -122,7 +161,11 @@ class NotifierStore:
         episode_order = sorted(q.episodes)
         for key in episode_order:
             pipe.smembers(self.k.episode_media(key))
+        check_order = sorted(q.checks)
+        for cid in check_order:
+            pipe.get(self.k.notified_latest(cid))
         res = iter(pipe.execute())
+        done = frozenset(nid for nid in notification_ids if next(res))
         state = NotifierState()
         for _cid, ids in block_order:
             for bid, score in zip(ids, next(res), strict=True):
@@ -134,23 +177,34 @@ class NotifierStore:
             state.rollups[mid] = RollupState(active == "true", items)
         for key in episode_order:
             state.episodes[key] = set(next(res))
+        for cid in check_order:
+            latest = next(res)
+            if latest is not None:
+                state.latest[cid] = float(latest)
         members = sorted({cid for r in state.rollups.values() for cid in r.items})
         if members:
             state.checks = dict(CheckStore(self.r, self.k).details_at(members, time.time()))
-        return state
+        return state, done
 
     def commit(
         self,
         outcomes: Sequence[Expansion],
         explain: Mapping[str, Sequence[bytes]] | None = None,
         escalations: Sequence[Escalation] = (),
+        pipe: redis.client.Pipeline | None = None,
     ) -> list[Delivery]:
         """Write every effect, the ``notified`` markers, the outbox and decision records in one MULTI.
 
         ``explain``: encoded decision records per check id (shared/explain.py).
+        ``pipe``: the :meth:`transaction` whose :meth:`watch` guards the batch;
+        the ``EXEC`` then raises :class:`redis.WatchError` if a watched key
+        changed, and nothing is written.
         Returns the deliveries to publish (all of them are in the outbox too).
         """
-        pipe = self.r.pipeline(transaction=True)
+        if pipe is None:
+            pipe = self.r.pipeline(transaction=True)
+        deliveries = self.sequence([d for o in outcomes for d in o.deliveries])
+        pipe.multi()
         written = time.time()
         # Expired blocks leave each touched contact's ZSET (by event time, as decisions do).
         oldest: dict[str, float] = {}
@@ -159,10 +213,15 @@ class NotifierStore:
                 oldest[b.contact_id] = min(oldest.get(b.contact_id, math.inf), o.notification.time)
         for cid, t in oldest.items():
             pipe.zremrangebyscore(self.k.contact_block_ids(cid), "-inf", t)
-        deliveries = self.sequence([d for o in outcomes for d in o.deliveries])
+        latest: dict[str, float] = {}
         for o in outcomes:
             self._write_effects(pipe, o)
             pipe.set(self.k.notified(o.notification.id), "1", ex=self.ttl)
+            if o.effects.latest is not None:
+                cid = o.notification.check_id
+                latest[cid] = max(latest.get(cid, -math.inf), o.effects.latest)
+        for cid, t in latest.items():
+            pipe.set(self.k.notified_latest(cid), repr(t), ex=self.ttl)
         self.queue_in_lanes(pipe, deliveries)
         if deliveries:
             pipe.hset(

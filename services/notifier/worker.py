@@ -2,8 +2,9 @@
 
 Per batch: decode the ``{"id"}`` refs, read the notification hashes (one
 pipeline), reload the configuration index only if ``config::version`` moved,
-select targets (pure), read the state those decisions need (one pipeline),
-expand (pure), write effects + ``notified`` markers + outbox in one MULTI, and
+select targets (pure), watch and read the state those decisions need (two
+round trips), expand (pure), write effects + ``notified`` markers + outbox in
+one MULTI (decided again if another notifier changed what it read), and
 return the deliveries for the consumer to publish.  ``after_publish`` clears
 the outbox; the idle sweep republishes what a crash left in it (gateways
 deduplicate by delivery id).
@@ -28,6 +29,7 @@ from shared.amqp import Names, OutMessage
 from shared.config import Settings
 from shared.consumer import TRANSIENT_ERRORS, BatchConsumer, BatchResult, Handler, Message
 from shared.directory import Directory
+from shared.errors import Retryable
 from shared.keys import Keys
 from shared.models import ENCODER, NOTIFICATION_REF_DECODER, Delivery
 from shared.store import connect_redis
@@ -69,6 +71,11 @@ class NotifierMetrics:
         )
         self.config_reloads = Counter(
             "tocsin_notifier_config_reloads", "Configuration index reloads", registry=registry
+        )
+        self.conflicts = Counter(
+            "tocsin_notifier_commit_conflicts",
+            "Batches decided again because another notifier changed state they read",
+            registry=registry,
         )
         self.republished = Counter(
             "tocsin_notifier_outbox_republished",
@@ -130,6 +137,11 @@ def delivery_messages(names: Names, deliveries: Sequence[Delivery]) -> list[OutM
     return out
 
 
+# A batch whose optimistic transaction lost to another notifier decides again from fresh
+# state; each loss means another batch committed, so this bounds waiting, not progress.
+MAX_COMMIT_ATTEMPTS = 50
+
+
 def make_handler(
     store: NotifierStore, directory: Directory, names: Names, metrics: NotifierMetrics
 ) -> Handler:
@@ -137,61 +149,95 @@ def make_handler(
     cache = ConfigCache(directory, metrics)
 
     def handle(batch: Sequence[Message]) -> BatchResult:
-        result = BatchResult()
         refs: list[tuple[Message, str]] = []
+        rejected: list[tuple[Message, str]] = []
         for msg in batch:
             try:
                 refs.append((msg, NOTIFICATION_REF_DECODER.decode(msg.body).id))
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                result.rejected.append((msg, f"body: {exc}"))
+                rejected.append((msg, f"body: {exc}"))
         if not refs:
-            return result
+            return BatchResult(rejected=rejected)
         started = time.perf_counter()
-        inp = store.read_batch(list(dict.fromkeys(nid for _, nid in refs)))
-        index = cache.get(inp.config_version)
-        triaged = triage(refs, inp.notifications, inp.invalid, inp.done)
-        for nid in triaged.skipped:
-            log.debug("already expanded, skipped", extra={"notification_id": nid})
-        result.rejected.extend(triaged.rejected)
-        if not triaged.todo:
+        for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
+            try:
+                result = expand_batch(store, cache, names, metrics, refs)
+            except redis.WatchError:
+                metrics.conflicts.inc()
+                log.debug("batch lost a commit race, deciding again", extra={"attempt": attempt})
+                continue
+            result.rejected[:0] = rejected
+            metrics.expand_seconds.observe(time.perf_counter() - started)
             return result
-        plans = [(n, select(index, n)) for n in triaged.todo]
-        state = store.read_state(state_query(plans))
-        outcomes = expand_all(index, state, plans)
-        explain = explain_records(index, outcomes) if store.explain_max > 0 else {}
-        deliveries = store.commit(outcomes, explain, escalations_to_start(plans))
-        _count(outcomes, metrics)
-        metrics.expand_seconds.observe(time.perf_counter() - started)
-        result.outputs.extend(delivery_messages(names, deliveries))
-        if deliveries:
-            ids = [d.id for d in deliveries]
-            result.after_publish = lambda: store.outbox_done(ids)
-        for o in outcomes:
-            log.info(
-                "notification expanded",
-                extra={
-                    "stage": STAGE,
-                    "notification_id": o.notification.id,
-                    "entity": o.notification.entity,
-                    "check": o.notification.check,
-                    "delivery_ids": [d.id for d in o.deliveries],
-                    "suppressed": sorted(
-                        {dec.code for dec in o.decisions if dec.verdict == "suppress"}
-                    ),
-                },
-            )
-        log.info(
-            "batch expanded",
-            extra={
-                "stage": STAGE,
-                "notifications": len(outcomes),
-                "deliveries": len(deliveries),
-                "config_version": index.version,
-            },
-        )
-        return result
+        raise Retryable(f"notifier batch lost {MAX_COMMIT_ATTEMPTS} commit races in a row")
 
     return handle
+
+
+def expand_batch(
+    store: NotifierStore,
+    cache: ConfigCache,
+    names: Names,
+    metrics: NotifierMetrics,
+    refs: Sequence[tuple[Message, str]],
+) -> BatchResult:
+    """One optimistic attempt: read, decide, write; :class:`redis.WatchError` if it lost a race."""
+    result = BatchResult()
+    inp = store.read_batch(list(dict.fromkeys(nid for _, nid in refs)))
+    index = cache.get(inp.config_version)
+    triaged = triage(refs, inp.notifications, inp.invalid, inp.done)
+    for nid in triaged.skipped:
+        log.debug("already expanded, skipped", extra={"notification_id": nid})
+    result.rejected.extend(triaged.rejected)
+    if not triaged.todo:
+        return result
+    with store.transaction() as tx:
+        plans = [(n, select(index, n)) for n in triaged.todo]
+        ids = [n.id for n in triaged.todo]
+        store.watch(tx, state_query(plans), ids)
+        state, done = store.read_watched(state_query(plans), ids)
+        if done:  # another notifier expanded some of them since read_batch
+            plans = [(n, sel) for n, sel in plans if n.id not in done]
+        outcomes = expand_all(index, state, plans)
+        explain = explain_records(index, outcomes) if store.explain_max > 0 else {}
+        deliveries = (
+            store.commit(outcomes, explain, escalations_to_start(plans), pipe=tx)
+            if outcomes
+            else []
+        )
+    _count(outcomes, metrics)
+    result.outputs.extend(delivery_messages(names, deliveries))
+    if deliveries:
+        delivery_ids = [d.id for d in deliveries]
+        result.after_publish = lambda: store.outbox_done(delivery_ids)
+    _log_outcomes(outcomes, len(deliveries), index.version)
+    return result
+
+
+def _log_outcomes(outcomes: Sequence[Expansion], deliveries: int, version: int) -> None:
+    for o in outcomes:
+        log.info(
+            "notification expanded",
+            extra={
+                "stage": STAGE,
+                "notification_id": o.notification.id,
+                "entity": o.notification.entity,
+                "check": o.notification.check,
+                "delivery_ids": [d.id for d in o.deliveries],
+                "suppressed": sorted(
+                    {dec.code for dec in o.decisions if dec.verdict == "suppress"}
+                ),
+            },
+        )
+    log.info(
+        "batch expanded",
+        extra={
+            "stage": STAGE,
+            "notifications": len(outcomes),
+            "deliveries": deliveries,
+            "config_version": version,
+        },
+    )
 
 
 def _count(outcomes: Sequence[Expansion], metrics: NotifierMetrics) -> None:

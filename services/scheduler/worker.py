@@ -72,6 +72,11 @@ class SchedulerMetrics:
             "1 while this scheduler holds the lease",
             registry=registry,
         )
+        # The readiness probe's gauge (shared/telemetry.py): 1 while ticks reach Redis and
+        # the broker, whether or not this replica holds the lease (a standby is ready too).
+        self.healthy = Gauge(
+            "tocsin_worker_healthy", "1 while connected and ticking", registry=registry
+        )
 
 
 class Scheduler:
@@ -253,8 +258,10 @@ def run(settings: Settings) -> None:
     while not stop.is_set():
         try:
             scheduler.tick(time.time())
+            metrics.healthy.set(1)
             backoff = 0.5
         except (*TRANSIENT_ERRORS, *AMQP_ERRORS) as exc:
+            metrics.healthy.set(0)
             log.warning(
                 "scheduler tick failed, retrying", extra={"stage": STAGE, "error": repr(exc)}
             )

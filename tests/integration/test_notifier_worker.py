@@ -280,7 +280,7 @@ def test_fan_out_500_contacts_1500_media(
     monkeypatch.undo()
     assert sum(len(decode_deliveries(o.body)) for o in result.outputs) == 1500
     assert len(result.outputs) == 15  # arrays of 100 per medium type
-    # Read batch, read state, MULTI (plus the one script call that numbers the deliveries).
+    # Read batch, read state, MULTI (plus a WATCH and the script call that numbers deliveries).
     assert round_trips <= 3, round_trips
     assert (
         registry.get_sample_value("tocsin_notifier_deliveries_total", {"medium_type": "sms"}) == 500

@@ -460,6 +460,22 @@ SCENARIOS: list[Any] = [
         [["m1:problem"], ["m1:test"]],
         id="test bypasses rollup",
     ),
+    pytest.param(
+        A,
+        M1,
+        [rule("r")],
+        [note(R, state="ok", t=20), note(t=0), note(check="c2", t=5)],
+        [[], [], ["m1:problem"]],
+        id="problem taken after its recovery is superseded (other checks unaffected)",
+    ),
+    pytest.param(
+        A,
+        M1,
+        [rule("r", warning=("webhook",))],
+        [note(state="critical", t=10), note(state="warning", t=0), note(R, state="ok", t=20)],
+        [["m1:problem"], [], ["m1:recovery"]],
+        id="older problem after a newer one is superseded; recovery still routed",
+    ),
 ]
 
 
@@ -578,6 +594,18 @@ def test_state_query_reads_only_what_decisions_need() -> None:
     assert q.blocks == {"a": {block_id("m1", "c1", "critical"), rollup_block_id("m1")}}
     assert q.rollup_media == {"m1"}
     assert q.episodes == {"ep-c1", "e9"}
+    assert q.checks == {"c1", "c9"}
+
+
+def test_superseded_says_why_and_leaves_state_alone() -> None:
+    late, early = note(R, state="ok", t=20), note(t=0)
+    first, second = run(A, M1, [rule("r")], [late, early])
+    assert first.effects.latest == late.time
+    assert second.deliveries == ()
+    assert second.effects.latest is None
+    assert second.effects.blocks_set == []
+    assert [code for code, _ in reasons(second)] == ["superseded"]
+    assert "a later notification of the check" in reasons(second)[0][1]
 
 
 @pytest.mark.serial  # asserts on timing: run alone (docs/testing.md)
