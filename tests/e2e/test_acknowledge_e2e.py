@@ -494,6 +494,11 @@ def test_pagerduty_webhook(up: Pipeline, receiver: FakeReceiver) -> None:
         assert any(e["type"] == "OTH" and "PagerDuty" in e["description"] for e in events)
         assert _pd("incident.acknowledged", "nope:nothing").status_code == 404
 
+        # A PagerDuty user linked to no contact cannot acknowledge: nobody to name.
+        stranger = _pd("incident.acknowledged", "web4:db", agent="PSTRANGER")
+        assert stranger.status_code == 403 and stranger.json()["outcome"] == "unknown_user"
+        assert _check(api, "web4", "db")["acknowledgement"] is None
+
         eid = uuid.uuid4().hex
         assert _pd("incident.acknowledged", "web4:db", eid=eid).json()["outcome"] == "acked"
         assert _pd("incident.acknowledged", "web4:db", eid=eid).json()["outcome"] == "replay"
@@ -503,4 +508,7 @@ def test_pagerduty_webhook(up: Pipeline, receiver: FakeReceiver) -> None:
         _await(lambda: _requests("/pagerduty", lambda b: b["event_action"] == "acknowledge"))
         # ... and PagerDuty's echo of that ack is not a second one.
         echo = _pd("incident.acknowledged", "web4:db")
+        assert echo.json()["outcome"] == "already_acked"
+        # The echo may name PagerDuty's integration rather than a linked user: still no news.
+        echo = _pd("incident.acknowledged", "web4:db", agent="PINTEGRATION")
         assert echo.json()["outcome"] == "already_acked"

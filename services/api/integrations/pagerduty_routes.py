@@ -6,9 +6,11 @@ has is not repeated, so Tocsin's own ``acknowledge`` event echoing back ends
 there.  ``incident.resolved`` while the check still fails adds a comment to
 the incident and changes nothing else: only the check's own ``ok`` recovers
 it.  Other event types are answered 200 and ignored.  The PagerDuty user is
-the contact whose PagerDuty medium has ``pagerduty_user_id`` set to theirs;
-an unlinked user's ack is still taken (the signature proves it came from
-the account), named by their PagerDuty name, with no contact id.
+the contact whose PagerDuty medium has ``pagerduty_user_id`` set to theirs.
+An ack by a PagerDuty user linked to no contact is refused (403
+``unknown_user``): the signature proves the account, not the person, and an
+acknowledgement must name who made it.  Tocsin's own ack echoing back is
+answered ``already_acked`` before that, whoever PagerDuty names.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from services.api.integrations.acking import (
 )
 from services.api.integrations.contacts import by_medium_setting
 from shared.checks import CheckDetail, CheckStore
-from shared.models import DEFAULT_ACK_DURATION, Contact
+from shared.models import DEFAULT_ACK_DURATION
 
 
 class _Ref(msgspec.Struct):
@@ -113,9 +115,12 @@ def _handle(request: Request[Any, Any, Any], ctx: ApiContext, body: _Body) -> Re
             f"({detail.state}); Tocsin keeps the incident open until the check is ok",
         )
         return _answer(count(ctx, "pagerduty", Outcome.COMMENTED))
-    contact = by_medium_setting(ctx.directory, "pagerduty_user_id", agent.id) or Contact(
-        id="", name=f"{agent.summary or 'someone'} (PagerDuty)"
-    )
+    contact = by_medium_setting(ctx.directory, "pagerduty_user_id", agent.id)
+    if contact is None:
+        ack = detail.acknowledgement
+        if ack is not None and ack.covers(time.time()):
+            return _answer(count(ctx, "pagerduty", Outcome.ALREADY_ACKED))
+        return _answer(count(ctx, "pagerduty", Outcome.UNKNOWN_USER), 403)
     req = AckRequest(
         entity=detail.entity,
         check=detail.check,
