@@ -231,7 +231,15 @@ def superseded(state: NotifierState, n: Notification) -> bool:
     take them out of order: a recovery may be expanded before its problem.
     The older one then describes a state that is over and is not sent, so a
     page never follows the all-clear that ends it (docs/scaling.md).
+
+    Only problems are ever superseded.  A recovery or an acknowledgement always
+    goes out: event times differ in precision (Flapjack events carry whole
+    seconds, an acknowledgement from the API the exact time), so an all-clear
+    sent in the same second as an ack may carry an earlier time than the ack,
+    and dropping it would leave the page open forever.
     """
+    if n.type != "problem":
+        return False
     latest = state.latest.get(n.check_id)
     return latest is not None and n.time < latest
 

@@ -476,6 +476,14 @@ SCENARIOS: list[Any] = [
         [["m1:problem"], [], ["m1:recovery"]],
         id="older problem after a newer one is superseded; recovery still routed",
     ),
+    pytest.param(
+        A,
+        M1,
+        [rule("r")],
+        [note(t=0), note(K, state="acknowledgement", t=100.7), note(R, state="ok", t=100)],
+        [["m1:problem"], ["m1:acknowledgement"], ["m1:recovery"]],
+        id="recovery in the ack's second (whole-second event time) is never superseded",
+    ),
 ]
 
 
