@@ -10,6 +10,7 @@ RabbitMQ against the cluster (publish, outbox, idle sweep).
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -41,15 +42,20 @@ REDIS_CLI = shutil.which("redis-cli")
 
 
 def _free_port() -> int:
-    """A loopback port that is free together with its cluster bus port (+10000)."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port + 10000 > 65535:
-            continue
+    """A loopback port that is free together with its cluster bus port (+10000).
+
+    Both come from below the kernel's ephemeral range (32768 and up here), where
+    ``bind(("127.0.0.1", 0))`` never lands: another test's free-port pick (a private
+    RabbitMQ, say) cannot take the bus port between this check and the node's start.
+    """
+    low, _high = (
+        int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    )
+    for _ in range(200):
+        port = random.randrange(12000, max(12001, min(22000, low - 10000)))
         try:
-            with socket.socket() as bus:
+            with socket.socket() as s, socket.socket() as bus:
+                s.bind(("127.0.0.1", port))
                 bus.bind(("127.0.0.1", port + 10000))
         except OSError:
             continue
@@ -196,6 +202,9 @@ def _dump(r: redis.Redis, namespace: str) -> dict[str, object]:
             value = sorted(r.smembers(key))
         elif kind == "zset":
             value = r.zrange(key, 0, -1, withscores=True)
+            if key.endswith(":idx:closed"):
+                # Scored by when Tocsin recorded the close (wall clock, for retention).
+                value = sorted(m for m, _ in value)  # type: ignore[union-attr]
         elif kind == "list":
             value = r.lrange(key, 0, -1)
         else:
