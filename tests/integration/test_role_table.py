@@ -139,15 +139,18 @@ TABLE: dict[str, frozenset[str] | str] = {
     f"DELETE {A}/incidents/{{pk:int}}/tags/{{tag:str}}": ADMIN_OR_SOURCE,
     f"POST {A}/incidents/acks/bulk": ACT_OR_SOURCE,
     f"POST {A}/incidents/events/bulk": ACT_OR_SOURCE,
-    # Argus notification profiles and their parts: read by people, written by admins
+    # Argus notification profiles and their parts: read by people; filters written by admins,
+    # profiles, timeslots and destinations by responders too (their own: checked in the handler)
     **{f"GET {NP}{p}": READ for p in ("", "/timeslots", "/filters", "/media", "/destinations")},
-    **{f"POST {NP}{p}": ADMIN for p in ("", "/timeslots", "/filters", "/destinations")},
+    **{f"POST {NP}{p}": ACT for p in ("", "/timeslots", "/destinations")},
+    f"POST {NP}/filters": ADMIN,
     **{f"GET {NP}{p}/{{pk:int}}": READ for p in ("", "/timeslots", "/filters", "/destinations")},
     **{
-        f"{m} {NP}{p}/{{pk:int}}": ADMIN
-        for p in ("", "/timeslots", "/filters", "/destinations")
+        f"{m} {NP}{p}/{{pk:int}}": ACT
+        for p in ("", "/timeslots", "/destinations")
         for m in ("PUT", "DELETE")
     },
+    **{f"{m} {NP}/filters/{{pk:int}}": ADMIN for m in ("PUT", "DELETE")},
     f"POST {NP}/timeslots/{{pk:int}}/rules": ADMIN,
     f"DELETE {NP}/timeslots/{{pk:int}}/rules/{{rule_id:str}}": ADMIN,
     f"POST {NP}/filterpreview": READ,
