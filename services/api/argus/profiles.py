@@ -6,8 +6,9 @@ with the address in ``settings`` (``email_address``, ``phone_number``,
 ``url``, ``routing_key``) and the rest validated by the installed gateway's
 schema; a profile is written ``{name, timeslot: pk, filters: [pk],
 destinations: [pk], active}`` and read with timeslot, filters and
-destinations nested.  Tocsin has no users: profiles are managed with the
-admin token, and a profile may name an owner ``contact`` (its timezone
+destinations nested.  Profiles, timeslots and destinations belong to the
+user who made them: a responder edits their own, an admin all (docs/users.md);
+a profile may also name an owner ``contact`` (its timezone
 evaluates the timeslot, its name is on the deliveries) or a ``timezone``.
 The notifier evaluates profiles (``services/notifier/profiles.py``).
 """
