@@ -6,8 +6,9 @@ with the address in ``settings`` (``email_address``, ``phone_number``,
 ``url``, ``routing_key``) and the rest validated by the installed gateway's
 schema; a profile is written ``{name, timeslot: pk, filters: [pk],
 destinations: [pk], active}`` and read with timeslot, filters and
-destinations nested.  Tocsin has no users: profiles are managed with the
-admin token, and a profile may name an owner ``contact`` (its timezone
+destinations nested.  Profiles, timeslots and destinations belong to the
+user who made them: a responder edits their own, an admin all (docs/users.md);
+a profile may also name an owner ``contact`` (its timezone
 evaluates the timeslot, its name is on the deliveries) or a ``timezone``.
 The notifier evaluates profiles (``services/notifier/profiles.py``).
 """
@@ -25,6 +26,7 @@ from msgspec import Meta
 from services.api.argus import plumbing, records
 from services.api.argus.schemas import IncidentOut
 from services.api.argus.timeslots import _load as load_timeslot
+from services.api.auth import principal_of
 from services.api.context import ctx_of
 from services.api.errors import ApiError
 from shared.argus import ADDRESS_KEYS, listing_fits
@@ -264,10 +266,15 @@ def list_destinations(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     return [_destination_out(r) for r in records.all_records(request, "destination").values()]
 
 
-@post("/notificationprofiles/destinations/", status_code=HTTP_201_CREATED, sync_to_thread=True)
+@post(
+    "/notificationprofiles/destinations/",
+    status_code=HTTP_201_CREATED,
+    sync_to_thread=True,
+    opt=records.OWN_WRITES,
+)
 def create_destination(request: Request[Any, Any, Any], body: RawBody) -> dict[str, Any]:
-    """A destination: medium type plus settings validated by the installed gateway."""
-    records.admin_only(request)
+    """A destination of the caller's own: medium type plus settings the gateway validates."""
+    user = records.owner(request)
     data = plumbing.decode(body, DestinationIn)
     _check_destination(request, data.media, data.settings)
     _refuse_duplicate(request, data.media, data.settings)
@@ -276,6 +283,7 @@ def create_destination(request: Request[Any, Any, Any], body: RawBody) -> dict[s
         "media": data.media,
         "label": data.label,
         "settings": data.settings,
+        "user": user,
     }
     out = _destination_out(records.save(request, "destination", rec))
     return _warned(request, data.media, data.settings, out)
@@ -287,13 +295,14 @@ def get_destination(request: Request[Any, Any, Any], pk: FromPath[int]) -> dict[
     return _destination_out(records.load(request, "destination", pk))
 
 
-@put("/notificationprofiles/destinations/{pk:int}/", sync_to_thread=True)
+@put("/notificationprofiles/destinations/{pk:int}/", sync_to_thread=True, opt=records.OWN_WRITES)
 def put_destination(
     request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody
 ) -> dict[str, Any]:
     """Change settings or label; the medium type cannot change (as in Argus)."""
     records.admin_only(request)
     rec = records.load(request, "destination", pk)
+    records.check_owner(request, rec.get("user", ""), f"destination {pk}")
     data = plumbing.decode(body, DestinationIn)
     if data.media != rec["media"]:
         raise ApiError(400, "the medium of a destination cannot be changed", "media")
@@ -310,10 +319,12 @@ def put_destination(
     "/notificationprofiles/destinations/{pk:int}/",
     status_code=HTTP_204_NO_CONTENT,
     sync_to_thread=True,
+    opt=records.OWN_WRITES,
 )
 def delete_destination(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
     records.admin_only(request)
-    records.load(request, "destination", pk)
+    rec = records.load(request, "destination", pk)
+    records.check_owner(request, rec.get("user", ""), f"destination {pk}")
     records.refuse_if_used(request, "destinations", pk, "destination")
     records.remove(request, "destination", pk)
 
@@ -353,14 +364,25 @@ def _profile_out(request: Request[Any, Any, Any], rec: dict[str, Any]) -> dict[s
 
 
 def _write_profile(request: Request[Any, Any, Any], body: bytes, pk: int | None) -> dict[str, Any]:
-    records.admin_only(request)
+    """Create or replace a profile; a responder's names only their own timeslot and destinations."""
+    user = records.owner(request)
+    if pk is not None:
+        user = records.load(request, "profile", pk).get("user", "")
+        records.check_owner(request, user, f"notification profile {pk}")
     data = plumbing.decode(body, ProfileIn)
-    load_timeslot(request, data.timeslot)
+    slot = load_timeslot(request, data.timeslot)
     records.stored_filters(request, data.filters)
     dests = records.all_records(request, "destination")
     for d in data.destinations:
         if d not in dests:
             raise ApiError(400, f"destination {d} does not exist", "destinations")
+    who = principal_of(request)
+    if who is not None and who.role != "admin":
+        if slot.user != who.user_id:
+            raise ApiError(400, f"timeslot {data.timeslot} is not yours", "timeslot")
+        for d in data.destinations:
+            if dests[d].get("user", "") != who.user_id:
+                raise ApiError(400, f"destination {d} is not yours", "destinations")
     directory = ctx_of(request).directory
     if data.contact is not None and directory.get_contact(data.contact) is None:
         raise ApiError(400, f"contact {data.contact!r} does not exist", "contact")
@@ -370,13 +392,15 @@ def _write_profile(request: Request[Any, Any, Any], body: bytes, pk: int | None)
         except ValueError as exc:
             raise ApiError(400, str(exc), "timezone") from None
     others = records.all_records(request, "profile").values()
-    if data.name and any(p.get("name") == data.name and p["pk"] != pk for p in others):
+    # Names are unique per user, as in Argus.
+    mine = (p for p in others if p.get("user", "") == user and p["pk"] != pk)
+    if data.name and any(p.get("name") == data.name for p in mine):
         raise ApiError(400, f"a notification profile named {data.name!r} already exists", "name")
     if pk is None:
         pk = records.next_pk(request, "profile")
     else:
         records.load(request, "profile", pk)
-    rec = {"pk": pk, **msgspec.to_builtins(data)}
+    rec = {"pk": pk, **msgspec.to_builtins(data), "user": user}
     rec["filters"] = list(dict.fromkeys(data.filters))
     rec["destinations"] = list(dict.fromkeys(data.destinations))
     return _profile_out(request, records.save(request, "profile", rec))
@@ -388,7 +412,12 @@ def list_profiles(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     return [_profile_out(request, r) for r in records.all_records(request, "profile").values()]
 
 
-@post("/notificationprofiles/", status_code=HTTP_201_CREATED, sync_to_thread=True)
+@post(
+    "/notificationprofiles/",
+    status_code=HTTP_201_CREATED,
+    sync_to_thread=True,
+    opt=records.OWN_WRITES,
+)
 def create_profile(request: Request[Any, Any, Any], body: RawBody) -> dict[str, Any]:
     """``{name?, timeslot, filters, destinations, active}`` (+ Tocsin's ``contact``/``timezone``)."""
     return _write_profile(request, body, None)
@@ -400,17 +429,23 @@ def get_profile(request: Request[Any, Any, Any], pk: FromPath[int]) -> dict[str,
     return _profile_out(request, records.load(request, "profile", pk))
 
 
-@put("/notificationprofiles/{pk:int}/", sync_to_thread=True)
+@put("/notificationprofiles/{pk:int}/", sync_to_thread=True, opt=records.OWN_WRITES)
 def put_profile(
     request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody
 ) -> dict[str, Any]:
     return _write_profile(request, body, pk)
 
 
-@delete("/notificationprofiles/{pk:int}/", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
+@delete(
+    "/notificationprofiles/{pk:int}/",
+    status_code=HTTP_204_NO_CONTENT,
+    sync_to_thread=True,
+    opt=records.OWN_WRITES,
+)
 def delete_profile(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
     records.admin_only(request)
-    records.load(request, "profile", pk)
+    rec = records.load(request, "profile", pk)
+    records.check_owner(request, rec.get("user", ""), f"notification profile {pk}")
     records.remove(request, "profile", pk)
 
 

@@ -19,6 +19,7 @@ from litestar import Request
 from services.api.argus import plumbing
 from services.api.argus.schemas import IncidentOut, incident_out, row_of
 from services.api.argus.store import IncidentRecord
+from services.api.auth import principal_of
 from services.api.context import ctx_of
 from services.api.errors import ApiError
 from shared import incident_index
@@ -31,6 +32,27 @@ def admin_only(request: Request[Any, Any, Any]) -> None:
     """Profiles belong to people: source-system tokens may not manage them."""
     if plumbing.caller(request) is not None:
         raise ApiError(403, "source systems cannot manage notification profiles", "token")
+
+
+# Writes a responder may make on what they own (profiles, timeslots, destinations).
+OWN_WRITES = {"role": "responder"}
+
+
+def owner(request: Request[Any, Any, Any]) -> str:
+    """Who a record the caller creates belongs to: their user id ("" for the bootstrap admin)."""
+    admin_only(request)
+    who = principal_of(request)
+    return who.user_id if who is not None else ""
+
+
+def check_owner(request: Request[Any, Any, Any], record_owner: str, what: str) -> None:
+    """An admin may change anyone's record; anyone else only their own (403 otherwise).
+
+    Records from before users existed have owner "": the admin's.
+    """
+    who = principal_of(request)
+    if who is not None and who.role != "admin" and who.user_id != record_owner:
+        raise ApiError(403, f"{what} belongs to another user; you may change only your own", "pk")
 
 
 def all_records(request: Request[Any, Any, Any], kind: str) -> dict[int, dict[str, Any]]:

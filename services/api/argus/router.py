@@ -8,6 +8,7 @@ from services.api.argus.bulk import bulk_handlers
 from services.api.argus.events import event_handlers
 from services.api.argus.incidents import incident_handlers
 from services.api.argus.maintenance import maintenance_handlers
+from services.api.argus.phone_numbers import phone_number_handlers
 from services.api.argus.plumbing import on_argus_error, source_token_check
 from services.api.argus.profiles import profile_handlers
 from services.api.argus.sources import source_handlers
@@ -31,6 +32,7 @@ argus_router = Router(
         *profile_handlers,
         *maintenance_handlers,
         *user_handlers,
+        *phone_number_handlers,
     ],
     # The app's guard asks this about tokens it does not know (services/api/auth.py);
     # roles: services/api/access.py.

@@ -23,7 +23,7 @@ from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
-from services.api.argus import plumbing
+from services.api.argus import plumbing, records
 from services.api.context import ctx_of
 from services.api.errors import ApiError
 from shared.models import TimeRecurrence
@@ -182,14 +182,21 @@ def list_timeslots(request: Request[Any, Any, Any]) -> list[Timeslot]:
     return _all(request)
 
 
-@post("/notificationprofiles/timeslots/", status_code=HTTP_201_CREATED, sync_to_thread=True)
+@post(
+    "/notificationprofiles/timeslots/",
+    status_code=HTTP_201_CREATED,
+    sync_to_thread=True,
+    opt=records.OWN_WRITES,
+)
 def create_timeslot(request: Request[Any, Any, Any], body: RawBody) -> Timeslot:
-    _admin(request)
+    """A timeslot of the caller's own (a responder's, or the admin's)."""
+    user = records.owner(request)
     data = plumbing.decode(body, TimeslotIn)
-    _unique_name(request, data.name, None)
+    _unique_name(request, data.name, None, user)
     ctx = ctx_of(request)
     pk = int(ctx.redis.incr(ctx.keys.timeslot_seq()))
-    return _save(request, Timeslot(pk=pk, name=data.name, time_recurrences=_normalised(data)))
+    slot = Timeslot(pk=pk, name=data.name, time_recurrences=_normalised(data), user=user)
+    return _save(request, slot)
 
 
 @get("/notificationprofiles/timeslots/{pk:int}/", sync_to_thread=True)
@@ -198,12 +205,13 @@ def get_timeslot(request: Request[Any, Any, Any], pk: FromPath[int]) -> Timeslot
     return _load(request, pk)
 
 
-@put("/notificationprofiles/timeslots/{pk:int}/", sync_to_thread=True)
+@put("/notificationprofiles/timeslots/{pk:int}/", sync_to_thread=True, opt=records.OWN_WRITES)
 def put_timeslot(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> Timeslot:
     """Replace name and recurrences; linked rules get the new restrictions."""
     _admin(request)
-    data = plumbing.decode(body, TimeslotIn)
     slot = _load(request, pk)
+    records.check_owner(request, slot.user, f"timeslot {pk}")
+    data = plumbing.decode(body, TimeslotIn)
     _unique_name(request, data.name, pk, slot.user)
     updated = msgspec.structs.replace(slot, name=data.name, time_recurrences=_normalised(data))
     return _save(request, _apply(request, updated))
@@ -213,10 +221,11 @@ def put_timeslot(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBo
     "/notificationprofiles/timeslots/{pk:int}/",
     status_code=HTTP_204_NO_CONTENT,
     sync_to_thread=True,
+    opt=records.OWN_WRITES,
 )
 def delete_timeslot(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
     _admin(request)
-    _load(request, pk)
+    records.check_owner(request, _load(request, pk).user, f"timeslot {pk}")
     ctx = ctx_of(request)
     profiles = [msgspec.json.decode(v) for v in ctx.redis.hvals(ctx.keys.argus_records("profile"))]
     if any(p.get("timeslot") == pk for p in profiles):

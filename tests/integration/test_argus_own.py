@@ -1,0 +1,147 @@
+"""What a person owns in the Argus API: their phone numbers, and their notification
+profiles, timeslots and destinations (a responder edits their own, an admin all)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pytest
+from litestar.testing import TestClient
+
+from services.api.app import create_app
+from services.api.context import ApiContext
+from shared.config import Settings
+from shared.sender import Sender
+from shared.store import connect_redis
+from tests.integration.test_people_api import BOOT, TOKEN, bearer, token, user
+
+pytestmark = pytest.mark.integration
+
+Client = TestClient  # type: ignore[type-arg]
+PHONES = "/api/v2/auth/phone-number/"
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[Client]:
+    s = msgspec.structs.replace(settings, api_token=TOKEN)
+    ctx = ApiContext(settings=s, redis=connect_redis(s), sender=Sender(s))
+    ctx.redis.hset(ctx.keys.media_installed(), "sms", "1")  # destinations need it installed
+    with TestClient(app=create_app(ctx)) as c:
+        yield c
+    ctx.sender.close()
+
+
+def person(client: Client, name: str, role: str) -> tuple[dict[str, Any], dict[str, str]]:
+    u = user(client, name, role)
+    return u, bearer(token(client, u["id"]))
+
+
+def test_phone_numbers_are_each_persons_own_and_checked(client: Client) -> None:
+    alice, as_alice = person(client, "alice", "viewer")
+    bob, as_bob = person(client, "bob", "responder")
+    r = client.post(PHONES, json={"phone_number": "+47 900 00 000"}, headers=as_alice)
+    assert r.status_code == 201, r.text
+    mine = r.json()
+    assert mine == {"pk": mine["pk"], "user": alice["pk"], "phone_number": "+4790000000"}
+    bad = client.post(PHONES, json={"phone_number": "90000000"}, headers=as_alice)
+    assert bad.status_code == 400 and "international format" in bad.text, bad.text
+    dup = client.post(PHONES, json={"phone_number": "+4790000000"}, headers=as_alice)
+    assert dup.status_code == 400, dup.text
+    # Bob (and the admin) see none of Alice's numbers and cannot touch them.
+    assert client.get(PHONES, headers=as_bob).json() == []
+    assert client.get(PHONES, headers=BOOT).json() == []
+    url = f"{PHONES}{mine['pk']}/"
+    assert client.get(url, headers=as_bob).status_code == 404
+    assert client.put(url, json={"phone_number": "+4711111111"}, headers=as_bob).status_code == 404
+    assert client.delete(url, headers=as_bob).status_code == 404
+    r = client.patch(url, json={"phone_number": "+4791111111"}, headers=as_alice)
+    assert r.status_code == 200 and r.json()["phone_number"] == "+4791111111", r.text
+    assert client.get(url, headers=as_alice).json()["phone_number"] == "+4791111111"
+    bobs = client.post(PHONES, json={"phone_number": "+4790000000"}, headers=as_bob)
+    assert bobs.status_code == 201 and bobs.json()["user"] == bob["pk"], bobs.text
+    assert client.delete(url, headers=as_alice).status_code == 204
+    assert client.get(PHONES, headers=as_alice).json() == []
+    assert [p["phone_number"] for p in client.get(PHONES, headers=as_bob).json()] == ["+4790000000"]
+
+
+NP = "/api/v2/notificationprofiles/"
+ALWAYS = [{"days": [1, 2, 3, 4, 5, 6, 7], "start": "00:00:00", "end": "23:59:59"}]
+
+
+def make(client: Client, path: str, body: dict[str, Any], headers: dict[str, str]) -> int:
+    r = client.post(f"{NP}{path}", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    return int(r.json()["pk"])
+
+
+def own_profile(client: Client, headers: dict[str, str], name: str, flt: int) -> dict[str, int]:
+    """A timeslot, an SMS destination and a profile using them, made by ``headers``' user."""
+    slot = make(client, "timeslots/", {"name": "work", "time_recurrences": ALWAYS}, headers)
+    phone = "+4790000001" if name == "alice" else "+4790000002"
+    dest = make(
+        client, "destinations/", {"media": "sms", "settings": {"phone_number": phone}}, headers
+    )
+    body = {"name": "mine", "timeslot": slot, "filters": [flt], "destinations": [dest]}
+    return {"timeslot": slot, "destination": dest, "profile": make(client, "", body, headers)}
+
+
+def test_a_responder_edits_their_own_profiles_timeslots_and_destinations_only(
+    client: Client,
+) -> None:
+    _, as_alice = person(client, "alice", "responder")
+    _, as_bob = person(client, "bob", "responder")
+    _, as_vera = person(client, "vera", "viewer")
+    flt = make(client, "filters/", {"name": "all", "filter": {}}, BOOT)
+    alices = own_profile(client, as_alice, "alice", flt)
+    bobs = own_profile(client, as_bob, "bob", flt)  # same names: unique per user
+    slot_body = {"name": "renamed", "time_recurrences": ALWAYS}
+    prof_body = {"timeslot": bobs["timeslot"], "filters": [flt], "active": False}
+    # Bob cannot change or delete any of Alice's.
+    for what, body in (("timeslots/", slot_body), ("", prof_body)):
+        key = "timeslot" if what else "profile"
+        url = f"{NP}{what}{alices[key]}/"
+        r = client.put(url, json=body, headers=as_bob)
+        assert r.status_code == 403 and "another user" in r.text, r.text
+        assert client.delete(url, headers=as_bob).status_code == 403
+    dest_url = f"{NP}destinations/{alices['destination']}/"
+    r = client.put(
+        dest_url, json={"media": "sms", "settings": {"phone_number": "+4799999999"}}, headers=as_bob
+    )
+    assert r.status_code == 403, r.text
+    assert client.delete(dest_url, headers=as_bob).status_code == 403
+    # Nor point his profile at Alice's timeslot or destination.
+    r = client.put(
+        f"{NP}{bobs['profile']}/",
+        json={"timeslot": alices["timeslot"], "filters": [flt], "destinations": []},
+        headers=as_bob,
+    )
+    assert r.status_code == 400 and "not yours" in r.text, r.text
+    r = client.put(
+        f"{NP}{bobs['profile']}/",
+        json={
+            "timeslot": bobs["timeslot"],
+            "filters": [flt],
+            "destinations": [alices["destination"]],
+        },
+        headers=as_bob,
+    )
+    assert r.status_code == 400 and "not yours" in r.text, r.text
+    # A viewer changes nothing; filters stay the admin's.
+    assert client.post(f"{NP}timeslots/", json=slot_body, headers=as_vera).status_code == 403
+    r = client.post(f"{NP}filters/", json={"name": "x", "filter": {}}, headers=as_alice)
+    assert r.status_code == 403, r.text
+    # Alice changes her own; the admin changes anyone's, and the owner stays Alice.
+    r = client.put(f"{NP}timeslots/{alices['timeslot']}/", json=slot_body, headers=as_alice)
+    assert r.status_code == 200 and r.json()["name"] == "renamed", r.text
+    prof_url = f"{NP}{alices['profile']}/"
+    body = {"timeslot": alices["timeslot"], "filters": [flt], "active": False}
+    r = client.put(prof_url, json=body, headers=BOOT)
+    assert r.status_code == 200 and r.json()["active"] is False, r.text
+    r = client.put(prof_url, json={**body, "active": True}, headers=as_alice)
+    assert r.status_code == 200 and r.json()["active"] is True, r.text
+    assert client.delete(prof_url, headers=as_alice).status_code == 204
+    assert client.delete(dest_url, headers=as_alice).status_code == 204
+    assert client.delete(f"{NP}{bobs['profile']}/", headers=BOOT).status_code == 204
+    assert client.get(f"{NP}{bobs['profile']}/", headers=BOOT).status_code == 404
