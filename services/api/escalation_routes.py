@@ -15,6 +15,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
+from services.api.argus.records import all_records
 from services.api.context import ctx_of
 from services.api.errors import ApiError
 from services.api.oncall_routes import Name, check_id_format, contacts_of, store_of
@@ -92,6 +93,15 @@ def delete_policy(request: Request[Any, Any, Any], pid: FromPath[str]) -> None:
     ]
     if used:
         raise ApiError(422, f"escalation policy is used by rules: {', '.join(used)}", "id")
+    profiles = [
+        str(pk)
+        for pk, rec in all_records(request, "profile").items()
+        if rec.get("escalation_policy") == pid
+    ]
+    if profiles:
+        raise ApiError(
+            422, f"escalation policy is used by notification profiles: {', '.join(profiles)}", "id"
+        )
     if not store_of(request).delete_policy(pid):
         raise ApiError(404, f"escalation policy {pid!r} not found", "id")
 

@@ -100,6 +100,9 @@ def profiles_create(
     contact: Annotated[str | None, typer.Option(help="Owner contact id (its timezone)")] = None,
     timezone: Annotated[str | None, typer.Option(help="Timezone when there is no owner")] = None,
     inactive: Annotated[bool, typer.Option("--inactive", help="Create switched off")] = False,
+    escalation_policy: Annotated[
+        str | None, typer.Option(help="Escalation policy id a matching problem starts")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     body = {
@@ -110,6 +113,7 @@ def profiles_create(
         "active": not inactive,
         "contact": contact,
         "timezone": timezone,
+        "escalation_policy": escalation_policy,
     }
     with api_client() as api:
         show(api.call("POST", f"{BASE}/", json=body), PROFILE_COLS, as_json)
@@ -126,6 +130,7 @@ def _set_active(pk: int, active: bool) -> None:
             "active": active,
             "contact": cur.get("contact"),
             "timezone": cur.get("timezone"),
+            "escalation_policy": cur.get("escalation_policy"),  # keep it: PUT replaces
         }
         api.call("PUT", f"{BASE}/{pk}/", json=body)
         out.print(f"profile {pk} {'enabled' if active else 'disabled'}")

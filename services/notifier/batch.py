@@ -92,7 +92,12 @@ def explain_records(index: Index, expansions: Sequence[Expansion]) -> dict[str, 
 
 
 def escalations_to_start(plans: Sequence[tuple[Notification, Selection]]) -> list[Escalation]:
-    """One escalation per problem's episode and policy its rules route it to (docs/oncall.md)."""
+    """One escalation per problem's episode and policy its rules or profiles route it to.
+
+    Profiles count only for the processor's own check incidents: an Argus source's
+    incident (``profiles_only``) has an episode of its own that the check's state
+    cannot stop, so it starts none (docs/oncall.md).
+    """
     out: list[Escalation] = []
     for n, sel in plans:
         if n.type != "problem" or n.escalation_contacts or n.profiles_only:

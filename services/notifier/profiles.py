@@ -113,6 +113,7 @@ class CompiledProfile:
     spans: tuple[Span, ...]
     filters: tuple[FilterBlob, ...]
     destinations: tuple[Medium, ...]
+    escalation_policy: str = ""  # a problem this profile takes starts it (docs/oncall.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +220,7 @@ def compile_profiles(
                 spans=spans,
                 filters=_filters(rec.get("filters", ()), filters),
                 destinations=tuple(media),
+                escalation_policy=str(rec.get("escalation_policy") or ""),
             )
         )
     windows = []
@@ -278,6 +280,8 @@ class ProfileVerdict:
 class ProfileMatch:
     targets: tuple[tuple[Contact, Medium], ...]
     verdicts: tuple[ProfileVerdict, ...]
+    # (policy id, profile pk): matching profiles that route the incident to an escalation policy.
+    policies: tuple[tuple[str, int], ...] = ()
 
 
 def profile_verdict(p: CompiledProfile, x: Facts, event_type: str, when: float) -> ProfileVerdict:
@@ -308,12 +312,15 @@ def evaluate(index: ProfileIndex, n: Notification) -> ProfileMatch:
     verdicts = tuple(profile_verdict(p, x, n.incident_event, n.time) for p in index.profiles)
     seen: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
     targets: list[tuple[Contact, Medium]] = []
+    policies: list[tuple[str, int]] = []
     for v in verdicts:
         if not v.matched:
             continue
+        if v.profile.escalation_policy:
+            policies.append((v.profile.escalation_policy, v.profile.pk))
         for m in v.profile.destinations:
             key = (m.type, m.address, tuple(sorted(m.settings.items())))
             if key not in seen:
                 seen.add(key)
                 targets.append((v.profile.owner, m))
-    return ProfileMatch(tuple(targets), verdicts)
+    return ProfileMatch(tuple(targets), verdicts, tuple(policies))

@@ -137,7 +137,8 @@ class Selection:
     decisions: tuple[RouteVerdict, ...]
     # Profile destinations: delivered once per event, outside intervals, rollup and episodes.
     direct: tuple[Target, ...] = ()
-    # (policy id, rule id): matching rules that route the severity to an escalation policy.
+    # (policy id, source): matching rules ("r1") and profiles ("profile 3") that route the
+    # problem to an escalation policy.
     policies: tuple[tuple[str, str], ...] = ()
 
 
@@ -173,7 +174,17 @@ def select(index: Index, n: Notification) -> Selection:
     for v in match.verdicts:
         if not v.matched:
             decisions.append(RouteVerdict("suppress", v.code, v.text, v.profile.owner.id))
-    return Selection(rules.targets, tuple(decisions), tuple(direct), rules.policies)
+    policies = dict.fromkeys(rules.policies)
+    for pid, pk in match.policies:
+        policies[(pid, f"profile {pk}")] = None
+        decisions.append(
+            RouteVerdict(
+                "deliver",
+                "escalation",
+                f"profile {pk} routes {n.incident_event} to escalation policy {pid}",
+            )
+        )
+    return Selection(rules.targets, tuple(decisions), tuple(direct), tuple(policies))
 
 
 def select_rules(index: Index, n: Notification) -> Selection:

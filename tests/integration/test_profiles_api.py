@@ -457,3 +457,38 @@ def test_api_events_reach_profiles_through_the_notifier(
     ]
     assert extra == []
     assert ds[1].type == "acknowledgement" and ds[0].summary.startswith("Incident start")
+
+
+# --------------------------------------------------------------------------- escalation policy
+
+
+def test_profile_escalation_policy_is_validated_shown_and_keeps_the_policy(client: Client) -> None:
+    c = client
+    lead = ok(c.post("/contacts", json={"name": "Lead"}, headers=ADMIN), 201)["id"]
+    policy = ok(
+        c.post(
+            "/escalation-policies",
+            json={"name": "p", "steps": [{"targets": [{"contact": lead}]}]},
+            headers=ADMIN,
+        ),
+        201,
+    )
+    prof = setup_profile(c, {"sourceSystemIds": [1]})
+    assert "escalation_policy" not in prof  # unset: the Argus shape is unchanged
+    body = {
+        "name": prof["name"],
+        "timeslot": prof["timeslot"]["pk"],
+        "filters": [f["pk"] for f in prof["filters"]],
+        "destinations": [d["pk"] for d in prof["destinations"]],
+    }
+    url = f"{V2}/notificationprofiles/{prof['pk']}/"
+    bad = c.put(url, json=body | {"escalation_policy": "nope"}, headers=ADMIN)
+    assert bad.status_code == 400 and bad.json()["field"] == "escalation_policy", bad.text
+    assert "escalation_policy" not in ok(c.get(url, headers=ADMIN))  # nothing was written
+    got = ok(c.put(url, json=body | {"escalation_policy": policy["id"]}, headers=ADMIN))
+    assert got["escalation_policy"] == policy["id"]
+    assert ok(c.get(url, headers=ADMIN))["escalation_policy"] == policy["id"]
+    in_use = c.delete(f"/escalation-policies/{policy['id']}", headers=ADMIN)
+    assert in_use.status_code == 422 and "notification profiles" in in_use.json()["error"]
+    assert "escalation_policy" not in ok(c.put(url, json=body, headers=ADMIN))
+    assert c.delete(f"/escalation-policies/{policy['id']}", headers=ADMIN).status_code == 204

@@ -33,6 +33,7 @@ from shared.argus import ADDRESS_KEYS, listing_fits
 from shared.directory import validate_timezone
 from shared.masking import mask_medium, restore_masked
 from shared.media import MediumSettingsError, settings_json_schema, validate_medium_settings
+from shared.oncall_store import OncallStore
 
 Name = Annotated[str, Meta(max_length=255)]
 MEDIA_NAMES = {"email": "Email", "sms": "SMS", "webhook": "Webhook", "slack": "Slack"}
@@ -57,6 +58,7 @@ class ProfileIn(msgspec.Struct, kw_only=True):
     active: bool = True
     contact: str | None = None  # Tocsin: owner contact (timezone, name on deliveries)
     timezone: str | None = None  # Tocsin: timezone when there is no owner contact
+    escalation_policy: str | None = None  # Tocsin: a problem it takes starts this policy
 
 
 # --------------------------------------------------------------------------- filters
@@ -360,6 +362,8 @@ def _profile_out(request: Request[Any, Any, Any], rec: dict[str, Any]) -> dict[s
         "active": rec["active"],
         "contact": rec.get("contact"),
         "timezone": rec.get("timezone"),
+        # Tocsin extension, omitted when unset so the Argus shape stays as it was.
+        **({"escalation_policy": pid} if (pid := rec.get("escalation_policy")) else {}),
     }
 
 
@@ -391,6 +395,12 @@ def _write_profile(request: Request[Any, Any, Any], body: bytes, pk: int | None)
             validate_timezone(data.timezone)
         except ValueError as exc:
             raise ApiError(400, str(exc), "timezone") from None
+    pid = data.escalation_policy
+    if (
+        pid is not None
+        and OncallStore(ctx_of(request).redis, ctx_of(request).keys).get_policy(pid) is None
+    ):
+        raise ApiError(400, f"escalation policy {pid!r} does not exist", "escalation_policy")
     others = records.all_records(request, "profile").values()
     # Names are unique per user, as in Argus.
     mine = (p for p in others if p.get("user", "") == user and p["pk"] != pk)
