@@ -42,7 +42,7 @@ from services.api.app import create_app
 from services.api.argus.store import ArgusStore
 from services.api.context import ApiContext
 from shared import incident_index
-from shared.checks import CheckStore
+from shared.check_store import CheckStore
 from shared.config import Settings
 from shared.keys import Keys
 from shared.sender import Sender

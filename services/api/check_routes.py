@@ -1,6 +1,6 @@
 """Checks, their history, maintenances and acknowledgements; delivery and notification logs.
 
-Reads go through ``shared.checks.CheckStore``; an acknowledgement is published
+Reads go through ``shared.check_store.CheckStore``; an acknowledgement is published
 as an ``acknowledgement`` action event, so it takes the same path (and the same
 rules) as one sent by a monitoring system.
 """
@@ -21,13 +21,8 @@ from services.api.context import ctx_of
 from services.api.errors import ApiError
 from services.api.paging import page_of
 from services.api.schemas import Accepted, Page
-from shared.checks import (
-    CheckDetail,
-    CheckStateEntry,
-    CheckStore,
-    MaintenanceEntry,
-    Silence,
-)
+from shared.check_store import CheckStore
+from shared.checks import CheckDetail, CheckStateEntry, MaintenanceEntry, Silence
 from shared.consumer import AMQP_ERRORS
 from shared.delivery_log import DeliveryLogEntry, read_delivery_log
 from shared.models import DEFAULT_ACK_DURATION, SERVICE_STATES, Notification

@@ -17,8 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.output import JsonOpt, api_client
 from services.cli.parsing import parse_time, split_check
-from services.cli.resources import JsonOpt, api_client
 from services.explain.records import humanize, local_time
 from shared.timeslots import zone
 

@@ -9,9 +9,17 @@ refused with the candidates, never guessed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from services.cli.client import ApiClient
+
+# Command arguments and options that take such an id.
+ContactArg = Annotated[str, typer.Argument(help="Contact id, a unique prefix of it, or the name")]
+MediumArg = Annotated[str, typer.Argument(help="Medium id or a unique prefix of it")]
+RuleArg = Annotated[str, typer.Argument(help="Rule id or a unique prefix of it")]
+CONTACT_HELP = "Contact id, a unique prefix of it, or the name"
 
 PATHS = {"contact": "/contacts", "medium": "/media", "rule": "/rules"}
 

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from services.cli.client import ApiClient
+from services.cli.output import JsonOpt, api_client, out, show
 from services.cli.parsing import parse_duration
-from services.cli.resources import JsonOpt, api_client, out, show
 
 ARGUS = "/api/v2"
 

@@ -17,8 +17,8 @@ import httpx
 import typer
 
 from services.cli.client import ApiClient
+from services.cli.output import JsonOpt, api_client, fail, out, show
 from services.cli.parsing import parse_duration, parse_time
-from services.cli.resources import JsonOpt, api_client, fail, out, show
 
 schedules = typer.Typer(
     help="On-call schedules: rotations, layers, overrides.", no_args_is_help=True

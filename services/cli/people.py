@@ -15,8 +15,8 @@ from typing import Annotated, Any
 import typer
 
 from services.cli.client import ApiCallFailed, ApiClient
+from services.cli.output import JsonOpt, api_client, fail, out, show
 from services.cli.parsing import parse_duration, parse_time
-from services.cli.resources import JsonOpt, api_client, fail, out, show
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.tokens import write_secret

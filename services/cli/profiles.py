@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from services.cli.incidents import INCIDENT_COLS
-from services.cli.resources import JsonOpt, api_client, out, show
+from services.cli.output import JsonOpt, api_client, out, show
 
 BASE = "/api/v2/notificationprofiles"
 MAINT = "/api/v2/plannedmaintenance"

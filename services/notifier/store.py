@@ -40,7 +40,7 @@ from services.notifier.core import (
     StateQuery,
     episode_key,
 )
-from shared.checks import CheckStore
+from shared.check_store import CheckStore
 from shared.escalation import Escalation
 from shared.escalation_store import EscalationStore
 from shared.explain import queue_records

@@ -27,7 +27,7 @@ import redis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.scheduler.core import StepOutcome, fire
-from shared.checks import CheckStore
+from shared.check_store import CheckStore
 from shared.config import Settings
 from shared.consumer import AMQP_ERRORS, TRANSIENT_ERRORS
 from shared.escalation import CheckView, Escalation, Policy

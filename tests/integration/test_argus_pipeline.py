@@ -20,7 +20,7 @@ from services.api.app import create_app
 from services.api.context import ApiContext
 from services.processor.worker import ProcessorMetrics, make_handler
 from shared.amqp import Names, partition_key, partition_of
-from shared.checks import CheckStore
+from shared.check_store import CheckStore
 from shared.config import Settings
 from shared.consumer import BatchResult, Message
 from shared.formats.flapjack import decode_body

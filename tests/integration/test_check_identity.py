@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry
 
 from services.processor.worker import ProcessorMetrics, make_handler
 from shared.amqp import Names, partition_key, partition_of
-from shared.checks import CheckStore
+from shared.check_store import CheckStore
 from shared.config import Settings
 from shared.consumer import Message
 from shared.keys import Keys

@@ -29,7 +29,7 @@ from services.notifier.worker import make_handler as notifier_handler
 from services.processor.worker import ProcessorMetrics
 from services.processor.worker import make_handler as processor_handler
 from shared.amqp import Names, partition_of
-from shared.checks import CheckStore
+from shared.check_store import CheckStore
 from shared.config import Settings
 from shared.consumer import Message
 from shared.directory import Directory

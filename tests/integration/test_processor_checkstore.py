@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from services.processor.worker import ProcessorMetrics, make_handler
 from shared.amqp import Names
-from shared.checks import CheckStore
+from shared.check_store import CheckStore
 from shared.config import Settings
 from shared.keys import Keys
 from shared.store import connect_redis

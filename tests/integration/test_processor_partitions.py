@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from shared.amqp import Names
-from shared.checks import CheckStore
+from shared.check_store import CheckStore
 from shared.config import Settings
 from shared.keys import Keys
 from shared.models import NOTIFICATION_REF_DECODER, Notification

@@ -10,7 +10,8 @@ from prometheus_client import CollectorRegistry
 from services.processor.worker import ProcessorMetrics, make_handler
 from shared import incident_index
 from shared.amqp import Names
-from shared.checks import CheckStore, Incident
+from shared.check_store import CheckStore
+from shared.checks import Incident
 from shared.config import Settings
 from shared.keys import Keys, check_id
 from shared.records import to_hash

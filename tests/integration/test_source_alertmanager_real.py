@@ -31,7 +31,8 @@ from services.api.context import ApiContext
 from services.ingest.worker import SOURCE_DECODERS, IngestMetrics, make_handler
 from services.processor.worker import build_consumer
 from shared.amqp import Names
-from shared.checks import CheckDetail, CheckStore
+from shared.check_store import CheckStore
+from shared.checks import CheckDetail
 from shared.config import Settings
 from shared.consumer import BatchConsumer
 from shared.formats import alertmanager

@@ -15,7 +15,8 @@ from services.api.argus.store import ArgusStore, EventRecord, IncidentRecord
 from services.api.context import ApiContext
 from services.api.ui import session
 from shared.amqp import Names
-from shared.checks import CheckRecord, CheckStore, StateRecord
+from shared.check_store import CheckStore
+from shared.checks import CheckRecord, StateRecord
 from shared.config import Settings
 from shared.delivery_log import append_entries, entry_for
 from shared.keys import Keys, check_id

@@ -17,7 +17,7 @@ from services.api.context import ApiContext
 from services.explain.records import read_records
 from services.processor.worker import ProcessorMetrics, make_handler
 from shared.amqp import Names
-from shared.checks import CheckStore
+from shared.check_store import CheckStore
 from shared.explain import EventRecord
 from shared.keys import Keys, check_id
 from shared.store import connect_redis

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.cli.resources import fail
+from services.cli.output import fail
 
 
 def test_a_long_path_in_an_error_is_neither_wrapped_nor_cut(

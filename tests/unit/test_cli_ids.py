@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from services.cli.contacts import MEDIUM_COLS
 from services.cli.ids import match
-from services.cli.resources import MEDIUM_COLS, with_names
+from services.cli.output import with_names
 
 CONTACTS = [
     {"id": "29f7f9534e1cc0aa", "name": "Alice"},

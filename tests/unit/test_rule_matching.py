@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services.api.ui.views import contact_views, rule_text
-from services.cli import resources
+from services.cli import rules as rule_commands
 from services.cli.config_file import normalise
 from services.cli.config_io import _normalise_rule
 from services.cli.main import app as cli_app
@@ -279,10 +279,10 @@ def test_import_compares_a_rule_without_strategy_as_all() -> None:
 
 
 def test_cli_shows_and_checks_the_strategy() -> None:
-    assert resources._tags({"tags": ["buf"], "tag_strategy": "none"}) == "none:buf"
-    assert resources._tags({"tags": ["a", "b"], "tag_strategy": "any"}) == "any:a,b"
-    assert resources._tags({"tags": ["a"]}) == "a"  # an old API answer: all
-    assert resources._tags({"tags": [], "tag_strategy": "none"}) == "any"
+    assert rule_commands._tags({"tags": ["buf"], "tag_strategy": "none"}) == "none:buf"
+    assert rule_commands._tags({"tags": ["a", "b"], "tag_strategy": "any"}) == "any:a,b"
+    assert rule_commands._tags({"tags": ["a"]}) == "a"  # an old API answer: all
+    assert rule_commands._tags({"tags": [], "tag_strategy": "none"}) == "any"
     bad = CliRunner().invoke(
         cli_app, ["rules", "create", "--contact", "c", "--tag", "x", "--tag-strategy", "some"]
     )

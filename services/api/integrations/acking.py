@@ -22,7 +22,8 @@ from litestar import Request
 
 from services.api.auth import connection_client, refuse_locked
 from services.api.context import ApiContext, ctx_of
-from shared.checks import CheckDetail, CheckStore
+from shared.check_store import CheckStore
+from shared.checks import CheckDetail
 from shared.consumer import AMQP_ERRORS
 from shared.models import Contact
 

@@ -38,7 +38,7 @@ from shared.action_links import (
     verify_short,
 )
 from shared.action_links import open_url as check_page_url
-from shared.checks import CheckStore
+from shared.check_store import CheckStore
 from shared.models import Contact
 
 # Status and sentence for each outcome a link can meet.

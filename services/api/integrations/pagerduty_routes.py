@@ -37,7 +37,8 @@ from services.api.integrations.acking import (
     refuse_guessers,
 )
 from services.api.integrations.contacts import by_medium_setting
-from shared.checks import CheckDetail, CheckStore
+from shared.check_store import CheckStore
+from shared.checks import CheckDetail
 from shared.models import DEFAULT_ACK_DURATION
 
 

@@ -31,7 +31,7 @@ from services.api.ui import session
 from services.api.ui.pages import NOTICES, check_context
 from services.api.ui.plumbing import NONCE_STATE, check_url, csrf_valid, render, see_other, sessions
 from services.api.ui.views import Invalid, limited_text, parse_duration, parse_maintenance
-from shared.checks import CheckStore
+from shared.check_store import CheckStore
 from shared.consumer import AMQP_ERRORS
 from shared.people import BOOTSTRAP, Principal
 

@@ -24,7 +24,7 @@ from services.api.ui.views import (
     timeline,
 )
 from services.explain.preview import who_would_be_notified
-from shared.checks import CheckStore
+from shared.check_store import CheckStore
 from shared.delivery_log import read_delivery_log
 from shared.models import SERVICE_STATES, Notification
 from shared.records import from_hash
