@@ -25,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.workloads import stamp_of
 from shared.amqp import Names, connect
+from shared.keys import ROUTING_TAG
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -219,7 +220,7 @@ def namespace_memory(r: redis.Redis, namespace: str) -> dict[str, Any]:
         for key, size in zip(batch, pipe.execute(), strict=True):
             total += int(size or 0)
             kinds[key_kind(key[prefix:])] += int(size or 0)
-            if "{" in key:  # check keys carry the check id as a hash tag
+            if "{" in key and ROUTING_TAG not in key:  # check keys: the check id is the tag
                 per_check += int(size or 0)
         batch.clear()
 
@@ -234,7 +235,12 @@ def namespace_memory(r: redis.Redis, namespace: str) -> dict[str, Any]:
 
 
 def key_kind(key: str) -> str:
-    """``check:{ab12..}:attrs`` -> ``check:{id}:attrs``: one bucket per kind of key."""
+    """``check:{ab12..}:attrs`` -> ``check:{id}:attrs``: one bucket per kind of key.
+
+    The routing slot's tag is dropped first: ``{routing}:notified:<id>`` is a
+    ``notified:<id>`` key, as it was named before the tag (shared/keys.py).
+    """
+    key = key.removeprefix(ROUTING_TAG + ":")
     key = re.sub(r"\{[^}]*\}[^:]*", "{id}", key)
     key = re.sub(r"(?<=:)[0-9a-f]{12,}[^:]*", "<id>", key)
     return re.sub(r"\d+", "#", key)

@@ -29,6 +29,7 @@ import msgspec
 
 from shared.keys import Keys
 from shared.models import CheckEvent, Contact, Medium, Notification
+from shared.store import is_cluster
 
 
 class Route(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -278,3 +279,49 @@ def queue_records(
             argv.extend(encoded)
         names = [keys.check_explain(cid) for cid, _ in chunk]
         pipe.eval(_PUSH, len(names), *names, *argv)
+
+
+def write_records(
+    r: Any,
+    keys: Keys,
+    records: Mapping[str, Sequence[bytes]],
+    max_records: int,
+    ttl_s: int,
+) -> None:
+    """Push decision records outside any transaction: one script call per hash slot.
+
+    For writers whose transaction cannot hold them on Redis Cluster (each
+    check's list is in its own check's slot): they run after the decisions
+    they describe were committed, so a record never tells of a decision that
+    lost a race, and a crash in between loses only records (docs/scaling.md).
+    On a single Redis it is one MULTI, as :func:`queue_records` in the caller's
+    transaction would be.
+    """
+    if max_records <= 0 or not records:
+        return
+    if not is_cluster(r):
+        pipe = r.pipeline(transaction=True)
+        queue_records(pipe, keys, records, max_records, ttl_s)
+        pipe.execute()
+        return
+    by_slot: dict[int, dict[str, Sequence[bytes]]] = {}
+    for cid, encoded in records.items():
+        by_slot.setdefault(r.keyslot(keys.check_explain(cid)), {})[cid] = encoded
+    pipe = r.pipeline(transaction=False)
+    # The cluster pipeline has no ``eval``; the command itself routes by its first key.
+    evals = _Evals(pipe)
+    for part in by_slot.values():
+        queue_records(evals, keys, part, max_records, ttl_s)
+    pipe.execute()
+
+
+class _Evals:
+    """``eval`` on a cluster pipeline, for :func:`queue_records`."""
+
+    __slots__ = ("pipe",)
+
+    def __init__(self, pipe: Any) -> None:
+        self.pipe = pipe
+
+    def eval(self, *args: Any) -> None:
+        self.pipe.execute_command("EVAL", *args)

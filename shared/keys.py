@@ -42,13 +42,28 @@ def state_id(check: str, seq: int) -> str:
     return f"{check}.{seq}"
 
 
-class Keys:
-    """Builds the namespaced key names; one instance per namespace."""
+# Hash tag of the routing slot: configuration (contacts, media, rules, Argus profile
+# records, ``config::version``) and the notifier's coordination state (markers, blocks,
+# rollups, episode media, lanes, the outbox).  One slot so that on Redis Cluster a
+# configuration write and its version bump are one MULTI, and a notifier batch's
+# WATCH/MULTI over everything it read stays one transaction (docs/scaling.md).
+ROUTING_TAG = "{routing}"
 
-    __slots__ = ("p",)
+
+class Keys:
+    """Builds the namespaced key names; one instance per namespace.
+
+    ``p`` prefixes every key; ``rp`` (``<ns>:{routing}:``) prefixes the keys of
+    the routing slot.  Each routing key is the older untagged name with the
+    tag inserted after the namespace, so :func:`shared.store.migrate_routing_keys`
+    moves an existing namespace by a rename.
+    """
+
+    __slots__ = ("p", "rp")
 
     def __init__(self, namespace: str) -> None:
         self.p = f"{namespace}:"
+        self.rp = f"{namespace}:{ROUTING_TAG}:"
 
     # -- entities
     def entity_ids(self) -> str:
@@ -142,42 +157,42 @@ class Keys:
 
     # -- contacts, media, rules
     def contact_ids(self) -> str:
-        return f"{self.p}contact::ids"
+        return f"{self.rp}contact::ids"
 
     def contact(self, cid: str) -> str:
-        return f"{self.p}contact:{cid}:attrs"
+        return f"{self.rp}contact:{cid}:attrs"
 
     def contact_medium_ids(self, cid: str) -> str:
-        return f"{self.p}contact:{cid}:medium_ids"
+        return f"{self.rp}contact:{cid}:medium_ids"
 
     def contact_rule_ids(self, cid: str) -> str:
-        return f"{self.p}contact:{cid}:notification_rule_ids"
+        return f"{self.rp}contact:{cid}:notification_rule_ids"
 
     def contact_block_ids(self, cid: str) -> str:
         """ZSET of notification block ids scored by ``expire_at``."""
-        return f"{self.p}contact:{cid}:notification_block_ids"
+        return f"{self.rp}contact:{cid}:notification_block_ids"
 
     def medium_ids(self) -> str:
-        return f"{self.p}medium::ids"
+        return f"{self.rp}medium::ids"
 
     def medium_by_type(self, mtype: str) -> str:
-        return f"{self.p}medium::by_type:{mtype}"
+        return f"{self.rp}medium::by_type:{mtype}"
 
     def medium(self, mid: str) -> str:
-        return f"{self.p}medium:{mid}:attrs"
+        return f"{self.rp}medium:{mid}:attrs"
 
     def rule_ids(self) -> str:
-        return f"{self.p}notification_rule::ids"
+        return f"{self.rp}notification_rule::ids"
 
     def rule(self, rid: str) -> str:
-        return f"{self.p}notification_rule:{rid}:attrs"
+        return f"{self.rp}notification_rule:{rid}:attrs"
 
     def notification_block(self, bid: str) -> str:
-        return f"{self.p}notification_block:{bid}:attrs"
+        return f"{self.rp}notification_block:{bid}:attrs"
 
     def config_version(self) -> str:
         """Counter bumped on every contact/medium/rule change; notifiers reload on change."""
-        return f"{self.p}config::version"
+        return f"{self.rp}config::version"
 
     # -- incidents (Argus model)
     def incident_ids(self) -> str:
@@ -233,33 +248,33 @@ class Keys:
         return f"{self.p}incident:{iid}:acks"
 
     def argus_source_seq(self) -> str:
-        return f"{self.p}argus_source::seq"
+        return f"{self.rp}argus_source::seq"
 
     def argus_sources(self) -> str:
         """HASH source pk -> source system record (JSON, token only hashed)."""
-        return f"{self.p}argus_source::by_pk"
+        return f"{self.rp}argus_source::by_pk"
 
     def argus_source_by_name(self) -> str:
         """HASH ``<type>/<name>`` -> source pk ((name, type) unique)."""
-        return f"{self.p}argus_source::by_name"
+        return f"{self.rp}argus_source::by_name"
 
     def argus_source_by_token(self) -> str:
         """HASH sha256(token) -> source pk."""
-        return f"{self.p}argus_source::by_token"
+        return f"{self.rp}argus_source::by_token"
 
     def timeslot_seq(self) -> str:
-        return f"{self.p}timeslot::seq"
+        return f"{self.rp}timeslot::seq"
 
     def timeslots(self) -> str:
         """HASH timeslot pk -> timeslot (JSON, with the ids of rules that use it)."""
-        return f"{self.p}timeslot::by_pk"
+        return f"{self.rp}timeslot::by_pk"
 
     def argus_records(self, kind: str) -> str:
         """HASH pk -> JSON record of Argus ``kind`` (profile, filter, destination, maintenance)."""
-        return f"{self.p}argus_{kind}::by_pk"
+        return f"{self.rp}argus_{kind}::by_pk"
 
     def argus_record_seq(self, kind: str) -> str:
-        return f"{self.p}argus_{kind}::seq"
+        return f"{self.rp}argus_{kind}::seq"
 
     # -- gateways
     def media_installed(self) -> str:
@@ -278,10 +293,11 @@ class Keys:
     def lane(self, lane_id: str) -> str:
         """ZSET delivery id -> seq: deliveries of one (medium address, check) not yet finished.
 
-        The hash tag is the lane, so the notifier's ZADD and the gateway's
-        gate read and ZREM each touch one slot.
+        In the routing slot, so the notifier's ZADD is part of its batch's
+        MULTI on Redis Cluster too (a lane's ``{...}`` after the routing tag is
+        the older name's and no longer chooses the slot).
         """
-        return f"{self.p}lane:{{{lane_id}}}"
+        return f"{self.rp}lane:{{{lane_id}}}"
 
     def delivery_seq(self) -> str:
         """STRING: the last delivery ``seq`` handed out (microseconds, strictly increasing)."""
@@ -294,7 +310,7 @@ class Keys:
     # -- notifier dedup
     def notified(self, notification_id: str) -> str:
         """Marker set once the notifier expanded a notification (idempotency)."""
-        return f"{self.p}notified:{notification_id}"
+        return f"{self.rp}notified:{notification_id}"
 
     def notified_latest(self, check_id: str) -> str:
         """STRING: time of the check's latest notification the notifier expanded.
@@ -302,7 +318,7 @@ class Keys:
         Several notifiers may take a check's notifications out of order; an
         older one arriving after it is superseded (docs/scaling.md).
         """
-        return f"{self.p}notified:{{{check_id}}}:latest"
+        return f"{self.rp}notified:{{{check_id}}}:latest"
 
     def auth_failures(self, client: str) -> str:
         """ZSET of recent wrong-token times of one client address, shared by API processes."""
@@ -310,19 +326,19 @@ class Keys:
 
     def notifier_outbox(self) -> str:
         """HASH delivery id -> encoded outbox entry: written with the effects, cleared after publish."""
-        return f"{self.p}notifier::outbox"
+        return f"{self.rp}notifier::outbox"
 
     def medium_rollup(self, mid: str) -> str:
         """HASH ``{active}``: whether the medium is currently in rollup mode."""
-        return f"{self.p}medium:{mid}:rollup"
+        return f"{self.rp}medium:{mid}:rollup"
 
     def medium_rollup_checks(self, mid: str) -> str:
         """HASH check id -> encoded RollupItem: the checks alerting on the medium."""
-        return f"{self.p}medium:{mid}:rollup_checks"
+        return f"{self.rp}medium:{mid}:rollup_checks"
 
     def episode_media(self, episode_id: str) -> str:
         """SET of medium ids that got a problem in the failure episode (recoveries go there)."""
-        return f"{self.p}episode:{episode_id}:medium_ids"
+        return f"{self.rp}episode:{episode_id}:medium_ids"
 
     # -- event sources (shared/formats/generic.py, services/ingest/redis_list.py)
     def sources(self) -> str:

@@ -89,3 +89,50 @@ def delete_namespace(r: redis.Redis, namespace: str) -> int:
         deleted += r.unlink(*batch)
     deleted += r.unlink(meta_key(namespace))
     return int(deleted)
+
+
+# Keys of the routing slot as they were named before the ``{routing}`` tag (shared/keys.py):
+# the new name is the old one with the tag inserted after the namespace.
+_UNTAGGED_ROUTING = (
+    "contact:",
+    "medium:",
+    "notification_rule:",
+    "notification_block:",
+    "config::version",
+    "argus_",
+    "timeslot::",
+    "lane:",
+    "notified:",
+    "notifier::outbox",
+    "episode:",
+)
+ROUTING_LAYOUT = "2"
+
+
+def migrate_routing_keys(r: redis.Redis, namespace: str) -> int:
+    """Rename a namespace's routing keys to their tagged names once; returns how many moved.
+
+    Before the routing slot existed (docs/scaling.md) contacts, media, rules
+    and the notifier's state had untagged names; a namespace written then
+    would look empty to this version.  Each key is moved with ``RENAMENX``
+    (a key already renamed by a concurrent start, or written under the new
+    name, is left alone), then ``NS:meta`` records the layout so later
+    starts skip the scan.  Only on a single Redis: a cluster never held the
+    old names (the API and notifier could not run on one) and could not
+    rename across slots.
+    """
+    meta = meta_key(namespace)
+    if is_cluster(r) or r.hget(meta, "routing_layout") == ROUTING_LAYOUT:
+        return 0
+    keys = Keys(namespace)
+    moved = 0
+    starts = tuple(keys.p + prefix for prefix in _UNTAGGED_ROUTING)
+    for old in r.scan_iter(match=keys.pattern(), count=1000):
+        if not old.startswith(starts):
+            continue
+        try:
+            moved += int(r.renamenx(old, keys.rp + old[len(keys.p) :]))
+        except redis.ResponseError:  # gone: renamed by another process meanwhile
+            continue
+    r.hset(meta, "routing_layout", ROUTING_LAYOUT)
+    return moved

@@ -18,7 +18,7 @@ from shared.errors import ConfigError
 from shared.keys import Keys
 from shared.media import destination_warning, validate_medium_settings
 from shared.sender import Sender
-from shared.store import connect_redis
+from shared.store import connect_redis, migrate_routing_keys
 from shared.telemetry import configure_logging
 from shared.tokens import read_token
 
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 def build_context(settings: Settings) -> ApiContext:
     """The API's context, with the medium settings and destination checks plugged in."""
     r = connect_redis(settings)
+    migrate_routing_keys(r, settings.namespace)  # a namespace from before the routing slot
     return ApiContext(
         settings=settings,
         redis=r,

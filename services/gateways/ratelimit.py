@@ -27,6 +27,7 @@ import msgspec
 
 from shared.config import Settings
 from shared.keys import Keys
+from shared.store import is_cluster
 
 
 class Limit(msgspec.Struct, frozen=True):
@@ -104,7 +105,14 @@ class SharedRateLimiter:
         if not wants:
             return []
         pipe = self.redis.pipeline(transaction=False)
+        cluster = is_cluster(self.redis)
         for medium_type, address, limit in wants:
             key = self.keys.rate_bucket(medium_type, address_id(address))
-            self._script(keys=[key], args=[repr(limit.rate), limit.burst, repr(now)], client=pipe)
+            args = [repr(limit.rate), limit.burst, repr(now)]
+            if cluster:
+                # A cluster pipeline refuses EVALSHA (the script may be unknown to the
+                # node); EVAL routes by the bucket's key, one slot per address.
+                pipe.execute_command("EVAL", RESERVE_LUA, 1, key, *args)
+            else:
+                self._script(keys=[key], args=args, client=pipe)
         return [float(w) for w in pipe.execute()]

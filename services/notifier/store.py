@@ -43,11 +43,12 @@ from services.notifier.core import (
 from shared.check_store import CheckStore
 from shared.escalation import Escalation
 from shared.escalation_store import EscalationStore
-from shared.explain import queue_records
+from shared.explain import queue_records, write_records
 from shared.keys import Keys
 from shared.lanes import RESERVE_SEQ_LUA, delivery_lane
 from shared.models import ENCODER, Delivery, Notification, RollupItem
 from shared.records import from_hash
+from shared.store import is_cluster
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +205,18 @@ class NotifierStore:
         if pipe is None:
             pipe = self.r.pipeline(transaction=True)
         deliveries = self.sequence([d for o in outcomes for d in o.deliveries])
-        pipe.multi()
         written = time.time()
+        cluster = is_cluster(self.r)
+        if cluster and escalations:
+            # Their keys are in the on-call slot, not the routing slot the MULTI is in.
+            # Started first: the start is idempotent (deterministic id, NX writes),
+            # so a lost race or a crash before the MULTI leaves nothing a redo
+            # would not write again (docs/scaling.md, "the notifier on a cluster").
+            starts = self.r.pipeline(transaction=True)
+            for esc in escalations:
+                self.escalations.start(starts, esc, written)
+            starts.execute()
+        pipe.multi()
         # Expired blocks leave each touched contact's ZSET (by event time, as decisions do).
         oldest: dict[str, float] = {}
         for o in outcomes:
@@ -228,11 +239,16 @@ class NotifierStore:
                 self.k.notifier_outbox(),
                 mapping={d.id: ENCODER.encode(OutboxEntry(written, d)) for d in deliveries},
             )
-        if explain:
+        if explain and not cluster:
             queue_records(pipe, self.k, explain, self.explain_max, self.explain_ttl)
-        for esc in escalations:  # due at once: the scheduler fires step 1 within a tick
-            self.escalations.start(pipe, esc, written)
+        if not cluster:
+            for esc in escalations:  # due at once: the scheduler fires step 1 within a tick
+                self.escalations.start(pipe, esc, written)
         pipe.execute()
+        if explain and cluster:
+            # Each check's records are in its own slot: after the commit, so none tells of
+            # a decision that lost a race; a crash here loses records, never pages.
+            write_records(self.r, self.k, explain, self.explain_max, self.explain_ttl)
         return deliveries
 
     def sequence(self, deliveries: Sequence[Delivery]) -> list[Delivery]:

@@ -32,7 +32,7 @@ from shared.directory import Directory
 from shared.errors import Retryable
 from shared.keys import Keys
 from shared.models import ENCODER, NOTIFICATION_REF_DECODER, Delivery
-from shared.store import connect_redis
+from shared.store import connect_redis, migrate_routing_keys
 from shared.telemetry import LATENCY_BUCKETS, ConsumerMetrics, configure_logging, serve_metrics
 
 log = logging.getLogger(__name__)
@@ -331,6 +331,8 @@ def run(settings: Settings) -> None:
     configure_logging(settings, STAGE)
     registry = CollectorRegistry()
     serve_metrics(registry, settings)
-    consumer = build_consumer(settings, registry, connect_redis(settings))
+    r = connect_redis(settings)
+    migrate_routing_keys(r, settings.namespace)  # a namespace from before the routing slot
+    consumer = build_consumer(settings, registry, r)
     consumer.install_signal_handlers()
     consumer.run()

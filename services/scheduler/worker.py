@@ -33,7 +33,7 @@ from shared.consumer import AMQP_ERRORS, TRANSIENT_ERRORS
 from shared.escalation import CheckView, Escalation, Policy
 from shared.escalation_store import EscalationStore
 from shared.explain import ENCODER as EXPLAIN_ENCODER
-from shared.explain import EscalationRecord, queue_records
+from shared.explain import EscalationRecord, write_records
 from shared.keys import Keys
 from shared.models import Notification
 from shared.oncall import Schedule
@@ -187,15 +187,13 @@ class Scheduler:
                 reason=e.reason,
             )
             records.setdefault(esc.check_id, []).append(EXPLAIN_ENCODER.encode(rec))
-        pipe = self.r.pipeline(transaction=True)
-        queue_records(
-            pipe,
+        write_records(
+            self.r,
             self.keys,
             records,
             self.settings.explain_max_records,
             self.settings.explain_ttl_s,
         )
-        pipe.execute()
 
     def _refresh(self) -> None:
         version = self.oncall.version()
