@@ -9,7 +9,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +60,17 @@ def pipeline(
     services_up: None, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Pipeline]:
     """``tocsin up`` for one test module; a module may add variables in ``PIPELINE_ENV``."""
-    tmp = tmp_path_factory.mktemp("pipeline")
+    with start_pipeline(
+        tmp_path_factory.mktemp("pipeline"), getattr(request.module, "PIPELINE_ENV", {})
+    ) as pipe:
+        yield pipe
+
+
+@contextmanager
+def start_pipeline(
+    tmp: Path, extra_env: Mapping[str, str], up_args: Sequence[str] = ()
+) -> Iterator[Pipeline]:
+    """``tocsin up [up_args]`` in a fresh namespace with ``extra_env`` on top; stopped and cleaned after."""
     namespace = "e" + uuid.uuid4().hex[:12]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
     env.update(
@@ -77,12 +88,12 @@ def pipeline(
             "TOCSIN_LOG_LEVEL": "INFO",
         }
     )
-    env.update(getattr(request.module, "PIPELINE_ENV", {}))
+    env.update(extra_env)
     settings = Settings.from_env(env)
     log_path = tmp / "tocsin-up.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli.main", "up", "--metrics-port", "0"],
+            [sys.executable, "-m", "services.cli.main", "up", "--metrics-port", "0", *up_args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -116,9 +127,8 @@ def _gateways_registered(pipe: Pipeline) -> bool:
                 return False
     except httpx.HTTPError:
         return False
-    import redis
-
     from shared.keys import Keys
+    from shared.store import connect_redis
 
-    r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    r = connect_redis(pipe.settings)  # the pipeline's own Redis (a cluster, in cluster tests)
     return bool(r.hexists(Keys(pipe.settings.namespace).media_installed(), "webhook"))

@@ -10,15 +10,7 @@ RabbitMQ against the cluster (publish, outbox, idle sweep).
 
 from __future__ import annotations
 
-import random
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import msgspec
 import pytest
@@ -33,107 +25,17 @@ from shared.keys import Keys, check_id
 from shared.models import ENCODER, NOTIFICATION_REF_DECODER, CheckEvent, Notification
 from shared.records import from_hash
 from shared.store import connect_redis
+from tests.redis_cluster import redis_cluster
 from tests.support import collect, declare, publish, running
 
-pytestmark = pytest.mark.integration
-
-REDIS_SERVER = shutil.which("redis-server")
-REDIS_CLI = shutil.which("redis-cli")
-
-
-def _free_port() -> int:
-    """A loopback port that is free together with its cluster bus port (+10000).
-
-    Both come from below the kernel's ephemeral range (32768 and up here), where
-    ``bind(("127.0.0.1", 0))`` never lands: another test's free-port pick (a private
-    RabbitMQ, say) cannot take the bus port between this check and the node's start.
-    """
-    low, _high = (
-        int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-    )
-    for _ in range(200):
-        port = random.randrange(12000, max(12001, min(22000, low - 10000)))
-        try:
-            with socket.socket() as s, socket.socket() as bus:
-                s.bind(("127.0.0.1", port))
-                bus.bind(("127.0.0.1", port + 10000))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port pair for a cluster node")
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 
 @pytest.fixture
 def cluster_url() -> Iterator[str]:
     """A fresh 3-master Redis Cluster on loopback; processes and files removed after."""
-    if REDIS_SERVER is None or REDIS_CLI is None:
-        pytest.skip("redis-server/redis-cli binary not found: cannot start a local Redis Cluster")
-    tmp = Path(tempfile.mkdtemp(prefix="tocsin-cluster-"))
-    ports: list[int] = []
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        for _ in range(3):
-            port = _free_port()
-            while port in ports:
-                port = _free_port()
-            ports.append(port)
-            procs.append(
-                subprocess.Popen(
-                    [
-                        REDIS_SERVER,
-                        "--port", str(port),
-                        "--bind", "127.0.0.1",
-                        "--cluster-enabled", "yes",
-                        "--cluster-config-file", str(tmp / f"nodes-{port}.conf"),
-                        "--save", "",
-                        "--appendonly", "no",
-                        "--dir", str(tmp),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )  # fmt: skip
-        for port in ports:
-            _wait(lambda p=port: redis.Redis(port=p, socket_connect_timeout=1).ping(), 10)
-        subprocess.run(
-            [REDIS_CLI, "--cluster", "create"]
-            + [f"127.0.0.1:{p}" for p in ports]
-            + ["--cluster-replicas", "0", "--cluster-yes"],
-            check=True,
-            capture_output=True,
-            timeout=30,
-        )
-        for port in ports:
-            node = redis.Redis(port=port, decode_responses=True)
-            _wait(lambda n=node: _cluster_ok(n.execute_command("CLUSTER INFO")), 20)
-        yield f"redis://127.0.0.1:{ports[0]}/0?cluster=true"
-    finally:
-        for proc in procs:
-            proc.kill()
-        for proc in procs:
-            proc.wait(timeout=10)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _cluster_ok(info: object) -> bool:
-    """``cluster_state:ok`` in CLUSTER INFO (redis-py parses it into a dict)."""
-    if isinstance(info, dict):
-        return info.get("cluster_state") == "ok"
-    return "cluster_state:ok" in str(info)
-
-
-def _wait(ready: Any, timeout: float) -> None:
-    """Poll ``ready()`` until it is true (start-up of external processes, not test logic)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if ready():
-                return
-        except redis.RedisError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError("Redis Cluster did not come up")
-        time.sleep(0.05)
+    with redis_cluster() as url:
+        yield url
 
 
 def _events(n_checks: int) -> list[list[CheckEvent]]:

@@ -1,0 +1,136 @@
+"""The whole pipeline on a 3-node Redis Cluster: ingest, processor, notifier, gateway and API.
+
+``tocsin up`` runs with ``TOCSIN_REDIS_URL=…?cluster=true`` against a private
+cluster (tests/redis_cluster.py), with two notifiers and two webhook gateways
+so the notifier's WATCH/MULTI races on the cluster too.  Everything is
+configured through the API and observed at a webhook receiver: each page
+arrives exactly once, the checks' records spread over the three shards, and
+the routing state (configuration, notifier state, lanes) sits in one slot.
+A configuration change made through the API after the notifiers have cached
+the configuration is seen by the next event (docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from redis.cluster import RedisCluster
+
+from services.cli.demo import Receiver
+from shared.keys import ROUTING_TAG, Keys, check_id
+from shared.store import connect_redis
+from tests.e2e.conftest import Pipeline, start_pipeline
+from tests.e2e.test_pipeline import _wait_idle
+from tests.redis_cluster import redis_cluster
+
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
+
+N_CHECKS = 24
+
+
+@pytest.fixture(scope="module")
+def cluster_pipeline(
+    services_up: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
+    with (
+        redis_cluster() as url,
+        start_pipeline(
+            tmp_path_factory.mktemp("cluster-pipeline"),
+            {"TOCSIN_REDIS_URL": url},
+            ("--replicas", "notifier=2,gateway:webhook=2"),
+        ) as pipe,
+    ):
+        yield pipe
+
+
+def _contact(api: httpx.Client, name: str, url: str) -> str:
+    contact = api.post("/contacts", json={"name": name})
+    assert contact.status_code == 201, contact.text
+    cid = str(contact.json()["id"])
+    medium = api.post(
+        "/media", json={"contact_id": cid, "type": "webhook", "address": url, "interval": 0}
+    )
+    assert medium.status_code == 201, medium.text
+    route = {"media": ["webhook"]}
+    rule = api.post(
+        "/rules", json={"contact_id": cid, "critical": route, "warning": route, "unknown": route}
+    )
+    assert rule.status_code == 201, rule.text
+    return cid
+
+
+def _send(api: httpx.Client, checks: list[str], state: str) -> None:
+    for check in checks:
+        event = {"entity": "web1", "check": check, "state": state, "initial_failure_delay": 0}
+        resp = api.post("/events", json={**event, "summary": f"{check} {state}"})
+        assert resp.status_code == 202, resp.text
+
+
+def _take(receiver: Receiver, n: int, pipe: Pipeline, timeout: float = 60) -> list[dict[str, Any]]:
+    """The next ``n`` deliveries (fails with the pipeline's log if they do not come)."""
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n:
+        item = receiver.wait_for(lambda d: True, max(0.1, deadline - time.monotonic()))
+        assert item is not None, f"{len(got)} of {n} deliveries:\n{pipe.log_tail()}"
+        got.append(item)
+    return got
+
+
+def test_every_page_arrives_once_with_state_sharded_and_routing_in_one_slot(
+    cluster_pipeline: Pipeline,
+) -> None:
+    pipe = cluster_pipeline
+    checks = [f"disk-{i}" for i in range(N_CHECKS)]
+    with Receiver() as receiver, pipe.api as api:
+        _contact(api, "cluster ops", receiver.url)
+        _send(api, checks, "critical")
+        problems = _take(receiver, N_CHECKS, pipe)
+        _send(api, checks, "ok")
+        recoveries = _take(receiver, N_CHECKS, pipe)
+        _wait_idle(pipe, timeout=30)
+        assert receiver.received.empty(), f"extra deliveries: {list(receiver.received.queue)}"
+    assert sorted(d["check"] for d in problems) == sorted(checks)
+    assert {(d["type"], d["state"]) for d in problems} == {("problem", "critical")}
+    assert sorted(d["check"] for d in recoveries) == sorted(checks)
+    assert {(d["type"], d["state"]) for d in recoveries} == {("recovery", "ok")}
+
+    r = connect_redis(pipe.settings)
+    assert isinstance(r, RedisCluster)
+    keys = Keys(pipe.settings.namespace)
+    # The checks' records are spread over all three primaries.
+    owners = {
+        r.nodes_manager.get_node_from_slot(r.keyslot(keys.check(check_id("web1", c)))).name
+        for c in checks
+    }
+    assert len(owners) == 3
+    # Configuration and notifier markers are there (lanes, episodes and the outbox are
+    # empty again once every page is through), all in the routing slot.
+    routing = list(r.scan_iter(match=f"{keys.rp}*", count=1000))
+    kinds = {k[len(keys.rp) :].split(":")[0] for k in routing}
+    assert {"contact", "medium", "notification_rule", "config", "notified"} <= kinds
+    assert {r.keyslot(k) for k in routing} == {r.keyslot(ROUTING_TAG)}
+
+
+def test_a_configuration_change_reaches_every_notifier(cluster_pipeline: Pipeline) -> None:
+    """The notifiers cache the configuration; a change made through the API is used next."""
+    pipe = cluster_pipeline
+    with Receiver() as first, Receiver() as second, pipe.api as api:
+        first_id = _contact(api, "first", first.url)
+        _send(api, ["cache-1"], "critical")
+        assert [d["check"] for d in _take(first, 1, pipe)] == ["cache-1"]
+        # Both notifiers hold version v now (or load it at their next batch).
+        _contact(api, "second", second.url)
+        _send(api, ["cache-2"], "critical")
+        assert [d["check"] for d in _take(first, 1, pipe)] == ["cache-2"]
+        assert [d["check"] for d in _take(second, 1, pipe)] == ["cache-2"]
+        assert api.delete(f"/contacts/{first_id}").status_code in (200, 204)
+        _send(api, ["cache-3", "cache-4"], "critical")
+        assert sorted(d["check"] for d in _take(second, 2, pipe)) == ["cache-3", "cache-4"]
+        _wait_idle(pipe, timeout=30)
+        assert first.received.empty(), f"to a deleted contact: {list(first.received.queue)}"
+        assert second.received.empty(), f"extra deliveries: {list(second.received.queue)}"
