@@ -51,13 +51,29 @@ def _free_port() -> int:
 @contextmanager
 def redis_cluster(masters: int = 3) -> Iterator[str]:
     """A fresh cluster of ``masters`` primaries; yields its ``redis://…?cluster=true`` URL."""
+    with redis_cluster_nodes(masters) as ports:
+        yield cluster_url(ports)
+
+
+def cluster_url(ports: list[int]) -> str:
+    """The ``?cluster=true`` URL of a cluster (any node will do; the client finds the rest)."""
+    return f"redis://127.0.0.1:{ports[0]}/0?cluster=true"
+
+
+@contextmanager
+def redis_cluster_nodes(masters: int = 3, replicas: int = 0) -> Iterator[list[int]]:
+    """``masters`` primaries with ``replicas`` replicas each; yields every node's port.
+
+    With replicas, it returns once each replica's link to its primary is up,
+    so a ``CLUSTER FAILOVER`` may be asked of it at once.
+    """
     if REDIS_SERVER is None or REDIS_CLI is None:
         pytest.skip("redis-server/redis-cli binary not found: cannot start a local Redis Cluster")
     tmp = Path(tempfile.mkdtemp(prefix="tocsin-cluster-"))
     ports: list[int] = []
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        for _ in range(masters):
+        for _ in range(masters * (1 + replicas)):
             port = _free_port()
             while port in ports:
                 port = _free_port()
@@ -70,6 +86,7 @@ def redis_cluster(masters: int = 3) -> Iterator[str]:
                         "--bind", "127.0.0.1",
                         "--cluster-enabled", "yes",
                         "--cluster-config-file", str(tmp / f"nodes-{port}.conf"),
+                        "--cluster-node-timeout", "5000",
                         "--save", "",
                         "--appendonly", "no",
                         "--dir", str(tmp),
@@ -83,7 +100,7 @@ def redis_cluster(masters: int = 3) -> Iterator[str]:
         subprocess.run(
             [REDIS_CLI, "--cluster", "create"]
             + [f"127.0.0.1:{p}" for p in ports]
-            + ["--cluster-replicas", "0", "--cluster-yes"],
+            + ["--cluster-replicas", str(replicas), "--cluster-yes"],
             check=True,
             capture_output=True,
             timeout=30,
@@ -91,13 +108,20 @@ def redis_cluster(masters: int = 3) -> Iterator[str]:
         for port in ports:
             node = redis.Redis(port=port, decode_responses=True)
             wait_for(lambda n=node: cluster_ok(n.execute_command("CLUSTER INFO")), 20)
-        yield f"redis://127.0.0.1:{ports[0]}/0?cluster=true"
+            wait_for(lambda n=node: _replica_linked(n), 20)
+        yield ports
     finally:
         for proc in procs:
             proc.kill()
         for proc in procs:
             proc.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _replica_linked(node: redis.Redis) -> bool:
+    """A primary, or a replica whose replication link is up."""
+    info = node.info("replication")
+    return info.get("role") == "master" or info.get("master_link_status") == "up"
 
 
 def cluster_ok(info: object) -> bool:

@@ -48,11 +48,10 @@ def record(row: dict[str, object]) -> None:
 
 
 def wait_ready(settings: Settings, up_pid: int, timeout: float = 60) -> None:
-    import redis
-
     from shared.keys import Keys
+    from shared.store import connect_redis
 
-    r = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    r = connect_redis(settings)  # a cluster client when the URL says ?cluster=true
 
     def ready() -> bool:
         if not r.hexists(Keys(settings.namespace).media_installed(), "webhook"):
