@@ -48,22 +48,27 @@ def state_id(check: str, seq: int) -> str:
 # configuration write and its version bump are one MULTI, and a notifier batch's
 # WATCH/MULTI over everything it read stays one transaction (docs/scaling.md).
 ROUTING_TAG = "{routing}"
+# Hash tag of the people slot: users, their tokens, dashboard sessions, the
+# bootstrap switch and the audit stream, which the API changes together.
+PEOPLE_TAG = "{people}"
 
 
 class Keys:
     """Builds the namespaced key names; one instance per namespace.
 
-    ``p`` prefixes every key; ``rp`` (``<ns>:{routing}:``) prefixes the keys of
-    the routing slot.  Each routing key is the older untagged name with the
-    tag inserted after the namespace, so :func:`shared.store.migrate_routing_keys`
-    moves an existing namespace by a rename.
+    ``p`` prefixes every key; ``rp`` (``<ns>:{routing}:``) and ``pp``
+    (``<ns>:{people}:``) prefix the keys of the routing and people slots.
+    Each of those is the older untagged name with the tag inserted after the
+    namespace, so :func:`shared.store.migrate_routing_keys` moves an existing
+    namespace by a rename.
     """
 
-    __slots__ = ("p", "rp")
+    __slots__ = ("p", "pp", "rp")
 
     def __init__(self, namespace: str) -> None:
         self.p = f"{namespace}:"
         self.rp = f"{namespace}:{ROUTING_TAG}:"
+        self.pp = f"{namespace}:{PEOPLE_TAG}:"
 
     # -- entities
     def entity_ids(self) -> str:
@@ -368,7 +373,7 @@ class Keys:
     # -- dashboard (services/api/ui/session.py)
     def ui_session(self, ref: str) -> str:
         """STRING with a TTL: a live dashboard login session (``ref`` is a hash of its nonce)."""
-        return f"{self.p}ui:session:{ref}"
+        return f"{self.pp}ui:session:{ref}"
 
     # -- on call (shared/oncall_store.py, shared/escalation_store.py); one hash tag, so the
     # scheduler's scripts may touch the due set and an escalation in one call on a cluster
@@ -416,39 +421,39 @@ class Keys:
     # -- people (shared/people.py, services/api/people_store.py)
     def users(self) -> str:
         """HASH user id -> User JSON."""
-        return f"{self.p}users"
+        return f"{self.pp}users"
 
     def user_seq(self) -> str:
         """STRING counter of users' Argus pks."""
-        return f"{self.p}users:seq"
+        return f"{self.pp}users:seq"
 
     def user_by_name(self) -> str:
         """HASH username -> user id."""
-        return f"{self.p}users:by_name"
+        return f"{self.pp}users:by_name"
 
     def api_tokens(self) -> str:
         """HASH token id -> ApiToken JSON (hashes only; revoked ones kept to say so)."""
-        return f"{self.p}users:tokens"
+        return f"{self.pp}users:tokens"
 
     def api_token_by_hash(self) -> str:
         """HASH SHA-256 of a personal token -> token id."""
-        return f"{self.p}users:tokens:by_hash"
+        return f"{self.pp}users:tokens:by_hash"
 
     def api_token_last_used(self) -> str:
         """HASH token id -> epoch of its last use (apart, so a use never rewrites a revocation)."""
-        return f"{self.p}users:tokens:last_used"
+        return f"{self.pp}users:tokens:last_used"
 
     def bootstrap_disabled(self) -> str:
         """STRING present while the break-glass TOCSIN_API_TOKEN is disabled."""
-        return f"{self.p}auth:bootstrap_disabled"
+        return f"{self.pp}auth:bootstrap_disabled"
 
     def audit(self) -> str:
         """STREAM of audit records, capped (services/api/audit.py)."""
-        return f"{self.p}audit"
+        return f"{self.pp}audit"
 
     def ui_user_sessions(self, owner: str) -> str:
         """SET of the session refs of one user (``owner`` = user id, or ``bootstrap``)."""
-        return f"{self.p}ui:user_sessions:{owner}"
+        return f"{self.pp}ui:user_sessions:{owner}"
 
     # -- whole namespace
     def pattern(self) -> str:

@@ -91,8 +91,8 @@ def delete_namespace(r: redis.Redis, namespace: str) -> int:
     return int(deleted)
 
 
-# Keys of the routing slot as they were named before the ``{routing}`` tag (shared/keys.py):
-# the new name is the old one with the tag inserted after the namespace.
+# Keys of the routing and people slots as they were named before their hash tags
+# (shared/keys.py): the new name is the old one with the tag after the namespace.
 _UNTAGGED_ROUTING = (
     "contact:",
     "medium:",
@@ -106,15 +106,16 @@ _UNTAGGED_ROUTING = (
     "notifier::outbox",
     "episode:",
 )
+_UNTAGGED_PEOPLE = ("users", "auth:bootstrap_disabled", "audit", "ui:session:", "ui:user_sessions:")
 ROUTING_LAYOUT = "2"
 
 
 def migrate_routing_keys(r: redis.Redis, namespace: str) -> int:
-    """Rename a namespace's routing keys to their tagged names once; returns how many moved.
+    """Rename a namespace's routing and people keys to their tagged names once; how many moved.
 
-    Before the routing slot existed (docs/scaling.md) contacts, media, rules
-    and the notifier's state had untagged names; a namespace written then
-    would look empty to this version.  Each key is moved with ``RENAMENX``
+    Before those slots existed (docs/scaling.md) contacts, media, rules, the
+    notifier's state, users, tokens and sessions had untagged names; a
+    namespace written then would look empty to this version.  Each key is moved with ``RENAMENX``
     (a key already renamed by a concurrent start, or written under the new
     name, is left alone), then ``NS:meta`` records the layout so later
     starts skip the scan.  Only on a single Redis: a cluster never held the
@@ -126,12 +127,17 @@ def migrate_routing_keys(r: redis.Redis, namespace: str) -> int:
         return 0
     keys = Keys(namespace)
     moved = 0
-    starts = tuple(keys.p + prefix for prefix in _UNTAGGED_ROUTING)
+    routing = tuple(keys.p + prefix for prefix in _UNTAGGED_ROUTING)
+    people = tuple(keys.p + prefix for prefix in _UNTAGGED_PEOPLE)
     for old in r.scan_iter(match=keys.pattern(), count=1000):
-        if not old.startswith(starts):
+        if old.startswith(routing):
+            new = keys.rp + old[len(keys.p) :]
+        elif old.startswith(people):
+            new = keys.pp + old[len(keys.p) :]
+        else:
             continue
         try:
-            moved += int(r.renamenx(old, keys.rp + old[len(keys.p) :]))
+            moved += int(r.renamenx(old, new))
         except redis.ResponseError:  # gone: renamed by another process meanwhile
             continue
     r.hset(meta, "routing_layout", ROUTING_LAYOUT)

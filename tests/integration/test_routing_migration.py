@@ -1,4 +1,4 @@
-"""A namespace written before the routing slot keeps its contacts and notifier state.
+"""A namespace written before the routing and people slots keeps its contacts, state and users.
 
 The routing keys (shared/keys.py ``{routing}``) used to be untagged; the API
 and the notifier rename them at start (shared/store.migrate_routing_keys).
@@ -29,6 +29,8 @@ def test_untagged_routing_keys_are_renamed_once_and_the_rest_left_alone(settings
         f"{p}notified:{{ck1}}:latest": ("set", "100.0"),
         f"{p}lane:{{l1}}": ("zadd", {"d1": 5}),
         f"{p}argus_profile::by_pk": ("hset", {"1": "{}"}),
+        f"{p}users": ("hset", {"u1": "{}"}),
+        f"{p}ui:session:abc": ("set", "{}"),
     }
     for key, (cmd, value) in old.items():
         if cmd == "hset":
@@ -54,6 +56,7 @@ def test_untagged_routing_keys_are_renamed_once_and_the_rest_left_alone(settings
     assert r.get(keys.notified_latest("ck1")) == "100.0"
     assert r.zrange(keys.lane("l1"), 0, -1) == ["d1"]
     assert r.exists(keys.argus_records("profile"))
+    assert r.hget(keys.users(), "u1") == "{}" and r.get(keys.ui_session("abc")) == "{}"
     assert not any(r.exists(k) for k in old)
     assert r.hget(keys.check("ck1"), "state") == "critical"
     assert r.hget(keys.notification("n1"), "id") == "n1"
