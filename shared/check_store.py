@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 import redis
@@ -31,6 +31,7 @@ from shared.checks import (
 )
 from shared.keys import Keys, check_id
 from shared.records import from_hash, to_hash
+from shared.store import is_cluster
 
 
 def _covering(attrs: Iterable[dict[str, str]], cid: str, t: float) -> list[Maintenance]:
@@ -186,12 +187,33 @@ class CheckStore:
         k = self.keys
         if not self.r.exists(k.check(cid)):
             return False
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(k.check(cid), "enabled", "true" if enabled else "false")
-        pipe.smove(k.check_by_enabled(not enabled), k.check_by_enabled(enabled), cid)
-        pipe.sadd(k.check_by_enabled(enabled), cid)
-        pipe.execute()
+        # The record first, then the new index before leaving the old one: between
+        # steps on a cluster the check is listed under both values, never neither.
+        self._steps(
+            lambda p: p.hset(k.check(cid), "enabled", "true" if enabled else "false"),
+            lambda p: p.sadd(k.check_by_enabled(enabled), cid),
+            lambda p: p.srem(k.check_by_enabled(not enabled), cid),
+        )
         return True
+
+    def _steps(self, *steps: Callable[[redis.client.Pipeline], object]) -> None:
+        """Run ``steps`` as one MULTI; on Redis Cluster, one MULTI per step, in order.
+
+        Each step touches one hash slot.  A cluster has no transaction across
+        slots, so each method orders its steps so that a crash between two
+        leaves nothing a reader trips on: a record is written before the
+        indexes that lead to it and left after them (docs/scaling.md).
+        """
+        if not is_cluster(self.r):
+            pipe = self.r.pipeline(transaction=True)
+            for step in steps:
+                step(pipe)
+            pipe.execute()
+            return
+        for step in steps:
+            pipe = self.r.pipeline(transaction=True)
+            step(pipe)
+            pipe.execute()
 
     # ------------------------------------------------------------------ maintenance
 
@@ -242,12 +264,13 @@ class CheckStore:
                 k.unscheduled_by_end,
             )
         )
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(record(mid), mapping=to_hash(m))
-        pipe.sadd(ids(), mid)
-        pipe.zadd(by_start(cid), {mid: start})
-        pipe.zadd(by_end(cid), {mid: end})
-        pipe.execute()
+        # Record, then the id set (the sweeper's), then the check's indexes that
+        # readers find it by (both in the check's slot, so one step).
+        self._steps(
+            lambda p: p.hset(record(mid), mapping=to_hash(m)),
+            lambda p: p.sadd(ids(), mid),
+            lambda p: p.zadd(by_start(cid), {mid: start}).zadd(by_end(cid), {mid: end}),
+        )
         return mid
 
     def maintenances(
@@ -283,13 +306,16 @@ class CheckStore:
             if m is None or m.start_time > now:
                 return self.delete_maintenance(entity, check, mid)
             if m.end_time > now:
-                by_end = k.scheduled_by_end(cid) if scheduled else k.unscheduled_by_end(cid)
-                pipe = self.r.pipeline(transaction=True)
-                pipe.hset(key, "end_time", repr(now))
-                pipe.zadd(by_end, {mid: now})
-                pipe.execute()
+                self._end_at(key, self._by_end(scheduled, cid), mid, now)
             return True
         return False
+
+    def _end_at(self, record: str, by_end: str, mid: str, now: float) -> None:
+        """Move a window's end to ``now``: the record, then the check's end index."""
+        self._steps(
+            lambda p: p.hset(record, "end_time", repr(now)),
+            lambda p: p.zadd(by_end, {mid: now}),
+        )
 
     def list_maintenances(self, entity: str, check: str) -> builtins.list[Maintenance]:
         """Scheduled maintenances of the check by start time (unscheduled ones via ``get``)."""
@@ -351,23 +377,28 @@ class CheckStore:
         """Delete a scheduled maintenance, or end an acknowledgement; False if not the check's."""
         cid = check_id(entity, check)
         k = self.keys
-        if self.r.zscore(k.scheduled_by_start(cid), mid) is not None:
-            pipe = self.r.pipeline(transaction=True)
-            pipe.zrem(k.scheduled_by_start(cid), mid)
-            pipe.zrem(k.scheduled_by_end(cid), mid)
-            pipe.srem(k.scheduled_maintenance_ids(), mid)
-            pipe.delete(k.scheduled_maintenance(mid))
-            pipe.execute()
-            return True
-        if self.r.zscore(k.unscheduled_by_start(cid), mid) is not None:
-            pipe = self.r.pipeline(transaction=True)
-            pipe.zrem(k.unscheduled_by_start(cid), mid)
-            pipe.zrem(k.unscheduled_by_end(cid), mid)
-            pipe.srem(k.unscheduled_maintenance_ids(), mid)
-            pipe.delete(k.unscheduled_maintenance(mid))
-            pipe.execute()
-            return True
-        return False
+        found = [s for s in (True, False) if self.r.zscore(self._by_start(s, cid), mid) is not None]
+        if not found:
+            return False
+        scheduled = found[0]
+        by_start, by_end = self._by_start(scheduled, cid), self._by_end(scheduled, cid)
+        ids = k.scheduled_maintenance_ids() if scheduled else k.unscheduled_maintenance_ids()
+        record = k.scheduled_maintenance(mid) if scheduled else k.unscheduled_maintenance(mid)
+        # The reverse of adding: unreachable first, the record last.
+        self._steps(
+            lambda p: p.zrem(by_start, mid).zrem(by_end, mid),
+            lambda p: p.srem(ids, mid),
+            lambda p: p.delete(record),
+        )
+        return True
+
+    def _by_start(self, scheduled: bool, cid: str) -> str:
+        k = self.keys
+        return k.scheduled_by_start(cid) if scheduled else k.unscheduled_by_start(cid)
+
+    def _by_end(self, scheduled: bool, cid: str) -> str:
+        k = self.keys
+        return k.scheduled_by_end(cid) if scheduled else k.unscheduled_by_end(cid)
 
     def _maintenances(
         self, mids: builtins.list[str], scheduled: bool, cid: str
