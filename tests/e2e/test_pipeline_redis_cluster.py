@@ -12,6 +12,7 @@ the configuration is seen by the next event (docs/scaling.md).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +22,7 @@ import pytest
 from redis.cluster import RedisCluster
 
 from services.cli.demo import Receiver
-from shared.keys import ROUTING_TAG, Keys, check_id
+from shared.keys import PEOPLE_TAG, ROUTING_TAG, Keys, check_id
 from shared.store import connect_redis
 from tests.e2e.conftest import Pipeline, start_pipeline
 from tests.e2e.test_pipeline import _wait_idle
@@ -134,3 +135,86 @@ def test_a_configuration_change_reaches_every_notifier(cluster_pipeline: Pipelin
         _wait_idle(pipe, timeout=30)
         assert first.received.empty(), f"to a deleted contact: {list(first.received.queue)}"
         assert second.received.empty(), f"extra deliveries: {list(second.received.queue)}"
+
+
+LOGIN_CSRF = re.compile(r'name="login_csrf" value="([^"]+)"')
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def test_users_tokens_and_dashboard_sessions_work_on_the_cluster(
+    cluster_pipeline: Pipeline,
+) -> None:
+    """The people slot: a user, a personal token, revocation, a login and a logout."""
+    pipe = cluster_pipeline
+    with pipe.api as api, httpx.Client(base_url=pipe.settings.api_url, timeout=10) as browser:
+        user = api.post("/users", json={"username": "ada", "role": "responder"})
+        assert user.status_code == 201, user.text
+        uid = user.json()["id"]
+        issued = api.post(f"/users/{uid}/tokens", json={"name": "laptop"})
+        assert issued.status_code == 201, issued.text
+        mine = {"Authorization": f"Bearer {issued.json()['token']}"}
+        me = browser.get("/me", headers=mine)
+        assert me.status_code == 200 and me.json()["user"]["username"] == "ada", me.text
+        tid = issued.json()["id"]
+        assert api.delete(f"/users/{uid}/tokens/{tid}").status_code == 204
+        assert browser.get("/me", headers=mine).status_code == 401
+
+        nonce = LOGIN_CSRF.search(browser.get("/ui/login").text)
+        assert nonce is not None
+        login = browser.post(
+            "/ui/login",
+            data={"token": pipe.env["TOCSIN_API_TOKEN"], "login_csrf": nonce.group(1)},
+            follow_redirects=False,
+        )
+        assert login.status_code == 303, login.text
+        page = browser.get("/ui/", follow_redirects=False)
+        assert page.status_code == 200
+        csrf = CSRF.search(page.text)
+        assert csrf is not None
+        out = browser.post("/ui/logout", data={"csrf": csrf.group(1)}, follow_redirects=False)
+        assert out.status_code == 303
+        gone = browser.get("/ui/", follow_redirects=False)
+        assert gone.status_code == 303 and gone.headers["location"].startswith("/ui/login")
+
+    r = connect_redis(pipe.settings)
+    keys = Keys(pipe.settings.namespace)
+    people = list(r.scan_iter(match=f"{keys.pp}*", count=1000))
+    assert keys.users() in people and keys.api_tokens() in people
+    assert {r.keyslot(k) for k in people} == {r.keyslot(PEOPLE_TAG)}
+
+
+def test_maintenance_and_enabling_through_the_api_on_the_cluster(
+    cluster_pipeline: Pipeline,
+) -> None:
+    """Check writes of the API (shared/check_store.py) in ordered single-slot steps."""
+    pipe = cluster_pipeline
+    with Receiver() as receiver, pipe.api as api:
+        _contact(api, "maintenance", receiver.url)
+        _send(api, ["quiet", "loud"], "ok")  # both checks exist
+        _wait_idle(pipe, timeout=30)
+        window = api.post(
+            "/checks/web1/quiet/maintenances",
+            json={"end_time": time.time() + 600, "summary": "disk swap"},
+        )
+        assert window.status_code == 201, window.text
+        mid = window.json()["id"]
+        listed = api.get("/checks/web1/quiet/maintenances").json()["items"]
+        assert [m["id"] for m in listed] == [mid]
+        _send(api, ["quiet", "loud"], "critical")
+        assert [d["check"] for d in _take(receiver, 1, pipe)] == ["loud"]
+        _wait_idle(pipe, timeout=30)
+        assert receiver.received.empty(), f"paged in maintenance: {list(receiver.received.queue)}"
+        assert api.delete(f"/checks/web1/quiet/maintenances/{mid}").status_code == 204
+        ended = api.get("/checks/web1/quiet/maintenances", params={"past": "true"}).json()["items"]
+        assert [m["id"] for m in ended] == [mid] and ended[0]["end_time"] <= time.time()
+
+        off = api.patch("/checks/web1/loud", json={"enabled": False})
+        assert off.status_code == 200, off.text
+        assert api.get("/checks/web1/loud").json()["enabled"] is False
+        assert api.patch("/checks/web1/loud", json={"enabled": True}).status_code == 200
+        assert api.get("/checks/web1/loud").json()["enabled"] is True
+    r = connect_redis(pipe.settings)
+    keys = Keys(pipe.settings.namespace)
+    cid = check_id("web1", "loud")
+    assert r.sismember(keys.check_by_enabled(True), cid)
+    assert not r.sismember(keys.check_by_enabled(False), cid)
