@@ -29,6 +29,7 @@ from shared.amqp import Names, OutMessage
 from shared.consumer import AMQP_ERRORS
 from shared.models import ENCODER, Notification, NotificationRef, NotificationType, severity_of
 from shared.records import to_hash
+from shared.store import is_cluster
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,9 @@ def notify_profiles(
             event_notification(inc, pos, ev, source_type, hit, now)
             for (pos, ev), hit in zip(events, covered, strict=True)
         ]
-        pipe = ctx.redis.pipeline(transaction=True)
+        # Each notification is its own slot on a cluster, and nothing reads one before
+        # its ref is published below: a plain pipeline there, one MULTI otherwise.
+        pipe = ctx.redis.pipeline(transaction=not is_cluster(ctx.redis))
         for n in notes:
             pipe.hset(ctx.keys.notification(n.id), mapping=to_hash(n))
             pipe.expire(ctx.keys.notification(n.id), ctx.settings.notification_ttl_s)

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -23,6 +23,7 @@ import redis
 from shared import incident_index
 from shared.keys import Keys
 from shared.records import from_hash, to_hash
+from shared.store import is_cluster
 
 TOCSIN = "tocsin"
 
@@ -205,29 +206,42 @@ class ArgusStore:
     def create(self, inc: IncidentRecord, first: EventRecord) -> None:
         """Write a new incident, its index entries and its first event in one MULTI."""
         iid = str(inc.id)
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(self.k.incident(iid), mapping=to_hash(inc))
-        pipe.zadd(self.k.incident_ids(), {iid: inc.start_time})
-        if not inc.stateless:
-            pipe.sadd(self.k.incident_by_open(inc.end_time is None), iid)
-        pipe.rpush(self.k.incident_events(iid), _ENC.encode(first))
-        incident_index.queue(
-            pipe, incident_index.write_commands(self.k, _indexed(inc), None, time.time())
-        )
-        pipe.execute()
+
+        def record(pipe: redis.client.Pipeline) -> None:
+            pipe.hset(self.k.incident(iid), mapping=to_hash(inc))
+            pipe.rpush(self.k.incident_events(iid), _ENC.encode(first))
+
+        def indexes(pipe: redis.client.Pipeline) -> None:
+            pipe.zadd(self.k.incident_ids(), {iid: inc.start_time})
+            if not inc.stateless:
+                pipe.sadd(self.k.incident_by_open(inc.end_time is None), iid)
+            incident_index.queue(
+                pipe, incident_index.write_commands(self.k, _indexed(inc), None, time.time())
+            )
+
+        self._write(record, indexes)
 
     def delete(self, inc: IncidentRecord) -> None:
         """Undo :meth:`create` (the broker refused the notification event)."""
         iid = str(inc.id)
-        pipe = self.r.pipeline(transaction=True)
-        pipe.delete(self.k.incident(iid), self.k.incident_events(iid), self.k.incident_acks(iid))
-        pipe.zrem(self.k.incident_ids(), iid)
-        pipe.srem(self.k.incident_by_open(True), iid)
-        pipe.srem(self.k.incident_by_open(False), iid)
-        incident_index.queue(
-            pipe, incident_index.remove_commands(self.k, iid, inc.source, inc.tags)
-        )
-        pipe.execute()
+
+        def indexes(pipe: redis.client.Pipeline) -> None:
+            pipe.zrem(self.k.incident_ids(), iid)
+            pipe.srem(self.k.incident_by_open(True), iid)
+            pipe.srem(self.k.incident_by_open(False), iid)
+            incident_index.queue(
+                pipe, incident_index.remove_commands(self.k, iid, inc.source, inc.tags)
+            )
+
+        def record(pipe: redis.client.Pipeline) -> None:
+            for key in (
+                self.k.incident(iid),
+                self.k.incident_events(iid),
+                self.k.incident_acks(iid),
+            ):
+                pipe.delete(key)  # one key per command: three slots on a cluster
+
+        self._write(indexes, record)
 
     def get(self, pk: int) -> tuple[IncidentRecord, list[EventRecord], dict[int, float | None]]:
         """The incident, its event log (oldest first) and its acks; KeyError if absent."""
@@ -262,30 +276,72 @@ class ArgusStore:
         iid = str(inc.id)
         updated = msgspec.structs.replace(inc, **fields)
         encoded = to_hash(updated)
-        pipe = self.r.pipeline(transaction=True)
         setting = {f: encoded[f] for f in fields if f in encoded}
         gone = [f for f in fields if f not in encoded]
-        if setting:
-            pipe.hset(self.k.incident(iid), mapping=setting)
-        if gone:
-            pipe.hdel(self.k.incident(iid), *gone)
-        if "end_time" in fields and not inc.stateless:
-            is_open = updated.end_time is None
-            pipe.srem(self.k.incident_by_open(not is_open), iid)
-            pipe.sadd(self.k.incident_by_open(is_open), iid)
-        incident_index.queue(
-            pipe,
-            incident_index.write_commands(self.k, _indexed(updated), _indexed(inc), time.time()),
-        )
-        if acks:
-            pipe.hset(
-                self.k.incident_acks(iid),
-                mapping={str(k): _ENC.encode(v).decode() for k, v in acks.items()},
+
+        def record(pipe: redis.client.Pipeline) -> None:
+            if setting:
+                pipe.hset(self.k.incident(iid), mapping=setting)
+            if gone:
+                pipe.hdel(self.k.incident(iid), *gone)
+            if acks:
+                pipe.hset(
+                    self.k.incident_acks(iid),
+                    mapping={str(k): _ENC.encode(v).decode() for k, v in acks.items()},
+                )
+            for ev in events:
+                pipe.rpush(self.k.incident_events(iid), _ENC.encode(ev))
+            # The log length after this update's own appends, as the last result (RPUSH
+            # answers with the length: exact without a transaction, too).
+            if not events:
+                pipe.llen(self.k.incident_events(iid))
+
+        def indexes(pipe: redis.client.Pipeline) -> None:
+            if "end_time" in fields and not inc.stateless:
+                is_open = updated.end_time is None
+                pipe.sadd(self.k.incident_by_open(is_open), iid)
+                pipe.srem(self.k.incident_by_open(not is_open), iid)
+            incident_index.queue(
+                pipe,
+                incident_index.write_commands(
+                    self.k, _indexed(updated), _indexed(inc), time.time()
+                ),
             )
-        for ev in events:
-            pipe.rpush(self.k.incident_events(iid), _ENC.encode(ev))
-        pipe.llen(self.k.incident_events(iid))
-        return int(pipe.execute()[-1])
+
+        return int(self._write(record, indexes)[-1])
+
+    def _write(
+        self,
+        first: Callable[[redis.client.Pipeline], None],
+        then: Callable[[redis.client.Pipeline], None],
+    ) -> list[Any]:
+        """``first`` and ``then`` in one MULTI; on Redis Cluster, ``first`` wholly before ``then``.
+
+        Returns the results of ``first``'s commands.
+
+        An incident's hash, event log and acks are three keys in three slots
+        and its index entries more, so a cluster cannot take them in one
+        transaction.  Callers order the steps so that a crash in between
+        leaves only what readers already tolerate (docs/scaling.md): a new
+        incident is written before any index leads to it (an orphan costs
+        memory, never a wrong listing), a removed one leaves the indexes
+        first, and an update changes the record before the indexes (indexes
+        are candidate sets, re-checked against the record on every read).
+        """
+        if not is_cluster(self.r):
+            pipe = self.r.pipeline(transaction=True)
+            first(pipe)
+            n = len(pipe)
+            then(pipe)
+            return list(pipe.execute()[:n])
+        out: list[Any] = []
+        for step in (first, then):
+            pipe = self.r.pipeline(transaction=False)
+            step(pipe)
+            results = pipe.execute() if len(pipe) else []
+            if step is first:
+                out = list(results)
+        return out
 
     def set_ack_expiration(self, pk: int, ack_pk: int, expiration: float | None) -> None:
         self.r.hset(self.k.incident_acks(str(pk)), str(ack_pk), _ENC.encode(expiration).decode())
