@@ -218,3 +218,44 @@ def test_maintenance_and_enabling_through_the_api_on_the_cluster(
     cid = check_id("web1", "loud")
     assert r.sismember(keys.check_by_enabled(True), cid)
     assert not r.sismember(keys.check_by_enabled(False), cid)
+
+
+def test_argus_incidents_through_the_api_on_the_cluster(cluster_pipeline: Pipeline) -> None:
+    """The Argus store's ordered writes: create, change, close and list incidents."""
+    pipe = cluster_pipeline
+    with pipe.api as api:
+        src = api.post("/api/v2/incidents/sources/", json={"name": "nav", "type": "nav"})
+        assert src.status_code == 201, src.text
+        auth = {"Authorization": f"Token {src.json()['token']}"}
+        made = []
+        for i in range(3):
+            inc = api.post(
+                "/api/v2/incidents/",
+                json={
+                    "start_time": f"2026-01-0{i + 1}T10:00:00+00:00",
+                    "end_time": "infinity",
+                    "source_incident_id": f"nav-{i}",
+                    "tags": [{"tag": "host=a"}],
+                },
+                headers=auth,
+            )
+            assert inc.status_code == 201, inc.text
+            made.append(inc.json()["pk"])
+        changed = api.patch(
+            f"/api/v2/incidents/{made[0]}/", json={"tags": [{"tag": "host=b"}]}, headers=auth
+        )
+        assert changed.status_code == 200, changed.text
+        end = api.post(
+            f"/api/v2/incidents/{made[1]}/events/",
+            json={"type": "END", "timestamp": "2026-01-05T10:00:00+00:00", "description": "ok"},
+            headers=auth,
+        )
+        assert end.status_code == 201, end.text
+        still_open = api.get("/api/v2/incidents/", params={"open": "true"})
+        assert still_open.status_code == 200, still_open.text
+        open_pks = {i["pk"] for i in still_open.json()["results"]}
+        assert made[1] not in open_pks and {made[0], made[2]} <= open_pks
+        tagged = api.get("/api/v2/incidents/", params={"tags": "host=b"}).json()["results"]
+        assert [i["pk"] for i in tagged] == [made[0]]
+        events = api.get(f"/api/v2/incidents/{made[1]}/events/").json()
+        assert sorted(e["type"]["value"] for e in events) == ["END", "STA"]
