@@ -138,15 +138,26 @@ class CheckStore:
             sets.append(k.check_by_entity_name(entity))
         if enabled is not None:
             sets.append(k.check_by_enabled(enabled))
-        ids: set[str] = set(self.r.sinter(sets) if sets else self.r.smembers(k.check_ids()))
+        ids = self._members(sets or [k.check_ids()], union=False)
         if failing is not None:
-            failing_ids: set[str] = set(self.r.sunion([k.check_by_state(s) for s in LEVELS]))
+            failing_ids = self._members([k.check_by_state(s) for s in LEVELS], union=True)
             ids = ids & failing_ids if failing else ids - failing_ids
         if tag is not None:
             ids = ids & set(self._with_tag(ids, tag))
         out = self._details(sorted(ids), time.time())
         out.sort(key=lambda d: (d.entity, d.check))
         return out[offset : offset + limit]
+
+    def _members(self, sets: builtins.list[str], union: bool) -> set[str]:
+        """SUNION or SINTER of ``sets``; on Redis Cluster (the sets are on several
+        shards, which the server commands refuse) read each and combine here."""
+        if not is_cluster(self.r):
+            return set(self.r.sunion(sets) if union else self.r.sinter(sets))
+        pipe = self.r.pipeline(transaction=False)
+        for key in sets:
+            pipe.smembers(key)
+        members = [set(m) for m in pipe.execute()]
+        return set.union(*members) if union else set.intersection(*members)
 
     def _with_tag(self, ids: set[str], tag: str) -> builtins.list[str]:
         ordered = sorted(ids)

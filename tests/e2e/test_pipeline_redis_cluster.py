@@ -211,6 +211,14 @@ def test_maintenance_and_enabling_through_the_api_on_the_cluster(
         off = api.patch("/checks/web1/loud", json={"enabled": False})
         assert off.status_code == 200, off.text
         assert api.get("/checks/web1/loud").json()["enabled"] is False
+        # Listings that combine index sets on several shards (read apart, combined here).
+        disabled = api.get("/checks", params={"enabled": "false", "entity": "web1"})
+        assert disabled.status_code == 200, disabled.text
+        assert [c["check"] for c in disabled.json()["items"]] == ["loud"]
+        failing = api.get("/checks", params={"failing": "true", "entity": "web1"}).json()
+        assert {"quiet", "loud"} <= {c["check"] for c in failing["items"]}
+        critical = api.get("/checks", params={"state": "critical", "enabled": "false"}).json()
+        assert [c["check"] for c in critical["items"]] == ["loud"]
         assert api.patch("/checks/web1/loud", json={"enabled": True}).status_code == 200
         assert api.get("/checks/web1/loud").json()["enabled"] is True
     r = connect_redis(pipe.settings)
