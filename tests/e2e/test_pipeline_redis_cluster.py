@@ -12,6 +12,7 @@ the configuration is seen by the next event (docs/scaling.md).
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -115,6 +116,10 @@ def test_every_page_arrives_once_with_state_sharded_and_routing_in_one_slot(
     kinds = {k[len(keys.rp) :].split(":")[0] for k in routing}
     assert {"contact", "medium", "notification_rule", "config", "notified"} <= kinds
     assert {r.keyslot(k) for k in routing} == {r.keyslot(ROUTING_TAG)}
+    # The notifiers' decision records went to each check's own slot after their commit.
+    for c in checks:
+        records = [json.loads(x) for x in r.lrange(keys.check_explain(check_id("web1", c)), 0, -1)]
+        assert "notification" in {x.get("kind") for x in records}, (c, records)
 
 
 def test_a_configuration_change_reaches_every_notifier(cluster_pipeline: Pipeline) -> None:
