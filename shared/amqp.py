@@ -156,17 +156,37 @@ def delete_topology(
         channel.exchange_delete(exchange)
 
 
+def amqp_urls(amqp_url: str) -> list[str]:
+    """The node URLs in ``TOCSIN_AMQP_URL``: one, or a cluster's nodes separated by commas."""
+    urls = [u.strip() for u in amqp_url.split(",") if u.strip()]
+    return urls or [amqp_url]
+
+
+def connection_parameters(amqp_url: str, name: str) -> list[pika.URLParameters]:
+    """One set of connection parameters per node URL, in the order given."""
+    out = []
+    for url in amqp_urls(amqp_url):
+        params = pika.URLParameters(url)
+        params.client_properties = {"connection_name": name}
+        if "heartbeat" not in url:
+            params.heartbeat = 30
+        if "blocked_connection_timeout" not in url:
+            # If the broker blocks publishers (memory/disk alarm) for this long, fail
+            # and reconnect rather than hang forever without telling anyone.
+            params.blocked_connection_timeout = 300
+        out.append(params)
+    return out
+
+
 def connect(amqp_url: str, name: str = "tocsin") -> BlockingConnection:
-    """Open a blocking connection; the name shows up in the RabbitMQ management UI."""
-    params = pika.URLParameters(amqp_url)
-    params.client_properties = {"connection_name": name}
-    if "heartbeat" not in amqp_url:
-        params.heartbeat = 30
-    if "blocked_connection_timeout" not in amqp_url:
-        # If the broker blocks publishers (memory/disk alarm) for this long, fail
-        # and reconnect rather than hang forever without telling anyone.
-        params.blocked_connection_timeout = 300
-    return pika.BlockingConnection(params)
+    """Open a blocking connection; the name shows up in the RabbitMQ management UI.
+
+    With several node URLs (``amqp://a…,amqp://b…``) pika tries them in
+    order until one answers, so a worker whose node died reconnects to a
+    survivor on its next attempt (docs/scaling.md, RabbitMQ cluster).
+    """
+    params = connection_parameters(amqp_url, name)
+    return pika.BlockingConnection(params if len(params) > 1 else params[0])
 
 
 @dataclass(frozen=True, slots=True)

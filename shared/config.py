@@ -270,7 +270,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def redact_url(url: str) -> str:
-    """Hide the password part of ``scheme://user:password@host`` URLs."""
+    """Hide the password part of ``scheme://user:password@host`` URLs (each of a comma list)."""
+    if "," in url:
+        return ",".join(redact_url(part) for part in url.split(","))
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
         return url

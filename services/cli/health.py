@@ -10,7 +10,7 @@ import pika.exceptions
 import redis
 
 from shared import redis_memory
-from shared.amqp import Names, connect
+from shared.amqp import Names, connect, connection_parameters
 from shared.config import Settings
 from shared.consumer import AMQP_ERRORS
 from shared.keys import Keys
@@ -115,9 +115,9 @@ def _blocked_reason(amqp_url: str, timeout_s: float = 2.0) -> str | None:
     such queue: the broker drops it) and listen 0.3 s.  Needs
     no management plugin.
     """
-    params = pika.URLParameters(amqp_url)
-    params.blocked_connection_timeout = timeout_s
-    params.client_properties = {"connection_name": "tocsin-check-alarm-probe"}
+    params = connection_parameters(amqp_url, "tocsin-check-alarm-probe")
+    for p in params:
+        p.blocked_connection_timeout = timeout_s
     reasons: list[str] = []
     try:
         conn = pika.BlockingConnection(params)
