@@ -21,6 +21,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
+from services.api.audit import note_change
 from services.api.auth import make_guard
 from services.api.context import ctx_of
 from services.api.errors import ApiError
@@ -117,7 +118,9 @@ def create_schedule(request: Request[Any, Any, Any], data: JSONBody[ScheduleIn])
         layers=tuple(data.layers),
         secret=secrets.token_urlsafe(24),
     )
-    return store_of(request).put_schedule(s, contacts_of(request))
+    saved = store_of(request).put_schedule(s, contacts_of(request))
+    note_change(request, target=f"schedule:{s.id}", after=_hide(saved))
+    return saved
 
 
 @get("/schedules", sync_to_thread=True)
@@ -165,13 +168,19 @@ def replace_schedule(
     """Replace name, zone and layers (overrides and the calendar secret stay), or create
     the schedule with this id (``tocsin import`` keeps ids, so rules still find it)."""
     check_id_format(sid)
-    old = store_of(request).get_schedule(sid) or Schedule(
-        id=sid, name="", secret=secrets.token_urlsafe(24)
-    )
+    found = store_of(request).get_schedule(sid)
+    old = found or Schedule(id=sid, name="", secret=secrets.token_urlsafe(24))
     s = msgspec.structs.replace(
         old, name=data.name, timezone=data.timezone, layers=tuple(data.layers)
     )
-    return store_of(request).put_schedule(s, contacts_of(request))
+    saved = store_of(request).put_schedule(s, contacts_of(request))
+    note_change(
+        request,
+        target=f"schedule:{sid}",
+        before=found and _hide(found),
+        after=_hide(saved),
+    )
+    return saved
 
 
 def check_id_format(rid: str) -> None:
@@ -181,8 +190,10 @@ def check_id_format(rid: str) -> None:
 
 @delete("/schedules/{sid:str}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
 def delete_schedule(request: Request[Any, Any, Any], sid: FromPath[str]) -> None:
+    before = store_of(request).get_schedule(sid)
     if not store_of(request).delete_schedule(sid):
         raise ApiError(404, f"schedule {sid!r} not found", "id")
+    note_change(request, target=f"schedule:{sid}", before=before and _hide(before))
 
 
 @post(
@@ -202,6 +213,7 @@ def create_override(
     )
     if store_of(request).add_override(sid, o, now) is None:
         raise ApiError(404, f"schedule {sid!r} not found", "id")
+    note_change(request, target=f"schedule:{sid}:override:{o.id}", after=o)
     return o
 
 
@@ -214,8 +226,11 @@ def create_override(
 def delete_override(
     request: Request[Any, Any, Any], sid: FromPath[str], oid: FromPath[str]
 ) -> None:
+    sched = store_of(request).get_schedule(sid)
+    before = next((o for o in sched.overrides if o.id == oid), None) if sched else None
     if not store_of(request).delete_override(sid, oid):
         raise ApiError(404, f"override {oid!r} of schedule {sid!r} not found", "id")
+    note_change(request, target=f"schedule:{sid}:override:{oid}", before=before)
 
 
 class FeedIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -263,7 +278,8 @@ def import_feed(
                 "mode",
             )
         named = msgspec.structs.replace(layer, name="imported from a calendar")
-        store.put_schedule(msgspec.structs.replace(sched, layers=(*sched.layers, named)))
+        saved = store.put_schedule(msgspec.structs.replace(sched, layers=(*sched.layers, named)))
+        note_change(request, target=f"schedule:{sid}", before=_hide(sched), after=_hide(saved))
         return FeedImported(mode="layer", layer=named, overrides=0, unmatched=list(feed.unmatched))
     now = time.time()
     for shift in feed.shifts:
@@ -271,6 +287,10 @@ def import_feed(
             id=new_id(), contact_id=shift.contact_id, start=shift.start, end=shift.end, created=now
         )
         store.add_override(sid, o, now)
+    after = store.get_schedule(sid)
+    note_change(
+        request, target=f"schedule:{sid}", before=_hide(sched), after=after and _hide(after)
+    )
     return FeedImported(
         mode="overrides", layer=None, overrides=len(feed.shifts), unmatched=list(feed.unmatched)
     )

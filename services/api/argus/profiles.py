@@ -26,12 +26,13 @@ from msgspec import Meta
 from services.api.argus import plumbing, records
 from services.api.argus.schemas import IncidentOut
 from services.api.argus.timeslots import _load as load_timeslot
+from services.api.audit import note_change
 from services.api.auth import principal_of
 from services.api.context import ctx_of
 from services.api.errors import ApiError
 from shared.argus import ADDRESS_KEYS, listing_fits
 from shared.directory import validate_timezone
-from shared.masking import mask_medium, restore_masked
+from shared.masking import mask_medium, mask_settings, mask_url, restore_masked
 from shared.media import MediumSettingsError, settings_json_schema, validate_medium_settings
 from shared.oncall_store import OncallStore
 
@@ -78,12 +79,15 @@ def _write_filter(request: Request[Any, Any, Any], body: bytes, pk: int | None) 
     records.admin_only(request)
     data = plumbing.decode(body, FilterIn)
     blob = records.filter_blob(data.filter)
+    before = None
     if pk is None:
         pk = records.next_pk(request, "filter")
     else:
-        records.load(request, "filter", pk)
+        before = _filter_out(records.load(request, "filter", pk))
     rec = {"pk": pk, "name": data.name, "filter": msgspec.to_builtins(blob)}
-    return _filter_out(records.save(request, "filter", rec))
+    after = _filter_out(records.save(request, "filter", rec))
+    note_change(request, target=f"filter:{pk}", before=before, after=after)
+    return after
 
 
 @post("/notificationprofiles/filters/", status_code=HTTP_201_CREATED, sync_to_thread=True)
@@ -108,9 +112,10 @@ def put_filter(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody
 )
 def delete_filter(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
     records.admin_only(request)
-    records.load(request, "filter", pk)
+    before = _filter_out(records.load(request, "filter", pk))
     records.refuse_if_used(request, "filters", pk, "filter")
     records.remove(request, "filter", pk)
+    note_change(request, target=f"filter:{pk}", before=before)
 
 
 @post(
@@ -194,6 +199,23 @@ def _destination_out(rec: dict[str, Any]) -> dict[str, Any]:
         "label": rec.get("label"),
         "suggested_label": f"{MEDIA_NAMES.get(media, media)}: {address}",
         "settings": settings,
+    }
+
+
+def _destination_shown(rec: dict[str, Any]) -> dict[str, Any]:
+    """A destination as the audit log keeps it: the display form (webhook and Slack URLs
+    without path), as the dashboard shows media, and its owner."""
+    media = rec["media"]
+    key = ADDRESS_KEYS.get(media, "address")
+    settings = mask_settings({k: v for k, v in rec["settings"].items() if k != key})
+    if key in rec["settings"]:
+        settings[key] = mask_url(media, str(rec["settings"][key]))
+    return {
+        "pk": rec["pk"],
+        "media": media,
+        "label": rec.get("label"),
+        "settings": settings,
+        "user": rec.get("user", ""),
     }
 
 
@@ -288,6 +310,7 @@ def create_destination(request: Request[Any, Any, Any], body: RawBody) -> dict[s
         "user": user,
     }
     out = _destination_out(records.save(request, "destination", rec))
+    note_change(request, target=f"destination:{rec['pk']}", after=_destination_shown(rec))
     return _warned(request, data.media, data.settings, out)
 
 
@@ -305,6 +328,7 @@ def put_destination(
     records.admin_only(request)
     rec = records.load(request, "destination", pk)
     records.check_owner(request, rec.get("user", ""), f"destination {pk}")
+    before = _destination_shown(rec)
     data = plumbing.decode(body, DestinationIn)
     if data.media != rec["media"]:
         raise ApiError(400, "the medium of a destination cannot be changed", "media")
@@ -314,6 +338,7 @@ def put_destination(
     _refuse_duplicate(request, data.media, settings, pk)
     rec.update(settings=settings, label=data.label)
     out = _destination_out(records.save(request, "destination", rec))
+    note_change(request, target=f"destination:{pk}", before=before, after=_destination_shown(rec))
     return _warned(request, data.media, settings, out)
 
 
@@ -329,6 +354,7 @@ def delete_destination(request: Request[Any, Any, Any], pk: FromPath[int]) -> No
     records.check_owner(request, rec.get("user", ""), f"destination {pk}")
     records.refuse_if_used(request, "destinations", pk, "destination")
     records.remove(request, "destination", pk)
+    note_change(request, target=f"destination:{pk}", before=_destination_shown(rec))
 
 
 @get("/notificationprofiles/destinations/{pk:int}/duplicate/", sync_to_thread=True)
@@ -370,8 +396,10 @@ def _profile_out(request: Request[Any, Any, Any], rec: dict[str, Any]) -> dict[s
 def _write_profile(request: Request[Any, Any, Any], body: bytes, pk: int | None) -> dict[str, Any]:
     """Create or replace a profile; a responder's names only their own timeslot and destinations."""
     user = records.owner(request)
+    before = None
     if pk is not None:
-        user = records.load(request, "profile", pk).get("user", "")
+        before = records.load(request, "profile", pk)
+        user = before.get("user", "")
         records.check_owner(request, user, f"notification profile {pk}")
     data = plumbing.decode(body, ProfileIn)
     slot = load_timeslot(request, data.timeslot)
@@ -413,7 +441,10 @@ def _write_profile(request: Request[Any, Any, Any], body: bytes, pk: int | None)
     rec = {"pk": pk, **msgspec.to_builtins(data), "user": user}
     rec["filters"] = list(dict.fromkeys(data.filters))
     rec["destinations"] = list(dict.fromkeys(data.destinations))
-    return _profile_out(request, records.save(request, "profile", rec))
+    records.save(request, "profile", rec)
+    # As stored: pks of timeslot, filters and destinations (no destination's settings).
+    note_change(request, target=f"profile:{pk}", before=before, after=rec)
+    return _profile_out(request, rec)
 
 
 @get("/notificationprofiles/", sync_to_thread=True)
@@ -457,6 +488,7 @@ def delete_profile(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
     rec = records.load(request, "profile", pk)
     records.check_owner(request, rec.get("user", ""), f"notification profile {pk}")
     records.remove(request, "profile", pk)
+    note_change(request, target=f"profile:{pk}", before=rec)
 
 
 @get("/notificationprofiles/{pk:int}/incidents/", sync_to_thread=True)
