@@ -145,3 +145,42 @@ def test_a_responder_edits_their_own_profiles_timeslots_and_destinations_only(
     assert client.delete(dest_url, headers=as_alice).status_code == 204
     assert client.delete(f"{NP}{bobs['profile']}/", headers=BOOT).status_code == 204
     assert client.get(f"{NP}{bobs['profile']}/", headers=BOOT).status_code == 404
+
+
+def test_a_person_lists_and_reads_only_their_own_as_in_argus_and_an_admin_all(
+    client: Client,
+) -> None:
+    alice, as_alice = person(client, "alice", "responder")
+    bob, as_bob = person(client, "bob", "responder")
+    _, as_vera = person(client, "vera", "viewer")
+    flt = make(client, "filters/", {"name": "all", "filter": {}}, BOOT)
+    alices = own_profile(client, as_alice, "alice", flt)
+    bobs = own_profile(client, as_bob, "bob", flt)
+
+    def pks(path: str, headers: dict[str, str]) -> set[int]:
+        r = client.get(f"{NP}{path}", headers=headers)
+        assert r.status_code == 200, r.text
+        return {int(x["pk"]) for x in r.json()}
+
+    for key, path in (
+        ("profile", ""),
+        ("timeslot", "timeslots/"),
+        ("destination", "destinations/"),
+    ):
+        assert alices[key] in pks(path, as_alice) and bobs[key] not in pks(path, as_alice)
+        assert bobs[key] in pks(path, as_bob) and alices[key] not in pks(path, as_bob)
+        assert {alices[key], bobs[key]} <= pks(path, BOOT)
+        # Another's record is not found, as Argus answers for what is not in your list.
+        r = client.get(f"{NP}{path}{bobs[key]}/", headers=as_alice)
+        assert r.status_code == 404, r.text
+        assert client.get(f"{NP}{path}{bobs[key]}/", headers=as_bob).status_code == 200
+        assert client.get(f"{NP}{path}{bobs[key]}/", headers=BOOT).status_code == 200
+    assert pks("", as_vera) == set()
+    # A viewer still has the "All the time" timeslot every new user gets, and only that.
+    slots = client.get(f"{NP}timeslots/", headers=as_vera).json()
+    assert [s["name"] for s in slots] == ["All the time"]
+    assert client.get(f"{NP}{bobs['profile']}/incidents/", headers=as_alice).status_code == 404
+    assert client.get(f"{NP}{alices['profile']}/incidents/", headers=as_alice).status_code == 200
+    # argus-api-client's scheme sees the same.
+    as_alice_token = {"Authorization": as_alice["Authorization"].replace("Bearer", "Token")}
+    assert pks("", as_alice_token) == {alices["profile"]}

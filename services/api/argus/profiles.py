@@ -287,7 +287,8 @@ def add_user_email(request: Request[Any, Any, Any], user_id: str, email: str) ->
 @get("/notificationprofiles/destinations/", sync_to_thread=True)
 def list_destinations(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     records.admin_only(request)
-    return [_destination_out(r) for r in records.all_records(request, "destination").values()]
+    found = records.all_records(request, "destination").values()
+    return [_destination_out(r) for r in found if records.sees(request, r.get("user", ""))]
 
 
 @post(
@@ -317,7 +318,7 @@ def create_destination(request: Request[Any, Any, Any], body: RawBody) -> dict[s
 @get("/notificationprofiles/destinations/{pk:int}/", sync_to_thread=True)
 def get_destination(request: Request[Any, Any, Any], pk: FromPath[int]) -> dict[str, Any]:
     records.admin_only(request)
-    return _destination_out(records.load(request, "destination", pk))
+    return _destination_out(records.load_own(request, "destination", pk))
 
 
 @put("/notificationprofiles/destinations/{pk:int}/", sync_to_thread=True, opt=records.OWN_WRITES)
@@ -361,7 +362,7 @@ def delete_destination(request: Request[Any, Any, Any], pk: FromPath[int]) -> No
 def duplicate_destination(request: Request[Any, Any, Any], pk: FromPath[int]) -> bool:
     """Whether another destination has the same medium and settings."""
     records.admin_only(request)
-    rec = records.load(request, "destination", pk)
+    rec = records.load_own(request, "destination", pk)
     return any(
         o["pk"] != pk and o["media"] == rec["media"] and o["settings"] == rec["settings"]
         for o in records.all_records(request, "destination").values()
@@ -450,7 +451,8 @@ def _write_profile(request: Request[Any, Any, Any], body: bytes, pk: int | None)
 @get("/notificationprofiles/", sync_to_thread=True)
 def list_profiles(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     records.admin_only(request)
-    return [_profile_out(request, r) for r in records.all_records(request, "profile").values()]
+    found = records.all_records(request, "profile").values()
+    return [_profile_out(request, r) for r in found if records.sees(request, r.get("user", ""))]
 
 
 @post(
@@ -467,7 +469,7 @@ def create_profile(request: Request[Any, Any, Any], body: RawBody) -> dict[str, 
 @get("/notificationprofiles/{pk:int}/", sync_to_thread=True)
 def get_profile(request: Request[Any, Any, Any], pk: FromPath[int]) -> dict[str, Any]:
     records.admin_only(request)
-    return _profile_out(request, records.load(request, "profile", pk))
+    return _profile_out(request, records.load_own(request, "profile", pk))
 
 
 @put("/notificationprofiles/{pk:int}/", sync_to_thread=True, opt=records.OWN_WRITES)
@@ -495,7 +497,7 @@ def delete_profile(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
 def profile_incidents(request: Request[Any, Any, Any], pk: FromPath[int]) -> list[IncidentOut]:
     """Incidents any of the profile's filters matches now (Argus lists the union)."""
     records.admin_only(request)
-    rec = records.load(request, "profile", pk)
+    rec = records.load_own(request, "profile", pk)
     blobs = records.stored_filters(request, rec["filters"])
     wants_log = any(b.event_types for b in blobs)
     return records.list_matching(

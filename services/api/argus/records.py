@@ -55,6 +55,24 @@ def check_owner(request: Request[Any, Any, Any], record_owner: str, what: str) -
         raise ApiError(403, f"{what} belongs to another user; you may change only your own", "pk")
 
 
+def sees(request: Request[Any, Any, Any], record_owner: str) -> bool:
+    """Whether the caller reads a record of ``record_owner`` (profiles, timeslots, destinations).
+
+    As in Argus, a person sees only their own; Tocsin's admins see everyone's, since
+    they manage everyone's (docs/users.md).
+    """
+    who = principal_of(request)
+    return who is None or who.role == "admin" or who.user_id == record_owner
+
+
+def load_own(request: Request[Any, Any, Any], kind: str, pk: int) -> dict[str, Any]:
+    """Record ``pk`` if the caller :func:`sees` it; 404 otherwise, as Argus answers."""
+    rec = load(request, kind, pk)
+    if not sees(request, rec.get("user", "")):
+        raise ApiError(404, f"{kind} {pk} not found", "pk")
+    return rec
+
+
 def all_records(request: Request[Any, Any, Any], kind: str) -> dict[int, dict[str, Any]]:
     ctx = ctx_of(request)
     raw = ctx.redis.hgetall(ctx.keys.argus_records(kind))

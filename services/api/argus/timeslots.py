@@ -180,7 +180,7 @@ def _apply(request: Request[Any, Any, Any], slot: Timeslot) -> Timeslot:
 @get("/notificationprofiles/timeslots/", sync_to_thread=True)
 def list_timeslots(request: Request[Any, Any, Any]) -> list[Timeslot]:
     _admin(request)
-    return _all(request)
+    return [t for t in _all(request) if records.sees(request, t.user)]
 
 
 @post(
@@ -205,7 +205,10 @@ def create_timeslot(request: Request[Any, Any, Any], body: RawBody) -> Timeslot:
 @get("/notificationprofiles/timeslots/{pk:int}/", sync_to_thread=True)
 def get_timeslot(request: Request[Any, Any, Any], pk: FromPath[int]) -> Timeslot:
     _admin(request)
-    return _load(request, pk)
+    slot = _load(request, pk)
+    if not records.sees(request, slot.user):
+        raise ApiError(404, f"timeslot {pk} not found", "pk")
+    return slot
 
 
 @put("/notificationprofiles/timeslots/{pk:int}/", sync_to_thread=True, opt=records.OWN_WRITES)
