@@ -410,6 +410,10 @@ class Keys:
         """HASH username -> user id."""
         return f"{self.p}users:by_name"
 
+    def user_by_sso(self) -> str:
+        """HASH JSON ``[issuer, sub]`` of a single sign-on account -> user id."""
+        return f"{self.p}users:by_sso"
+
     def api_tokens(self) -> str:
         """HASH token id -> ApiToken JSON (hashes only; revoked ones kept to say so)."""
         return f"{self.p}users:tokens"

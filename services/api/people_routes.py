@@ -70,6 +70,9 @@ class UserOut(msgspec.Struct, kw_only=True):
     disabled: bool
     created_at: float
     has_password: bool
+    # The single sign-on account (issuer and its ``sub``) this user is, "" until one signs in.
+    sso_issuer: str = ""
+    sso_subject: str = ""
 
 
 class TokenIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -103,6 +106,8 @@ def user_out(u: User) -> UserOut:
         disabled=u.disabled,
         created_at=u.created_at,
         has_password=bool(u.password_hash),
+        sso_issuer=u.sso_issuer,
+        sso_subject=u.sso_subject,
     )
 
 
