@@ -15,6 +15,7 @@ from services.api.context import ApiContext
 from shared.config import Settings
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.integration.test_argus_api import make_incident, make_source
 from tests.integration.test_people_api import BOOT, TOKEN, bearer, token, user
 
 pytestmark = pytest.mark.integration
@@ -150,8 +151,8 @@ def test_a_responder_edits_their_own_profiles_timeslots_and_destinations_only(
 def test_a_person_lists_and_reads_only_their_own_as_in_argus_and_an_admin_all(
     client: Client,
 ) -> None:
-    alice, as_alice = person(client, "alice", "responder")
-    bob, as_bob = person(client, "bob", "responder")
+    _, as_alice = person(client, "alice", "responder")
+    _, as_bob = person(client, "bob", "responder")
     _, as_vera = person(client, "vera", "viewer")
     flt = make(client, "filters/", {"name": "all", "filter": {}}, BOOT)
     alices = own_profile(client, as_alice, "alice", flt)
@@ -184,3 +185,32 @@ def test_a_person_lists_and_reads_only_their_own_as_in_argus_and_an_admin_all(
     # argus-api-client's scheme sees the same.
     as_alice_token = {"Authorization": as_alice["Authorization"].replace("Bearer", "Token")}
     assert pks("", as_alice_token) == {alices["profile"]}
+
+
+def test_a_person_removes_only_tags_they_added_and_a_source_names_no_source(
+    client: Client,
+) -> None:
+    src, src_auth = make_source(client, "nav")
+    inc = make_incident(client, src_auth, tags=[{"tag": "host=a"}])
+    tags = f"/api/v2/incidents/{inc['pk']}/tags/"
+    alice, as_alice = person(client, "alice", "responder")
+    _, as_vera = person(client, "vera", "viewer")
+    r = client.post(tags, json={"tag": "team=ops"}, headers=as_alice)
+    assert r.status_code == 201, r.text
+    assert r.json()["added_by"] == alice["pk"], r.text
+    assert client.post(tags, json={"tag": "x=y"}, headers=as_vera).status_code == 403
+    # As in Argus: only a superuser (an admin) removes a tag someone else added.
+    r = client.delete(f"{tags}host=a/", headers=as_alice)
+    assert r.status_code == 400 and "someone else" in r.text, r.text
+    r = client.delete(f"{tags}team=ops/", headers=src_auth)
+    assert r.status_code == 400 and "someone else" in r.text, r.text
+    assert client.delete(f"{tags}team=ops/", headers=as_alice).status_code == 204
+    assert client.delete(f"{tags}host=a/", headers=BOOT).status_code == 204
+    assert client.get(tags, headers=BOOT).json() == []
+    # A source system may not name a source, not even its own (pyargus never sends one).
+    r = client.post(
+        "/api/v2/incidents/",
+        json={"start_time": "2026-12-01T10:00:00+00:00", "tags": [], "source": src["pk"]},
+        headers=src_auth,
+    )
+    assert r.status_code == 400 and r.json()["source"], r.text

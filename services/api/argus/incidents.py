@@ -238,6 +238,12 @@ def _tags(raw: list[Any], field: str = "tags") -> tuple[str, ...]:
 def _owner(request: Request[Any, Any, Any], store: ArgusStore, data: IncidentIn) -> SourceRecord:
     src = plumbing.caller(request)
     if src is not None:
+        if data.source is not None:  # as Argus: even naming itself (pyargus never sends it)
+            raise ApiError(
+                400,
+                "You must be a superuser to be allowed to specify the 'source' field.",
+                "source",
+            )
         return src
     if data.source is None:
         raise ApiError(400, "the admin token must name the incident's source (pk)", "source")
