@@ -9,6 +9,7 @@ phone numbers and Argus source systems.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,9 +20,11 @@ from litestar.testing import TestClient
 from services.api.app import create_app
 from services.api.context import ApiContext
 from shared.config import Settings
+from shared.keys import Keys
 from shared.sender import Sender
 from shared.store import connect_redis
 from tests.integration.test_people_api import BOOT, TOKEN, bearer, token, user
+from tests.integration.test_ui_pages import seed_check
 
 pytestmark = pytest.mark.integration
 
@@ -199,9 +202,33 @@ def test_planned_maintenance_phone_numbers_and_argus_sources_are_on_record(
     assert changed["after"]["phone_number"] == "+4791111111"
 
     src = ok(
-        client.post("/api/v2/incidents/sources/", json={"name": "nav", "type": "nav"}, headers=BOOT),
+        client.post(
+            "/api/v2/incidents/sources/", json={"name": "nav", "type": "nav"}, headers=BOOT
+        ),
         201,
     )
     made = only(client, "create_source")
     assert made["target"] == f"argus_source:{src['pk']}" and made["after"]["name"] == "nav"
     assert src["token"] not in json.dumps(client.get("/audit", headers=BOOT).json())
+
+
+def test_a_checks_switch_and_maintenance_windows_carry_before_and_after(
+    client: Client, settings: Settings
+) -> None:
+    r = connect_redis(settings)
+    seed_check(r, Keys(settings.namespace), "web1", "http", "ok", time.time())
+    ok(client.patch("/checks/web1/http", json={"enabled": False}, headers=BOOT))
+    switched = only(client, "patch_check")
+    assert switched["target"] == "check:web1:http"
+    assert (switched["before"], switched["after"]) == ({"enabled": True}, {"enabled": False})
+    window = {"type": "scheduled", "start_time": 4_000_000_000, "end_time": 4_000_003_600}
+    made = ok(
+        client.post(
+            "/checks/web1/http/maintenances", json={**window, "summary": "swap"}, headers=BOOT
+        ),
+        201,
+    )
+    ok(client.delete(f"/checks/web1/http/maintenances/{made['id']}", headers=BOOT), 204)
+    added, ended = only(client, "add_maintenance"), only(client, "delete_maintenance")
+    assert added["target"] == ended["target"] == f"check:web1:http:maintenance:{made['id']}"
+    assert added["after"]["summary"] == "swap" and ended["before"]["summary"] == "swap"
