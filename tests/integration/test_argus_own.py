@@ -214,3 +214,25 @@ def test_a_person_removes_only_tags_they_added_and_a_source_names_no_source(
         headers=src_auth,
     )
     assert r.status_code == 400 and r.json()["source"], r.text
+
+
+def test_a_users_managed_email_destination_follows_their_email(client: Client) -> None:
+    dests = f"{NP}destinations/"
+
+    def emails() -> dict[int, str]:
+        found = client.get(dests, headers=BOOT).json()
+        return {d["pk"]: d["settings"]["email_address"] for d in found if d["media"] == "email"}
+
+    ann = user(client, "ann", "responder", email="ann@example.org")
+    [(pk, address)] = emails().items()
+    assert address == "ann@example.org"
+    r = client.patch(f"/users/{ann['id']}", json={"email": "ann@new.example.org"}, headers=BOOT)
+    assert r.status_code == 200, r.text
+    assert emails() == {pk: "ann@new.example.org"}  # the same destination: profiles follow
+    # A user without an email gets one when given one.
+    ben = user(client, "ben", "viewer")
+    client.patch(f"/users/{ben['id']}", json={"email": "ben@example.org"}, headers=BOOT)
+    assert sorted(emails().values()) == ["ann@new.example.org", "ben@example.org"]
+    # Another destination already has the address: Argus refuses duplicates, so it stays.
+    client.patch(f"/users/{ben['id']}", json={"email": "ann@new.example.org"}, headers=BOOT)
+    assert sorted(emails().values()) == ["ann@new.example.org", "ben@example.org"]

@@ -160,6 +160,9 @@ def test_the_user_is_the_providers_sub_not_the_name_or_email(
         assert sign_in(client, "s-dee").status_code == 303
     again = people.user(dee.id)
     assert again is not None and again.username == "dee" and again.email == "dee@new.example.org"
+    with TestClient(app=create_app(ctx)) as client:
+        dests = client.get("/api/v2/notificationprofiles/destinations/", headers=boot).json()
+        assert [d["settings"] for d in dests] == [{"email_address": "dee@new.example.org"}]
     assert people.user_by_name("dee.new") is None
     assert len(people.users()) == 1
 

@@ -284,6 +284,30 @@ def add_user_email(request: Request[Any, Any, Any], user_id: str, email: str) ->
     return pk
 
 
+def sync_user_email(request: Request[Any, Any, Any], user_id: str, email: str) -> None:
+    """Keep the user's managed email destination at their email, as Argus does.
+
+    A changed email rewrites it (profiles naming it follow), or creates one if the
+    user has none; it is left alone when another destination has the new address
+    (Argus refuses duplicates) and when the email is cleared.
+    """
+    if not email:
+        return
+    mine = [
+        d
+        for d in records.all_records(request, "destination").values()
+        if d.get("user") == user_id and d.get("managed")
+    ]
+    if not mine:
+        add_user_email(request, user_id, email)
+        return
+    settings = {"email_address": email}
+    others = records.all_records(request, "destination").values()
+    if any(o["media"] == "email" and o["settings"] == settings for o in others):
+        return
+    records.save(request, "destination", {**mine[0], "settings": settings, "label": email})
+
+
 @get("/notificationprofiles/destinations/", sync_to_thread=True)
 def list_destinations(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     records.admin_only(request)

@@ -28,7 +28,7 @@ from litestar import Request, Response, get
 from litestar.params import FromQuery
 from litestar.response import Redirect
 
-from services.api.argus.profiles import add_user_email
+from services.api.argus.profiles import add_user_email, sync_user_email
 from services.api.argus.timeslots import add_default_timeslot
 from services.api.audit import note_action
 from services.api.auth import connection_client
@@ -172,6 +172,8 @@ def _user_for(request: Request[Any, Any, Any], claims: dict[str, Any], issuer: s
     changed = msgspec.structs.replace(user, role=role, email=email or user.email)
     if changed != user:
         people.save_user(user, changed)
+    if changed.email != user.email:
+        sync_user_email(request, user.id, changed.email)
     return changed
 
 
