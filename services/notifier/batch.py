@@ -22,13 +22,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from services.notifier.core import Expansion, NotifierState, apply, episode_key, expand
-from services.notifier.routing import Index, Selection
 from shared.escalation import Escalation
 from shared.escalation_store import escalation_id
 from shared.explain import ENCODER as EXPLAIN_ENCODER
 from shared.explain import notification_record
 from shared.models import Notification
+from shared.routing.expansion import expand
+from shared.routing.notifier_state import Expansion, NotifierState, apply, episode_key
+from shared.routing.selection import Index, Selection
 
 M = TypeVar("M")  # the consumed message a ref came in (rejections name it)
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.notifier.batch import escalations_to_start
-from services.notifier.core import NotifierState, expand
-from services.notifier.routing import compile_index, select
 from services.scheduler.core import fire
 from shared.directory import DirectorySnapshot
 from shared.escalation import CheckView, Escalation, Policy, Step, Target, simulate
 from shared.models import Contact, Medium, Notification, Rule, SeverityRoute, TimeRecurrence
 from shared.oncall import Layer, Schedule
+from shared.routing.expansion import expand
+from shared.routing.notifier_state import NotifierState
+from shared.routing.selection import compile_index, select
 
 # Saturday 2026-12-12 03:00 UTC
 SAT_0300 = datetime(2026, 12, 12, 3, 0, tzinfo=UTC).timestamp()

@@ -24,18 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 # "why was this page sent or not" (GET /explain, POST /simulate, tocsin explain/simulate).
 LIBRARY_USERS: dict[str, frozenset[str]] = {"explain": frozenset({"api", "cli"})}
 
-# The dry run calls the workers' own pure cores and read-only loaders, so an
-# explanation is what the pipeline decides rather than a copy of its rules.
-EXPLAIN_USES: frozenset[str] = frozenset(
-    {
-        "services.processor.core",
-        "services.processor.effects",
-        "services.processor.store",
-        "services.notifier.core",
-        "services.notifier.routing",
-        "services.notifier.store",
-    }
-)
+# The dry run calls the workers' pure decisions, which live in shared/ for that
+# reason (shared/processing/, shared/routing/), and one read-only loader that
+# has not moved yet: the processor's batch loader `load` in
+# services/processor/store.py (a Lua read of check, tags and maintenances),
+# frozen while the delivery path is reworked there.  Moving `load` to shared/
+# empties this set.
+EXPLAIN_USES: frozenset[str] = frozenset({"services.processor.store"})
 
 # `tocsin worker NAME` (what each child of the `tocsin up` supervisor runs) imports
 # that worker's `run` lazily, inside the command, so `tocsin` itself loads no worker.
@@ -171,7 +166,7 @@ def test_the_rule_sees_every_kind_of_cross_service_import(tmp_path: Path) -> Non
         "    from services.ingest.worker import make_handler\n"
     )
     (tmp_path / "services" / "explain" / "x.py").write_text(
-        "from services.processor.core import apply_event\n"
+        "from services.processor.core import apply_event\n"  # a worker's module, not shared/
         "from services.gateways.runner import Runner\n"
         "from ..api import app\n"
         "from services.processor import store\n"
@@ -187,6 +182,7 @@ def test_the_rule_sees_every_kind_of_cross_service_import(tmp_path: Path) -> Non
         "services.api.a:8 imports services.ingest.worker (run)",
         "services.cli.main:1 imports services.ingest.worker (run)",
         "services.cli.main:4 imports services.ingest.worker (make_handler)",
+        "services.explain.x:1 imports services.processor.core (apply_event)",
         "services.explain.x:2 imports services.gateways.runner (Runner)",
         "services.explain.x:3 imports services.api (app)",
         "services.explain.x:5 imports services.processor (worker)",

@@ -7,9 +7,9 @@ from typing import Any
 import msgspec
 
 from services.notifier.batch import escalations_to_start
-from services.notifier.routing import compile_index, select
 from shared.directory import DirectorySnapshot
 from shared.models import Notification
+from shared.routing.selection import compile_index, select
 from tests.unit.test_profiles_scenarios import event, profile, snapshot
 
 

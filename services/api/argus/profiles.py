@@ -10,7 +10,7 @@ destinations nested.  Profiles, timeslots and destinations belong to the
 user who made them: a responder edits their own, an admin all (docs/users.md);
 a profile may also name an owner ``contact`` (its timezone
 evaluates the timeslot, its name is on the deliveries) or a ``timezone``.
-The notifier evaluates profiles (``services/notifier/profiles.py``).
+The notifier evaluates profiles (``shared/routing/profiles.py``).
 """
 
 from __future__ import annotations
