@@ -34,7 +34,7 @@ EXPLAIN_USES: frozenset[str] = frozenset({"services.processor.store"})
 
 # `tocsin worker NAME` (what each child of the `tocsin up` supervisor runs) imports
 # that worker's `run` lazily, inside the command, so `tocsin` itself loads no worker.
-SUPERVISOR_MODULE = "services.cli.main"
+SUPERVISOR_MODULE = "services.cli.processes"
 SUPERVISED = frozenset(
     f"services.{w}.worker"
     for w in ("ingest", "processor", "notifier", "scheduler", "api", "gateways")
@@ -159,7 +159,7 @@ def test_the_rule_sees_every_kind_of_cross_service_import(tmp_path: Path) -> Non
         "from shared.models import Rule\n"
         "from services.explain.simulate import simulate\n"
     )
-    (tmp_path / "services" / "cli" / "main.py").write_text(
+    (tmp_path / "services" / "cli" / "processes.py").write_text(
         "from services.ingest.worker import run\n"  # eager: not the supervisor's lazy import
         "def cmd():\n"
         "    from services.ingest.worker import run\n"
@@ -180,8 +180,8 @@ def test_the_rule_sees_every_kind_of_cross_service_import(tmp_path: Path) -> Non
         "services.api.a:3 imports services.ingest (ingest)",
         "services.api.a:6 imports services.processor.core (apply_event)",
         "services.api.a:8 imports services.ingest.worker (run)",
-        "services.cli.main:1 imports services.ingest.worker (run)",
-        "services.cli.main:4 imports services.ingest.worker (make_handler)",
+        "services.cli.processes:1 imports services.ingest.worker (run)",
+        "services.cli.processes:4 imports services.ingest.worker (make_handler)",
         "services.explain.x:1 imports services.processor.core (apply_event)",
         "services.explain.x:2 imports services.gateways.runner (Runner)",
         "services.explain.x:3 imports services.api (app)",
