@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 from services.explain.simulate import DryRun, StateReader, route, simulate
-from services.processor import store as processor_store
+from services.processor.store import load
 from shared.directory import Directory
 from shared.keys import Keys, check_id
 from shared.models import CheckEvent, Notification, severity_of
@@ -29,7 +29,7 @@ from shared.routing.selection import compile_index
 def dry_run(r: Any, keys: Keys, event: CheckEvent, history_max_age_s: int = 30 * 86400) -> DryRun:
     """Run :func:`simulate` on the current Redis state and configuration (reads only)."""
     cid = check_id(event.entity, event.check)
-    loaded = processor_store.load(r, keys, {cid: [event]}, {}, history_max_age_s)
+    loaded = load(r, keys, {cid: [event]}, {}, history_max_age_s)
     next_id = int(r.get(keys.incident_seq()) or 0) + 1
     index = compile_index(Directory(r, keys).snapshot())
     return simulate(loaded.views[cid], event, next_id, index, _reader(r, keys))
