@@ -1,4 +1,4 @@
-"""What the processor core returns: the check view in, and the effects of one event out."""
+"""What the state machine (``apply_event``) takes and returns: the check view in, the effects of one event out."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ FilterOutcome = Literal["pass", "block", "notify"]
 
 
 class CheckView(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything the core needs to know about one check."""
+    """Everything the state machine needs to know about one check."""
 
     id: str
     record: CheckRecord | None = None

@@ -1,7 +1,7 @@
 """What a processor notification says: severity, duration, previous state and incident facts.
 
-Pure, called by the core (``shared/processing/state_machine.py``) once its filter
-chain decided to notify; the notifier routes on these fields, Argus
+Pure, called by the state machine (``service_events.py``, ``action_events.py``)
+once its filter chain decided to notify; the notifier routes on these fields, Argus
 notification profiles filter on the incident facts (docs/profiles.md).
 """
 
