@@ -22,7 +22,9 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from prometheus_client import CollectorRegistry
 
+from services.scheduler.worker import Scheduler, SchedulerMetrics
 from shared.checks import CheckRecord
 from shared.config import Settings
 from shared.escalation import Escalation, Policy, Step, Target
@@ -31,10 +33,11 @@ from shared.keys import Keys
 from shared.models import Notification
 from shared.oncall_store import OncallStore
 from shared.records import to_hash
+from shared.sender import Sender
 from shared.store import connect_redis
 from tests.conftest import cleanup_namespace, settings_env
 from tests.faults.conftest import PrivateRedis, fault_env, make_settings
-from tests.support import collect
+from tests.support import collect, declare
 
 pytestmark = pytest.mark.faults
 
@@ -198,3 +201,37 @@ def test_a_pending_step_survives_a_redis_restart(
         ]
     finally:
         cleanup_namespace(settings)
+
+
+def test_a_scheduler_dying_mid_step_refires_the_same_page_once(settings: Settings) -> None:
+    """Killed after publishing step 1's page but before advancing: the step is claimed
+    again after ``TOCSIN_SCHEDULER_INFLIGHT_S`` and re-published with the *same* page id
+    (the notifier expands an id once: test_notifier_worker's redelivery test), and the
+    timeline and the step counter move once.  In-process, on a fake clock."""
+    declare(settings)
+    r, keys, store = _start_escalation(settings, waits=(60, 60))
+    now = time.time()
+
+    class Killed(Exception):
+        pass
+
+    def killed(*_: object) -> list[bool]:
+        raise Killed
+
+    a = Scheduler(settings, r, Sender(settings), SchedulerMetrics(CollectorRegistry()))
+    a.store.advance = killed  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        a.tick(now)
+    assert _timeline(store, "e1") == []
+    r.delete(keys.scheduler_lease())  # A's lease lapsed
+    b = Scheduler(settings, r, Sender(settings), SchedulerMetrics(CollectorRegistry()))
+    assert b.tick(now + 1) == 0  # still in flight: nobody fires it twice at once
+    assert b.tick(now + settings.scheduler_inflight_s + 0.5) == 1
+    assert b.tick(now + settings.scheduler_inflight_s + 1) == 0  # step 2 is 60 s away
+    pages = collect(settings, [f"{settings.namespace}.notifications"], 3, timeout=3)
+    assert [json.loads(p["body"])["id"] for p in pages] == [page_id("e1", 0)] * 2
+    assert [(e["step"], e["paged"]) for e in _timeline(store, "e1")] == [(1, ["c0"])]
+    loaded = store.load(["e1"])["e1"]
+    assert loaded is not None and loaded.step == 1
+    for s in (a, b):
+        s.sender.close()
