@@ -1,4 +1,11 @@
-"""Publish events onto ``NS.events`` from outside the pipeline (API, CLI, demo).
+"""Publish events into the pipeline from outside it (API, CLI, demo).
+
+A source body given to :meth:`Sender.send` is decoded here, as ingest would
+decode it, and its events go straight to the processor's partition queues
+on ``NS.checks`` (refused items to ``NS.dead``): the API has the body in
+hand, so sending it through ``NS.events`` and ingest would only add a
+durable hop, and a worker, to every page (``shared/intake.py``).  External
+publishers still use ``NS.events``.
 
 When :meth:`Sender.send` returns, the broker has the messages on disk.  The
 API calls it from many request threads at once, so sends are *group
@@ -13,15 +20,17 @@ away fails the group's callers (the API answers 503).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pika.adapters.blocking_connection import BlockingConnection
 
+from shared import intake
 from shared.amqp import Names, OutMessage, Publisher, connect, declare_topology
 from shared.config import Settings
 from shared.consumer import AMQP_ERRORS
@@ -39,14 +48,23 @@ class _Request:
     messages: list[OutMessage]
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
+    # Called on the publishing thread once the group is committed (or failed).
+    on_done: Callable[[BaseException | None], None] | None = None
 
 
 class Sender:
     """A durable publisher to the events exchange, shared by threads (group commit)."""
 
-    def __init__(self, settings: Settings, name: str = "tocsin-sender") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        name: str = "tocsin-sender",
+        metrics: intake.IngestMetrics | None = None,
+    ) -> None:
         self.settings = settings
         self.names = Names(settings.namespace)
+        self._decoders = intake.decoders(settings.identity_labels)
+        self.metrics = metrics
         self.name = name
         self._cv = threading.Condition()
         self._pending: list[_Request] = []
@@ -62,25 +80,87 @@ class Sender:
         exchange: str | None = None,
         message_ids: Sequence[str] | None = None,
     ) -> list[str]:
-        """Publish each body as one message; returns their message ids once they are durable.
+        """Publish each body; returns their message ids once they are durable.
 
-        ``exchange`` defaults to ``NS.events``; ``""`` with a queue name as the
-        routing key publishes straight to that queue (the Argus API's
-        notification refs).  ``message_ids`` replaces the random ids.
+        Without ``exchange`` each body is a source body in the format named by
+        ``routing_key``, decoded and routed to the processor's partitions
+        (event ids are ``<message id>:<index>``, as ingest gives them).  An
+        explicit ``exchange`` publishes the body unchanged there; ``""`` with
+        a queue name as the routing key publishes straight to that queue.
+        ``message_ids`` replaces the random ids.
         """
         ids = list(message_ids) if message_ids else [uuid.uuid4().hex for _ in bodies]
-        stamp = int(time.time())
-        target = self.names.events if exchange is None else exchange
-        messages = [
-            OutMessage(target, routing_key, body, message_id=mid, timestamp=stamp)
-            for body, mid in zip(bodies, ids, strict=True)
-        ]
-        self._submit(_Request(messages))
+        self._submit(_Request(self.messages(bodies, routing_key, exchange, ids)))
         return ids
+
+    def messages(
+        self,
+        bodies: Sequence[bytes],
+        routing_key: str = "flapjack",
+        exchange: str | None = None,
+        message_ids: Sequence[str] | None = None,
+    ) -> list[OutMessage]:
+        """What :meth:`send` publishes, for a caller that commits it with other messages."""
+        ids = list(message_ids) if message_ids else [uuid.uuid4().hex for _ in bodies]
+        now = time.time()
+        if exchange is not None:
+            return [
+                OutMessage(exchange, routing_key, body, message_id=mid, timestamp=int(now))
+                for body, mid in zip(bodies, ids, strict=True)
+            ]
+        out: list[OutMessage] = []
+        for body, mid in zip(bodies, ids, strict=True):
+            out.extend(
+                intake.direct_messages(
+                    self.names,
+                    self.settings.partitions,
+                    self._decoders,
+                    body=body,
+                    routing_key=routing_key,
+                    message_id=mid,
+                    stage="intake",
+                    now=now,
+                    metrics=self.metrics,
+                )
+            )
+        return out
 
     def send_messages(self, messages: Sequence[OutMessage]) -> None:
         """Publish prepared messages (to any exchanges) together; returns once durable."""
         self._submit(_Request(list(messages)))
+
+    async def send_async(self, bodies: Sequence[bytes], routing_key: str = "flapjack") -> list[str]:
+        """:meth:`send` for an event loop: waits for the commit without holding a thread.
+
+        The API's intake routes use it: handing each request to a worker
+        thread that only waits for the publishing thread cost a thread switch
+        each way per request (docs/benchmarks.md).
+        """
+        ids = [uuid.uuid4().hex for _ in bodies]
+        await self.send_messages_async(self.messages(bodies, routing_key, None, ids))
+        return ids
+
+    async def send_messages_async(self, messages: Sequence[OutMessage]) -> None:
+        """:meth:`send_messages` for an event loop."""
+        loop = asyncio.get_running_loop()
+        settled: asyncio.Future[BaseException | None] = loop.create_future()
+
+        def settle(error: BaseException | None) -> None:
+            if not settled.done():
+                settled.set_result(error)
+
+        def on_done(error: BaseException | None) -> None:
+            loop.call_soon_threadsafe(settle, error)
+
+        self._enqueue(_Request(list(messages), on_done=on_done))
+        try:
+            error = await asyncio.wait_for(settled, SEND_TIMEOUT_S)
+        except TimeoutError:
+            raise ConnectionError(
+                f"broker did not take the messages within {SEND_TIMEOUT_S:g} s"
+            ) from None
+        if error is not None:
+            raise error
 
     def ping(self) -> bool:
         """True when the broker answers (opens the connection if needed)."""
@@ -101,6 +181,13 @@ class Sender:
     # ------------------------------------------------------------------ the publishing thread
 
     def _submit(self, req: _Request) -> None:
+        self._enqueue(req)
+        if not req.done.wait(SEND_TIMEOUT_S):
+            raise ConnectionError(f"broker did not take the messages within {SEND_TIMEOUT_S:g} s")
+        if req.error is not None:
+            raise req.error
+
+    def _enqueue(self, req: _Request) -> None:
         with self._cv:
             if self._closed:
                 raise ConnectionError("sender is closed")
@@ -111,10 +198,6 @@ class Sender:
                 )
                 self._thread.start()
             self._cv.notify()
-        if not req.done.wait(SEND_TIMEOUT_S):
-            raise ConnectionError(f"broker did not take the messages within {SEND_TIMEOUT_S:g} s")
-        if req.error is not None:
-            raise req.error
 
     def _run(self) -> None:
         while True:
@@ -136,6 +219,8 @@ class Sender:
             for req in group:
                 req.error = error
                 req.done.set()
+                if req.on_done is not None:
+                    req.on_done(error)
         self._reset()
 
     def _publish(self, messages: list[OutMessage]) -> BaseException | None:

@@ -8,12 +8,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import msgspec
 import pika
 
 from shared.amqp import Names, connect, declare_topology
 from shared.config import Settings
 from shared.consumer import BatchConsumer
-from shared.models import ENCODER, decode_deliveries
+from shared.models import ENCODER, CheckEvent, decode_deliveries
 
 
 def declare(settings: Settings) -> None:
@@ -101,6 +102,22 @@ def collect(
     finally:
         conn.close()
     return got
+
+
+def split_events(body: bytes) -> list[bytes]:
+    """Each event of a message on a processor partition queue (JSON arrays), encoded alone."""
+    return [ENCODER.encode(e) for e in msgspec.json.decode(body, type=list[CheckEvent])]
+
+
+def collect_events(settings: Settings, n: int, timeout: float = 10.0) -> list[CheckEvent]:
+    """The normalised events on the processor's partition queues (what ingest or the API sent).
+
+    Counts events, not messages: a source body becomes one array per partition.
+    """
+    names = Names(settings.namespace)
+    queues = [names.processor(k) for k in range(settings.partitions)]
+    got = collect(settings, queues, n, timeout, split=split_events)
+    return [msgspec.json.decode(m["body"], type=CheckEvent) for m in got]
 
 
 @contextmanager

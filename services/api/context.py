@@ -19,6 +19,7 @@ from services.api.errors import ApiError
 from shared.check_quota import CheckQuota
 from shared.config import Settings
 from shared.directory import Directory
+from shared.intake import IngestMetrics
 from shared.keys import Keys
 from shared.redis_memory import RedisMemoryCollector
 from shared.sender import Sender
@@ -81,6 +82,10 @@ class ApiContext:
             ["kind"],
             registry=self.registry,
         )
+        # Events the API routes into the pipeline itself (shared/intake.py) are
+        # counted as ingest counts its own, in this process's registry.
+        if self.sender.metrics is None:
+            self.sender.metrics = IngestMetrics(self.registry)
         # Redis used memory against maxmemory, read at scrape time (docs/scaling.md).
         self.registry.register(RedisMemoryCollector(self.redis))
 

@@ -125,8 +125,7 @@ def _rejections(decoded: Decoded) -> list[Rejection]:
 
 async def _publish(ctx: ApiContext, body: bytes, routing_key: str) -> None:
     try:
-        # pika blocks; keep the event loop free for other requests.
-        await anyio.to_thread.run_sync(lambda: ctx.sender.send([body], routing_key=routing_key))
+        await ctx.sender.send_async([body], routing_key=routing_key)
     except AMQP_ERRORS as exc:
         raise ApiError(503, f"broker unavailable: {exc!r}") from None
 

@@ -256,7 +256,7 @@ def decode_body(
 
 
 def decoder(identity_labels: Sequence[str]) -> Callable[[bytes, float, str | None, str], Decoded]:
-    """A ``SOURCE_DECODERS`` entry bound to the deployment's identity labels."""
+    """A ``shared.intake.SOURCE_DECODERS`` entry bound to the deployment's identity labels."""
     labels = tuple(identity_labels)
 
     def decode(

@@ -15,13 +15,11 @@ from litestar.testing import TestClient
 
 from services.api.app import create_app
 from services.api.context import ApiContext
-from shared.amqp import Names
 from shared.config import Settings
-from shared.formats.flapjack import decode_body
 from shared.keys import Keys
 from shared.sender import Sender
 from shared.store import connect_redis
-from tests.support import collect
+from tests.support import collect_events
 
 pytestmark = pytest.mark.integration
 
@@ -56,14 +54,9 @@ def make_incident(client: Client, auth: dict[str, str], **fields: Any) -> dict[s
 
 
 def published(settings: Settings, n: int, timeout: float = 5) -> list[Any]:
-    """The check events the API sent to the pipeline, as ingest decodes them."""
-    got = collect(settings, [Names(settings.namespace).ingest], n=n, timeout=timeout)
-    assert all(m["routing_key"] == "argus" for m in got)
-    events = []
-    for m in got:
-        decoded = decode_body(m["body"], 2e9, None, "argus")
-        assert not decoded.rejected, decoded.rejected
-        events.extend(decoded.accepted)
+    """The check events the API sent to the pipeline (routed to the processor's partitions)."""
+    events = collect_events(settings, n, timeout)
+    assert all(e.source == "argus" for e in events)
     return events
 
 

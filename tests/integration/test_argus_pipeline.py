@@ -23,14 +23,13 @@ from shared.amqp import Names, partition_key, partition_of
 from shared.check_store import CheckStore
 from shared.config import Settings
 from shared.consumer import BatchResult, Message
-from shared.formats.flapjack import decode_body
 from shared.keys import Keys, check_id
 from shared.models import ENCODER, CheckEvent, Notification
 from shared.records import from_hash
 from shared.sender import Sender
 from shared.store import connect_redis
 from tests.integration.test_argus_api import ADMIN, TOKEN, make_incident, make_source
-from tests.support import collect
+from tests.support import collect_events
 
 pytestmark = pytest.mark.integration
 
@@ -66,11 +65,7 @@ def process(settings: Settings, events: list[CheckEvent]) -> BatchResult:
 
 
 def ingested(settings: Settings, n: int) -> list[CheckEvent]:
-    got = collect(settings, [Names(settings.namespace).ingest], n=n, timeout=5)
-    out: list[CheckEvent] = []
-    for m in got:
-        out.extend(decode_body(m["body"], 2e9, m["message_id"], m["routing_key"]).accepted)
-    return out
+    return collect_events(settings, n, timeout=5)
 
 
 def notifications(settings: Settings, result: BatchResult) -> list[Notification]:

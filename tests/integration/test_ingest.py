@@ -93,7 +93,7 @@ def test_non_json_body_is_dead_lettered_and_worker_keeps_going(settings: Setting
 
 
 def test_large_bodies_are_split_into_bounded_messages_per_partition(settings: Settings) -> None:
-    from services.ingest.worker import MAX_EVENTS_PER_MESSAGE
+    from shared.intake import MAX_EVENTS_PER_MESSAGE
 
     names = Names(settings.namespace)
     declare(settings)

@@ -8,10 +8,10 @@ from collections.abc import Iterable
 
 import pytest
 
-from shared.amqp import Names, OutMessage, Publisher
+from shared.amqp import OutMessage, Publisher
 from shared.config import Settings
 from shared.sender import Sender
-from tests.support import collect, declare
+from tests.support import collect_events, declare
 
 pytestmark = pytest.mark.integration
 
@@ -61,8 +61,9 @@ def test_sends_waiting_together_share_one_commit(
     sender.close()
     assert groups == [1, 7]
     assert len(returned) == 8
-    got = collect(settings, [Names(settings.namespace).ingest], n=8, timeout=10)
-    assert sorted(m["message_id"] for m in got) == sorted(i for ids in returned for i in ids)
+    got = collect_events(settings, n=8, timeout=10)
+    # Event ids are <message id>:<index>, as ingest gives them.
+    assert sorted(e.id for e in got) == sorted(f"{i}:0" for ids in returned for i in ids)
 
 
 def test_a_broker_that_is_away_fails_the_send_and_ping(settings: Settings) -> None:

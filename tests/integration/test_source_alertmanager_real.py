@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry
 
 from services.api.app import create_app
 from services.api.context import ApiContext
-from services.ingest.worker import SOURCE_DECODERS, IngestMetrics, make_handler
+from services.ingest.worker import IngestMetrics, make_handler
 from services.processor.worker import build_consumer
 from shared.amqp import Names
 from shared.check_store import CheckStore
@@ -36,6 +36,7 @@ from shared.checks import CheckDetail
 from shared.config import Settings
 from shared.consumer import BatchConsumer
 from shared.formats import alertmanager
+from shared.intake import SOURCE_DECODERS
 from shared.keys import Keys
 from shared.models import NOTIFICATION_REF_DECODER, Notification
 from shared.records import from_hash

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,19 +11,15 @@ from typing import Any
 import msgspec
 import pytest
 from litestar.testing import TestClient
-from prometheus_client import CollectorRegistry
 
 from services.api.app import create_app
 from services.api.context import ApiContext
-from services.ingest.worker import IngestMetrics, make_handler
 from shared.amqp import Names
 from shared.config import Settings
-from shared.consumer import BatchConsumer
 from shared.models import CheckEvent
 from shared.sender import Sender
 from shared.store import connect_redis
-from shared.telemetry import ConsumerMetrics
-from tests.support import collect, running
+from tests.support import collect, collect_events
 
 pytestmark = pytest.mark.integration
 
@@ -43,8 +40,9 @@ def client(settings: Settings) -> Iterator[TestClient]:  # type: ignore[type-arg
     ctx.sender.close()
 
 
-def _published(settings: Settings, n: int, timeout: float = 10) -> list[dict[str, Any]]:
-    return collect(settings, [Names(settings.namespace).ingest], n=n, timeout=timeout)
+def _published(settings: Settings, n: int, timeout: float = 10) -> list[CheckEvent]:
+    """The events the API routed to the processor's partitions (it decodes bodies itself)."""
+    return collect_events(settings, n, timeout)
 
 
 def _alert(**labels: str) -> dict[str, Any]:
@@ -68,7 +66,7 @@ def _webhook(*alerts: dict[str, Any]) -> bytes:
         pytest.param(f"/sources/alertmanager?token={TOKEN}", {}, id="query token"),
     ],
 )
-def test_webhook_is_published_unchanged_on_routing_key_alertmanager(
+def test_webhook_events_go_straight_to_the_processor_queues(
     client: TestClient,  # type: ignore[type-arg]
     settings: Settings,
     url: str,
@@ -77,8 +75,11 @@ def test_webhook_is_published_unchanged_on_routing_key_alertmanager(
     r = client.post(url, content=WEBHOOK, headers={**headers, **JSON})
     assert r.status_code == 200, r.text
     assert r.json() == {"accepted": 2, "rejected": []}
-    (msg,) = _published(settings, 1)
-    assert msg["routing_key"] == "alertmanager" and msg["body"] == WEBHOOK
+    got = _published(settings, 2)
+    assert sorted((e.source, e.check) for e in got) == [
+        ("alertmanager", "DiskFilling"),
+        ("alertmanager", "HighErrorRate"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -165,8 +166,9 @@ def test_refused_body_is_not_published(
     good = _webhook(_alert(alertname="A"))
     assert client.post("/sources/alertmanager", content=good, headers=AUTH).status_code == 200
     # Same channel, so order holds: had the refused body been published, it would come first.
-    got = _published(settings, 1)
-    assert [m["body"] for m in got] == [good]
+    got = collect(settings, [Names(settings.namespace).dead], n=1, timeout=1)
+    assert got == []
+    assert [e.check for e in _published(settings, 1)] == ["A"]
 
 
 def test_huge_payload_is_413(client: TestClient) -> None:  # type: ignore[type-arg]
@@ -183,8 +185,8 @@ def test_prometheus_push_takes_the_v2_list_with_bearer_token(
     r = client.post("/api/v2/alerts", content=body, headers={**AUTH, **JSON})
     assert r.status_code == 200, r.text
     assert r.json()["accepted"] == 2
-    (msg,) = _published(settings, 1)
-    assert msg["routing_key"] == "alertmanager" and msg["body"] == body
+    got = _published(settings, 2)
+    assert {e.source for e in got} == {"alertmanager"} and len({e.id for e in got}) == 2
     # A webhook object is not an API v2 list.
     r = client.post("/api/v2/alerts", content=WEBHOOK, headers={**AUTH, **JSON})
     assert r.status_code == 400 and r.json()["field"] == "body"
@@ -215,10 +217,12 @@ def test_source_lifecycle_and_its_own_token(
     r = client.post(f"/sources/cron/events?token={token}", content=payload)
     assert r.status_code == 202, r.text
     assert r.json() == {"accepted": 1, "rejected": []}
-    (msg,) = _published(settings, 1)
-    assert msg["routing_key"] == "generic"
-    envelope = json.loads(msg["body"])
-    assert envelope["source"] == "cron" and envelope["payload"] == json.loads(payload)
+    (event,) = _published(settings, 1)
+    assert (event.source, event.entity, event.check) == (
+        "generic:cron",
+        "backup-1",
+        "nightly-backup",
+    )
     # The source token is no admin token, and a wrong token learns nothing.
     assert client.get("/sources", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert client.post("/sources/cron/events?token=wrong", content=payload).status_code == 401
@@ -285,24 +289,7 @@ def test_mapping_errors_name_the_pointer(client: TestClient) -> None:  # type: i
     assert client.post(f"/sources/cron/events?token={token}", content=b"{").status_code == 400
 
 
-# ----------------------------------------------------------------------------- through ingest
-
-
-def _ingest(settings: Settings) -> tuple[BatchConsumer, IngestMetrics]:
-    names = Names(settings.namespace)
-    registry = CollectorRegistry()
-    metrics = IngestMetrics(registry)
-    consumer = BatchConsumer(
-        amqp_url=settings.amqp_url,
-        names=names,
-        partitions=settings.partitions,
-        queues=[names.ingest],
-        handler=make_handler(names, settings.partitions, metrics),
-        stage="ingest",
-        metrics=ConsumerMetrics(registry, "ingest"),
-        batch_wait_ms=5,
-    )
-    return consumer, metrics
+# ----------------------------------------------------------------------------- into the pipeline
 
 
 def test_sources_reach_the_processor_queues_and_bad_items_the_dead_letters(
@@ -311,21 +298,13 @@ def test_sources_reach_the_processor_queues_and_bad_items_the_dead_letters(
 ) -> None:
     names = Names(settings.namespace)
     token = _declare(client)
-    consumer, metrics = _ingest(settings)
-    with running(consumer):
-        assert (
-            client.post("/sources/alertmanager", content=WEBHOOK, headers=AUTH).status_code == 200
-        )
-        bad_cron = b'{"host": "h", "job": "j", "exit_code": 9}'
-        assert (
-            client.post(f"/sources/cron/events?token={token}", content=bad_cron).status_code == 422
-        )
-        good_cron = (DATA / "cron_job.json").read_bytes()
-        assert (
-            client.post(f"/sources/cron/events?token={token}", content=good_cron).status_code == 202
-        )
-        queues = [names.processor(k) for k in range(settings.partitions)] + [names.dead]
-        got = collect(settings, queues, n=4, timeout=10)
+    assert client.post("/sources/alertmanager", content=WEBHOOK, headers=AUTH).status_code == 200
+    bad_cron = b'{"host": "h", "job": "j", "exit_code": 9}'
+    assert client.post(f"/sources/cron/events?token={token}", content=bad_cron).status_code == 422
+    good_cron = (DATA / "cron_job.json").read_bytes()
+    assert client.post(f"/sources/cron/events?token={token}", content=good_cron).status_code == 202
+    queues = [names.processor(k) for k in range(settings.partitions)] + [names.dead]
+    got = collect(settings, queues, n=4, timeout=10)
     dead = [m for m in got if m["queue"] == names.dead]
     events = [
         e
@@ -341,10 +320,14 @@ def test_sources_reach_the_processor_queues_and_bad_items_the_dead_letters(
     (d,) = dead
     assert "state: pointer `/exit_code` value '9'" in d["headers"]["x-tocsin-error"]
     assert d["headers"]["x-tocsin-routing-key"] == "generic"
+    assert d["headers"]["x-tocsin-stage"] == "intake"
+    # The API routed these itself, and counts them as ingest would.
+    text = client.get("/metrics", headers=AUTH).text
     counted = {
-        (s.labels["source"], s.labels["outcome"]): s.value
-        for s in metrics.events.collect()[0].samples
-        if s.name == "tocsin_ingest_events_total"
+        (m.group(2), m.group(1)): float(m.group(3))
+        for m in re.finditer(
+            r'^tocsin_ingest_events_total\{outcome="(\w+)",source="(\w+)"\} (\S+)$', text, re.M
+        )
     }
     assert counted == {
         ("alertmanager", "accepted"): 2,

@@ -33,7 +33,7 @@ from shared.models import (
 from shared.records import to_hash
 from shared.sender import Sender
 from shared.store import connect_redis
-from tests.support import collect, publish
+from tests.support import collect_events, publish
 
 pytestmark = pytest.mark.integration
 
@@ -223,13 +223,11 @@ def test_acknowledge_form_validates_then_publishes(client: TestClient, ctx: ApiC
     assert 'value="soon"' in bad.text  # the operator's input is kept
     forged = client.post("/ui/check/ack", data={**form, "csrf": "x", "duration": "1h"})
     assert forged.status_code == 422 and "expired" in forged.text
-    names = Names(ctx.settings.namespace)
     ok = client.post("/ui/check/ack", data={**form, "duration": "1h 30m"}, follow_redirects=False)
     assert ok.status_code == 303 and "done=ack" in ok.headers["location"]
-    [msg] = collect(ctx.settings, [names.ingest], 1, timeout=10)
-    event = msgspec.json.decode(msg["body"])
-    assert event["state"] == "acknowledgement"
-    assert (event["duration"], event["summary"]) == (5400, "on it")
+    [event] = collect_events(ctx.settings, 1, timeout=10)
+    assert event.state == "acknowledgement"
+    assert (event.duration, event.summary) == (5400, "on it")
 
 
 def test_test_notification_is_an_action_event(client: TestClient, ctx: ApiContext) -> None:  # type: ignore[type-arg]
@@ -237,9 +235,8 @@ def test_test_notification_is_an_action_event(client: TestClient, ctx: ApiContex
     csrf = csrf_of(client.get("/ui/check?entity=web1&check=http").text)
     form = {"csrf": csrf, "entity": "web1", "check": "http", "summary": "hello"}
     assert client.post("/ui/check/test", data=form, follow_redirects=False).status_code == 303
-    [msg] = collect(ctx.settings, [Names(ctx.settings.namespace).ingest], 1, timeout=10)
-    event = msgspec.json.decode(msg["body"])
-    assert (event["state"], event["summary"]) == ("test_notifications", "hello")
+    [event] = collect_events(ctx.settings, 1, timeout=10)
+    assert (event.state, event.summary) == ("test_notifications", "hello")
 
 
 def test_ack_of_a_healthy_check_is_refused_inline(client: TestClient, ctx: ApiContext) -> None:  # type: ignore[type-arg]

@@ -15,13 +15,12 @@ from services.api.app import create_app
 from services.api.context import ApiContext
 from services.api.passwords import hash_password
 from services.api.people_store import PeopleStore
-from shared.amqp import Names
 from shared.config import Settings
 from shared.people import User
 from shared.sender import Sender
 from shared.store import connect_redis
 from tests.integration.test_ui_pages import CSRF, LOGIN_CSRF, seed_check
-from tests.support import collect
+from tests.support import collect_events
 
 pytestmark = pytest.mark.integration
 
@@ -75,8 +74,8 @@ def test_a_user_signs_in_with_a_password_and_acts_in_their_name(app: Any, ctx: A
         seed_check(ctx.redis, ctx.keys, "db1", "disk", "critical", time.time() - 60)
         form = {"csrf": csrf(c), "entity": "db1", "check": "disk", "duration": "1h", "comment": ""}
         assert c.post("/ui/check/ack", data=form, follow_redirects=False).status_code == 303
-    [msg] = collect(ctx.settings, [Names(ctx.settings.namespace).ingest], 1, timeout=10)
-    assert msgspec.json.decode(msg["body"])["acknowledged_by"] == "responder1"
+    [event] = collect_events(ctx.settings, 1, timeout=10)
+    assert event.acknowledged_by == "responder1"
     with browser(app) as admin:
         assert sign_in(admin, "admin1") == 303
         page = admin.get("/ui/audit", params={"actor": "responder1"})

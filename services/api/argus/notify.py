@@ -21,7 +21,7 @@ from typing import Any
 from litestar import Request
 
 from services.api.argus.core import EVENT_DISPLAY, state_of_level
-from services.api.argus.plumbing import events_message
+from services.api.argus.plumbing import events_messages
 from services.api.argus.store import TOCSIN, ArgusStore, EventRecord, IncidentRecord
 from services.api.context import ctx_of
 from services.api.errors import ApiError
@@ -106,12 +106,12 @@ def notify_profiles(
 ) -> None:
     """Write the profile notifications of ``events`` (position, record) and publish them.
 
-    ``publish``: pipeline events of the same change (``NS.events``, routing key
-    ``argus``), sent in the same group commit as the notification refs, so a
+    ``publish``: pipeline events of the same change (source ``argus``, routed
+    to the processor's partitions), sent in the same group commit as the notification refs, so a
     change costs the broker one commit, not two.  503 if the broker is away.
     """
     ctx = ctx_of(request)
-    messages = [events_message(request, publish)] if publish else []
+    messages = events_messages(request, publish) if publish else []
     if events:
         if inc.source == TOCSIN:
             source_type = TOCSIN

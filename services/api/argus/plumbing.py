@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -23,7 +22,7 @@ from services.api.argus.store import ArgusStore, IncidentRecord, SourceRecord
 from services.api.auth import principal_of
 from services.api.context import ApiContext, ctx_of
 from services.api.errors import ApiError, split_field
-from shared.amqp import Names, OutMessage
+from shared.amqp import OutMessage
 from shared.consumer import AMQP_ERRORS
 from shared.models import MAX_FUTURE_SKEW_S
 
@@ -155,19 +154,20 @@ def ack_event(
     }
 
 
-def events_message(request: Request[Any, Any, Any], events: Sequence[dict[str, Any]]) -> OutMessage:
-    """The message that sends ``events`` on ``NS.events`` with routing key ``argus``."""
-    names = Names(ctx_of(request).settings.namespace)
+def events_messages(
+    request: Request[Any, Any, Any], events: Sequence[dict[str, Any]]
+) -> list[OutMessage]:
+    """The messages that send ``events`` (Flapjack-shaped, source ``argus``) into the pipeline."""
     body = msgspec.json.encode(list(events))
-    return OutMessage(names.events, "argus", body, message_id=uuid.uuid4().hex)
+    return ctx_of(request).sender.messages([body], "argus")
 
 
 def publish(request: Request[Any, Any, Any], events: list[dict[str, Any]]) -> None:
-    """Send events on ``NS.events`` with routing key ``argus``; 503 if the broker is away."""
+    """Send events into the pipeline as source ``argus``; 503 if the broker is away."""
     if not events:
         return
     try:
-        ctx_of(request).sender.send_messages([events_message(request, events)])
+        ctx_of(request).sender.send_messages(events_messages(request, events))
     except AMQP_ERRORS as exc:
         log.warning("argus event not published", extra={"error": repr(exc)})
         raise ApiError(503, f"broker unavailable: {exc!r}") from None
