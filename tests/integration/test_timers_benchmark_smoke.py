@@ -42,7 +42,7 @@ def test_the_benchmark_fires_every_timer_and_shows_head_of_line_blocking() -> No
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
     env.update({"TOCSIN_REDIS_URL": REDIS_URL, "TOCSIN_AMQP_URL": AMQP_URL})
     args = "--timers 30 --window 1 --lead 1.5 --kills 1 --tick-ms 100 --lease-ms 500"
-    args += " --inflight-s 1 --hol-s 3 --scenarios kill,head_of_line"
+    args += " --inflight-s 1 --hol-s 4 --scenarios kill,head_of_line"
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.timers", *args.split()],
         cwd=ROOT,
@@ -63,7 +63,8 @@ def test_the_benchmark_fires_every_timer_and_shows_head_of_line_blocking() -> No
         lat = kill["lateness_s"]
         assert 0 <= lat["p50"] <= lat["p99"] <= lat["max"], mech
     hol = {mech: per["head_of_line"]["short_timer_late_s"] for mech, per in res.items()}
-    # The timer due in 1 s waits behind the one due in 3 s only with per-message TTL.
-    assert hol["ttl"] >= 1.5, hol
-    assert hol["zset"] < 1.0 and hol["perdelay"] < 1.0, hol
+    # The timer due in 1 s waits behind the one due in 4 s (3 s late) only with
+    # per-message TTL; the others fire it within a tick (bounds loose for a loaded box).
+    assert hol["ttl"] >= 2.5, hol
+    assert hol["zset"] < 1.5 and hol["perdelay"] < 1.5, hol
     assert len(report["load_before"]) == 3 and len(report["load_after"]) == 3
