@@ -348,3 +348,7 @@ def _sync_feeds_forever(scheduler: Scheduler, stop: threading.Event) -> None:
             scheduler.sync_feeds(fetch, time.time())
         except _FEED_SYNC_ERRORS as exc:
             log.warning("calendar feed sync failed", extra={"stage": STAGE, "error": repr(exc)})
+        except Exception:
+            # Anything else (a bug, an odd calendar): logged with its traceback, and this
+            # thread lives on, since a dead sync thread would fail silently for good.
+            log.exception("calendar feed sync crashed", extra={"stage": STAGE})

@@ -8,6 +8,9 @@ and the scheduler's periodic sync (lease holder only).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +34,7 @@ from shared.media import validate_medium_settings
 from shared.oncall_store import OncallStore
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.conftest import settings_env
 
 pytestmark = pytest.mark.integration
 
@@ -241,3 +245,41 @@ def test_the_lease_holding_scheduler_resyncs_feeds(
         registry.get_sample_value("tocsin_scheduler_feed_syncs_total", {"outcome": "failed"}) == 1
     )
     scheduler.sender.close()
+
+
+def test_a_running_scheduler_resyncs_feeds_periodically(
+    client: TestClient,  # type: ignore[type-arg]
+    settings: Settings,
+    feed: tuple[Feed, str],
+) -> None:
+    """`tocsin worker scheduler` with TOCSIN_ONCALL_FEED_SYNC_S=1: the feed changes and the
+    stored layer follows without anyone calling the API."""
+    state, url = feed
+    kari, ola = _contact(client, "Kari"), _contact(client, "Ola")
+    sid = _schedule(client, kari)
+    state.body = rotation(["Kari", "Ola"])
+    assert client.post(f"/schedules/{sid}/import-ical", json={"url": url}, headers=AUTH).is_success
+    state.body = rotation(["Ola", "Kari"])
+    env = settings_env(settings) | {
+        "TOCSIN_ONCALL_FEED_SYNC_S": "1",
+        "TOCSIN_SCHEDULER_TICK_MS": "100",
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+    }
+    store = OncallStore(connect_redis(settings), Keys(settings.namespace))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.scheduler"], env=env, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 30
+        members: tuple[str, ...] = ()
+        while time.monotonic() < deadline:
+            s = store.get_schedule(sid)
+            members = s.layers[1].members if s is not None else ()
+            if members == (ola, kari):
+                break
+            time.sleep(0.1)  # polling Redis for the scheduler's write
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert members == (ola, kari)
+    assert state.hits >= 2  # the import, then the scheduler
