@@ -84,6 +84,8 @@ def fire(
             escalation_policy_id=policy.id,
             escalation_step=step + 1,
             escalation_contacts=entry.paged,
+            # A page of an Argus source's incident is routed to people, not to profiles.
+            profiles_only=False,
         )
     return StepOutcome(page, due_after(policy, step, now), entry)
 

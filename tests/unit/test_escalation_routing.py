@@ -159,3 +159,29 @@ def test_recovery_reaches_paged_people_their_own_rules_or_no_rules_at_all() -> N
     # Ola's rules (weekdays only) do not route a Saturday recovery: her rules decide.
     assert not any(d.medium.id == "m-ola" for d in out.deliveries)
     assert any("paged by an escalation" in d.text for d in out.decisions if d.contact_id == "kari")
+
+
+def test_a_page_for_an_argus_source_incident_reaches_people_not_profiles() -> None:
+    # The problem that started it is the Argus API's profiles_only notification; its pages
+    # must be expanded for the paged people (profiles_only would send them to profiles).
+    origin = problem(
+        id="argus:42:1", episode_id="42", profiles_only=True, incident_source="2", entity="nav"
+    )
+    esc = Escalation(
+        id="e",
+        policy_id="pol",
+        notification_id=origin.id,
+        check_id="c1",
+        episode_id="42",
+        started=SAT_0300,
+        incident_id="42",
+    )
+    policy = Policy(id="pol", name="ops", steps=(Step(targets=(Target(contact="bo"),)),))
+    out = fire(esc, 0, policy, {}, origin, CheckView(failing=True, episode_id="42"), SAT_0300)
+    assert out.page is not None and not out.page.profiles_only
+    index = compile_index(snap())
+    sent = expand(index, NotifierState(), out.page, select(index, out.page))
+    assert [
+        (d.medium.address, d.escalation.step if d.escalation else None) for d in sent.deliveries
+    ] == [("https://x/bo", 1)]
+    assert sent.effects.episode_added == {"m-bo"}  # the incident's end reaches Bo
