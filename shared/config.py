@@ -126,6 +126,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     scheduler_tick_ms: int = 500
     scheduler_lease_ms: int = 5000
     scheduler_inflight_s: float = 10.0
+    # How often the lease-holding scheduler re-syncs layers imported from a calendar feed
+    # URL (shared/feed_sync.py); 0 turns it off.
+    oncall_feed_sync_s: int = 3600
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     token_file: str = "~/.config/tocsin/token"

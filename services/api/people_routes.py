@@ -17,7 +17,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import UNSET, Meta, UnsetType
 
-from services.api.argus.profiles import add_user_email, sync_user_email
+from services.api.argus.destinations import add_user_email, sync_user_email
 from services.api.argus.timeslots import add_default_timeslot
 from services.api.audit import note_change
 from services.api.auth import principal_of

@@ -188,6 +188,7 @@ TABLE: dict[str, frozenset[str] | str] = {
     "POST /schedules/{sid:str}/overrides": ACT,
     "DELETE /schedules/{sid:str}/overrides/{oid:str}": ACT,
     "POST /schedules/{sid:str}/import-ical": ADMIN,
+    "POST /schedules/{sid:str}/sync": ADMIN,
     "GET /schedules/{sid:str}/oncall": READ,
     "GET /schedules/{sid:str}/timeline": READ,
     "GET /oncall": READ,

@@ -2,7 +2,7 @@
 
 Each kind is one hash ``pk -> JSON`` (``keys.argus_records(kind)``) with a
 sequence for pks.  Every write bumps ``config::version`` in the same MULTI so
-notifiers recompile their index (``services/notifier/profiles.py``) before
+notifiers recompile their index (``shared/routing/profiles.py``) before
 the next batch.  Also here: listing incidents with stored filters, shared by
 ``filterpreview/``, ``notificationprofiles/<pk>/incidents/``.
 """

@@ -28,7 +28,7 @@ from litestar import Request, Response, get
 from litestar.params import FromQuery
 from litestar.response import Redirect
 
-from services.api.argus.profiles import add_user_email, sync_user_email
+from services.api.argus.destinations import add_user_email, sync_user_email
 from services.api.argus.timeslots import add_default_timeslot
 from services.api.audit import note_action
 from services.api.auth import connection_client

@@ -1,0 +1,41 @@
+"""Redis key schema (the seed's Flapjack v2 layout) under the namespace prefix.
+
+Every key Tocsin touches is built here, never inline.  Keys that belong to one
+check carry the check id in a Redis Cluster hash tag (``{id}``) so all of a
+check's records live on one shard and a check's update is one pipeline.
+
+Ids: a check's id is derived from ``entity:check`` (see :func:`check_id`) so
+the processor never needs a lookup round trip; a check state's id is
+``<check id>.<sequence>``.
+
+The builders are grouped by what the keys hold, one module each:
+:mod:`~shared.keys.check_keys`, :mod:`~shared.keys.config_keys`,
+:mod:`~shared.keys.delivery_keys`, :mod:`~shared.keys.oncall_keys`,
+:mod:`~shared.keys.access_keys`; :class:`Keys` is all of them for one
+namespace, and :mod:`~shared.keys.ids` derives the ids.
+"""
+
+from __future__ import annotations
+
+from shared.keys.access_keys import AccessKeys
+from shared.keys.check_keys import CheckKeys
+from shared.keys.config_keys import ConfigKeys
+from shared.keys.delivery_keys import DeliveryKeys
+from shared.keys.ids import check_id, entity_id, state_id
+from shared.keys.oncall_keys import OnCallKeys
+
+__all__ = ["Keys", "check_id", "entity_id", "state_id"]
+
+
+class Keys(CheckKeys, ConfigKeys, DeliveryKeys, OnCallKeys, AccessKeys):
+    """Builds the namespaced key names; one instance per namespace."""
+
+    __slots__ = ("p",)
+
+    def __init__(self, namespace: str) -> None:
+        self.p = f"{namespace}:"
+
+    # -- whole namespace
+    def pattern(self) -> str:
+        """Glob matching every key of the namespace (for cleanup in tests and tools)."""
+        return f"{self.p}*"
