@@ -1,10 +1,11 @@
 """End-to-end benchmark: real workers, real broker and Redis, a local webhook receiver.
 
 ``python -m benchmarks.pipeline --workload steady|storm|flapping --events N
-[--batch B] [--rate R]`` starts ingest, processor, notifier, the webhook
+[--batch B] [--rate R] [--via amqp|api]`` starts ingest, processor, notifier, the webhook
 gateway and the API as subprocesses in a fresh namespace, configures one
 contact with a webhook medium and a catch-all rule through the API, sends
-the workload to ``NS.events`` and prints progress on stderr and one JSON
+the workload to ``NS.events`` (or, with ``--via api``, as ``POST /events``
+requests, the way HTTP sources arrive) and prints progress on stderr and one JSON
 object (docs/benchmarks.md) on the last line of stdout.  The namespace (Redis keys,
 queues, exchanges) is deleted afterwards.
 
@@ -26,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -259,6 +261,70 @@ def publish(
         sent = due
 
 
+def post(
+    settings: Settings,
+    plan: Plan,
+    batch: int,
+    rate: float,
+    state: str | None = None,
+    connections: int = 4,
+) -> None:
+    """Send the plan's events as an HTTP source does: ``POST /events`` from keep-alive connections.
+
+    Each body is stamped when it is sent, so latency is request start ->
+    webhook received.  Paced when ``rate`` > 0: body k leaves at
+    ``k * batch / rate`` seconds.  A refused request fails the run (the
+    benchmark waits for every event).
+    """
+    total = plan.checks if state else plan.events
+    firsts = iter(range(0, total, batch))
+    lock = threading.Lock()
+    failures: list[str] = []
+    started = time.monotonic()
+    headers = {"Authorization": f"Bearer {settings.api_token}", "Content-Type": "application/json"}
+
+    def sender() -> None:
+        with httpx.Client(base_url=settings.api_url, headers=headers, timeout=30) as api:
+            while not failures:
+                with lock:
+                    first = next(firsts, None)
+                if first is None:
+                    return
+                if rate > 0:
+                    wait = started + first / rate - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                count = min(batch, total - first)
+                body = next(bodies(plan, first, count, batch, time.time(), state))
+                r = api.post("/events", content=body)
+                if r.status_code != 202:
+                    failures.append(f"POST /events: {r.status_code} {r.text[:200]}")
+
+    threads = [threading.Thread(target=sender) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise RuntimeError(failures[0])
+
+
+def send(
+    args: argparse.Namespace,
+    settings: Settings,
+    publisher: Publisher,
+    plan: Plan,
+    batch: int,
+    rate: float,
+    state: str | None = None,
+) -> None:
+    """The workload through ``--via``: AMQP to ``NS.events`` (ingest) or HTTP to the API."""
+    if args.via == "api":
+        post(settings, plan, batch, rate, state)
+    else:
+        publish(publisher, Names(settings.namespace), plan, batch, rate, state)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     base = Settings.from_env()
     namespace = "bench" + secrets.token_hex(4)
@@ -288,7 +354,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             progress = Progress(workers)
             if plan.warmup_state:
                 log(f"warm-up: {plan.checks} checks {plan.warmup_state}")
-                publish(publisher, names, plan, 100, 0, plan.warmup_state)
+                send(args, settings, publisher, plan, 100, 0, plan.warmup_state)
                 wait_until(
                     "warm-up applied",
                     lambda: progress.read()["applied"] >= plan.checks,
@@ -306,7 +372,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             load_before = host_load()
             t0 = time.time()
-            publish(publisher, names, plan, args.batch, args.rate)
+            send(args, settings, publisher, plan, args.batch, args.rate)
             t_published = time.time()
             conn.close()
             marks = drain(progress, plan, t0, args.timeout, workers)
@@ -340,6 +406,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "checks": plan.checks,
         "batch": args.batch,
         "rate": args.rate,
+        "via": args.via,
         "rollup_threshold": rollup,
         "complete": marks["complete"],
         "elapsed_s": round(marks["end"] - t0, 3),
@@ -456,7 +523,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.pipeline", description=__doc__)
     p.add_argument("--workload", choices=WORKLOADS, required=True)
     p.add_argument("--events", type=int, required=True, help="timed events to send")
-    p.add_argument("--batch", type=int, default=100, help="events per AMQP message (1 = single)")
+    p.add_argument(
+        "--batch", type=int, default=100, help="events per message or request (1 = single)"
+    )
+    p.add_argument(
+        "--via",
+        choices=("amqp", "api"),
+        default="amqp",
+        help="amqp: publish to NS.events (ingest); api: POST /events from 4 connections",
+    )
     p.add_argument("--rate", type=float, default=0.0, help="events/s to pace at (0 = flat out)")
     p.add_argument("--checks", type=int, default=0, help="distinct checks (default per workload)")
     p.add_argument(

@@ -3,7 +3,7 @@
 The API validates filters when they are saved and evaluates them for its
 listings (``filterpreview/``, ``notificationprofiles/<pk>/incidents/``); the
 notifier evaluates the same filters when it routes a notification
-(``services/notifier/profiles.py``).  One definition keeps the two from
+(``shared/routing/profiles.py``).  One definition keeps the two from
 disagreeing about which incidents a filter selects.  Semantics:
 docs/profiles.md.
 

@@ -126,6 +126,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     scheduler_tick_ms: int = 500
     scheduler_lease_ms: int = 5000
     scheduler_inflight_s: float = 10.0
+    # How often the lease-holding scheduler re-syncs layers imported from a calendar feed
+    # URL (shared/feed_sync.py); 0 turns it off.
+    oncall_feed_sync_s: int = 3600
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     token_file: str = "~/.config/tocsin/token"
@@ -141,6 +144,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     oidc_roles: tuple[str, ...] = ()
     # Role of a user in none of the groups; empty: such a user may not log in.
     oidc_default_role: str = ""
+    # Argus token logins (docs/users.md): ``token-auth/`` tokens last this many days (Argus's
+    # AUTH_TOKEN_EXPIRES_AFTER_DAYS), ``auth/token/login/`` tokens this many hours (knox's TTL).
+    argus_token_days: float = 14.0
+    argus_login_hours: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -212,6 +219,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise ConfigError(
                     f"TOCSIN_OIDC_ROLES: {pair!r} is not group=role (admin, responder or viewer)"
                 )
+        if not (0 < self.argus_token_days <= 3650 and 0 < self.argus_login_hours <= 87600):
+            raise ConfigError(
+                "TOCSIN_ARGUS_TOKEN_DAYS and TOCSIN_ARGUS_LOGIN_HOURS must be positive (at most"
+                " 10 years)"
+            )
         if self.oidc_default_role not in ("", "admin", "responder", "viewer"):
             raise ConfigError("TOCSIN_OIDC_DEFAULT_ROLE must be admin, responder, viewer or empty")
         for proxy in self.trusted_proxies:

@@ -38,7 +38,7 @@ class DirectorySnapshot(msgspec.Struct, frozen=True, kw_only=True):
     media: dict[str, Medium]
     rules: dict[str, Rule]
     # Argus notification-profile records (JSON by pk) per kind: ARGUS_KINDS, plus
-    # "timeslot" and "source"; services/notifier/profiles.py compiles them.
+    # "timeslot" and "source"; shared/routing/profiles.py compiles them.
     argus: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
 
 

@@ -53,6 +53,9 @@ class Escalation(msgspec.Struct, frozen=True, kw_only=True):
     episode_id: str
     started: float
     step: int = 0  # the next step to fire (global number)
+    # An Argus source's incident (its pk) whose own state stops it; "" for a check's
+    # episode.  Set when a notification profile matched an incident the Argus API wrote.
+    incident_id: str = ""
 
 
 class CheckView(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,6 +66,35 @@ class CheckView(msgspec.Struct, frozen=True, kw_only=True):
     acknowledged: bool = False
     in_maintenance: bool = False
     enabled: bool = True
+
+
+class IncidentState(msgspec.Struct, frozen=True, kw_only=True):
+    """The fields of an Argus incident hash that say whether its escalation goes on."""
+
+    end_time: float | None = None
+    acked: bool = False
+    ack_until: float | None = None
+
+
+def incident_view(
+    incident_id: str, inc: IncidentState | None, check: CheckView | None, now: float
+) -> CheckView | None:
+    """What :func:`stop_reason` sees for an Argus source's incident at ``now``.
+
+    The incident decides failing (open: no end, or an end still ahead) and
+    acknowledged (an ack not yet expired); the check the API mirrors it to (if
+    the processor has seen it yet) adds scheduled maintenance and disabling.
+    None when the incident is gone.
+    """
+    if inc is None:
+        return None
+    return CheckView(
+        failing=inc.end_time is None or inc.end_time > now,
+        episode_id=incident_id,
+        acknowledged=inc.acked and (inc.ack_until is None or inc.ack_until > now),
+        in_maintenance=check.in_maintenance if check is not None else False,
+        enabled=check.enabled if check is not None else True,
+    )
 
 
 class Page(msgspec.Struct, frozen=True):
@@ -116,7 +148,7 @@ def next_due(p: Policy, n: int, fired_at: float) -> float | None:
 def stop_reason(esc: Escalation, check: CheckView | None) -> str | None:
     """Why the escalation must not page any more, or None to go on."""
     if check is None:
-        return "check deleted"
+        return f"incident {esc.incident_id} deleted" if esc.incident_id else "check deleted"
     if not check.failing:
         return "recovered"
     if esc.episode_id and check.episode_id is not None and check.episode_id != esc.episode_id:

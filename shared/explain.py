@@ -1,7 +1,7 @@
 """Decision records: why a page went out or did not, per check (docs/explain.md).
 
 The processor and the notifier already return a reason with every verdict
-(``services/processor/filters.py``, ``services/notifier/routing.py`` and
+(``shared/processing/filters.py``, ``shared/routing/selection.py`` and
 ``core.py``).  This module only *packs* those verdicts into compact msgspec
 records, so an explanation is, by construction, what the pipeline decided:
 
@@ -109,7 +109,7 @@ ENCODER = msgspec.json.Encoder()
 
 
 class FilterVerdict(Protocol):
-    """A processor filter's verdict (``services.processor.effects.FilterVerdict``)."""
+    """A processor filter's verdict (``shared.processing.effects.FilterVerdict``)."""
 
     @property
     def filter(self) -> str: ...
@@ -120,7 +120,7 @@ class FilterVerdict(Protocol):
 
 
 class RouteVerdict(Protocol):
-    """A notifier verdict (``services.notifier.routing.RouteVerdict``)."""
+    """A notifier verdict (``shared.routing.selection.RouteVerdict``)."""
 
     @property
     def verdict(self) -> str: ...

@@ -44,6 +44,10 @@ class FeedError(ValueError):
     """The text is not an iCalendar feed Tocsin can read."""
 
 
+class FeedUnreachable(FeedError):
+    """The feed's URL could not be fetched (refused, timed out, not HTTP 200, too big)."""
+
+
 def _instant(value: object, tz: ZoneInfo) -> float:
     if isinstance(value, datetime):
         return (value if value.tzinfo else value.replace(tzinfo=tz)).timestamp()
@@ -128,4 +132,20 @@ def infer_layer(shifts: Sequence[FeedShift], tz: ZoneInfo) -> Layer | None:
         members=tuple(order),
         shift_hours=int(steps[0] // 3600),
         handoff=local[0].isoformat(timespec="minutes"),
+    )
+
+
+def resynced_layer(old: Layer, feed: Feed, tz: ZoneInfo) -> Layer:
+    """``old`` with the rotation ``feed`` follows now (its name, restrictions and feed URL
+    kept); :class:`FeedError` when the feed's shifts no longer follow one rotation."""
+    if not feed.shifts:
+        raise FeedError("the feed has no shift naming a contact in the window")
+    layer = infer_layer(feed.shifts, tz)
+    if layer is None:
+        raise FeedError(
+            "the feed's shifts no longer follow one rotation (gaps, uneven lengths or no"
+            " fixed order)"
+        )
+    return msgspec.structs.replace(
+        old, members=layer.members, shift_hours=layer.shift_hours, handoff=layer.handoff
     )

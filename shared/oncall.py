@@ -50,6 +50,11 @@ class Layer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     handoff: Annotated[str, Meta(min_length=10, max_length=32)]
     restrictions: tuple[TimeRecurrence, ...] = ()
     name: Annotated[str, Meta(max_length=255)] = ""
+    # The iCalendar feed this rotation was imported from: re-synced from it
+    # (shared/feed_sync.py).  Left out of the JSON when unset.
+    feed_url: Annotated[str, Meta(min_length=1, max_length=2048)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
 
 
 class Override(msgspec.Struct, frozen=True, kw_only=True):

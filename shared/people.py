@@ -52,6 +52,9 @@ class User(msgspec.Struct, kw_only=True):
     created_at: float = 0.0
     password_hash: str = ""  # argon2id (services/api/passwords.py); never shown
     pk: int = 0  # the user's Argus pk (from USER_PK_BASE, so never a source system's)
+    # The single sign-on account this user is: the provider's issuer and its stable ``sub``.
+    sso_issuer: str = ""
+    sso_subject: str = ""
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):

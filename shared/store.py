@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
@@ -142,3 +144,23 @@ def migrate_routing_keys(r: redis.Redis, namespace: str) -> int:
             continue
     r.hset(meta, "routing_layout", ROUTING_LAYOUT)
     return moved
+
+
+def ordered_steps(r: redis.Redis, *steps: Callable[[Any], object]) -> None:
+    """Run ``steps`` as one MULTI; on Redis Cluster, one MULTI per step, in order.
+
+    Each step touches one hash slot.  A cluster has no transaction across
+    slots, so callers order their steps so that a crash between two leaves
+    nothing a reader trips on: a record is written before the indexes that
+    lead to it and removed after them (docs/scaling.md).
+    """
+    if not is_cluster(r):
+        pipe = r.pipeline(transaction=True)
+        for step in steps:
+            step(pipe)
+        pipe.execute()
+        return
+    for step in steps:
+        pipe = r.pipeline(transaction=True)
+        step(pipe)
+        pipe.execute()

@@ -16,6 +16,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
+from services.api.audit import note_change
 from services.api.auth import actor_name
 from services.api.context import ctx_of
 from services.api.errors import ApiError
@@ -95,9 +96,17 @@ def patch_check(
     check: FromPath[str],
     data: JSONBody[CheckPatch],
 ) -> CheckDetail:
+    before = _store(request).get(entity, check)
     if not _store(request).set_enabled(entity, check, data.enabled):
         raise ApiError(404, f"check {entity}:{check} not found (no event seen yet)", "check")
-    return _known(request, entity, check)
+    after = _known(request, entity, check)
+    note_change(
+        request,
+        target=f"check:{entity}:{check}",
+        before={"enabled": before.enabled} if before else None,
+        after={"enabled": after.enabled},
+    )
+    return after
 
 
 @get("/checks/{entity:str}/{check:str}/states", sync_to_thread=True)
@@ -140,7 +149,9 @@ def add_maintenance(
         else store.add_unscheduled_maintenance
     )
     mid = add(entity, check, start, data.end_time, data.summary)
-    return next(m for m in store.maintenances(entity, check, now, past=True) if m.id == mid)
+    entry = next(m for m in store.maintenances(entity, check, now, past=True) if m.id == mid)
+    note_change(request, target=f"check:{entity}:{check}:maintenance:{mid}", after=entry)
+    return entry
 
 
 @get("/maintenances", sync_to_thread=True)
@@ -177,8 +188,18 @@ def delete_maintenance(
     request: Request[Any, Any, Any], entity: FromPath[str], check: FromPath[str], mid: FromPath[str]
 ) -> None:
     """End a window early (either kind): a running one ends now and stays listed as past."""
-    if not _store(request).end_maintenance(entity, check, mid, time.time()):
+    store, now = _store(request), time.time()
+    before = next(
+        (m for m in store.maintenances(entity, check, now, past=True) if m.id == mid), None
+    )
+    if not store.end_maintenance(entity, check, mid, now):
         raise ApiError(404, f"maintenance {mid!r} not found on {entity}:{check}", "id")
+    after = next(
+        (m for m in store.maintenances(entity, check, now, past=True) if m.id == mid), None
+    )
+    note_change(
+        request, target=f"check:{entity}:{check}:maintenance:{mid}", before=before, after=after
+    )
 
 
 @post(

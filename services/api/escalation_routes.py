@@ -16,6 +16,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
 from services.api.argus.records import all_records
+from services.api.audit import note_change
 from services.api.context import ctx_of
 from services.api.errors import ApiError
 from services.api.oncall_routes import Name, check_id_format, contacts_of, store_of
@@ -37,7 +38,9 @@ class PolicyIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 @post("/escalation-policies", status_code=HTTP_201_CREATED, sync_to_thread=True)
 def create_policy(request: Request[Any, Any, Any], data: JSONBody[PolicyIn]) -> Policy:
     p = Policy(id=new_id(), name=data.name, steps=tuple(data.steps), repeat=data.repeat)
-    return store_of(request).put_policy(p, contacts_of(request))
+    saved = store_of(request).put_policy(p, contacts_of(request))
+    note_change(request, target=f"escalation_policy:{p.id}", after=saved)
+    return saved
 
 
 @get("/escalation-policies", sync_to_thread=True)
@@ -63,7 +66,10 @@ def replace_policy(
 ) -> Policy:
     check_id_format(pid)
     p = Policy(id=pid, name=data.name, steps=tuple(data.steps), repeat=data.repeat)
-    return store_of(request).put_policy(p, contacts_of(request))
+    before = store_of(request).get_policy(pid)
+    saved = store_of(request).put_policy(p, contacts_of(request))
+    note_change(request, target=f"escalation_policy:{pid}", before=before, after=saved)
+    return saved
 
 
 @get("/escalation-policies/{pid:str}/simulate", sync_to_thread=True)
@@ -102,8 +108,10 @@ def delete_policy(request: Request[Any, Any, Any], pid: FromPath[str]) -> None:
         raise ApiError(
             422, f"escalation policy is used by notification profiles: {', '.join(profiles)}", "id"
         )
+    before = store_of(request).get_policy(pid)
     if not store_of(request).delete_policy(pid):
         raise ApiError(404, f"escalation policy {pid!r} not found", "id")
+    note_change(request, target=f"escalation_policy:{pid}", before=before)
 
 
 # ----------------------------------------------------------------------------- escalations

@@ -21,12 +21,15 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
+from services.api.audit import note_change
 from services.api.auth import make_guard
 from services.api.context import ctx_of
 from services.api.errors import ApiError
 from services.api.ical import render_calendar
+from shared.destinations import Allowlist, check_http_url
 from shared.directory import new_id
-from shared.ical_feed import FeedError, infer_layer, read_feed
+from shared.feed_sync import LayerSync, contact_names, fetcher, http_url, sync_schedule
+from shared.ical_feed import FeedError, FeedUnreachable, infer_layer, read_feed
 from shared.oncall import Layer, Override, Schedule, Shift, on_call_source, timeline
 from shared.oncall_store import OncallStore, ScheduleCache
 from shared.timeslots import zone
@@ -117,7 +120,9 @@ def create_schedule(request: Request[Any, Any, Any], data: JSONBody[ScheduleIn])
         layers=tuple(data.layers),
         secret=secrets.token_urlsafe(24),
     )
-    return store_of(request).put_schedule(s, contacts_of(request))
+    saved = store_of(request).put_schedule(s, contacts_of(request))
+    note_change(request, target=f"schedule:{s.id}", after=_hide(saved))
+    return saved
 
 
 @get("/schedules", sync_to_thread=True)
@@ -165,13 +170,19 @@ def replace_schedule(
     """Replace name, zone and layers (overrides and the calendar secret stay), or create
     the schedule with this id (``tocsin import`` keeps ids, so rules still find it)."""
     check_id_format(sid)
-    old = store_of(request).get_schedule(sid) or Schedule(
-        id=sid, name="", secret=secrets.token_urlsafe(24)
-    )
+    found = store_of(request).get_schedule(sid)
+    old = found or Schedule(id=sid, name="", secret=secrets.token_urlsafe(24))
     s = msgspec.structs.replace(
         old, name=data.name, timezone=data.timezone, layers=tuple(data.layers)
     )
-    return store_of(request).put_schedule(s, contacts_of(request))
+    saved = store_of(request).put_schedule(s, contacts_of(request))
+    note_change(
+        request,
+        target=f"schedule:{sid}",
+        before=found and _hide(found),
+        after=_hide(saved),
+    )
+    return saved
 
 
 def check_id_format(rid: str) -> None:
@@ -181,8 +192,10 @@ def check_id_format(rid: str) -> None:
 
 @delete("/schedules/{sid:str}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
 def delete_schedule(request: Request[Any, Any, Any], sid: FromPath[str]) -> None:
+    before = store_of(request).get_schedule(sid)
     if not store_of(request).delete_schedule(sid):
         raise ApiError(404, f"schedule {sid!r} not found", "id")
+    note_change(request, target=f"schedule:{sid}", before=before and _hide(before))
 
 
 @post(
@@ -202,6 +215,7 @@ def create_override(
     )
     if store_of(request).add_override(sid, o, now) is None:
         raise ApiError(404, f"schedule {sid!r} not found", "id")
+    note_change(request, target=f"schedule:{sid}:override:{o.id}", after=o)
     return o
 
 
@@ -214,12 +228,18 @@ def create_override(
 def delete_override(
     request: Request[Any, Any, Any], sid: FromPath[str], oid: FromPath[str]
 ) -> None:
+    sched = store_of(request).get_schedule(sid)
+    before = next((o for o in sched.overrides if o.id == oid), None) if sched else None
     if not store_of(request).delete_override(sid, oid):
         raise ApiError(404, f"override {oid!r} of schedule {sid!r} not found", "id")
+    note_change(request, target=f"schedule:{sid}:override:{oid}", before=before)
 
 
 class FeedIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    ics: Annotated[str, Meta(min_length=1, max_length=900_000)]
+    # Exactly one: the feed's text, or its URL (fetched here; a layer remembers it
+    # and is re-synced from it, shared/feed_sync.py).
+    ics: Annotated[str, Meta(min_length=1, max_length=900_000)] | None = None
+    url: Annotated[str, Meta(min_length=1, max_length=2048)] | None = None
     mode: Literal["layer", "overrides"] = "layer"
     start: float | None = None  # default: now
     days: Annotated[int, Meta(ge=1, le=400)] = 90
@@ -239,19 +259,32 @@ def import_feed(
     """A calendar feed's shifts as a new top layer (when they follow a rotation) or as
     overrides, one per shift; events naming no contact are listed, not imported."""
     sched = _schedule(request, sid)
-    contacts = ctx_of(request).directory.list_contacts()
+    ctx = ctx_of(request)
+    if (data.ics is None) == (data.url is None):
+        raise ApiError(422, "give exactly one of ics (the feed's text) or url", "ics")
+    if data.url is not None:
+        check = check_http_url(http_url(data.url))
+        if check:
+            raise ApiError(422, f"url {check}", "url")
+        try:
+            text = fetcher(Allowlist.parse(ctx.settings.destination_allow))(data.url)
+        except FeedUnreachable as exc:
+            raise ApiError(502, str(exc), "url") from None
+    else:
+        text = data.ics or ""
+    contacts = ctx.directory.list_contacts()
     start = time.time() if data.start is None else data.start
     tz = zone(sched.timezone)
     try:
         feed = read_feed(
-            data.ics,
+            text,
             {c.id: (c.name, c.email) for c in contacts},
             start,
             start + data.days * 86400,
             tz,
         )
     except FeedError as exc:
-        raise ApiError(422, str(exc), "ics") from None
+        raise ApiError(422, str(exc), "url" if data.url is not None else "ics") from None
     store = store_of(request)
     if data.mode == "layer":
         layer = infer_layer(feed.shifts, tz)
@@ -263,7 +296,10 @@ def import_feed(
                 "mode",
             )
         named = msgspec.structs.replace(layer, name="imported from a calendar")
-        store.put_schedule(msgspec.structs.replace(sched, layers=(*sched.layers, named)))
+        if data.url is not None:
+            named = msgspec.structs.replace(named, feed_url=data.url)
+        saved = store.put_schedule(msgspec.structs.replace(sched, layers=(*sched.layers, named)))
+        note_change(request, target=f"schedule:{sid}", before=_hide(sched), after=_hide(saved))
         return FeedImported(mode="layer", layer=named, overrides=0, unmatched=list(feed.unmatched))
     now = time.time()
     for shift in feed.shifts:
@@ -271,9 +307,58 @@ def import_feed(
             id=new_id(), contact_id=shift.contact_id, start=shift.start, end=shift.end, created=now
         )
         store.add_override(sid, o, now)
+    after = store.get_schedule(sid)
+    note_change(
+        request, target=f"schedule:{sid}", before=_hide(sched), after=after and _hide(after)
+    )
     return FeedImported(
         mode="overrides", layer=None, overrides=len(feed.shifts), unmatched=list(feed.unmatched)
     )
+
+
+class FeedSynced(msgspec.Struct, kw_only=True):
+    schedule_id: str
+    layers: list[LayerSync]
+
+
+@post("/schedules/{sid:str}/sync", status_code=200, sync_to_thread=True)
+def sync_feeds(
+    request: Request[Any, Any, Any], sid: FromPath[str], days: FromQuery[int] = 90
+) -> FeedSynced:
+    """Re-fetch every layer imported from a feed URL and replace its rotation.
+
+    Layers whose feed fails keep their rotation; the call then fails too, naming
+    the feed: 502 when it could not be fetched, 422 when it no longer reads as
+    a rotation (the other layers were still synced).
+    """
+    sched = _schedule(request, sid)
+    if not 1 <= days <= 400:
+        raise ApiError(422, "days must be between 1 and 400", "days")
+    ctx = ctx_of(request)
+    store = store_of(request)
+    if not any(isinstance(layer.feed_url, str) for layer in sched.layers):
+        raise ApiError(
+            422,
+            "the schedule has no layer imported from a feed URL (import-ical with url)",
+            "layers",
+        )
+    fetch = fetcher(Allowlist.parse(ctx.settings.destination_allow))
+    try:
+        results = sync_schedule(
+            store, contact_names(ctx.redis, store), sid, fetch, time.time(), days
+        )
+    except KeyError:
+        raise ApiError(404, f"schedule {sid!r} not found", "id") from None
+    after = store.get_schedule(sid)
+    note_change(
+        request, target=f"schedule:{sid}", before=_hide(sched), after=after and _hide(after)
+    )
+    failed = [x for x in results if not x.ok]
+    if failed:
+        status = 502 if any(x.unreachable for x in failed) else 422
+        text = "; ".join(f"layer {x.layer}: {x.error}" for x in failed)
+        raise ApiError(status, text, f"layers[{failed[0].layer}].feed_url")
+    return FeedSynced(schedule_id=sid, layers=results)
 
 
 @get("/schedules/{sid:str}/oncall", sync_to_thread=True)
@@ -318,6 +403,7 @@ oncall_router = Router(
         delete_schedule,
         create_override,
         import_feed,
+        sync_feeds,
         delete_override,
         schedule_oncall,
         schedule_timeline,

@@ -17,7 +17,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import UNSET, Meta, UnsetType
 
-from services.api.argus.profiles import add_user_email
+from services.api.argus.destinations import add_user_email, sync_user_email
 from services.api.argus.timeslots import add_default_timeslot
 from services.api.audit import note_change
 from services.api.auth import principal_of
@@ -70,6 +70,9 @@ class UserOut(msgspec.Struct, kw_only=True):
     disabled: bool
     created_at: float
     has_password: bool
+    # The single sign-on account (issuer and its ``sub``) this user is, "" until one signs in.
+    sso_issuer: str = ""
+    sso_subject: str = ""
 
 
 class TokenIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -103,6 +106,8 @@ def user_out(u: User) -> UserOut:
         disabled=u.disabled,
         created_at=u.created_at,
         has_password=bool(u.password_hash),
+        sso_issuer=u.sso_issuer,
+        sso_subject=u.sso_subject,
     )
 
 
@@ -214,6 +219,8 @@ def patch_user(
         raise ApiError(409, f"username {after.username!r} is taken", "username") from None
     if after.disabled and not before.disabled:
         _end_sessions(request, uid)
+    if after.email != before.email:
+        sync_user_email(request, uid, after.email)
     note_change(request, target=f"user:{uid}", before=user_out(before), after=user_out(after))
     return user_out(after)
 

@@ -19,6 +19,14 @@ class NameTaken(Exception):
     """The username is held by another user."""
 
 
+class AccountTaken(Exception):
+    """The single sign-on account is linked to another user."""
+
+
+def _sso_field(issuer: str, subject: str) -> str:
+    return _enc.encode([issuer, subject]).decode()
+
+
 class PeopleStore:
     def __init__(self, r: redis.Redis, keys: Keys) -> None:
         self.redis = r
@@ -36,6 +44,26 @@ class PeopleStore:
     def user_by_name(self, username: str) -> User | None:
         uid = self.redis.hget(self.keys.user_by_name(), username.lower())
         return self.user(uid) if uid else None
+
+    def user_by_sso(self, issuer: str, subject: str) -> User | None:
+        """The user linked to this single sign-on account, or None."""
+        uid = self.redis.hget(self.keys.user_by_sso(), _sso_field(issuer, subject))
+        return self.user(uid) if uid else None
+
+    def link_sso(self, user: User, issuer: str, subject: str) -> User:
+        """Link ``user`` to the account ``issuer`` + ``subject`` (moving a link to another
+        issuer); :class:`AccountTaken` if another user holds that account."""
+        field = _sso_field(issuer, subject)
+        taken = not self.redis.hsetnx(self.keys.user_by_sso(), field, user.id)
+        if taken and self.redis.hget(self.keys.user_by_sso(), field) != user.id:
+            raise AccountTaken(subject)
+        linked = msgspec.structs.replace(user, sso_issuer=issuer, sso_subject=subject)
+        pipe = self.redis.pipeline()
+        if user.sso_subject and (user.sso_issuer, user.sso_subject) != (issuer, subject):
+            pipe.hdel(self.keys.user_by_sso(), _sso_field(user.sso_issuer, user.sso_subject))
+        pipe.hset(self.keys.users(), user.id, _enc.encode(linked))
+        pipe.execute()
+        return linked
 
     def create_user(self, user: User) -> User:
         """Store a new user with the next Argus pk; :class:`NameTaken` if the username is held."""
@@ -63,6 +91,8 @@ class PeopleStore:
         pipe = self.redis.pipeline()
         pipe.hdel(self.keys.users(), user.id)
         pipe.hdel(self.keys.user_by_name(), user.username.lower())
+        if user.sso_subject:
+            pipe.hdel(self.keys.user_by_sso(), _sso_field(user.sso_issuer, user.sso_subject))
         pipe.execute()
 
     # -- personal tokens

@@ -26,6 +26,7 @@ from litestar import Request, Response, Router, delete, get, post
 from litestar.params import FromPath, FromQuery, RawBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from services.api.audit import note_change
 from services.api.auth import connection_client, refuse_locked, token_from_header
 from services.api.context import ApiContext, ctx_of
 from services.api.errors import ApiError, split_field
@@ -225,6 +226,7 @@ def create_source(request: Request[Any, Any, Any], body: RawBody) -> SourceOut:
     )
     if not ctx.redis.hsetnx(ctx.keys.sources(), source.name, msgspec.json.encode(record)):
         raise ApiError(409, f"source {source.name!r} already exists", "name")
+    note_change(request, target=f"source:{source.name}", after=_out(ctx, record))  # no token
     return _out(ctx, record, token)
 
 
@@ -251,9 +253,11 @@ def get_source(request: Request[Any, Any, Any], name: FromPath[str]) -> SourceOu
 )
 def delete_source(request: Request[Any, Any, Any], name: FromPath[str]) -> None:
     ctx = ctx_of(request)
+    before = _load_or_none(ctx, name)
     if not ctx.redis.hdel(ctx.keys.sources(), name):
         raise ApiError(404, f"source {name!r} not found", "name")
     ctx.check_quota.forget(f"declared:{name}")
+    note_change(request, target=f"source:{name}", before=before and _out(ctx, before))
 
 
 @post("/sources/{name:str}/events", opt={"auth": "signature"}, tags=["intake"], status_code=202)

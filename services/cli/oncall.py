@@ -221,22 +221,37 @@ def schedules_import_ical(
         str, typer.Option(help="layer (a rotation) or overrides (shift by shift)")
     ] = "layer",
     days: Annotated[int, typer.Option(help="How many days of the feed, from now")] = 90,
+    fetch_here: Annotated[
+        bool,
+        typer.Option(
+            "--fetch-here",
+            help="Fetch a URL from this machine and send its text (the layer is then not"
+            " re-synced); by default the API fetches it and the layer remembers the URL",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import a rotation from an iCalendar feed into SCHEDULE."""
-    if feed.startswith(("http://", "https://")):
+    """Import a rotation from an iCalendar feed into SCHEDULE.
+
+    A layer imported from a URL (without --fetch-here) is re-synced from it by
+    `tocsin schedules sync` and periodically by the scheduler.
+    """
+    body: dict[str, object] = {"mode": mode, "days": days}
+    if feed.startswith(("http://", "https://", "webcal://")) and not fetch_here:
+        body["url"] = feed
+    elif feed.startswith(("http://", "https://", "webcal://")):
+        url = "https://" + feed.removeprefix("webcal://") if feed.startswith("webcal") else feed
         try:
-            text = httpx.get(feed, timeout=30, follow_redirects=True).raise_for_status().text
+            body["ics"] = httpx.get(url, timeout=30, follow_redirects=True).raise_for_status().text
         except httpx.HTTPError as exc:
             fail(f"cannot fetch {feed}: {exc}")
             raise typer.Exit(1) from None
     else:
         try:
-            text = Path(feed).read_text(encoding="utf-8")
+            body["ics"] = Path(feed).read_text(encoding="utf-8")
         except OSError as exc:
             fail(f"cannot read {feed}: {exc}")
             raise typer.Exit(1) from None
-    body = {"ics": text, "mode": mode, "days": days}
     with api_client() as api:
         sid = _schedule_id(api, schedule)
         got = api.call("POST", f"/schedules/{sid}/import-ical", json=body)
@@ -253,6 +268,28 @@ def schedules_import_ical(
         out.print(f"added {got['overrides']} overrides")
     for summary in got["unmatched"]:
         out.print(f"not imported (names no contact): {summary}")
+
+
+@schedules.command("sync")
+def schedules_sync(
+    schedule: str,
+    days: Annotated[int, typer.Option(help="How many days of each feed, from now")] = 90,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-fetch the feeds SCHEDULE's layers were imported from and replace their rotations."""
+    with api_client() as api:
+        sid = _schedule_id(api, schedule)
+        got = api.call("POST", f"/schedules/{sid}/sync", params={"days": days})
+    if as_json:
+        out.print_json(json.dumps(got))
+        return
+    for x in got["layers"]:
+        out.print(
+            f"layer {x['layer']}: {len(x['members'])} members, {x['shift_hours']} h shifts"
+            f" from {x['handoff']} ({x['url']})"
+        )
+        for summary in x["unmatched"]:
+            out.print(f"  not imported (names no contact): {summary}")
 
 
 @policies.command("list")

@@ -1,8 +1,8 @@
 """Dry run, read-only shell: load what :func:`services.explain.simulate.simulate` needs.
 
 - :func:`dry_run` loads the check with the processor's own loader, the
-  configuration snapshot and the notifier state with the notifier's own reader
-  (reads only: no incident id is reserved; the id the next episode would get
+  configuration snapshot and the notifier state with the notifier's own reader,
+  :func:`shared.notifier_state_store.read_notifier_state` (reads only: no incident id is reserved; the id the next episode would get
   is peeked), then calls :func:`~services.explain.simulate.simulate`.
 - :func:`who_now` routes a hypothetical problem of a check's current state
   (skipping the processor's delays): "who is on the hook for this check now?".
@@ -17,19 +17,19 @@ import uuid
 from typing import Any
 
 from services.explain.simulate import DryRun, StateReader, route, simulate
-from services.notifier.routing import compile_index
-from services.notifier.store import NotifierStore
-from services.processor import store as processor_store
-from services.processor.effects import notification_id
+from services.processor.store import load
 from shared.directory import Directory
 from shared.keys import Keys, check_id
 from shared.models import CheckEvent, Notification, severity_of
+from shared.notifier_state_store import read_notifier_state
+from shared.processing.effects import notification_id
+from shared.routing.selection import compile_index
 
 
 def dry_run(r: Any, keys: Keys, event: CheckEvent, history_max_age_s: int = 30 * 86400) -> DryRun:
     """Run :func:`simulate` on the current Redis state and configuration (reads only)."""
     cid = check_id(event.entity, event.check)
-    loaded = processor_store.load(r, keys, {cid: [event]}, {}, history_max_age_s)
+    loaded = load(r, keys, {cid: [event]}, {}, history_max_age_s)
     next_id = int(r.get(keys.incident_seq()) or 0) + 1
     index = compile_index(Directory(r, keys).snapshot())
     return simulate(loaded.views[cid], event, next_id, index, _reader(r, keys))
@@ -63,5 +63,5 @@ def who_now(
 
 
 def _reader(r: Any, keys: Keys) -> StateReader:
-    # The notifier's own batch reader; the TTL only matters for writes, which never happen here.
-    return NotifierStore(r, keys, 0).read_state
+    """The notifier's own state reader (:mod:`shared.notifier_state_store`)."""
+    return lambda q: read_notifier_state(r, keys, q)[0]

@@ -1,7 +1,7 @@
 """Who would a problem of this check reach now?  The dashboard's routing preview (pure).
 
 The check page shows it next to the check's state: the notifier's routing
-(:func:`services.notifier.routing.select`) for a problem at the check's
+(:func:`shared.routing.selection.select`) for a problem at the check's
 current severity, with addresses redacted.  Intervals, rollups and the
 processor's delays are left out on purpose (they depend on history the page
 does not load); ``POST /simulate`` (:mod:`services.explain.simulate`) answers
@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.notifier.routing import compile_index, select
 from shared.checks import CheckDetail
 from shared.delivery_log import redact_address
 from shared.directory import DirectorySnapshot
 from shared.keys import check_id
 from shared.models import Notification
+from shared.routing.selection import compile_index, select
 
 
 @dataclass(frozen=True, slots=True)

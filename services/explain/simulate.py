@@ -10,8 +10,9 @@ It runs the *same* pure cores as the workers and changes nothing:
 of notifier state and returns a :class:`DryRun`.  ``apply_event``
 (processor), ``select`` and ``expand`` (notifier) decide; ``shared.explain``
 packs their verdicts exactly as the workers record them.  Calling the
-workers' own functions (rather than a copy of their rules) is why this
-package may import the processor's and notifier's cores (docs/architecture.md).
+workers' own functions (rather than a copy of their rules) is why those
+functions live in ``shared/processing/`` and ``shared/routing/``
+(docs/architecture.md).
 The read-only Redis shell is :mod:`services.explain.dry_run`.
 """
 
@@ -24,10 +25,6 @@ from typing import Any
 
 import msgspec
 
-from services.notifier.core import NotifierState, StateQuery, expand, state_query
-from services.notifier.routing import Index, contact_decision, select
-from services.processor.core import apply_event
-from services.processor.effects import CheckView
 from shared.explain import (
     EventRecord,
     NotificationRecord,
@@ -37,6 +34,11 @@ from shared.explain import (
 )
 from shared.formats.flapjack import decode_body
 from shared.models import CheckEvent, Notification
+from shared.processing.effects import CheckView
+from shared.processing.state_machine import apply_event
+from shared.routing.expansion import expand
+from shared.routing.notifier_state import NotifierState, StateQuery, state_query
+from shared.routing.selection import Index, contact_decision, select
 
 StateReader = Callable[[StateQuery], NotifierState]
 

@@ -22,13 +22,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from services.notifier.core import Expansion, NotifierState, apply, episode_key, expand
-from services.notifier.routing import Index, Selection
 from shared.escalation import Escalation
 from shared.escalation_store import escalation_id
 from shared.explain import ENCODER as EXPLAIN_ENCODER
 from shared.explain import notification_record
 from shared.models import Notification
+from shared.routing.expansion import expand
+from shared.routing.notifier_state import Expansion, NotifierState, apply, episode_key
+from shared.routing.selection import Index, Selection
 
 M = TypeVar("M")  # the consumed message a ref came in (rejections name it)
 
@@ -94,13 +95,17 @@ def explain_records(index: Index, expansions: Sequence[Expansion]) -> dict[str, 
 def escalations_to_start(plans: Sequence[tuple[Notification, Selection]]) -> list[Escalation]:
     """One escalation per problem's episode and policy its rules or profiles route it to.
 
-    Profiles count only for the processor's own check incidents: an Argus source's
-    incident (``profiles_only``) has an episode of its own that the check's state
-    cannot stop, so it starts none (docs/oncall.md).
+    An Argus source's incident (a ``profiles_only`` notification the Argus API
+    wrote) starts one while it is open and stateful; its episode is the
+    incident's pk, and the escalation carries it as ``incident_id`` so the
+    scheduler stops it on the incident's own end or ack (docs/oncall.md).  A
+    stateless incident never ends, so it starts none.
     """
     out: list[Escalation] = []
     for n, sel in plans:
-        if n.type != "problem" or n.escalation_contacts or n.profiles_only:
+        if n.type != "problem" or n.escalation_contacts:
+            continue
+        if n.profiles_only and not (n.incident_stateful and n.incident_open):
             continue
         for pid in dict.fromkeys(pid for pid, _ in sel.policies):
             episode = episode_key(n)
@@ -112,6 +117,7 @@ def escalations_to_start(plans: Sequence[tuple[Notification, Selection]]) -> lis
                     check_id=n.check_id,
                     episode_id=n.episode_id or "",
                     started=n.time,
+                    incident_id=(n.episode_id or "") if n.profiles_only else "",
                 )
             )
     return out

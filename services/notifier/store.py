@@ -32,27 +32,25 @@ from contextlib import contextmanager
 import msgspec
 import redis
 
-from services.notifier.core import (
-    Block,
-    Expansion,
-    NotifierState,
-    RollupState,
-    StateQuery,
-    episode_key,
-)
-from shared.check_store import CheckStore
 from shared.escalation import Escalation
 from shared.escalation_store import EscalationStore
 from shared.explain import queue_records, write_records
 from shared.keys import Keys
 from shared.lanes import RESERVE_SEQ_LUA, delivery_lane
-from shared.models import ENCODER, Delivery, Notification, RollupItem
+from shared.models import ENCODER, Delivery, Notification
+from shared.notifier_state_store import read_notifier_state
 from shared.records import from_hash
+from shared.routing.notifier_state import (
+    Block,
+    Expansion,
+    NotifierState,
+    StateQuery,
+    episode_key,
+)
 from shared.store import is_cluster
 
 log = logging.getLogger(__name__)
 
-ROLLUP_ITEM_DECODER = msgspec.json.Decoder(RollupItem)
 # Block records outlive their expiry a little so operators can still see why a page was held.
 BLOCK_RECORD_GRACE_S = 3600
 
@@ -149,43 +147,7 @@ class NotifierStore:
         self, q: StateQuery, notification_ids: Sequence[str]
     ) -> tuple[NotifierState, frozenset[str]]:
         """:meth:`read_state`, and which notifications are expanded by now, in one round trip."""
-        pipe = self.r.pipeline(transaction=False)
-        for nid in notification_ids:
-            pipe.exists(self.k.notified(nid))
-        block_order = [(cid, sorted(ids)) for cid, ids in q.blocks.items()]
-        for cid, ids in block_order:
-            pipe.zmscore(self.k.contact_block_ids(cid), ids)
-        rollup_order = sorted(q.rollup_media)
-        for mid in rollup_order:
-            pipe.hget(self.k.medium_rollup(mid), "active")
-            pipe.hgetall(self.k.medium_rollup_checks(mid))
-        episode_order = sorted(q.episodes)
-        for key in episode_order:
-            pipe.smembers(self.k.episode_media(key))
-        check_order = sorted(q.checks)
-        for cid in check_order:
-            pipe.get(self.k.notified_latest(cid))
-        res = iter(pipe.execute())
-        done = frozenset(nid for nid in notification_ids if next(res))
-        state = NotifierState()
-        for _cid, ids in block_order:
-            for bid, score in zip(ids, next(res), strict=True):
-                if score is not None:
-                    state.blocks[bid] = float(score)
-        for mid in rollup_order:
-            active, raw = next(res), next(res)
-            items = {cid: ROLLUP_ITEM_DECODER.decode(v) for cid, v in raw.items()}
-            state.rollups[mid] = RollupState(active == "true", items)
-        for key in episode_order:
-            state.episodes[key] = set(next(res))
-        for cid in check_order:
-            latest = next(res)
-            if latest is not None:
-                state.latest[cid] = float(latest)
-        members = sorted({cid for r in state.rollups.values() for cid in r.items})
-        if members:
-            state.checks = dict(CheckStore(self.r, self.k).details_at(members, time.time()))
-        return state, done
+        return read_notifier_state(self.r, self.k, q, notification_ids)
 
     def commit(
         self,

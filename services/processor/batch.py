@@ -20,13 +20,13 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from services.processor.core import apply_event, episode_starts_bound
-from services.processor.effects import CheckView, FilterVerdict, IncidentChange, Result
 from shared.checks import CheckRecord, Maintenance, StateRecord
 from shared.explain import ENCODER as EXPLAIN_ENCODER
 from shared.explain import event_record, routine
 from shared.keys import check_id
 from shared.models import CheckEvent, Notification
+from shared.processing.effects import CheckView, FilterVerdict, IncidentChange, Result
+from shared.processing.state_machine import apply_event, episode_starts_bound
 
 # (partition, event) in queue order, as decoded; (partition, check id, event) once checked.
 Item = tuple[int, CheckEvent]

@@ -1,65 +1,12 @@
-"""What the processor core returns: the check view in, and the effects of one event out."""
+"""The processor core's records, under the name ``worker.py`` and ``store.py`` still import.
 
-from __future__ import annotations
+The definitions live in :mod:`shared.processing.effects` (the dry run in
+``services/explain`` needs them too, and a service imports only ``shared/``
+and itself: docs/architecture.md).  ``worker.py`` and ``store.py`` are being
+changed on another branch; once they import ``shared.processing.effects``
+this module goes.
+"""
 
-import hashlib
-from typing import Literal
+from shared.processing.effects import CheckView, FilterVerdict, IncidentChange
 
-import msgspec
-
-from shared.checks import CheckRecord, Incident, IncidentEvent, Maintenance, StateRecord
-from shared.models import Notification
-
-FilterOutcome = Literal["pass", "block", "notify"]
-
-
-class CheckView(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything the core needs to know about one check."""
-
-    id: str
-    record: CheckRecord | None = None
-    tags: frozenset[str] = frozenset()
-    scheduled: tuple[Maintenance, ...] = ()
-    unscheduled: tuple[Maintenance, ...] = ()
-
-
-class FilterVerdict(msgspec.Struct, frozen=True):
-    """One filter's verdict and why (a later issue persists these)."""
-
-    filter: str
-    outcome: str
-    reason: str
-
-
-class IncidentChange(msgspec.Struct, frozen=True, kw_only=True):
-    """What happens to an incident: opened (full record), fields changed, events appended."""
-
-    id: str
-    opened: Incident | None = None
-    fields: dict[str, str] = msgspec.field(default_factory=dict)
-    closed: bool = False
-    events: tuple[IncidentEvent, ...] = ()
-
-
-class Result(msgspec.Struct, frozen=True, kw_only=True):
-    """The effects of one event on one check."""
-
-    view: CheckView
-    states: tuple[tuple[str, StateRecord], ...] = ()
-    maintenances: tuple[Maintenance, ...] = ()
-    incident: IncidentChange | None = None
-    notification: Notification | None = None
-    decisions: tuple[FilterVerdict, ...] = ()
-    new_tags: tuple[str, ...] = ()
-    used_incident_id: bool = False
-    changed: bool = False
-
-
-def notification_id(cid: str, event_id: str) -> str:
-    """Deterministic: a redelivered event yields the same id, which the notifier dedups."""
-    return hashlib.blake2b(f"{cid}:{event_id}".encode(), digest_size=12).hexdigest()
-
-
-def maintenance_id(cid: str, event_id: str) -> str:
-    """Deterministic id of the unscheduled maintenance an acknowledgement creates."""
-    return hashlib.blake2b(f"ack:{cid}:{event_id}".encode(), digest_size=10).hexdigest()
+__all__ = ["CheckView", "FilterVerdict", "IncidentChange"]

@@ -3,7 +3,7 @@
 :func:`fire` takes the escalation, its policy, the schedules, what the check
 looks like now and the time, and returns a :class:`StepOutcome`: the page
 notification (a copy of the problem that started the escalation, limited to
-the people reached, see ``services/notifier/routing.py:select_paged``), when
+the people reached, see ``shared/routing/selection.py:select_paged``), when
 the next step is due (None: finished) and the timeline entry explain shows.
 """
 
@@ -84,6 +84,8 @@ def fire(
             escalation_policy_id=policy.id,
             escalation_step=step + 1,
             escalation_contacts=entry.paged,
+            # A page of an Argus source's incident is routed to people, not to profiles.
+            profiles_only=False,
         )
     return StepOutcome(page, due_after(policy, step, now), entry)
 

@@ -30,10 +30,13 @@ from services.scheduler.core import StepOutcome, fire
 from shared.check_store import CheckStore
 from shared.config import Settings
 from shared.consumer import AMQP_ERRORS, TRANSIENT_ERRORS
-from shared.escalation import CheckView, Escalation, Policy
+from shared.destinations import Allowlist
+from shared.directory import ValidationFailed
+from shared.escalation import CheckView, Escalation, IncidentState, Policy, incident_view
 from shared.escalation_store import EscalationStore
 from shared.explain import ENCODER as EXPLAIN_ENCODER
 from shared.explain import EscalationRecord, write_records
+from shared.feed_sync import Fetch, LayerSync, contact_names, fetcher, sync_all
 from shared.keys import Keys
 from shared.models import Notification
 from shared.oncall import Schedule
@@ -48,6 +51,7 @@ log = logging.getLogger(__name__)
 STAGE = "scheduler"
 CLAIM_LIMIT = 500
 _ENCODER = msgspec.json.Encoder()
+_INCIDENT_FIELDS = ("id", "end_time", "acked", "ack_until")
 
 
 class SchedulerMetrics:
@@ -66,6 +70,12 @@ class SchedulerMetrics:
         )
         self.pending = Gauge(
             "tocsin_scheduler_pending", "Escalations waiting for a step", registry=registry
+        )
+        self.feed_syncs = Counter(
+            "tocsin_scheduler_feed_syncs",
+            "Calendar-feed layers re-synced, per outcome (ok, failed)",
+            ["outcome"],
+            registry=registry,
         )
         self.leader = Gauge(
             "tocsin_scheduler_lease_held",
@@ -96,6 +106,7 @@ class Scheduler:
         self.checks = CheckStore(r, keys)
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._version = -1
+        self.leader = False  # held the lease at the last tick (feed syncs run only then)
         self._schedules: dict[str, Schedule] = {}
         self._policies: dict[str, Policy] = {}
 
@@ -106,6 +117,7 @@ class Scheduler:
             self.holder, s.scheduler_lease_ms, now, CLAIM_LIMIT, s.scheduler_inflight_s
         )
         self.metrics.leader.set(1 if leader else 0)
+        self.leader = leader
         if not ids:
             return 0
         self._refresh()
@@ -116,6 +128,9 @@ class Scheduler:
                 self.store.drop(eid)
         origins = self._notifications([x.escalation.notification_id for x in live.values()])
         views = self._check_views([x.escalation.check_id for x in live.values()], now)
+        incidents = self._incident_views(
+            [x.escalation for x in live.values() if x.escalation.incident_id], views, now
+        )
         outcomes: list[tuple[str, int, StepOutcome]] = []
         for eid, x in live.items():
             esc = x.escalation
@@ -125,7 +140,7 @@ class Scheduler:
                 self._policies.get(esc.policy_id),
                 self._schedules,
                 origins.get(esc.notification_id),
-                views.get(esc.check_id),
+                incidents.get(esc.id) if esc.incident_id else views.get(esc.check_id),
                 now,
             )
             outcomes.append((eid, x.step, out))
@@ -162,6 +177,27 @@ class Scheduler:
             )
         self.metrics.pending.set(self.store.pending())
         return len(advanced)
+
+    def sync_feeds(self, fetch: Fetch, now: float) -> dict[str, list[LayerSync]]:
+        """Re-sync every calendar-feed layer (the lease holder only); failures are logged
+        and counted, and leave their layer as it was."""
+        if not self.leader:
+            return {}
+        results = sync_all(self.oncall, contact_names(self.r, self.oncall), fetch, now)
+        for sid, layers in results.items():
+            for x in layers:
+                self.metrics.feed_syncs.labels("ok" if x.ok else "failed").inc()
+                if not x.ok:
+                    log.warning(
+                        "calendar feed not synced",
+                        extra={
+                            "stage": STAGE,
+                            "schedule_id": sid,
+                            "layer": x.layer,
+                            "error": x.error,
+                        },
+                    )
+        return results
 
     def _explain(self, done: list[tuple[Escalation, StepOutcome]]) -> None:
         """Each step's record on its check's explain list (names for the people paged)."""
@@ -217,6 +253,22 @@ class Scheduler:
                     )
         return out
 
+    def _incident_views(
+        self, escs: list[Escalation], checks: dict[str, CheckView], now: float
+    ) -> dict[str, CheckView | None]:
+        """Per escalation of an Argus source's incident, the incident's own state."""
+        if not escs:
+            return {}
+        pipe = self.r.pipeline(transaction=False)
+        for esc in escs:
+            pipe.hmget(self.keys.incident(esc.incident_id), *_INCIDENT_FIELDS)
+        out: dict[str, CheckView | None] = {}
+        for esc, values in zip(escs, pipe.execute(), strict=True):
+            attrs = {k: v for k, v in zip(_INCIDENT_FIELDS, values, strict=True) if v is not None}
+            inc = from_hash(IncidentState, attrs) if "id" in attrs else None
+            out[esc.id] = incident_view(esc.incident_id, inc, checks.get(esc.check_id), now)
+        return out
+
     def _check_views(self, cids: list[str], now: float) -> dict[str, CheckView]:
         details = self.checks.details_at(cids, now)
         pipe = self.r.pipeline(transaction=False)
@@ -252,6 +304,10 @@ def run(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log.info("scheduler started", extra={"stage": STAGE, "holder": scheduler.holder})
+    if settings.oncall_feed_sync_s > 0:
+        threading.Thread(
+            target=_sync_feeds_forever, args=(scheduler, stop), name="feed-sync", daemon=True
+        ).start()
     backoff = 0.5
     while not stop.is_set():
         try:
@@ -271,3 +327,26 @@ def run(settings: Settings) -> None:
         scheduler.store.release(scheduler.holder)
     sender.close()
     log.info("scheduler stopped", extra={"stage": STAGE})
+
+
+# Redis away, or a feed's rotation naming a contact deleted meanwhile: try again next time.
+_FEED_SYNC_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, ValidationFailed)
+
+
+def _sync_feeds_forever(scheduler: Scheduler, stop: threading.Event) -> None:
+    """Every ``oncall_feed_sync_s``, re-sync calendar feeds (off the tick's thread, so a
+    slow calendar server never delays an escalation step)."""
+    s = scheduler.settings
+    fetch = fetcher(Allowlist.parse(s.destination_allow))
+    # The first sync soon after start (once a tick has settled who holds the lease).
+    wait = min(30.0, float(s.oncall_feed_sync_s))
+    while not stop.wait(wait):
+        wait = float(s.oncall_feed_sync_s)
+        try:
+            scheduler.sync_feeds(fetch, time.time())
+        except _FEED_SYNC_ERRORS as exc:
+            log.warning("calendar feed sync failed", extra={"stage": STAGE, "error": repr(exc)})
+        except Exception:
+            # Anything else (a bug, an odd calendar): logged with its traceback, and this
+            # thread lives on, since a dead sync thread would fail silently for good.
+            log.exception("calendar feed sync crashed", extra={"stage": STAGE})

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import pika
 
-from services.processor.core import apply_event
-from services.processor.effects import CheckView
 from shared.amqp import Names, connect
 from shared.formats.flapjack import decode_body
 from shared.keys import check_id
+from shared.processing.effects import CheckView
+from shared.processing.state_machine import apply_event
 
 # Per check: five failing events then five ok ones -> one problem and one recovery per ten events.
 PATTERN = ("critical",) * 5 + ("ok",) * 5

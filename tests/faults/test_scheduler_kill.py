@@ -18,11 +18,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+from prometheus_client import CollectorRegistry
 
+from services.scheduler.worker import Scheduler, SchedulerMetrics
 from shared.checks import CheckRecord
 from shared.config import Settings
 from shared.escalation import Escalation, Policy, Step, Target
@@ -31,10 +33,11 @@ from shared.keys import Keys
 from shared.models import Notification
 from shared.oncall_store import OncallStore
 from shared.records import to_hash
+from shared.sender import Sender
 from shared.store import connect_redis
-from tests.conftest import cleanup_namespace, settings_env
-from tests.faults.conftest import PrivateRedis, fault_env, make_settings
-from tests.support import collect
+from tests.conftest import REDIS_URL, cleanup_namespace, settings_env
+from tests.faults.conftest import PrivateRabbit, PrivateRedis, fault_env, make_settings
+from tests.support import collect, declare
 
 pytestmark = pytest.mark.faults
 
@@ -190,6 +193,85 @@ def test_a_pending_step_survives_a_redis_restart(
         private_redis.stop()  # SIGTERM: Redis writes its AOF and exits
         private_redis.start()
         _until("step 2", lambda: len(_timeline(store, "e1")) >= 2, timeout=30)
+        pages = collect(settings, [f"{settings.namespace}.notifications"], 3, timeout=3)
+        assert [e["step"] for e in _timeline(store, "e1")] == [1, 2]
+        assert sorted(json.loads(p["body"])["id"] for p in pages) == [
+            page_id("e1", 0),
+            page_id("e1", 1),
+        ]
+    finally:
+        cleanup_namespace(settings)
+
+
+def test_a_scheduler_dying_mid_step_refires_the_same_page_once(settings: Settings) -> None:
+    """Killed after publishing step 1's page but before advancing: the step is claimed
+    again after ``TOCSIN_SCHEDULER_INFLIGHT_S`` and re-published with the *same* page id
+    (the notifier expands an id once: test_notifier_worker's redelivery test), and the
+    timeline and the step counter move once.  In-process, on a fake clock."""
+    declare(settings)
+    r, keys, store = _start_escalation(settings, waits=(60, 60))
+    now = time.time()
+
+    class Killed(Exception):
+        pass
+
+    def killed(*_: object) -> list[bool]:
+        raise Killed
+
+    a = Scheduler(settings, r, Sender(settings), SchedulerMetrics(CollectorRegistry()))
+    a.store.advance = killed  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        a.tick(now)
+    assert _timeline(store, "e1") == []
+    r.delete(keys.scheduler_lease())  # A's lease lapsed
+    b = Scheduler(settings, r, Sender(settings), SchedulerMetrics(CollectorRegistry()))
+    assert b.tick(now + 1) == 0  # still in flight: nobody fires it twice at once
+    assert b.tick(now + settings.scheduler_inflight_s + 0.5) == 1
+    assert b.tick(now + settings.scheduler_inflight_s + 1) == 0  # step 2 is 60 s away
+    pages = collect(settings, [f"{settings.namespace}.notifications"], 3, timeout=3)
+    assert [json.loads(p["body"])["id"] for p in pages] == [page_id("e1", 0)] * 2
+    assert [(e["step"], e["paged"]) for e in _timeline(store, "e1")] == [(1, ["c0"])]
+    loaded = store.load(["e1"])["e1"]
+    assert loaded is not None and loaded.step == 1
+    for s in (a, b):
+        s.sender.close()
+
+
+def test_a_step_due_while_rabbitmq_is_down_fires_once_when_it_is_back(
+    services_up: None,
+    rabbit_factory: Callable[[str], PrivateRabbit],
+    procs: list[subprocess.Popen[bytes]],
+) -> None:
+    """A private RabbitMQ stops (SIGTERM) after step 1; step 2 falls due while it is down,
+    so its page cannot be published and the escalation is not advanced.  When the broker
+    is back, step 2 fires once; step 1's page, published before the restart, is still
+    queued (durable queue, persistent message)."""
+    node = rabbit_factory("")
+    settings = make_settings(REDIS_URL, node.url)
+    try:
+        r, keys, store = _start_escalation(settings, waits=(WAIT_S, 60))
+        env = fault_env(
+            settings,
+            TOCSIN_SCHEDULER_TICK_MS="100",
+            TOCSIN_SCHEDULER_LEASE_MS=str(LEASE_MS),
+            TOCSIN_SCHEDULER_INFLIGHT_S="2",
+            PYTHONPATH=os.environ.get("PYTHONPATH", ""),
+        )
+        cmd = [sys.executable, "-m", "services.scheduler"]
+        procs.append(subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL))
+        _until("step 1", lambda: len(_timeline(store, "e1")) >= 1)
+        fired_1 = float(_timeline(store, "e1")[0]["time"])  # type: ignore[arg-type]
+        node.stop()
+        # The scheduler claimed step 2 (its score moved past the due time by the in-flight
+        # time) but could not publish: nothing advanced.
+        _until(
+            "step 2 claimed while the broker is down",
+            lambda: (r.zscore(keys.escalation_due(), "e1") or 0) > fired_1 + WAIT_S + 1,
+            timeout=30,
+        )
+        assert len(_timeline(store, "e1")) == 1
+        node.start()
+        _until("step 2", lambda: len(_timeline(store, "e1")) >= 2, timeout=90)
         pages = collect(settings, [f"{settings.namespace}.notifications"], 3, timeout=3)
         assert [e["step"] for e in _timeline(store, "e1")] == [1, 2]
         assert sorted(json.loads(p["body"])["id"] for p in pages) == [

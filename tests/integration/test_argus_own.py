@@ -15,6 +15,7 @@ from services.api.context import ApiContext
 from shared.config import Settings
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.integration.test_argus_api import make_incident, make_source
 from tests.integration.test_people_api import BOOT, TOKEN, bearer, token, user
 
 pytestmark = pytest.mark.integration
@@ -145,3 +146,93 @@ def test_a_responder_edits_their_own_profiles_timeslots_and_destinations_only(
     assert client.delete(dest_url, headers=as_alice).status_code == 204
     assert client.delete(f"{NP}{bobs['profile']}/", headers=BOOT).status_code == 204
     assert client.get(f"{NP}{bobs['profile']}/", headers=BOOT).status_code == 404
+
+
+def test_a_person_lists_and_reads_only_their_own_as_in_argus_and_an_admin_all(
+    client: Client,
+) -> None:
+    _, as_alice = person(client, "alice", "responder")
+    _, as_bob = person(client, "bob", "responder")
+    _, as_vera = person(client, "vera", "viewer")
+    flt = make(client, "filters/", {"name": "all", "filter": {}}, BOOT)
+    alices = own_profile(client, as_alice, "alice", flt)
+    bobs = own_profile(client, as_bob, "bob", flt)
+
+    def pks(path: str, headers: dict[str, str]) -> set[int]:
+        r = client.get(f"{NP}{path}", headers=headers)
+        assert r.status_code == 200, r.text
+        return {int(x["pk"]) for x in r.json()}
+
+    for key, path in (
+        ("profile", ""),
+        ("timeslot", "timeslots/"),
+        ("destination", "destinations/"),
+    ):
+        assert alices[key] in pks(path, as_alice) and bobs[key] not in pks(path, as_alice)
+        assert bobs[key] in pks(path, as_bob) and alices[key] not in pks(path, as_bob)
+        assert {alices[key], bobs[key]} <= pks(path, BOOT)
+        # Another's record is not found, as Argus answers for what is not in your list.
+        r = client.get(f"{NP}{path}{bobs[key]}/", headers=as_alice)
+        assert r.status_code == 404, r.text
+        assert client.get(f"{NP}{path}{bobs[key]}/", headers=as_bob).status_code == 200
+        assert client.get(f"{NP}{path}{bobs[key]}/", headers=BOOT).status_code == 200
+    assert pks("", as_vera) == set()
+    # A viewer still has the "All the time" timeslot every new user gets, and only that.
+    slots = client.get(f"{NP}timeslots/", headers=as_vera).json()
+    assert [s["name"] for s in slots] == ["All the time"]
+    assert client.get(f"{NP}{bobs['profile']}/incidents/", headers=as_alice).status_code == 404
+    assert client.get(f"{NP}{alices['profile']}/incidents/", headers=as_alice).status_code == 200
+    # argus-api-client's scheme sees the same.
+    as_alice_token = {"Authorization": as_alice["Authorization"].replace("Bearer", "Token")}
+    assert pks("", as_alice_token) == {alices["profile"]}
+
+
+def test_a_person_removes_only_tags_they_added_and_a_source_names_no_source(
+    client: Client,
+) -> None:
+    src, src_auth = make_source(client, "nav")
+    inc = make_incident(client, src_auth, tags=[{"tag": "host=a"}])
+    tags = f"/api/v2/incidents/{inc['pk']}/tags/"
+    alice, as_alice = person(client, "alice", "responder")
+    _, as_vera = person(client, "vera", "viewer")
+    r = client.post(tags, json={"tag": "team=ops"}, headers=as_alice)
+    assert r.status_code == 201, r.text
+    assert r.json()["added_by"] == alice["pk"], r.text
+    assert client.post(tags, json={"tag": "x=y"}, headers=as_vera).status_code == 403
+    # As in Argus: only a superuser (an admin) removes a tag someone else added.
+    r = client.delete(f"{tags}host=a/", headers=as_alice)
+    assert r.status_code == 400 and "someone else" in r.text, r.text
+    r = client.delete(f"{tags}team=ops/", headers=src_auth)
+    assert r.status_code == 400 and "someone else" in r.text, r.text
+    assert client.delete(f"{tags}team=ops/", headers=as_alice).status_code == 204
+    assert client.delete(f"{tags}host=a/", headers=BOOT).status_code == 204
+    assert client.get(tags, headers=BOOT).json() == []
+    # A source system may not name a source, not even its own (pyargus never sends one).
+    r = client.post(
+        "/api/v2/incidents/",
+        json={"start_time": "2026-12-01T10:00:00+00:00", "tags": [], "source": src["pk"]},
+        headers=src_auth,
+    )
+    assert r.status_code == 400 and r.json()["source"], r.text
+
+
+def test_a_users_managed_email_destination_follows_their_email(client: Client) -> None:
+    dests = f"{NP}destinations/"
+
+    def emails() -> dict[int, str]:
+        found = client.get(dests, headers=BOOT).json()
+        return {d["pk"]: d["settings"]["email_address"] for d in found if d["media"] == "email"}
+
+    ann = user(client, "ann", "responder", email="ann@example.org")
+    [(pk, address)] = emails().items()
+    assert address == "ann@example.org"
+    r = client.patch(f"/users/{ann['id']}", json={"email": "ann@new.example.org"}, headers=BOOT)
+    assert r.status_code == 200, r.text
+    assert emails() == {pk: "ann@new.example.org"}  # the same destination: profiles follow
+    # A user without an email gets one when given one.
+    ben = user(client, "ben", "viewer")
+    client.patch(f"/users/{ben['id']}", json={"email": "ben@example.org"}, headers=BOOT)
+    assert sorted(emails().values()) == ["ann@new.example.org", "ben@example.org"]
+    # Another destination already has the address: Argus refuses duplicates, so it stays.
+    client.patch(f"/users/{ben['id']}", json={"email": "ann@new.example.org"}, headers=BOOT)
+    assert sorted(emails().values()) == ["ann@new.example.org", "ben@example.org"]

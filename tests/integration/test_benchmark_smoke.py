@@ -97,3 +97,19 @@ def test_steady_single_events_are_all_applied_without_notifications() -> None:
     assert report["elapsed_s"] >= report["processed_s"] > 0
     assert report["redis_check_keys_bytes_per_check"] > 0
     assert_cleaned_up(report["namespace"])
+
+
+@pytest.mark.usefixtures("services_up")
+def test_flapping_through_the_api_delivers_every_page_without_ingest() -> None:
+    report = run_bench(
+        "--workload", "flapping", "--events", "20", "--checks", "10", "--batch", "1",
+        "--via", "api",
+    )  # fmt: skip
+    assert report["complete"] is True and report["via"] == "api"
+    # Every flapping event notifies: 20 events, 20 webhook deliveries.
+    assert report["notifications"] == 20 and report["deliveries"] == 20
+    lat = report["latency_ms"]
+    assert lat["samples"] == 20 and 0 < lat["p50"] <= lat["max"] < 60_000
+    # The API routes HTTP events to the processor itself: ingest consumes nothing.
+    assert report["stage_batch_ms"].get("ingest", {}).get("batches", 0) == 0
+    assert_cleaned_up(report["namespace"])

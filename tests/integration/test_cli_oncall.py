@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.integration.cli_api import Cli, cli  # noqa: F401  (fixture)
+from tests.integration.test_feed_sync import Feed, feed, rotation  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +106,23 @@ def test_export_import_carry_schedules_policies_and_rules_routing_to_them(
         data["schedules"],
         data["escalation_policies"],
     )
+
+
+def test_schedules_import_a_feed_url_then_sync(cli: Cli, feed: tuple[Feed, str]) -> None:  # noqa: F811
+    state, url = feed
+    kari = cli.json("contacts", "create", "--name", "Kari")["id"]
+    ola = cli.json("contacts", "create", "--name", "Ola")["id"]
+    layers = json.dumps([{"members": [kari], "shift_hours": 168, "handoff": "2026-01-05T09:00"}])
+    cli.json("schedules", "create", "team", "--layers", layers)
+    state.body = rotation(["Kari", "Ola"])
+    imported = cli.json("schedules", "import-ical", "team", url)
+    assert imported["layer"]["feed_url"] == url
+    state.body = rotation(["Ola", "Kari"], hours=12)
+    synced = cli.json("schedules", "sync", "team")
+    assert [(x["layer"], x["members"], x["shift_hours"]) for x in synced["layers"]] == [
+        (1, [ola, kari], 12)
+    ]
+    state.status = 503
+    failed = cli("schedules", "sync", "team")
+    assert failed.exit_code != 0
+    assert "answered HTTP 503" in failed.output + failed.stderr

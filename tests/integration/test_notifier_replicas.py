@@ -22,8 +22,6 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
-from services.notifier.core import NotifierState, apply, expand
-from services.notifier.routing import Index, compile_index, select
 from services.notifier.store import NotifierStore
 from services.notifier.worker import NotifierMetrics, build_consumer, make_handler
 from shared.amqp import Names, OutMessage, Publisher, connect
@@ -44,6 +42,9 @@ from shared.models import (
     decode_deliveries,
 )
 from shared.records import to_hash
+from shared.routing.expansion import expand
+from shared.routing.notifier_state import NotifierState, apply
+from shared.routing.selection import Index, compile_index, select
 from shared.store import connect_redis
 from tests.support import collect_deliveries, declare, running
 

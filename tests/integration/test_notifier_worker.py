@@ -10,7 +10,6 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
-from services.notifier.core import block_id
 from services.notifier.store import NotifierStore, OutboxEntry
 from services.notifier.worker import NotifierMetrics, build_consumer, make_handler
 from shared.amqp import Names, Publisher, connect
@@ -31,6 +30,7 @@ from shared.models import (
     decode_deliveries,
 )
 from shared.records import to_hash
+from shared.routing.notifier_state import block_id
 from shared.store import connect_redis
 from tests.support import collect, collect_deliveries, declare, publish, running
 

@@ -14,12 +14,12 @@ from prometheus_client import CollectorRegistry
 
 from services.processor import store
 from services.processor.batch import Pending
-from services.processor.effects import CheckView, Result
 from services.processor.worker import ProcessorMetrics, make_handler
 from shared.amqp import Names
 from shared.checks import CheckRecord
 from shared.config import Settings
 from shared.keys import Keys, check_id
+from shared.processing.effects import CheckView, Result
 from shared.records import from_hash, to_hash
 from shared.store import connect_redis
 from tests.integration.test_processor_worker import ev, message

@@ -119,3 +119,77 @@ def test_a_callback_needs_the_state_this_server_issued(ctx: ApiContext) -> None:
             == 303
         )
         assert client.get(f"{callback.path}?{callback.query}").status_code == 401
+
+
+def set_claims(provider: str, sub: str, claims: dict[str, Any]) -> None:
+    """Change what the provider says about ``sub`` (oidc-provider-mock's ``PUT /users/<sub>``)."""
+    httpx.put(f"{provider}/users/{sub}", json=claims).raise_for_status()
+
+
+def test_the_user_is_the_providers_sub_not_the_name_or_email(
+    ctx: ApiContext, provider: str
+) -> None:
+    people = PeopleStore(ctx.redis, ctx.keys)
+    set_claims(
+        provider,
+        "s-dee",
+        {"preferred_username": "dee", "email": "dee@example.org", "groups": ["ops"]},
+    )
+    with TestClient(app=create_app(ctx)) as client:
+        assert sign_in(client, "s-dee").status_code == 303
+    dee = people.user_by_name("dee")
+    assert dee is not None and (dee.sso_issuer, dee.sso_subject) == (provider, "s-dee")
+    assert dee.created_at > 0
+    # A new SSO user gets Argus's defaults too: "All the time" and an email destination.
+    boot = {"Authorization": f"Bearer {TOKEN}"}
+    with TestClient(app=create_app(ctx)) as client:
+        slots = client.get("/api/v2/notificationprofiles/timeslots/", headers=boot).json()
+        assert [s["name"] for s in slots if s["user"] == dee.id] == ["All the time"]
+        dests = client.get("/api/v2/notificationprofiles/destinations/", headers=boot).json()
+        assert {"email_address": "dee@example.org"} in [d["settings"] for d in dests]
+        shown = client.get(f"/users/{dee.id}", headers=boot).json()
+        assert (shown["sso_issuer"], shown["sso_subject"]) == (provider, "s-dee")
+
+    # The provider renames Dee and changes her email: the same user signs in.
+    set_claims(
+        provider,
+        "s-dee",
+        {"preferred_username": "dee.new", "email": "dee@new.example.org", "groups": ["ops"]},
+    )
+    with TestClient(app=create_app(ctx)) as client:
+        assert sign_in(client, "s-dee").status_code == 303
+    again = people.user(dee.id)
+    assert again is not None and again.username == "dee" and again.email == "dee@new.example.org"
+    with TestClient(app=create_app(ctx)) as client:
+        dests = client.get("/api/v2/notificationprofiles/destinations/", headers=boot).json()
+        assert [d["settings"] for d in dests] == [{"email_address": "dee@new.example.org"}]
+    assert people.user_by_name("dee.new") is None
+    assert len(people.users()) == 1
+
+    # Another account of this provider now calling itself "dee" is not Dee.
+    set_claims(provider, "s-impostor", {"preferred_username": "dee", "groups": ["ops"]})
+    with TestClient(app=create_app(ctx)) as client:
+        r = sign_in(client, "s-impostor")
+        assert r.status_code == 401 and "another account" in r.text, r.text
+    assert len(people.users()) == 1
+
+
+def test_a_user_an_admin_made_is_linked_at_their_first_sign_in(
+    ctx: ApiContext, provider: str
+) -> None:
+    boot = {"Authorization": f"Bearer {TOKEN}"}
+    with TestClient(app=create_app(ctx)) as client:
+        made = client.post("/users", json={"username": "ada", "role": "viewer"}, headers=boot)
+        assert made.status_code == 201, made.text
+        assert made.json()["sso_subject"] == ""
+        assert sign_in(client, "s-ada").status_code == 303
+        linked = client.get(f"/users/{made.json()['id']}", headers=boot).json()
+        assert linked["sso_subject"] == "s-ada" and linked["role"] == "responder"
+        # Deleting the user frees the account: its next sign-in makes a new user.
+        assert client.delete(f"/users/{linked['id']}", headers=boot).status_code == 204
+    people = PeopleStore(ctx.redis, ctx.keys)
+    assert people.user_by_sso(provider, "s-ada") is None
+    with TestClient(app=create_app(ctx)) as client:
+        assert sign_in(client, "s-ada").status_code == 303
+    ada = people.user_by_sso(provider, "s-ada")
+    assert ada is not None and ada.id != linked["id"] and ada.username == "ada"

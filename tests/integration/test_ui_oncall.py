@@ -11,6 +11,7 @@ from services.api.context import ApiContext
 from shared.models import Contact
 from shared.oncall import Layer, Schedule
 from shared.oncall_store import OncallStore
+from tests.integration.test_feed_sync import Feed, feed, rotation  # noqa: F401
 from tests.integration.test_ui_pages import anon, client, csrf_of, ctx  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -61,3 +62,36 @@ def test_oncall_page_shows_now_timeline_and_takes_an_override(
     assert removed.status_code == 303
     back = client.get("/ui/oncall?done=removed").text
     assert "On call now: <strong>Kari</strong>" in back and "Override removed." in back
+
+
+def test_oncall_page_lists_feed_layers_and_syncs_them(
+    client: TestClient,  # type: ignore[type-arg]  # noqa: F811
+    ctx: ApiContext,  # noqa: F811
+    feed: tuple[Feed, str],  # noqa: F811
+) -> None:
+    state, url = feed
+    for cid, name in (("kari", "Kari"), ("ola", "Ola")):
+        ctx.directory.put_contact(Contact(id=cid, name=name))
+    store = OncallStore(ctx.redis, ctx.keys)
+    layer = Layer(members=("kari",), shift_hours=24, handoff="2026-01-01T00:00", feed_url=url)
+    store.put_schedule(Schedule(id="s1", name="primary", timezone="UTC", layers=(layer,)))
+    page = client.get("/ui/oncall")
+    assert f"layer 0 <code>{url}</code>" in page.text and "Sync now" in page.text
+    state.body = rotation(["Ola", "Kari"])
+    done = client.post(
+        "/ui/oncall/sync",
+        data={"csrf": csrf_of(page.text), "schedule": "s1"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/ui/oncall?done=synced"
+    synced = store.get_schedule("s1")
+    assert synced is not None and synced.layers[0].members == ("ola", "kari")
+    assert "Calendar feeds synced." in client.get("/ui/oncall?done=synced").text
+    state.status = 404
+    failed = client.post(
+        "/ui/oncall/sync",
+        data={"csrf": csrf_of(page.text), "schedule": "s1"},
+        follow_redirects=False,
+    )
+    assert failed.status_code == 502 and 'id="sync-form-error"' in failed.text
+    assert "answered HTTP 404" in failed.text

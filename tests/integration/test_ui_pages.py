@@ -12,9 +12,11 @@ from litestar.testing import TestClient
 
 from services.api.app import create_app
 from services.api.argus.store import ArgusStore, EventRecord, IncidentRecord
+from services.api.audit import AuditLog
 from services.api.context import ApiContext
 from services.api.ui import session
 from shared.amqp import Names
+from shared.audit import AuditQuery
 from shared.check_store import CheckStore
 from shared.checks import CheckRecord, StateRecord
 from shared.config import Settings
@@ -281,6 +283,13 @@ def test_maintenance_enable_and_end(client: TestClient, ctx: ApiContext) -> None
     )
     assert ctx.redis.hget(ctx.keys.check(check_id("web1", "http")), "enabled") == "false"
     assert 'id="enabled-state">disabled' in client.get("/ui/check?entity=web1&check=http").text
+    # Both are on record with before and after.
+    log = AuditLog(ctx.redis, ctx.keys)
+    [enabled] = log.query(AuditQuery(action="set_enabled"), 10)[0]
+    assert (enabled.before, enabled.after) == ({"enabled": True}, {"enabled": False})
+    [ended] = log.query(AuditQuery(action="end_maintenance"), 10)[0]
+    assert ended.target == f"check:web1:http:maintenance:{mid}"
+    assert ended.before["summary"] == "upgrade" and ended.after is None  # a later one is dropped
 
 
 def test_incident_ack_and_comment_use_the_argus_path(client: TestClient, ctx: ApiContext) -> None:  # type: ignore[type-arg]

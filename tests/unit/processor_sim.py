@@ -8,11 +8,11 @@ from typing import Any
 
 import msgspec
 
-from services.processor.core import apply_event
-from services.processor.effects import CheckView, Result
 from shared.checks import Maintenance
 from shared.keys import check_id
 from shared.models import CheckEvent, Notification
+from shared.processing.effects import CheckView, Result
+from shared.processing.state_machine import apply_event
 
 ENTITY, CHECK = "web1", "http"
 CID = check_id(ENTITY, CHECK)

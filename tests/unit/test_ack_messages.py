@@ -11,8 +11,6 @@ import pytest
 
 from services.gateways import email, slack, sms, webhook
 from services.gateways.texts import local_time
-from services.notifier.core import NotifierState, apply, expand
-from services.notifier.routing import compile_index, select
 from shared.config import Settings
 from shared.directory import DirectorySnapshot
 from shared.errors import ConfigError
@@ -28,6 +26,9 @@ from shared.models import (
     Rule,
     SeverityRoute,
 )
+from shared.routing.expansion import expand
+from shared.routing.notifier_state import NotifierState, apply
+from shared.routing.selection import compile_index, select
 
 T = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC = 23:13:20 in Oslo (CET)
 

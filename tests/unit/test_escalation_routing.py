@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.notifier.batch import escalations_to_start
-from services.notifier.core import NotifierState, expand
-from services.notifier.routing import compile_index, select
 from services.scheduler.core import fire
 from shared.directory import DirectorySnapshot
 from shared.escalation import CheckView, Escalation, Policy, Step, Target, simulate
 from shared.models import Contact, Medium, Notification, Rule, SeverityRoute, TimeRecurrence
 from shared.oncall import Layer, Schedule
+from shared.routing.expansion import expand
+from shared.routing.notifier_state import NotifierState
+from shared.routing.selection import compile_index, select
 
 # Saturday 2026-12-12 03:00 UTC
 SAT_0300 = datetime(2026, 12, 12, 3, 0, tzinfo=UTC).timestamp()
@@ -158,3 +159,29 @@ def test_recovery_reaches_paged_people_their_own_rules_or_no_rules_at_all() -> N
     # Ola's rules (weekdays only) do not route a Saturday recovery: her rules decide.
     assert not any(d.medium.id == "m-ola" for d in out.deliveries)
     assert any("paged by an escalation" in d.text for d in out.decisions if d.contact_id == "kari")
+
+
+def test_a_page_for_an_argus_source_incident_reaches_people_not_profiles() -> None:
+    # The problem that started it is the Argus API's profiles_only notification; its pages
+    # must be expanded for the paged people (profiles_only would send them to profiles).
+    origin = problem(
+        id="argus:42:1", episode_id="42", profiles_only=True, incident_source="2", entity="nav"
+    )
+    esc = Escalation(
+        id="e",
+        policy_id="pol",
+        notification_id=origin.id,
+        check_id="c1",
+        episode_id="42",
+        started=SAT_0300,
+        incident_id="42",
+    )
+    policy = Policy(id="pol", name="ops", steps=(Step(targets=(Target(contact="bo"),)),))
+    out = fire(esc, 0, policy, {}, origin, CheckView(failing=True, episode_id="42"), SAT_0300)
+    assert out.page is not None and not out.page.profiles_only
+    index = compile_index(snap())
+    sent = expand(index, NotifierState(), out.page, select(index, out.page))
+    assert [
+        (d.medium.address, d.escalation.step if d.escalation else None) for d in sent.deliveries
+    ] == [("https://x/bo", 1)]
+    assert sent.effects.episode_added == {"m-bo"}  # the incident's end reaches Bo

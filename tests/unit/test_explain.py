@@ -16,9 +16,6 @@ import pytest
 
 from services.explain.records import decode_records, humanize
 from services.explain.simulate import route, simulate
-from services.notifier.core import NotifierState, apply, expand, state_query
-from services.notifier.routing import compile_index, select
-from services.processor.effects import CheckView
 from shared.directory import DirectorySnapshot
 from shared.explain import (
     ENCODER,
@@ -28,6 +25,10 @@ from shared.explain import (
     notification_record,
 )
 from shared.models import CheckEvent, Medium, TimeRecurrence
+from shared.processing.effects import CheckView
+from shared.routing.expansion import expand
+from shared.routing.notifier_state import NotifierState, apply, state_query
+from shared.routing.selection import compile_index, select
 from tests.unit.processor_sim import CID, DISABLE, ev, maint, run
 from tests.unit.test_notifier_core import T0, contact, medium, note, rule
 

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.api.ical import render_calendar
-from shared.ical_feed import FeedError, infer_layer, read_feed
+from shared.ical_feed import Feed, FeedError, infer_layer, read_feed, resynced_layer
+from shared.models import TimeRecurrence
 from shared.oncall import Layer, Schedule, timeline
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -77,3 +78,24 @@ def test_gaps_or_uneven_turns_are_not_a_rotation() -> None:
 def test_not_a_calendar_is_a_clear_error() -> None:
     with pytest.raises(FeedError, match="not an iCalendar feed"):
         read_feed("hello", PEOPLE, 0, 1, OSLO)
+
+
+def test_a_resync_replaces_the_rotation_and_keeps_the_layers_own_settings() -> None:
+    office = TimeRecurrence(days=(1, 2, 3, 4, 5), start="08:00", end="17:00")
+    old = Layer(
+        members=("x",),
+        shift_hours=24,
+        handoff="2026-01-01T09:00",
+        restrictions=(office,),
+        name="from the team calendar",
+        feed_url="https://cal.example/team.ics",
+    )
+    feed = read_feed(RECURRING, PEOPLE, at("2026-12-07T09:00"), at("2027-01-04T09:00"), OSLO)
+    new = resynced_layer(old, feed, OSLO)
+    assert (new.members, new.shift_hours, new.handoff) == (("k", "on"), 168, "2026-12-07T09:00")
+    assert (new.restrictions, new.name, new.feed_url) == (old.restrictions, old.name, old.feed_url)
+    gap = Feed(feed.shifts[:1] + feed.shifts[2:], ())
+    with pytest.raises(FeedError, match="no longer follow one rotation"):
+        resynced_layer(old, gap, OSLO)
+    with pytest.raises(FeedError, match="no shift naming a contact"):
+        resynced_layer(old, Feed((), ("someone else",)), OSLO)

@@ -24,22 +24,17 @@ ROOT = Path(__file__).resolve().parents[2]
 # "why was this page sent or not" (GET /explain, POST /simulate, tocsin explain/simulate).
 LIBRARY_USERS: dict[str, frozenset[str]] = {"explain": frozenset({"api", "cli"})}
 
-# The dry run calls the workers' own pure cores and read-only loaders, so an
-# explanation is what the pipeline decides rather than a copy of its rules.
-EXPLAIN_USES: frozenset[str] = frozenset(
-    {
-        "services.processor.core",
-        "services.processor.effects",
-        "services.processor.store",
-        "services.notifier.core",
-        "services.notifier.routing",
-        "services.notifier.store",
-    }
-)
+# The dry run calls the workers' pure decisions, which live in shared/ for that
+# reason (shared/processing/, shared/routing/), and one read-only loader that
+# has not moved yet: the processor's batch loader `load` in
+# services/processor/store.py (a Lua read of check, tags and maintenances),
+# frozen while the delivery path is reworked there.  That one name, nothing else
+# of the module; moving `load` to shared/ empties this set.
+EXPLAIN_USES: frozenset[str] = frozenset({"services.processor.store.load"})
 
 # `tocsin worker NAME` (what each child of the `tocsin up` supervisor runs) imports
 # that worker's `run` lazily, inside the command, so `tocsin` itself loads no worker.
-SUPERVISOR_MODULE = "services.cli.main"
+SUPERVISOR_MODULE = "services.cli.processes"
 SUPERVISED = frozenset(
     f"services.{w}.worker"
     for w in ("ingest", "processor", "notifier", "scheduler", "api", "gateways")
@@ -164,18 +159,18 @@ def test_the_rule_sees_every_kind_of_cross_service_import(tmp_path: Path) -> Non
         "from shared.models import Rule\n"
         "from services.explain.simulate import simulate\n"
     )
-    (tmp_path / "services" / "cli" / "main.py").write_text(
+    (tmp_path / "services" / "cli" / "processes.py").write_text(
         "from services.ingest.worker import run\n"  # eager: not the supervisor's lazy import
         "def cmd():\n"
         "    from services.ingest.worker import run\n"
         "    from services.ingest.worker import make_handler\n"
     )
     (tmp_path / "services" / "explain" / "x.py").write_text(
-        "from services.processor.core import apply_event\n"
+        "from services.processor.core import apply_event\n"  # a worker's module, not shared/
         "from services.gateways.runner import Runner\n"
         "from ..api import app\n"
-        "from services.processor import store\n"
-        "from services.processor import store, worker\n"
+        "from services.processor.store import load\n"
+        "from services.processor.store import load, write\n"
     )
     (tmp_path / "shared" / "s.py").write_text("from services.explain import records\n")
     found = violations(tmp_path)
@@ -185,11 +180,12 @@ def test_the_rule_sees_every_kind_of_cross_service_import(tmp_path: Path) -> Non
         "services.api.a:3 imports services.ingest (ingest)",
         "services.api.a:6 imports services.processor.core (apply_event)",
         "services.api.a:8 imports services.ingest.worker (run)",
-        "services.cli.main:1 imports services.ingest.worker (run)",
-        "services.cli.main:4 imports services.ingest.worker (make_handler)",
+        "services.cli.processes:1 imports services.ingest.worker (run)",
+        "services.cli.processes:4 imports services.ingest.worker (make_handler)",
+        "services.explain.x:1 imports services.processor.core (apply_event)",
         "services.explain.x:2 imports services.gateways.runner (Runner)",
         "services.explain.x:3 imports services.api (app)",
-        "services.explain.x:5 imports services.processor (worker)",
+        "services.explain.x:5 imports services.processor.store (write)",
         "shared.s:1 imports services.explain (records)",
     ]
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from services.notifier.batch import expand_all, explain_records, triage
-from services.notifier.core import NotifierState
-from services.notifier.routing import compile_index, select
 from shared.directory import DirectorySnapshot
+from shared.routing.notifier_state import NotifierState
+from shared.routing.selection import compile_index, select
 from tests.unit.test_notifier_core import M1, A, note, rule
 
 

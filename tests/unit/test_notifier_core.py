@@ -13,16 +13,6 @@ from typing import Any
 
 import pytest
 
-from services.notifier.core import (
-    Expansion,
-    NotifierState,
-    apply,
-    block_id,
-    expand,
-    rollup_block_id,
-    state_query,
-)
-from services.notifier.routing import compile_index, select
 from shared.directory import DirectorySnapshot
 from shared.models import (
     Contact,
@@ -33,6 +23,16 @@ from shared.models import (
     SeverityRoute,
     TimeRecurrence,
 )
+from shared.routing.expansion import expand
+from shared.routing.notifier_state import (
+    Expansion,
+    NotifierState,
+    apply,
+    block_id,
+    rollup_block_id,
+    state_query,
+)
+from shared.routing.selection import compile_index, select
 
 T0 = datetime(2026, 1, 12, 12, 0, tzinfo=UTC).timestamp()  # a Monday
 

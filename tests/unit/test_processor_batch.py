@@ -11,9 +11,9 @@ from services.processor.batch import (
     incident_ids_needed,
     load_query,
 )
-from services.processor.core import apply_event
-from services.processor.effects import CheckView
 from shared.keys import check_id
+from shared.processing.effects import CheckView
+from shared.processing.state_machine import apply_event
 from tests.unit.processor_sim import CID, ev
 
 OTHER = check_id("db1", "disk")

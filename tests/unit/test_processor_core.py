@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from services.processor.core import apply_event, episode_starts_bound
-from services.processor.effects import CheckView, notification_id
 from services.processor.worker import parse_partitions
 from shared.errors import ConfigError
+from shared.processing.effects import CheckView, notification_id
+from shared.processing.state_machine import apply_event, episode_starts_bound
 from tests.unit.processor_sim import CID, ev, run
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import pytest
 
 from services.notifier.batch import escalations_to_start
-from services.notifier.routing import compile_index, select
 from shared.directory import DirectorySnapshot
+from shared.escalation_store import escalation_id
 from shared.models import Notification
+from shared.routing.selection import compile_index, select
 from tests.unit.test_profiles_scenarios import event, profile, snapshot
 
 
@@ -88,12 +90,36 @@ def test_only_problems_start_an_escalation() -> None:
     assert started(snap, tocsin("ACK", type="acknowledgement")) == []
 
 
-def test_a_source_incident_profile_starts_no_escalation() -> None:
-    # An Argus source's incident has its own episode the check's state cannot stop.
+def test_a_source_incident_profile_starts_an_escalation_stopped_by_the_incident() -> None:
+    # An Argus source's incident (the API's profiles_only notification): its episode is
+    # the incident pk, which the escalation carries so the incident's end or ack stops it.
     snap = snapshot([with_policy(profile(["nav_crit"]), "pol")])
     n = event()
-    assert select(compile_index(snap), n).direct  # the profile matches and delivers
-    assert started(snap, n) == []
+    index = compile_index(snap)
+    assert select(index, n).direct  # the profile matches and still delivers
+    (esc,) = escalations_to_start([(n, select(index, n))])
+    assert (esc.policy_id, esc.episode_id, esc.incident_id, esc.check_id) == ("pol", "7", "7", "c1")
+    # The processor's notification of the check the API mirrors the incident to names
+    # the same episode, so a rule routing it to the same policy starts the same escalation.
+    assert esc.id == escalation_id("7", "pol")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"incident_stateful": False, "incident_open": False, "incident_event": "LES"},
+        {"incident_open": False},
+        {"type": "recovery", "incident_event": "END", "incident_open": False},
+        {"type": "acknowledgement", "incident_event": "ACK", "incident_acked": True},
+    ],
+    ids=["stateless", "already-closed", "end", "ack"],
+)
+def test_a_source_incident_starts_none_unless_an_open_stateful_problem(
+    changes: dict[str, Any],
+) -> None:
+    snap = snapshot([with_policy(profile(["nav_crit"]), "pol")])
+    n = event(**changes)
+    assert escalations_to_start([(n, select(compile_index(snap), n))]) == []
 
 
 def test_planned_maintenance_starts_no_escalation() -> None:

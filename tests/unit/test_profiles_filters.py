@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.api.argus.core import Row, make_filter, matches
-from services.notifier.profiles import Span, in_timeslot, span_of
 from shared.argus import (
     Facts,
     FilterError,
@@ -17,6 +16,7 @@ from shared.argus import (
     listing_fits,
     parse_filter,
 )
+from shared.routing.profiles import Span, in_timeslot, span_of
 from tests.unit.processor_sim import ev, maint, run
 
 OSLO = ZoneInfo("Europe/Oslo")

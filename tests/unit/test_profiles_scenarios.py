@@ -14,10 +14,11 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from services.notifier.core import NotifierState, expand
-from services.notifier.routing import compile_index, select
 from shared.directory import DirectorySnapshot
 from shared.models import Contact, Medium, Notification, Rule, SeverityRoute
+from shared.routing.expansion import expand
+from shared.routing.notifier_state import NotifierState
+from shared.routing.selection import compile_index, select
 
 OSLO = ZoneInfo("Europe/Oslo")
 

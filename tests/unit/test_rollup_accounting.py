@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.notifier.core import Expansion, NotifierState, apply, expand
-from services.notifier.routing import Index, compile_index, select
 from shared.checks import CheckDetail, Maintenance
 from shared.directory import DirectorySnapshot
 from shared.models import Contact, Delivery, Medium, Notification, Rule, SeverityRoute
+from shared.routing.expansion import expand
+from shared.routing.notifier_state import Expansion, NotifierState, apply
+from shared.routing.selection import Index, compile_index, select
 
 T0 = datetime(2026, 1, 12, 12, 0, tzinfo=UTC).timestamp()
 ENTITY = {"c1": "web1", "c2": "web1", "c3": "db1"}

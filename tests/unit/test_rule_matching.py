@@ -21,9 +21,6 @@ from services.cli.config_io import _normalise_rule
 from services.cli.main import app as cli_app
 from services.explain.preview import who_would_be_notified
 from services.explain.simulate import route
-from services.notifier.core import NotifierState, expand
-from services.notifier.routing import Index, compile_index, contact_decision, select
-from services.notifier.rules import tags_match
 from shared.checks import CheckDetail
 from shared.directory import DirectorySnapshot
 from shared.models import (
@@ -35,6 +32,10 @@ from shared.models import (
     TimeRecurrence,
 )
 from shared.records import from_hash, to_hash
+from shared.routing.expansion import expand
+from shared.routing.notifier_state import NotifierState
+from shared.routing.rules import tags_match
+from shared.routing.selection import Index, compile_index, contact_decision, select
 
 # Wednesday 14 January 2026, 16:41 UTC = 17:41 in Oslo (UTC+1 in winter).
 WED_1741_OSLO = datetime(2026, 1, 14, 16, 41, tzinfo=UTC).timestamp()

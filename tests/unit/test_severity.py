@@ -12,9 +12,6 @@ import pytest
 
 from services.api.ui.views import CheckFilter, filter_checks
 from services.gateways import pagerduty, slack
-from services.notifier.core import NotifierState, apply, expand
-from services.notifier.routing import compile_index, select
-from services.processor.core import worse as processor_worse
 from shared.checks import CheckDetail
 from shared.directory import DirectorySnapshot
 from shared.models import (
@@ -27,6 +24,10 @@ from shared.models import (
     Rule,
     SeverityRoute,
 )
+from shared.processing.service_events import worse as processor_worse
+from shared.routing.expansion import expand
+from shared.routing.notifier_state import NotifierState, apply
+from shared.routing.selection import compile_index, select
 from shared.severity import SEVERITY_ORDER, severity_key, worse, worst
 
 T0 = datetime(2026, 1, 12, 12, 0, tzinfo=UTC).timestamp()

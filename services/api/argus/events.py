@@ -32,7 +32,7 @@ from services.api.argus.schemas import (
     incident_out,
 )
 from services.api.argus.store import EventRecord
-from services.api.auth import actor_name
+from services.api.auth import actor_name, principal_of
 from services.api.errors import ApiError
 
 
@@ -278,7 +278,7 @@ def get_tag(request: Request[Any, Any, Any], pk: FromPath[int], tag: FromPath[st
     "/incidents/{pk:int}/tags/",
     status_code=HTTP_201_CREATED,
     sync_to_thread=True,
-    opt={"role": "admin", "sources": True},
+    opt={"role": "responder", "sources": True},
 )
 def post_tag(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) -> TagOut:
     """Add one tag (idempotent)."""
@@ -305,7 +305,7 @@ def post_tag(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody) 
     "/incidents/{pk:int}/tags/{tag:str}/",
     status_code=HTTP_204_NO_CONTENT,
     sync_to_thread=True,
-    opt={"role": "admin", "sources": True},
+    opt={"role": "responder", "sources": True},
 )
 def delete_tag(request: Request[Any, Any, Any], pk: FromPath[int], tag: FromPath[str]) -> None:
     store, (inc, _, _) = plumbing.load(request, pk)
@@ -313,7 +313,11 @@ def delete_tag(request: Request[Any, Any, Any], pk: FromPath[int], tag: FromPath
     if tag not in inc.tags:
         raise ApiError(404, f"incident {pk} has no tag {tag!r}", "tag")
     owner = inc.tag_meta.get(tag, (f"source:{inc.source}", 0.0))[0]
-    if src is not None and owner != f"source:{src.pk}":
+    who = principal_of(request)
+    # As in Argus: only a superuser (here: an admin) removes a tag someone else added.
+    if (src is not None or (who is not None and who.role != "admin")) and owner != (
+        plumbing.argus_actor(request)
+    ):
         raise ApiError(400, f"tag {tag!r} was added by someone else", "tag")
     store.update(
         inc,

@@ -22,6 +22,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import UNSET, Meta, UnsetType
 
 from services.api.argus import core, plumbing, records
+from services.api.audit import note_change
 from services.api.errors import ApiError
 
 FROZEN_AFTER_S = 12 * 3600
@@ -96,7 +97,9 @@ def create_task(request: Request[Any, Any, Any], body: RawBody) -> dict[str, Any
         "filters": list(dict.fromkeys(data.filters)),
         "created_by": "admin",
     }
-    return _out(records.save(request, "maintenance", rec))
+    out = _out(records.save(request, "maintenance", rec))
+    note_change(request, target=f"maintenance:{rec['pk']}", after=out)
+    return out
 
 
 @get("/plannedmaintenance/{pk:int}/", sync_to_thread=True)
@@ -109,6 +112,7 @@ def patch_task(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody
     """Change times, filters or description; not for tasks that ended over 12 hours ago."""
     records.admin_only(request)
     rec = records.load(request, "maintenance", pk)
+    before = _out(rec)
     data = plumbing.decode(body, TaskPatch)
     now = time.time()
     if rec.get("end") is not None and rec["end"] < now - FROZEN_AFTER_S:
@@ -132,7 +136,9 @@ def patch_task(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody
     if not isinstance(data.description, UnsetType):
         rec["description"] = data.description
     rec.update(start=start, end=end)
-    return _out(records.save(request, "maintenance", rec))
+    out = _out(records.save(request, "maintenance", rec))
+    note_change(request, target=f"maintenance:{pk}", before=before, after=out)
+    return out
 
 
 @delete(
@@ -148,6 +154,7 @@ def delete_task(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
     if rec["start"] <= time.time():
         raise ApiError(400, "only future tasks can be deleted; set end_time to end this one", "pk")
     records.remove(request, "maintenance", pk)
+    note_change(request, target=f"maintenance:{pk}", before=_out(rec))
 
 
 maintenance_handlers = [list_tasks, create_task, get_task, patch_task, delete_task]

@@ -19,6 +19,7 @@ from litestar.params import FromPath, RawBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from services.api.argus import plumbing
+from services.api.audit import note_change
 from services.api.auth import principal_of
 from services.api.context import ctx_of
 from services.api.errors import ApiError
@@ -114,7 +115,9 @@ def create_phone_number(request: Request[Any, Any, Any], body: RawBody) -> dict[
     ctx = ctx_of(request)
     rec = {"pk": int(ctx.redis.incr(ctx.keys.argus_record_seq(KIND))), "phone_number": number}
     _store(request, rec)
-    return _out(rec, user_pk)
+    out = _out(rec, user_pk)
+    note_change(request, target=f"phone_number:{rec['pk']}", after=out)
+    return out
 
 
 @get("/auth/phone-number/{pk:int}/", sync_to_thread=True, opt=OWN)
@@ -125,9 +128,12 @@ def get_phone_number(request: Request[Any, Any, Any], pk: FromPath[int]) -> dict
 
 def _change(request: Request[Any, Any, Any], pk: int, body: bytes) -> dict[str, Any]:
     rec, user_pk = _load(request, pk)
+    before = _out(rec, user_pk)
     rec["phone_number"] = _number(body)
     _store(request, rec)
-    return _out(rec, user_pk)
+    out = _out(rec, user_pk)
+    note_change(request, target=f"phone_number:{pk}", before=before, after=out)
+    return out
 
 
 @put("/auth/phone-number/{pk:int}/", sync_to_thread=True, opt=OWN)
@@ -149,8 +155,9 @@ def patch_phone_number(
 )
 def delete_phone_number(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
     user_id, _ = _owner(request)
-    _load(request, pk)
+    rec, user_pk = _load(request, pk)
     ctx_of(request).redis.hdel(_key(request, user_id), str(pk))
+    note_change(request, target=f"phone_number:{pk}", before=_out(rec, user_pk))
 
 
 phone_number_handlers = [

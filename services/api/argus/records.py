@@ -2,7 +2,7 @@
 
 Each kind is one hash ``pk -> JSON`` (``keys.argus_records(kind)``) with a
 sequence for pks.  Every write bumps ``config::version`` in the same MULTI so
-notifiers recompile their index (``services/notifier/profiles.py``) before
+notifiers recompile their index (``shared/routing/profiles.py``) before
 the next batch.  Also here: listing incidents with stored filters, shared by
 ``filterpreview/``, ``notificationprofiles/<pk>/incidents/``.
 """
@@ -53,6 +53,24 @@ def check_owner(request: Request[Any, Any, Any], record_owner: str, what: str) -
     who = principal_of(request)
     if who is not None and who.role != "admin" and who.user_id != record_owner:
         raise ApiError(403, f"{what} belongs to another user; you may change only your own", "pk")
+
+
+def sees(request: Request[Any, Any, Any], record_owner: str) -> bool:
+    """Whether the caller reads a record of ``record_owner`` (profiles, timeslots, destinations).
+
+    As in Argus, a person sees only their own; Tocsin's admins see everyone's, since
+    they manage everyone's (docs/users.md).
+    """
+    who = principal_of(request)
+    return who is None or who.role == "admin" or who.user_id == record_owner
+
+
+def load_own(request: Request[Any, Any, Any], kind: str, pk: int) -> dict[str, Any]:
+    """Record ``pk`` if the caller :func:`sees` it; 404 otherwise, as Argus answers."""
+    rec = load(request, kind, pk)
+    if not sees(request, rec.get("user", "")):
+        raise ApiError(404, f"{kind} {pk} not found", "pk")
+    return rec
 
 
 def all_records(request: Request[Any, Any, Any], kind: str) -> dict[int, dict[str, Any]]:

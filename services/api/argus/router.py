@@ -13,6 +13,7 @@ from services.api.argus.plumbing import on_argus_error, source_token_check
 from services.api.argus.profiles import profile_handlers
 from services.api.argus.sources import source_handlers
 from services.api.argus.timeslots import timeslot_handlers
+from services.api.argus.token_login import token_login_handlers
 from services.api.argus.users import user_handlers
 from services.api.errors import ApiError
 
@@ -33,6 +34,7 @@ argus_router = Router(
         *maintenance_handlers,
         *user_handlers,
         *phone_number_handlers,
+        *token_login_handlers,
     ],
     # The app's guard asks this about tokens it does not know (services/api/auth.py);
     # roles: services/api/access.py.

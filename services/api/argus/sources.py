@@ -18,6 +18,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from services.api.argus import plumbing
 from services.api.argus.schemas import SourceCreated, SourceIn, SourceOut, SourceType, source_out
 from services.api.argus.store import TOCSIN
+from services.api.audit import note_change
 from services.api.errors import ApiError
 
 
@@ -52,6 +53,7 @@ def create_source(request: Request[Any, Any, Any], body: RawBody) -> SourceCreat
     except ValueError as exc:
         raise ApiError(400, str(exc), "name") from None
     out = source_out(rec)
+    note_change(request, target=f"argus_source:{out.pk}", after=out)  # never the token
     return SourceCreated(
         pk=out.pk, name=out.name, type=out.type, user=out.user, base_url=out.base_url, token=token
     )

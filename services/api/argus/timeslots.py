@@ -24,6 +24,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
 from services.api.argus import plumbing, records
+from services.api.audit import note_change
 from services.api.context import ctx_of
 from services.api.errors import ApiError
 from shared.models import TimeRecurrence
@@ -179,7 +180,7 @@ def _apply(request: Request[Any, Any, Any], slot: Timeslot) -> Timeslot:
 @get("/notificationprofiles/timeslots/", sync_to_thread=True)
 def list_timeslots(request: Request[Any, Any, Any]) -> list[Timeslot]:
     _admin(request)
-    return _all(request)
+    return [t for t in _all(request) if records.sees(request, t.user)]
 
 
 @post(
@@ -196,13 +197,18 @@ def create_timeslot(request: Request[Any, Any, Any], body: RawBody) -> Timeslot:
     ctx = ctx_of(request)
     pk = int(ctx.redis.incr(ctx.keys.timeslot_seq()))
     slot = Timeslot(pk=pk, name=data.name, time_recurrences=_normalised(data), user=user)
-    return _save(request, slot)
+    saved = _save(request, slot)
+    note_change(request, target=f"timeslot:{pk}", after=saved)
+    return saved
 
 
 @get("/notificationprofiles/timeslots/{pk:int}/", sync_to_thread=True)
 def get_timeslot(request: Request[Any, Any, Any], pk: FromPath[int]) -> Timeslot:
     _admin(request)
-    return _load(request, pk)
+    slot = _load(request, pk)
+    if not records.sees(request, slot.user):
+        raise ApiError(404, f"timeslot {pk} not found", "pk")
+    return slot
 
 
 @put("/notificationprofiles/timeslots/{pk:int}/", sync_to_thread=True, opt=records.OWN_WRITES)
@@ -214,7 +220,9 @@ def put_timeslot(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBo
     data = plumbing.decode(body, TimeslotIn)
     _unique_name(request, data.name, pk, slot.user)
     updated = msgspec.structs.replace(slot, name=data.name, time_recurrences=_normalised(data))
-    return _save(request, _apply(request, updated))
+    saved = _save(request, _apply(request, updated))
+    note_change(request, target=f"timeslot:{pk}", before=slot, after=saved)
+    return saved
 
 
 @delete(
@@ -225,7 +233,8 @@ def put_timeslot(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBo
 )
 def delete_timeslot(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
     _admin(request)
-    records.check_owner(request, _load(request, pk).user, f"timeslot {pk}")
+    before = _load(request, pk)
+    records.check_owner(request, before.user, f"timeslot {pk}")
     ctx = ctx_of(request)
     profiles = [msgspec.json.decode(v) for v in ctx.redis.hvals(ctx.keys.argus_records("profile"))]
     if any(p.get("timeslot") == pk for p in profiles):
@@ -234,6 +243,7 @@ def delete_timeslot(request: Request[Any, Any, Any], pk: FromPath[int]) -> None:
     pipe.hdel(ctx.keys.timeslots(), str(pk))
     pipe.incr(ctx.keys.config_version())
     pipe.execute()
+    note_change(request, target=f"timeslot:{pk}", before=before)
 
 
 @post(
@@ -249,7 +259,9 @@ def link_rule(request: Request[Any, Any, Any], pk: FromPath[int], body: RawBody)
     if ctx_of(request).directory.get_rule(data.rule_id) is None:
         raise ApiError(400, f"rule {data.rule_id!r} does not exist", "rule_id")
     rules = slot.rules if data.rule_id in slot.rules else [*slot.rules, data.rule_id]
-    return _save(request, _apply(request, msgspec.structs.replace(slot, rules=rules)))
+    saved = _save(request, _apply(request, msgspec.structs.replace(slot, rules=rules)))
+    note_change(request, target=f"timeslot:{pk}", before=slot, after=saved)
+    return saved
 
 
 @delete(
@@ -262,7 +274,10 @@ def unlink_rule(request: Request[Any, Any, Any], pk: FromPath[int], rule_id: Fro
     slot = _load(request, pk)
     if rule_id not in slot.rules:
         raise ApiError(404, f"rule {rule_id!r} does not use timeslot {pk}", "rule_id")
-    _save(request, msgspec.structs.replace(slot, rules=[r for r in slot.rules if r != rule_id]))
+    saved = _save(
+        request, msgspec.structs.replace(slot, rules=[r for r in slot.rules if r != rule_id])
+    )
+    note_change(request, target=f"timeslot:{pk}", before=slot, after=saved)
 
 
 timeslot_handlers = [

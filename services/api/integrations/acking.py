@@ -14,11 +14,13 @@ import enum
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+import anyio.to_thread
 import msgspec
-from litestar import Request
+from litestar import Request, Response
 
 from services.api.auth import connection_client, refuse_locked
 from services.api.context import ApiContext, ctx_of
@@ -112,6 +114,49 @@ def first_time(ctx: ApiContext, channel: Channel, raw: bytes | str) -> bool:
     data = raw.encode() if isinstance(raw, str) else raw
     digest = hashlib.sha256(data).hexdigest()
     return bool(ctx.redis.set(ctx.keys.ack_seen(channel, digest), "1", nx=True, ex=SEEN_TTL_S))
+
+
+T = TypeVar("T")
+
+
+async def admit(
+    request: Request[Any, Any, Any],
+    channel: Channel,
+    check_signature: Callable[[ApiContext, bytes], str | None],
+    decode: Callable[[bytes], T],
+    malformed: str,
+    replay_key: Callable[[T], str],
+    replayed: Response[Any],
+) -> tuple[ApiContext, T] | Response[Any]:
+    """The gate of every signed way in (Slack, SMS, PagerDuty), in one order.
+
+    1. a client locked out by the failed-auth limiter gets 429;
+    2. ``check_signature`` says why the signature is wrong, or None: a forgery
+       is counted against the client and answered 401 ``{"error": why}``;
+    3. a body ``decode`` rejects is answered 400 ``{"error": malformed}``;
+    4. a request whose ``replay_key`` was seen before (a replay inside the
+       provider's window) is counted and answered ``replayed``.
+
+    Returns the context and the decoded body, or the answer to send.  One
+    function so that a new way in cannot forget a step or take them in
+    another order.
+    """
+    refuse_guessers(request)
+    ctx = ctx_of(request)
+    body = await request.body()
+    refused = check_signature(ctx, body)
+    if refused:
+        count_forgery(request, channel, Outcome.BAD_SIGNATURE)
+        return Response({"error": refused}, status_code=401)
+    try:
+        parsed = decode(body)
+    except (UnicodeDecodeError, msgspec.DecodeError):
+        count(ctx, channel, Outcome.MALFORMED)
+        return Response({"error": malformed}, status_code=400)
+    if not await anyio.to_thread.run_sync(first_time, ctx, channel, replay_key(parsed)):
+        count(ctx, channel, Outcome.REPLAY)
+        return replayed
+    return ctx, parsed
 
 
 @dataclass(frozen=True, slots=True)

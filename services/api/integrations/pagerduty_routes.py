@@ -24,17 +24,15 @@ from litestar import Request, Response, post
 
 from services.api.argus.plumbing import load
 from services.api.argus.store import EventRecord
-from services.api.context import ApiContext, ctx_of
+from services.api.context import ApiContext
 from services.api.errors import ApiError
 from services.api.integrations import signatures
 from services.api.integrations.acking import (
     AckRequest,
     Outcome,
     acknowledge,
+    admit,
     count,
-    count_forgery,
-    first_time,
-    refuse_guessers,
 )
 from services.api.integrations.contacts import by_medium_setting
 from shared.check_store import CheckStore
@@ -139,20 +137,21 @@ def _handle(request: Request[Any, Any, Any], ctx: ApiContext, body: _Body) -> Re
 @post("/integrations/pagerduty/webhook", opt={"auth": "signature"}, status_code=200)
 async def pagerduty_webhook(request: Request[Any, Any, Any]) -> Response[Any]:
     """Verify ``X-PagerDuty-Signature`` (any of its ``v1=`` values), then act on the event."""
-    refuse_guessers(request)
-    ctx = ctx_of(request)
-    body = await request.body()
-    refused = signatures.pagerduty(
-        ctx.settings.pagerduty_webhook_secret, request.headers.get("x-pagerduty-signature"), body
+    admitted = await admit(
+        request,
+        "pagerduty",
+        lambda ctx, body: signatures.pagerduty(
+            ctx.settings.pagerduty_webhook_secret,
+            request.headers.get("x-pagerduty-signature"),
+            body,
+        ),
+        _DECODER.decode,
+        "not a PagerDuty V3 webhook",
+        # PagerDuty retries a webhook with a new signature: the event id identifies it.
+        lambda parsed: parsed.event.id,
+        _answer(Outcome.REPLAY),
     )
-    if refused:
-        count_forgery(request, "pagerduty", Outcome.BAD_SIGNATURE)
-        return Response({"error": refused}, status_code=401)
-    try:
-        parsed = _DECODER.decode(body)
-    except msgspec.DecodeError:
-        count(ctx, "pagerduty", Outcome.MALFORMED)
-        return Response({"error": "not a PagerDuty V3 webhook"}, status_code=400)
-    if not await anyio.to_thread.run_sync(first_time, ctx, "pagerduty", parsed.event.id):
-        return _answer(count(ctx, "pagerduty", Outcome.REPLAY), 200)
+    if isinstance(admitted, Response):
+        return admitted
+    ctx, parsed = admitted
     return await anyio.to_thread.run_sync(_handle, request, ctx, parsed)

@@ -22,16 +22,14 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.background_tasks import BackgroundTask
 
-from services.api.context import ApiContext, ctx_of
+from services.api.context import ApiContext
 from services.api.integrations import signatures
 from services.api.integrations.acking import (
     AckRequest,
     Outcome,
     acknowledge,
+    admit,
     count,
-    count_forgery,
-    first_time,
-    refuse_guessers,
 )
 from services.api.integrations.contacts import slack_contact
 from shared.action_links import DURATIONS, LinkClaims, action_secret, verify
@@ -146,31 +144,33 @@ def _handle(ctx: ApiContext, payload: _Payload) -> Response[dict[str, object]]:
     return Response({}, status_code=200, background=task)
 
 
+def _decode(body: bytes) -> _Payload:
+    """The form field ``payload`` of Slack's interaction request."""
+    raw = parse_qs(body.decode(), strict_parsing=False).get("payload", [""])[0]
+    return _DECODER.decode(raw)
+
+
 @post("/integrations/slack/actions", opt={"auth": "signature"}, status_code=200)
 async def slack_actions(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
     """Verify Slack's signature (5-minute window), then acknowledge as the clicking user's contact."""
-    refuse_guessers(request)
-    ctx = ctx_of(request)
-    body = await request.body()
-    refused = signatures.slack(
-        ctx.settings.slack_signing_secret,
-        request.headers.get("x-slack-request-timestamp"),
-        request.headers.get("x-slack-signature"),
-        body,
-        time.time(),
+    signature = request.headers.get("x-slack-signature")
+    admitted = await admit(
+        request,
+        "slack",
+        lambda ctx, body: signatures.slack(
+            ctx.settings.slack_signing_secret,
+            request.headers.get("x-slack-request-timestamp"),
+            signature,
+            body,
+            time.time(),
+        ),
+        _decode,
+        "payload is not a Slack interaction",
+        # A genuine request sent again inside the window (a replay) carries the same signature.
+        lambda _: signature or "",
+        Response({"error": "request already taken"}, status_code=409),
     )
-    if refused:
-        count_forgery(request, "slack", Outcome.BAD_SIGNATURE)
-        return Response({"error": refused}, status_code=401)
-    signature = request.headers.get("x-slack-signature") or ""
-    # A genuine request sent again inside the window (a replay) carries the same signature.
-    if not await anyio.to_thread.run_sync(first_time, ctx, "slack", signature):
-        count(ctx, "slack", Outcome.REPLAY)
-        return Response({"error": "request already taken"}, status_code=409)
-    try:
-        raw = parse_qs(body.decode(), strict_parsing=False).get("payload", [""])[0]
-        payload = _DECODER.decode(raw)
-    except (UnicodeDecodeError, msgspec.DecodeError):
-        count(ctx, "slack", Outcome.MALFORMED)
-        return Response({"error": "payload is not a Slack interaction"}, status_code=400)
+    if isinstance(admitted, Response):
+        return admitted
+    ctx, payload = admitted
     return await anyio.to_thread.run_sync(_handle, ctx, payload)

@@ -26,16 +26,14 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.background_tasks import BackgroundTask
 
-from services.api.context import ApiContext, ctx_of
+from services.api.context import ApiContext
 from services.api.integrations import signatures
 from services.api.integrations.acking import (
     AckRequest,
     Outcome,
     acknowledge,
+    admit,
     count,
-    count_forgery,
-    first_time,
-    refuse_guessers,
 )
 from services.api.integrations.contacts import sms_media
 from shared.action_links import DURATIONS, short_code
@@ -170,26 +168,23 @@ def _handle(ctx: ApiContext, msg: _Inbound) -> Response[dict[str, str]]:
 @post("/integrations/sms/inbound", opt={"auth": "signature"}, status_code=200)
 async def sms_inbound(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     """Verify the HMAC (5-minute window, each message once), then acknowledge and answer by SMS."""
-    refuse_guessers(request)
-    ctx = ctx_of(request)
-    body = await request.body()
-    refused = signatures.sms(
-        ctx.settings.sms_inbound_secret,
-        request.headers.get("x-tocsin-timestamp"),
-        request.headers.get("x-tocsin-signature"),
-        body,
-        time.time(),
+    signature = request.headers.get("x-tocsin-signature")
+    admitted = await admit(
+        request,
+        "sms",
+        lambda ctx, body: signatures.sms(
+            ctx.settings.sms_inbound_secret,
+            request.headers.get("x-tocsin-timestamp"),
+            signature,
+            body,
+            time.time(),
+        ),
+        _DECODER.decode,
+        "expected JSON {from, text, id}",
+        lambda _: signature or "",
+        Response({"error": "message already taken"}, status_code=409),
     )
-    if refused:
-        count_forgery(request, "sms", Outcome.BAD_SIGNATURE)
-        return Response({"error": refused}, status_code=401)
-    try:
-        msg = _DECODER.decode(body)
-    except msgspec.DecodeError:
-        count(ctx, "sms", Outcome.MALFORMED)
-        return Response({"error": "expected JSON {from, text, id}"}, status_code=400)
-    signature = request.headers.get("x-tocsin-signature") or ""
-    if not await anyio.to_thread.run_sync(first_time, ctx, "sms", signature):
-        count(ctx, "sms", Outcome.REPLAY)
-        return Response({"error": "message already taken"}, status_code=409)
+    if isinstance(admitted, Response):
+        return admitted
+    ctx, msg = admitted
     return await anyio.to_thread.run_sync(_handle, ctx, msg)

@@ -20,7 +20,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 
 from services.api.argus.events import post_ack, post_event
-from services.api.audit import note_action
+from services.api.audit import note_action, note_change
 from services.api.auth import connection_client
 from services.api.check_routes import AcknowledgementIn, MaintenanceIn, acknowledge, add_maintenance
 from services.api.context import ctx_of
@@ -122,9 +122,18 @@ def end_maintenance(request: Request[Any, Any, Any], data: Form) -> Response[Any
         return _check_form_error(request, data, "end", "form", CSRF_ERROR)
     entity, check = _value(data, "entity"), _value(data, "check")
     ctx = ctx_of(request)
-    store = CheckStore(ctx.redis, ctx.keys)
-    if not store.end_maintenance(entity, check, _value(data, "id"), time.time()):
+    store, mid, now = CheckStore(ctx.redis, ctx.keys), _value(data, "id"), time.time()
+    before = next(
+        (m for m in store.maintenances(entity, check, now, past=True) if m.id == mid), None
+    )
+    if not store.end_maintenance(entity, check, mid, now):
         return _check_form_error(request, data, "end", "form", "that maintenance no longer exists")
+    after = next(
+        (m for m in store.maintenances(entity, check, now, past=True) if m.id == mid), None
+    )
+    note_change(
+        request, target=f"check:{entity}:{check}:maintenance:{mid}", before=before, after=after
+    )
     return see_other(check_url(entity, check, done="ended"))
 
 
@@ -137,8 +146,16 @@ def set_enabled(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     if wanted not in ("true", "false"):
         return _check_form_error(request, data, "enabled", "form", "choose enable or disable")
     ctx = ctx_of(request)
-    if not CheckStore(ctx.redis, ctx.keys).set_enabled(entity, check, wanted == "true"):
+    store = CheckStore(ctx.redis, ctx.keys)
+    before = store.get(entity, check)
+    if before is None or not store.set_enabled(entity, check, wanted == "true"):
         return _check_form_error(request, data, "enabled", "form", "no such check")
+    note_change(
+        request,
+        target=f"check:{entity}:{check}",
+        before={"enabled": before.enabled},
+        after={"enabled": wanted == "true"},
+    )
     return see_other(check_url(entity, check, done="enabled" if wanted == "true" else "disabled"))
 
 

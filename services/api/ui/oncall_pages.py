@@ -19,7 +19,9 @@ from services.api.context import ctx_of
 from services.api.ui.actions import CSRF_ERROR, Form
 from services.api.ui.plumbing import csrf_valid, render, see_other
 from services.api.ui.views import Invalid, parse_maintenance
+from shared.destinations import Allowlist
 from shared.directory import ValidationFailed, new_id
+from shared.feed_sync import contact_names, fetcher, sync_schedule
 from shared.oncall import Override, on_call_source, timeline
 from shared.oncall_store import OncallStore
 
@@ -59,6 +61,11 @@ def oncall_context(request: Request[Any, Any, Any], now: float) -> dict[str, Any
                 "until": shifts[0].end if shifts else None,
                 "bars": bars,
                 "has_overrides": any(sh.source.startswith("override:") for sh in shifts),
+                "feeds": [
+                    (i, layer.feed_url)
+                    for i, layer in enumerate(s.layers)
+                    if isinstance(layer.feed_url, str)
+                ],
             }
         )
     days = [{"x": round(d * WIDTH / 14, 2), "t": now + d * 86400} for d in range(15)]
@@ -67,7 +74,11 @@ def oncall_context(request: Request[Any, Any, Any], now: float) -> dict[str, Any
 
 @get("/oncall", sync_to_thread=True)
 def oncall_page(request: Request[Any, Any, Any], done: FromQuery[str] = "") -> Response[str]:
-    notice = {"override": "Override added.", "removed": "Override removed."}.get(done)
+    notice = {
+        "override": "Override added.",
+        "removed": "Override removed.",
+        "synced": "Calendar feeds synced.",
+    }.get(done)
     return render(
         request,
         "oncall.html",
@@ -123,4 +134,34 @@ def delete_override(request: Request[Any, Any, Any], data: Form) -> Response[Any
     return see_other("/ui/oncall?done=removed")
 
 
-oncall_handlers = [oncall_page, add_override, delete_override]
+@post("/oncall/sync", sync_to_thread=True, opt={"role": "admin"})
+def sync_schedule_feeds(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    """Re-sync a schedule's calendar-feed layers now (what the scheduler does hourly)."""
+    values = {k: str(v) for k, v in data.items()}
+
+    def fail(status: int, message: str) -> Response[str]:
+        page = oncall_context(request, time.time())
+        errors = {"sync": {"form": message}}
+        return render(request, "oncall.html", status=status, errors=errors, form={}, **page)
+
+    if not csrf_valid(request, data):
+        return fail(400, CSRF_ERROR)
+    api = ctx_of(request)
+    store = OncallStore(api.redis, api.keys)
+    fetch = fetcher(Allowlist.parse(api.settings.destination_allow))
+    try:
+        results = sync_schedule(
+            store, contact_names(api.redis, store), values.get("schedule", ""), fetch, time.time()
+        )
+    except KeyError:
+        return fail(400, "choose a schedule")
+    except ValidationFailed as exc:
+        return fail(400, str(exc))
+    failed = [x for x in results if not x.ok]
+    if failed:
+        text = "; ".join(f"layer {x.layer}: {x.error}" for x in failed)
+        return fail(502 if any(x.unreachable for x in failed) else 400, f"Not synced: {text}")
+    return see_other("/ui/oncall?done=synced")
+
+
+oncall_handlers = [oncall_page, add_override, delete_override, sync_schedule_feeds]

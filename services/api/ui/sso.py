@@ -28,14 +28,16 @@ from litestar import Request, Response, get
 from litestar.params import FromQuery
 from litestar.response import Redirect
 
+from services.api.argus.destinations import add_user_email, sync_user_email
+from services.api.argus.timeslots import add_default_timeslot
 from services.api.audit import note_action
 from services.api.auth import connection_client
 from services.api.context import ctx_of
-from services.api.people_store import NameTaken, PeopleStore
+from services.api.people_store import AccountTaken, NameTaken, PeopleStore
 from services.api.ui import session
 from services.api.ui.plumbing import SECURITY_HEADERS, render, sessions
 from shared.config import Settings
-from shared.people import Principal, User, role_for_groups, sso_username
+from shared.people import Principal, Role, User, role_for_groups, sso_username
 
 FLOW_S = 600
 HTTP_TIMEOUT_S = 10.0
@@ -101,8 +103,10 @@ def _safe_next(nxt: str) -> str:
     return nxt if ok else "/ui/"
 
 
-def _id_claims(request: Request[Any, Any, Any], code: str, flow: dict[str, str]) -> dict[str, Any]:
-    """Exchange ``code`` and return the verified ID token's claims."""
+def _id_claims(
+    request: Request[Any, Any, Any], code: str, flow: dict[str, str]
+) -> tuple[dict[str, Any], str]:
+    """Exchange ``code`` and return the verified ID token's claims and issuer."""
     settings = ctx_of(request).settings
     meta = _discover(settings.oidc_issuer, time.time())
     try:
@@ -123,8 +127,9 @@ def _id_claims(request: Request[Any, Any, Any], code: str, flow: dict[str, str])
             httpx.get(meta["jwks_uri"], timeout=HTTP_TIMEOUT_S).raise_for_status().json()
         )
         token = jwt.decode(id_token, keys)
+        issuer = str(meta.get("issuer", settings.oidc_issuer))
         jwt.JWTClaimsRegistry(
-            iss={"essential": True, "value": meta.get("issuer", settings.oidc_issuer)},
+            iss={"essential": True, "value": issuer},
             aud={"essential": True, "value": settings.oidc_client_id},
             nonce={"essential": True, "value": flow["nonce"]},
             exp={"essential": True},
@@ -132,38 +137,71 @@ def _id_claims(request: Request[Any, Any, Any], code: str, flow: dict[str, str])
         ).validate(token.claims)
     except (httpx.HTTPError, KeyError, ValueError, JoseError) as exc:
         raise SsoFailed(f"the sign-in could not be verified ({type(exc).__name__})") from None
-    return dict(token.claims)
+    return dict(token.claims), issuer
 
 
-def _user_for(request: Request[Any, Any, Any], claims: dict[str, Any]) -> User:
-    """The user of these claims, created at their first login, with the role their groups give."""
+def _user_for(request: Request[Any, Any, Any], claims: dict[str, Any], issuer: str) -> User:
+    """The user of these claims, with the role their groups give.
+
+    A user is the provider's account (``issuer`` + ``sub``, which never changes),
+    not a name: a later login with the same ``sub`` finds the same user although
+    ``preferred_username`` or ``email`` changed.  The first login of an account
+    takes the user of its username (created now, with Argus's defaults, or one an
+    admin made before) unless that user is another account of this provider.
+    """
     settings = ctx_of(request).settings
     role = role_for_groups(
         claims.get(settings.oidc_groups_claim), settings.oidc_roles, settings.oidc_default_role
     )
     if role is None:
         raise SsoFailed("your account is in no group that may use this dashboard")
+    subject = str(claims["sub"])
+    ctx = ctx_of(request)
+    people = PeopleStore(ctx.redis, ctx.keys)
+    email = str(claims["email"]) if isinstance(claims.get("email"), str) else ""
+    user = people.user_by_sso(issuer, subject) or _first_login(request, people, claims, role)
+    if user.sso_issuer == issuer and user.sso_subject != subject:
+        raise SsoFailed(f"the user {user.username!r} is another account of this sign-in provider")
+    if user.disabled:
+        raise SsoFailed("this user is disabled")
+    try:
+        if (user.sso_issuer, user.sso_subject) != (issuer, subject):
+            user = people.link_sso(user, issuer, subject)
+    except AccountTaken:
+        raise SsoFailed("sign-in raced with a change of users; try again") from None
+    changed = msgspec.structs.replace(user, role=role, email=email or user.email)
+    if changed != user:
+        people.save_user(user, changed)
+    if changed.email != user.email:
+        sync_user_email(request, user.id, changed.email)
+    return changed
+
+
+def _first_login(
+    request: Request[Any, Any, Any], people: PeopleStore, claims: dict[str, Any], role: Role
+) -> User:
+    """The user an account not linked yet becomes: its username's, or a new one."""
     username = sso_username(claims)
     if username is None:
         raise SsoFailed("the provider sent no usable username (preferred_username or email)")
-    ctx = ctx_of(request)
-    people = PeopleStore(ctx.redis, ctx.keys)
-    user = people.user_by_name(username)
-    email = claims.get("email") if isinstance(claims.get("email"), str) else ""
-    if user is None:
-        new = User(id=secrets.token_hex(6), username=username, role=role, email=str(email or ""))
-        try:
-            return people.create_user(new)
-        except NameTaken:
-            user = people.user_by_name(username)
-            if user is None:
-                raise SsoFailed("sign-in raced with a change of users; try again") from None
-    if user.disabled:
-        raise SsoFailed("this user is disabled")
-    if user.role != role:
-        changed = msgspec.structs.replace(user, role=role)
-        people.save_user(user, changed)
-        return changed
+    found = people.user_by_name(username)
+    if found is not None:
+        return found
+    email = str(claims["email"]) if isinstance(claims.get("email"), str) else ""
+    new = User(
+        id=secrets.token_hex(6), username=username, role=role, email=email, created_at=time.time()
+    )
+    try:
+        user = people.create_user(new)
+    except NameTaken:
+        raced = people.user_by_name(username)
+        if raced is None:
+            raise SsoFailed("sign-in raced with a change of users; try again") from None
+        return raced
+    # What Argus gives every new user (as ``POST /users`` does).
+    add_default_timeslot(request, user.id)
+    if user.email:
+        add_user_email(request, user.id, user.email)
     return user
 
 
@@ -183,7 +221,8 @@ def sso_callback(request: Request[Any, Any, Any]) -> Response[Any]:
         return _login_error(request, "the sign-in expired or was not started here; try again")
     flow = msgspec.json.decode(raw)
     try:
-        user = _user_for(request, _id_claims(request, code, flow))
+        claims, issuer = _id_claims(request, code, flow)
+        user = _user_for(request, claims, issuer)
     except SsoFailed as exc:
         failed.record(client, time.monotonic())
         note_action(request.scope, "login_failed", actor="sso")

@@ -1,7 +1,7 @@
 """What a processor notification says: severity, duration, previous state and incident facts.
 
-Pure, called by the core (``services/processor/core.py``) once its filter
-chain decided to notify; the notifier routes on these fields, Argus
+Pure, called by the state machine (``service_events.py``, ``action_events.py``)
+once its filter chain decided to notify; the notifier routes on these fields, Argus
 notification profiles filter on the incident facts (docs/profiles.md).
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.processor.effects import CheckView, notification_id
-from services.processor.filters import Kind, last_problem_state
 from shared.checks import LEVELS, CheckRecord
 from shared.keys import state_id
 from shared.models import CheckEvent, Notification, severity_of
+from shared.processing.effects import CheckView, notification_id
+from shared.processing.filters import Kind, last_problem_state
 
 
 def build_notification(

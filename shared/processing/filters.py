@@ -20,6 +20,7 @@ from shared.models import (
     DEFAULT_REPEAT_FAILURE_DELAY,
     CheckEvent,
 )
+from shared.processing.effects import FilterVerdict
 
 Kind = Literal["problem", "recovery", "acknowledgement", "test"]
 FilterResult = tuple[str, str]
@@ -195,3 +196,14 @@ CHAINS: dict[str, tuple[tuple[str, Filter], ...]] = {
     "acknowledgement": _chain(acknowledgement, disabled),
     "test": _chain(disabled, test_notifications),
 }
+
+
+def run_chain(kind: Kind, ctx: Ctx) -> list[FilterVerdict]:
+    """Every verdict of ``kind``'s chain up to the first that is not ``pass``."""
+    decisions: list[FilterVerdict] = []
+    for name, check in CHAINS[kind]:
+        outcome, reason = check(ctx)
+        decisions.append(FilterVerdict(name, outcome, reason))
+        if outcome != "pass":
+            break
+    return decisions

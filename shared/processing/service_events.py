@@ -1,32 +1,18 @@
-"""The processor's pure core: the check state machine and the notification filter chain.
+"""Service events (ok, warning, critical, unknown): history, episode, filter chain, incident.
 
-``apply_event(view, event, incident_id)`` takes what the store knows about one
-check and one event and returns the new state plus every effect to persist
-(history, maintenance, incident, notification) and the decisions of each
-filter.  No Redis, no AMQP, no clock: the event's ``time`` is "now", so a
-replay gives the same answers (README, "How Tocsin decides to notify").
-
-Filters share one shape, ``(Ctx) -> (outcome, reason)`` with outcome
-``pass`` (ask the next filter), ``block`` (no notification) or ``notify``
-(notify now); a chain that ends without a verdict notifies.  Filter names are
-metric labels.
+:func:`apply_service` takes one check and one service event in four steps,
+each returning its part of the effects: the history record advances
+(:func:`_advance_history`), the failure episode opens, continues or ends
+(:func:`_failing`, :func:`_recovering`), the filter chain decides whether to
+notify (:func:`_notified` records a notification), and the incident change is
+assembled from the steps' parts (:func:`_incident_change`).  Pure: the
+event's ``time`` is "now".
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import msgspec
 
-from services.processor.effects import (
-    CheckView,
-    FilterVerdict,
-    IncidentChange,
-    Result,
-    maintenance_id,
-)
-from services.processor.filters import CHAINS, Ctx, Kind, number
-from services.processor.notification import build_notification
 from shared.checks import (
     LEVELS,
     CheckRecord,
@@ -37,65 +23,17 @@ from shared.checks import (
     incident_tags,
 )
 from shared.keys import state_id
-from shared.models import (
-    DEFAULT_ACK_DURATION,
-    CheckEvent,
-    Notification,
+from shared.models import CheckEvent, Notification
+from shared.processing.effects import (
+    CheckView,
+    IncidentChange,
+    Result,
+    new_record,
+    with_maintenances,
 )
+from shared.processing.filters import Ctx, Kind, run_chain
+from shared.processing.notification import build_notification
 from shared.severity import worse  # the episode's worst state routes recoveries and acks
-
-
-def episode_starts_bound(record: CheckRecord | None, events: Sequence[CheckEvent]) -> int:
-    """Upper bound of incidents ``events`` (one check, in order) can open; the shell reserves ids."""
-    failing = record is not None and record.episode_id is not None
-    last = record.last_update if record is not None else None
-    n = 0
-    for ev in events:
-        if ev.type != "service" or (last is not None and ev.time < last):
-            continue
-        last = ev.time
-        if ev.state != "ok" and not failing and ev.incident_id is None:
-            n += 1
-        failing = ev.state != "ok"
-    return n
-
-
-def apply_event(view: CheckView, event: CheckEvent, incident_id: int | None) -> Result:
-    """Apply one event to one check; ``incident_id`` is a reserved id for a new episode."""
-    if event.type == "action":
-        return _apply_action(view, event)
-    rec = view.record
-    if rec is not None and rec.last_update is not None and event.time < rec.last_update:
-        return _apply_stale(view, rec, event)
-    return _apply_service(view, event, incident_id)
-
-
-# --------------------------------------------------------------------------- service events
-
-
-def _new_record(view: CheckView, event: CheckEvent) -> CheckRecord:
-    return CheckRecord(entity_name=event.entity, name=event.check)
-
-
-def _apply_stale(view: CheckView, rec: CheckRecord, event: CheckEvent) -> Result:
-    """An event older than the check's last update: history only, never current state."""
-    seq = rec.max_seq + 1
-    record = StateRecord(
-        state=event.state,
-        timestamp=event.time,
-        last_update=event.time,
-        summary=event.summary,
-        details=event.details,
-    )
-    new = msgspec.structs.replace(rec, max_seq=seq)
-    last = number(rec.last_update or 0.0)
-    reason = f"out_of_order: event time {number(event.time)} < last update {last}"
-    return Result(
-        view=msgspec.structs.replace(view, record=new),
-        states=((state_id(view.id, seq), record),),
-        decisions=(FilterVerdict("out_of_order", "block", reason),),
-        changed=True,
-    )
 
 
 def _remember_delays(rec: CheckRecord, event: CheckEvent) -> CheckRecord:
@@ -124,9 +62,9 @@ class _IncidentPart(msgspec.Struct, frozen=True):
         )
 
 
-def _apply_service(view: CheckView, event: CheckEvent, incident_id: int | None) -> Result:
+def apply_service(view: CheckView, event: CheckEvent, incident_id: int | None) -> Result:
     """A service event, in four steps: history, episode, filter chain and notification, incident."""
-    before = view.record if view.record is not None else _new_record(view, event)
+    before = view.record if view.record is not None else new_record(event)
     tags = view.tags | set(event.tags)
     rec, seq = _advance_history(_remember_delays(before, event), event)
     failing = event.state != "ok"
@@ -136,7 +74,7 @@ def _apply_service(view: CheckView, event: CheckEvent, incident_id: int | None) 
     else:
         rec, part, maintenances = _recovering(view, before, rec, event)
         used_id = False
-    view_after = _with_maintenances(view, maintenances)
+    view_after = with_maintenances(view, maintenances)
     kind: Kind = "problem" if failing else "recovery"
     ctx = Ctx(
         before=before,
@@ -146,7 +84,7 @@ def _apply_service(view: CheckView, event: CheckEvent, incident_id: int | None) 
         scheduled=view.scheduled,
         unscheduled=view_after.unscheduled,
     )
-    decisions = _run_chain(kind, ctx)
+    decisions = run_chain(kind, ctx)
     notification: Notification | None = None
     if decisions[-1].outcome != "block":
         notification = build_notification(view, before, rec, event, kind, tags, seq)
@@ -340,106 +278,4 @@ def _close_episode(rec: CheckRecord) -> CheckRecord:
         notified=False,
         recovery_pending=False,
         problem_times={},
-    )
-
-
-def _with_maintenances(view: CheckView, updated: Sequence[Maintenance]) -> CheckView:
-    if not updated:
-        return view
-    by_id = {m.id: m for m in updated}
-    merged = {m.id: m for m in view.unscheduled} | by_id
-    return msgspec.structs.replace(
-        view, unscheduled=tuple(sorted(merged.values(), key=lambda m: m.start_time))
-    )
-
-
-def _run_chain(kind: Kind, ctx: Ctx) -> list[FilterVerdict]:
-    decisions: list[FilterVerdict] = []
-    for name, check in CHAINS[kind]:
-        outcome, reason = check(ctx)
-        decisions.append(FilterVerdict(name, outcome, reason))
-        if outcome != "pass":
-            break
-    return decisions
-
-
-# --------------------------------------------------------------------------- action events
-
-
-def _apply_action(view: CheckView, event: CheckEvent) -> Result:
-    rec = view.record
-    kind: Kind = "acknowledgement" if event.state == "acknowledgement" else "test"
-    t = event.time
-    before = rec if rec is not None else _new_record(view, event)
-    ack: Maintenance | None = None
-    ended: list[Maintenance] = []
-    if kind == "acknowledgement" and before.failing:
-        until = t + (event.duration if event.duration is not None else DEFAULT_ACK_DURATION)
-        ack = Maintenance(
-            id=maintenance_id(view.id, event.id),
-            check_id=view.id,
-            start_time=t,
-            end_time=until,
-            summary=event.summary,
-            acknowledgement_id=event.acknowledgement_id,
-            contact_id=event.ack_contact_id,
-            channel=event.ack_channel,
-        )
-        # A new acknowledgement replaces the current one.
-        ended = [msgspec.structs.replace(m, end_time=t) for m in view.unscheduled if m.covers(t)]
-    view_after = _with_maintenances(view, [*ended, *([ack] if ack else [])])
-    ctx = Ctx(
-        before=before,
-        after=before,
-        event=event,
-        kind=kind,
-        scheduled=view.scheduled,
-        unscheduled=view_after.unscheduled,
-    )
-    decisions = _run_chain(kind, ctx)
-    notify = decisions[-1].outcome != "block"
-    notification = None
-    after = before
-    if notify:
-        notification = build_notification(
-            view,
-            before,
-            before,
-            event,
-            kind,
-            view.tags,
-            before.state_seq,
-            ack_until=ack.end_time if ack else None,
-        )
-        if kind == "acknowledgement":
-            after = msgspec.structs.replace(
-                before,
-                last_notification_type=kind,
-                last_notification_time=t,
-                notification_count=before.notification_count + 1,
-            )
-    if ack is not None:
-        ack = msgspec.structs.replace(ack, notified=notify)
-    incident = None
-    if ack is not None and before.episode_id is not None and event.incident_id is None:
-        incident = IncidentChange(
-            id=before.episode_id,
-            fields={"acked": "true", "ack_until": msgspec.json.encode(ack.end_time).decode()},
-            events=(
-                IncidentEvent(
-                    type="ACK",
-                    timestamp=t,
-                    description=event.summary or "acknowledged",
-                    contact_id=event.ack_contact_id,
-                    channel=event.ack_channel,
-                ),
-            ),
-        )
-    return Result(
-        view=msgspec.structs.replace(view_after, record=after if rec is not None else None),
-        maintenances=tuple([*ended, *([ack] if ack else [])]),
-        incident=incident,
-        notification=notification,
-        decisions=tuple(decisions),
-        changed=rec is not None and after is not before,
     )

@@ -10,7 +10,7 @@ whose route has neither media nor a blackhole.
 every candidate contact of every notification); :func:`reason` turns one into
 the words the explanations show (only for contacts that end up with nothing,
 and for ``tocsin explain``/``simulate`` and the dashboard).  The contact-level
-reason is assembled in :func:`services.notifier.routing.select_rules`.
+reason is assembled in :func:`shared.routing.selection.select_rules`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,161 @@
+"""End to end through `tocsin up`: an Argus source's incident reaches an escalation policy.
+
+A notification profile (any incident tagged with this run) names a policy:
+step 1 pages Kari, step 2 Ola after a 3 s wait, step 3 the lead.  A source
+system posts an incident to ``/api/v2/incidents/``; the profile's own
+destination gets the start, Kari and Ola are paged in turn, then the incident
+is acknowledged through the Argus API and step 3 stops with reason
+``acknowledged`` (the incident's own ack, not a Tocsin check's).  A second
+incident is closed by its source after step 1 and stops with ``recovered``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from services.cli.demo import Receiver
+from tests.e2e.conftest import Pipeline, pipeline  # noqa: F401  (module-scoped fixture)
+from tests.e2e.test_escalation_e2e import _person, _timeline_until
+
+pytestmark = pytest.mark.e2e
+
+
+def _created(resp: httpx.Response) -> Any:
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def _profile(api: httpx.Client, tag: str, url: str, policy: str) -> int:
+    slot = _created(
+        api.post(
+            "/api/v2/notificationprofiles/timeslots/",
+            json={
+                "name": f"always {tag}",
+                "time_recurrences": [{"days": [1, 2, 3, 4, 5, 6, 7], "all_day": True}],
+            },
+        )
+    )["pk"]
+    flt = _created(
+        api.post(
+            "/api/v2/notificationprofiles/filters/",
+            json={"name": f"run {tag}", "filter": {"tags": [f"run={tag}"]}},
+        )
+    )["pk"]
+    dest = _created(
+        api.post(
+            "/api/v2/notificationprofiles/destinations/",
+            json={"media": "webhook", "label": f"ops {tag}", "settings": {"url": url}},
+        )
+    )["pk"]
+    body = {
+        "name": f"page {tag}",
+        "timeslot": slot,
+        "filters": [flt],
+        "destinations": [dest],
+        "escalation_policy": policy,
+    }
+    return int(_created(api.post("/api/v2/notificationprofiles/", json=body))["pk"])
+
+
+@pytest.mark.serial  # the ack must land within step 2's wait: run alone (docs/testing.md)
+def test_an_argus_incident_escalates_through_a_profile_until_acked(
+    pipeline: Pipeline,  # noqa: F811
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    with (
+        Receiver() as ops_rx,
+        Receiver() as kari_rx,
+        Receiver() as ola_rx,
+        Receiver() as lead_rx,
+        pipeline.api as api,
+    ):
+        kari = _person(api, "Kari", kari_rx.url)
+        ola = _person(api, "Ola", ola_rx.url)
+        lead = _person(api, "Lead", lead_rx.url)
+        policy = _created(
+            api.post(
+                "/escalation-policies",
+                json={
+                    "name": f"argus {tag}",
+                    "steps": [
+                        {"targets": [{"contact": kari}], "wait_s": 3},
+                        {"targets": [{"contact": ola}], "wait_s": 10},
+                        {"targets": [{"contact": lead}], "wait_s": 60},
+                    ],
+                },
+            )
+        )["id"]
+        _profile(api, tag, ops_rx.url, policy)
+        source = _created(
+            api.post("/api/v2/incidents/sources/", json={"name": f"nav-{tag}", "type": "nav"})
+        )
+        nav = httpx.Client(
+            base_url=f"{pipeline.settings.api_url}/api/v2",
+            headers={"Authorization": f"Token {source['token']}"},
+            timeout=10,
+        )
+
+        def post_incident(sid: str) -> int:
+            body = {
+                "start_time": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+                "end_time": "infinity",
+                "source_incident_id": sid,
+                "description": f"{sid} down",
+                "level": 2,
+                "tags": [{"tag": f"run={tag}"}],
+            }
+            return int(_created(nav.post("/incidents/", json=body))["pk"])
+
+        acked_pk = post_incident(f"port-{tag}")
+        start = ops_rx.wait_for(lambda d: d["check"] == f"port-{tag}", 30)
+        assert start is not None, pipeline.log_tail()
+        first = kari_rx.wait_for(lambda d: d["check"] == f"port-{tag}", 30)
+        assert first is not None, pipeline.log_tail()
+        second = ola_rx.wait_for(lambda d: d["check"] == f"port-{tag}", 30)
+        assert second is not None, pipeline.log_tail()
+        ack = api.post(f"/api/v2/incidents/{acked_pk}/acks/", json={"description": "on it"})
+        assert ack.status_code == 201, ack.text
+        acked = _timeline_until(
+            api, f"nav-{tag}", f"port-{tag}", lambda es: any(e["outcome"] == "stopped" for e in es)
+        )
+        late = lead_rx.wait_for(lambda d: d["check"] == f"port-{tag}", 1)
+
+        closed_pk = post_incident(f"link-{tag}")
+        paged = kari_rx.wait_for(lambda d: d["check"] == f"link-{tag}", 30)
+        assert paged is not None, pipeline.log_tail()
+        end = nav.post(
+            f"/incidents/{closed_pk}/events/",
+            json={
+                "type": "END",
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+                "description": "up again",
+            },
+        )
+        assert end.status_code == 201, end.text
+        ended = _timeline_until(
+            api, f"nav-{tag}", f"link-{tag}", lambda es: any(e["outcome"] == "stopped" for e in es)
+        )
+        nav.close()
+        for cid in (kari, ola, lead):
+            api.delete(f"/contacts/{cid}")
+
+    assert start["type"] == "problem" and start.get("escalation") is None  # the profile's own
+    assert first["escalation"] == {"policy_id": policy, "step": 1}
+    assert second["escalation"] == {"policy_id": policy, "step": 2}
+    assert first["entity"] == f"nav-{tag}" and second["time"] - first["time"] >= 3
+    assert [(e["step"], e["outcome"], e["paged"]) for e in acked] == [
+        (1, "paged", [kari]),
+        (2, "paged", [ola]),
+        (3, "stopped", []),
+    ]
+    assert acked[2]["reason"] == "acknowledged"
+    assert late is None, "step 3 paged the lead after the incident was acknowledged"
+    assert [(e["step"], e["outcome"], e.get("reason", "")) for e in ended] == [
+        (1, "paged", ""),
+        (2, "stopped", "recovered"),
+    ]
