@@ -94,7 +94,7 @@ def delete_namespace(r: redis.Redis, namespace: str) -> int:
 
 
 # Keys of the routing and people slots as they were named before their hash tags
-# (shared/keys.py): the new name is the old one with the tag after the namespace.
+# (shared/keys/): the new name is the old one with the tag after the namespace.
 _UNTAGGED_ROUTING = (
     "contact:",
     "medium:",
