@@ -1,6 +1,6 @@
 """A namespace written before the routing and people slots keeps its contacts, state and users.
 
-The routing keys (shared/keys.py ``{routing}``) used to be untagged; the API
+The routing keys (shared/keys/ ``{routing}``) used to be untagged; the API
 and the notifier rename them at start (shared/store.migrate_routing_keys).
 """
 
