@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter
 from shared.amqp import Names, OutMessage, partition_key, partition_of
 from shared.broker import Message
 from shared.formats import alertmanager, generic
-from shared.formats.bodies import Decoded
+from shared.formats.bodies import Decoded, rejected
 from shared.formats.flapjack import decode_body as flapjack_body
 from shared.handler import dead_letter
 from shared.models import ENCODER, CheckEvent
@@ -130,6 +130,44 @@ def decode_into(
     return decoded
 
 
+def received_time(now: float) -> float:
+    """The receive time of a body published at ``now``: whole seconds, as ingest reads the AMQP timestamp."""
+    return float(int(now))
+
+
+def decoded_messages(
+    names: Names,
+    partitions: int,
+    decoded: Decoded,
+    *,
+    body: bytes,
+    routing_key: str,
+    message_id: str,
+    stage: str,
+    now: float,
+) -> list[OutMessage]:
+    """What an already decoded body becomes: its events per partition, its refused items dead.
+
+    For a caller that decoded the body itself (the API's intake routes
+    decode once, to answer with what was accepted and to publish the same
+    events).
+    """
+    msg = Message(
+        body=body,
+        delivery_tag=0,
+        queue=names.events,
+        routing_key=routing_key,
+        message_id=message_id,
+        timestamp=int(now),
+    )
+    out = partition_messages(names, partitions, decoded.accepted)
+    out.extend(
+        dead_letter(names, dataclasses.replace(msg, body=raw), stage, reason)
+        for raw, reason in decoded.rejected
+    )
+    return out
+
+
 def direct_messages(
     names: Names,
     partitions: int,
@@ -150,18 +188,25 @@ def direct_messages(
     carries both and nothing is lost unseen.
     """
     t = time.time() if now is None else now
-    msg = Message(
+    decode = decoders.get(routing_key)
+    if decode is None:
+        known = ", ".join(decoders)
+        decoded = rejected(
+            body, f"routing key: unknown source format {routing_key!r} (known: {known})"
+        )
+        if metrics is not None:
+            metrics.count(routing_key, None)
+    else:
+        decoded = decode(body, received_time(t), message_id, routing_key)
+        if metrics is not None:
+            metrics.count(routing_key, decoded)
+    return decoded_messages(
+        names,
+        partitions,
+        decoded,
         body=body,
-        delivery_tag=0,
-        queue=names.events,
         routing_key=routing_key,
         message_id=message_id,
-        timestamp=int(t),
+        stage=stage,
+        now=t,
     )
-    routed = Routed()
-    decoded = decode_into(routed, msg, decoders, t)
-    if metrics is not None:
-        metrics.count(routing_key, decoded)
-    out = partition_messages(names, partitions, routed.events)
-    out.extend(dead_letter(names, m, stage, reason) for m, reason in routed.rejected)
-    return out

@@ -18,6 +18,7 @@ import hmac
 import re
 import secrets
 import time
+import uuid
 from typing import Any
 
 import anyio.to_thread
@@ -32,6 +33,7 @@ from services.api.context import ApiContext, ctx_of
 from services.api.errors import ApiError, split_field
 from services.api.paging import page_of
 from services.api.schemas import Page
+from shared import intake
 from shared.consumer import AMQP_ERRORS
 from shared.formats import alertmanager, generic
 from shared.formats.bodies import Decoded
@@ -149,13 +151,21 @@ def _refuse_if_malformed(decoded: Decoded) -> None:
 async def _alertmanager(request: Request[Any, Any, Any], want_list: bool) -> Response[SourceResult]:
     ctx = ctx_of(request)
     body = await request.body()
+    message_id, now = uuid.uuid4().hex, time.time()
+    # Decoded once: the answer and the published events come from the same decode.
     decoded = alertmanager.decode_body(
-        body, time.time(), identity_labels=ctx.settings.identity_labels
+        body,
+        intake.received_time(now),
+        message_id,
+        identity_labels=ctx.settings.identity_labels,
     )
     _refuse_if_malformed(decoded)
     if want_list and not body.lstrip().startswith(b"["):
         raise ApiError(400, "expected a JSON array of alerts (Alertmanager API v2)", "body")
-    await _publish(ctx, body, "alertmanager")
+    try:
+        await ctx.sender.send_decoded_async(body, "alertmanager", decoded, message_id, now)
+    except AMQP_ERRORS as exc:
+        raise ApiError(503, f"broker unavailable: {exc!r}") from None
     return _result(decoded, 200)
 
 
