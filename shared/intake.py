@@ -102,6 +102,11 @@ class Routed:
     rejected: list[tuple[Message, str]] = field(default_factory=list)
 
 
+def _unknown_format(source: str, decoders: Mapping[str, Decoder]) -> str:
+    """The dead-letter reason for a routing key no decoder serves."""
+    return f"routing key: unknown source format {source!r} (known: {', '.join(decoders)})"
+
+
 def decode_into(
     routed: Routed,
     msg: Message,
@@ -116,10 +121,7 @@ def decode_into(
     source = msg.routing_key or "flapjack"
     decode = decoders.get(source)
     if decode is None:
-        known = ", ".join(decoders)
-        routed.rejected.append(
-            (msg, f"routing key: unknown source format {source!r} (known: {known})")
-        )
+        routed.rejected.append((msg, _unknown_format(source, decoders)))
         return None
     ts = msg.timestamp
     received = float(ts) if ts and abs(now - float(ts)) < 86400 else now
@@ -190,10 +192,7 @@ def direct_messages(
     t = time.time() if now is None else now
     decode = decoders.get(routing_key)
     if decode is None:
-        known = ", ".join(decoders)
-        decoded = rejected(
-            body, f"routing key: unknown source format {routing_key!r} (known: {known})"
-        )
+        decoded = rejected(body, _unknown_format(routing_key, decoders))
         if metrics is not None:
             metrics.count(routing_key, None)
     else:

@@ -19,6 +19,7 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 import anyio.to_thread
@@ -126,9 +127,10 @@ def _rejections(decoded: Decoded) -> list[Rejection]:
     return out
 
 
-async def _publish(ctx: ApiContext, body: bytes, routing_key: str) -> None:
+async def _publish(send: Awaitable[object]) -> None:
+    """Wait for a send to be committed; a broker that is away is a 503."""
     try:
-        await ctx.sender.send_async([body], routing_key=routing_key)
+        await send
     except AMQP_ERRORS as exc:
         raise ApiError(503, f"broker unavailable: {exc!r}") from None
 
@@ -162,10 +164,7 @@ async def _alertmanager(request: Request[Any, Any, Any], want_list: bool) -> Res
     _refuse_if_malformed(decoded)
     if want_list and not body.lstrip().startswith(b"["):
         raise ApiError(400, "expected a JSON array of alerts (Alertmanager API v2)", "body")
-    try:
-        await ctx.sender.send_decoded_async(body, "alertmanager", decoded, message_id, now)
-    except AMQP_ERRORS as exc:
-        raise ApiError(503, f"broker unavailable: {exc!r}") from None
+    await _publish(ctx.sender.send_decoded_async(body, "alertmanager", decoded, message_id, now))
     return _result(decoded, 200)
 
 
@@ -295,7 +294,8 @@ async def source_events(
     _refuse_if_malformed(decoded)
     ids = [check_id(e.entity, e.check) for e in decoded.accepted]
     await anyio.to_thread.run_sync(lambda: ctx.admit_checks("declared", name, ids))
-    await _publish(ctx, generic.envelope(name, record.mapping, payload), "generic")
+    envelope = generic.envelope(name, record.mapping, payload)
+    await _publish(ctx.sender.send_async([envelope], routing_key="generic"))
     return _result(decoded, 202)
 
 
