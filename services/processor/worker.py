@@ -25,7 +25,7 @@ from services.processor import store
 from services.processor.batch import apply_batch, fresh_events, incident_ids_needed, load_query
 from services.processor.effects import FilterVerdict
 from services.processor.retention import make_retention_hook
-from shared import incident_index
+from shared import check_load, incident_index
 from shared.amqp import Names, OutMessage
 from shared.config import Settings
 from shared.consumer import BatchConsumer, BatchResult, Handler, Message
@@ -146,7 +146,7 @@ def make_handler(
             return result
 
         query = load_query(items)
-        loaded = store.load(r, keys, query.by_check, query.ids, settings.history_max_age_s)
+        loaded = check_load.load(r, keys, query.by_check, query.ids, settings.history_max_age_s)
         fresh, dropped = fresh_events(items, loaded.seen)
         metrics.duplicates.inc(dropped)
         incident_ids = store.reserve_incident_ids(r, keys, incident_ids_needed(loaded.views, fresh))
