@@ -34,8 +34,9 @@ from shared.destinations import Allowlist
 from shared.directory import ValidationFailed
 from shared.escalation import CheckView, Escalation, IncidentState, Policy, incident_view
 from shared.escalation_store import EscalationStore
-from shared.explain import ENCODER as EXPLAIN_ENCODER
-from shared.explain import EscalationRecord, write_records
+from shared.explain.records import ENCODER as EXPLAIN_ENCODER
+from shared.explain.records import EscalationRecord
+from shared.explain.storage import write_records
 from shared.feed_sync import Fetch, LayerSync, contact_names, fetcher, sync_all
 from shared.keys import Keys
 from shared.models import Notification

@@ -20,10 +20,10 @@ from services.api.ui.views import (
     parse_maintenance,
     timeline,
 )
-from services.explain.preview import who_would_be_notified
 from shared.checks import CheckDetail, CheckStateEntry, Maintenance
 from shared.delivery_log import DeliveryLogEntry
 from shared.directory import DirectorySnapshot
+from shared.explain.preview import who_would_be_notified
 from shared.keys import check_id
 from shared.models import Contact, Medium, Rule, SeverityRoute, TimeRecurrence
 
