@@ -61,6 +61,7 @@ def write(
     history_max_states: int,
     explain_max_records: int = 200,
     explain_ttl_s: int = 7 * 86400,
+    published: Mapping[int, Sequence[str]] | None = None,
 ) -> None:
     """Write the batch's effects atomically (one MULTI/EXEC), decision records included.
 
@@ -68,7 +69,13 @@ def write(
     inside the MULTI (see ``_RUN``): the same commands in the same order, but
     redis-py builds and parses one command instead of one per record.  On a
     Redis Cluster the write is split by slot instead (``_write_cluster``).
+
+    ``published``: outbox entries of earlier batches whose refs the broker has
+    since taken; they leave the outbox in the same MULTI, which saves the
+    round trip a separate clear after every publish would cost.
     """
+    if published and is_cluster(r):
+        clear_outbox(r, keys, published)
     if is_cluster(r):
         _write_cluster(
             r,
@@ -109,6 +116,9 @@ def write(
             pipe.zadd(keys.processed_events(partition), ids)
             pipe.zremrangebyrank(keys.processed_events(partition), 0, -PROCESSED_WINDOW - 1)
     queue_records(pipe, keys, pending.explain, explain_max_records, explain_ttl_s)
+    for p, sent in (published or {}).items():
+        if sent:
+            pipe.hdel(keys.outbox(p), *sent)
     if len(pipe):
         pipe.execute()
 
