@@ -16,10 +16,9 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 from msgspec import Meta
 
-from services.api.audit import note_change
 from services.api.context import ctx_of
 from services.api.errors import ApiError
-from services.api.oncall_plumbing import schedule_or_404, store_of, without_secret
+from services.api.oncall_plumbing import note_schedule_change, schedule_or_404, store_of
 from shared.destinations import Allowlist, check_http_url
 from shared.directory import new_id
 from shared.feed_sync import LayerSync, contact_names, fetcher, http_url, sync_schedule
@@ -92,12 +91,7 @@ def import_feed(
         if data.url is not None:
             named = msgspec.structs.replace(named, feed_url=data.url)
         saved = store.put_schedule(msgspec.structs.replace(sched, layers=(*sched.layers, named)))
-        note_change(
-            request,
-            target=f"schedule:{sid}",
-            before=without_secret(sched),
-            after=without_secret(saved),
-        )
+        note_schedule_change(request, sid, sched, saved)
         return FeedImported(mode="layer", layer=named, overrides=0, unmatched=list(feed.unmatched))
     now = time.time()
     for shift in feed.shifts:
@@ -106,12 +100,7 @@ def import_feed(
         )
         store.add_override(sid, o, now)
     after = store.get_schedule(sid)
-    note_change(
-        request,
-        target=f"schedule:{sid}",
-        before=without_secret(sched),
-        after=after and without_secret(after),
-    )
+    note_schedule_change(request, sid, sched, after)
     return FeedImported(
         mode="overrides", layer=None, overrides=len(feed.shifts), unmatched=list(feed.unmatched)
     )
@@ -151,12 +140,7 @@ def sync_feeds(
     except KeyError:
         raise ApiError(404, f"schedule {sid!r} not found", "id") from None
     after = store.get_schedule(sid)
-    note_change(
-        request,
-        target=f"schedule:{sid}",
-        before=without_secret(sched),
-        after=after and without_secret(after),
-    )
+    note_schedule_change(request, sid, sched, after)
     failed = [x for x in results if not x.ok]
     if failed:
         status = 502 if any(x.unreachable for x in failed) else 422

@@ -12,6 +12,7 @@ import msgspec
 from litestar import Request
 from msgspec import Meta
 
+from services.api.audit import note_change
 from services.api.context import ctx_of
 from services.api.errors import ApiError
 from shared.oncall import Schedule
@@ -53,6 +54,18 @@ def schedule_or_404(request: Request[Any, Any, Any], sid: str) -> Schedule:
 def without_secret(s: Schedule) -> Schedule:
     """A schedule as listed: the calendar secret only on its own ``GET``."""
     return msgspec.structs.replace(s, secret="")
+
+
+def note_schedule_change(
+    request: Request[Any, Any, Any], sid: str, before: Schedule | None, after: Schedule | None
+) -> None:
+    """The audit record's before and after of schedule ``sid``, calendar secrets left out."""
+    note_change(
+        request,
+        target=f"schedule:{sid}",
+        before=before and without_secret(before),
+        after=after and without_secret(after),
+    )
 
 
 def check_id_format(rid: str) -> None:

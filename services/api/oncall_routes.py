@@ -30,6 +30,7 @@ from services.api.oncall_plumbing import (
     cached_schedules,
     check_id_format,
     contacts_of,
+    note_schedule_change,
     schedule_or_404,
     store_of,
     without_secret,
@@ -91,7 +92,7 @@ def create_schedule(request: Request[Any, Any, Any], data: JSONBody[ScheduleIn])
         secret=secrets.token_urlsafe(24),
     )
     saved = store_of(request).put_schedule(s, contacts_of(request))
-    note_change(request, target=f"schedule:{s.id}", after=without_secret(saved))
+    note_schedule_change(request, s.id, None, saved)
     return saved
 
 
@@ -148,12 +149,7 @@ def replace_schedule(
         old, name=data.name, timezone=data.timezone, layers=tuple(data.layers)
     )
     saved = store_of(request).put_schedule(s, contacts_of(request))
-    note_change(
-        request,
-        target=f"schedule:{sid}",
-        before=found and without_secret(found),
-        after=without_secret(saved),
-    )
+    note_schedule_change(request, sid, found, saved)
     return saved
 
 
@@ -162,7 +158,7 @@ def delete_schedule(request: Request[Any, Any, Any], sid: FromPath[str]) -> None
     before = store_of(request).get_schedule(sid)
     if not store_of(request).delete_schedule(sid):
         raise ApiError(404, f"schedule {sid!r} not found", "id")
-    note_change(request, target=f"schedule:{sid}", before=before and without_secret(before))
+    note_schedule_change(request, sid, before, None)
 
 
 @post(
