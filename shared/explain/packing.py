@@ -8,36 +8,11 @@ the same functions, so a simulated answer reads like a recorded one.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
 
 from shared.explain.records import EventRecord, NotificationRecord, Route
 from shared.models import CheckEvent, Contact, Medium, Notification
-
-
-class FilterVerdict(Protocol):
-    """A processor filter's verdict (``shared.processing.effects.FilterVerdict``)."""
-
-    @property
-    def filter(self) -> str: ...
-    @property
-    def outcome(self) -> str: ...
-    @property
-    def reason(self) -> str: ...
-
-
-class RouteVerdict(Protocol):
-    """A notifier verdict (``shared.routing.selection.RouteVerdict``)."""
-
-    @property
-    def verdict(self) -> str: ...
-    @property
-    def code(self) -> str: ...
-    @property
-    def text(self) -> str: ...
-    @property
-    def contact_id(self) -> str | None: ...
-    @property
-    def medium_id(self) -> str | None: ...
+from shared.processing.effects import FilterVerdict
+from shared.routing.selection import RouteVerdict
 
 
 def event_record(
