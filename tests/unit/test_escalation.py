@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.escalation import (
-    CheckView,
+    CheckAtStep,
     Escalation,
     IncidentState,
     Policy,
@@ -68,28 +68,28 @@ def test_next_due_uses_the_fired_steps_wait() -> None:
 @pytest.mark.parametrize(
     ("view", "reason"),
     [
-        pytest.param(CheckView(failing=True, episode_id="ep1"), None, id="still failing"),
-        pytest.param(CheckView(failing=False, episode_id=None), "recovered", id="recovered"),
+        pytest.param(CheckAtStep(failing=True, episode_id="ep1"), None, id="still failing"),
+        pytest.param(CheckAtStep(failing=False, episode_id=None), "recovered", id="recovered"),
         pytest.param(
-            CheckView(failing=True, episode_id="ep1", acknowledged=True), "acknowledged", id="ack"
+            CheckAtStep(failing=True, episode_id="ep1", acknowledged=True), "acknowledged", id="ack"
         ),
         pytest.param(
-            CheckView(failing=True, episode_id="ep1", in_maintenance=True),
+            CheckAtStep(failing=True, episode_id="ep1", in_maintenance=True),
             "in maintenance",
             id="maintenance",
         ),
         pytest.param(
-            CheckView(failing=True, episode_id="ep2"), "a new failure episode", id="new episode"
+            CheckAtStep(failing=True, episode_id="ep2"), "a new failure episode", id="new episode"
         ),
         pytest.param(None, "check deleted", id="deleted"),
     ],
 )
-def test_stop_reason(view: CheckView | None, reason: str | None) -> None:
+def test_stop_reason(view: CheckAtStep | None, reason: str | None) -> None:
     assert stop_reason(ESC, view) == reason
 
 
 SOURCE_ESC = msgspec.structs.replace(ESC, episode_id="42", incident_id="42")
-MIRROR = CheckView(failing=True, episode_id="42")
+MIRROR = CheckAtStep(failing=True, episode_id="42")
 
 
 @pytest.mark.parametrize(
@@ -120,7 +120,7 @@ MIRROR = CheckView(failing=True, episode_id="42")
     ],
 )
 def test_an_argus_incident_escalation_stops_on_the_incidents_own_state(
-    inc: IncidentState | None, check: CheckView | None, reason: str | None
+    inc: IncidentState | None, check: CheckAtStep | None, reason: str | None
 ) -> None:
     # The incident, not the check, says failing and acknowledged (the check may lag).
     assert stop_reason(SOURCE_ESC, incident_view("42", inc, check, T0)) == reason

@@ -23,7 +23,7 @@ import msgspec
 from litestar import Request, Response, post
 
 from services.api.argus.plumbing import load
-from services.api.argus.store import EventRecord
+from services.api.argus.store import IncidentEventRecord
 from services.api.context import ApiContext
 from services.api.errors import ApiError
 from services.api.integrations import signatures
@@ -90,7 +90,9 @@ def _comment(request: Request[Any, Any, Any], detail: CheckDetail, text: str) ->
     except (ApiError, ValueError):
         return
     now = time.time()
-    record = EventRecord(type="OTH", timestamp=now, description=text, actor=None, received=now)
+    record = IncidentEventRecord(
+        type="OTH", timestamp=now, description=text, actor=None, received=now
+    )
     store.update(inc, {}, [record])
 
 
