@@ -8,11 +8,10 @@ working at once wherever it is.
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromQuery
+from litestar.params import FromQuery
 
 from services.api.audit import AuditLog, note_change
 from services.api.context import ctx_of
@@ -20,6 +19,7 @@ from services.api.people_store import PeopleStore
 from services.api.ui.plumbing import (
     NONCE_STATE,
     SESSION_STATE,
+    Form,
     csrf_valid,
     render,
     see_other,
@@ -30,7 +30,6 @@ from services.api.ui.views import Invalid, parse_duration
 from shared.audit import AuditQuery
 from shared.people import token_out
 
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 AUDIT_PAGE = 200
 
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 from litestar import Request, Response, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 
 from services.api.argus.events import post_ack, post_event
 from services.api.audit import note_action, note_change
@@ -29,13 +28,20 @@ from services.api.passwords import DUMMY_HASH, password_matches
 from services.api.people_store import PeopleStore
 from services.api.ui import session
 from services.api.ui.pages import NOTICES, check_context
-from services.api.ui.plumbing import NONCE_STATE, check_url, csrf_valid, render, see_other, sessions
+from services.api.ui.plumbing import (
+    NONCE_STATE,
+    Form,
+    check_url,
+    csrf_valid,
+    render,
+    see_other,
+    sessions,
+)
 from services.api.ui.views import Invalid, limited_text, parse_duration, parse_maintenance
 from shared.check_store import CheckStore
 from shared.consumer import AMQP_ERRORS
 from shared.people import BOOTSTRAP, Principal
 
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 CSRF_ERROR = "this form has expired; reload the page and try again"
 
 
