@@ -68,7 +68,7 @@ class CheckAtStep(msgspec.Struct, frozen=True, kw_only=True):
     enabled: bool = True
 
 
-class IncidentState(msgspec.Struct, frozen=True, kw_only=True):
+class IncidentAtStep(msgspec.Struct, frozen=True, kw_only=True):
     """The fields of an Argus incident hash that say whether its escalation goes on."""
 
     end_time: float | None = None
@@ -77,7 +77,7 @@ class IncidentState(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def incident_view(
-    incident_id: str, inc: IncidentState | None, check: CheckAtStep | None, now: float
+    incident_id: str, inc: IncidentAtStep | None, check: CheckAtStep | None, now: float
 ) -> CheckAtStep | None:
     """What :func:`stop_reason` sees for an Argus source's incident at ``now``.
 

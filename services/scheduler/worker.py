@@ -32,7 +32,7 @@ from shared.config import Settings
 from shared.consumer import AMQP_ERRORS, TRANSIENT_ERRORS
 from shared.destinations import Allowlist
 from shared.directory import ValidationFailed
-from shared.escalation import CheckAtStep, Escalation, IncidentState, Policy, incident_view
+from shared.escalation import CheckAtStep, Escalation, IncidentAtStep, Policy, incident_view
 from shared.escalation_store import EscalationStore
 from shared.explain.records import ENCODER as EXPLAIN_ENCODER
 from shared.explain.records import EscalationRecord
@@ -266,7 +266,7 @@ class Scheduler:
         out: dict[str, CheckAtStep | None] = {}
         for esc, values in zip(escs, pipe.execute(), strict=True):
             attrs = {k: v for k, v in zip(_INCIDENT_FIELDS, values, strict=True) if v is not None}
-            inc = from_hash(IncidentState, attrs) if "id" in attrs else None
+            inc = from_hash(IncidentAtStep, attrs) if "id" in attrs else None
             out[esc.id] = incident_view(esc.incident_id, inc, checks.get(esc.check_id), now)
         return out
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from shared.escalation import (
     CheckAtStep,
     Escalation,
-    IncidentState,
+    IncidentAtStep,
     Policy,
     Step,
     Target,
@@ -95,23 +95,23 @@ MIRROR = CheckAtStep(failing=True, episode_id="42")
 @pytest.mark.parametrize(
     ("inc", "check", "reason"),
     [
-        pytest.param(IncidentState(), None, None, id="open, check not seen yet"),
-        pytest.param(IncidentState(), MIRROR, None, id="open"),
-        pytest.param(IncidentState(end_time=T0 - 1), MIRROR, "recovered", id="ended"),
-        pytest.param(IncidentState(end_time=T0 + 60), MIRROR, None, id="end still ahead"),
-        pytest.param(IncidentState(acked=True), MIRROR, "acknowledged", id="acked"),
-        pytest.param(IncidentState(acked=True, ack_until=T0 - 1), MIRROR, None, id="ack expired"),
+        pytest.param(IncidentAtStep(), None, None, id="open, check not seen yet"),
+        pytest.param(IncidentAtStep(), MIRROR, None, id="open"),
+        pytest.param(IncidentAtStep(end_time=T0 - 1), MIRROR, "recovered", id="ended"),
+        pytest.param(IncidentAtStep(end_time=T0 + 60), MIRROR, None, id="end still ahead"),
+        pytest.param(IncidentAtStep(acked=True), MIRROR, "acknowledged", id="acked"),
+        pytest.param(IncidentAtStep(acked=True, ack_until=T0 - 1), MIRROR, None, id="ack expired"),
         pytest.param(
-            IncidentState(acked=True, ack_until=T0 + 60), MIRROR, "acknowledged", id="ack running"
+            IncidentAtStep(acked=True, ack_until=T0 + 60), MIRROR, "acknowledged", id="ack running"
         ),
         pytest.param(
-            IncidentState(),
+            IncidentAtStep(),
             msgspec.structs.replace(MIRROR, in_maintenance=True),
             "in maintenance",
             id="check in maintenance",
         ),
         pytest.param(
-            IncidentState(),
+            IncidentAtStep(),
             msgspec.structs.replace(MIRROR, enabled=False),
             "check disabled",
             id="check disabled",
@@ -120,7 +120,7 @@ MIRROR = CheckAtStep(failing=True, episode_id="42")
     ],
 )
 def test_an_argus_incident_escalation_stops_on_the_incidents_own_state(
-    inc: IncidentState | None, check: CheckAtStep | None, reason: str | None
+    inc: IncidentAtStep | None, check: CheckAtStep | None, reason: str | None
 ) -> None:
     # The incident, not the check, says failing and acknowledged (the check may lag).
     assert stop_reason(SOURCE_ESC, incident_view("42", inc, check, T0)) == reason

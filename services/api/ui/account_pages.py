@@ -26,7 +26,7 @@ from services.api.ui.plumbing import (
     sessions,
 )
 from services.api.ui.session import SessionRecord
-from services.api.ui.views import Invalid, parse_duration
+from services.api.ui.views import InvalidForm, parse_duration
 from shared.audit import AuditQuery
 from shared.people import token_out
 
@@ -93,7 +93,7 @@ def create_token_form(request: Request[Any, Any, Any], data: Form) -> Response[A
     if not error and str(data.get("expires", "")).strip():
         try:
             expires_at = time.time() + parse_duration(str(data["expires"]), "expires")
-        except Invalid as exc:
+        except InvalidForm as exc:
             error = str(exc)
     if error:
         mine = store.tokens_of(uid)

@@ -37,7 +37,7 @@ from services.api.ui.plumbing import (
     see_other,
     sessions,
 )
-from services.api.ui.views import Invalid, limited_text, parse_duration, parse_maintenance
+from services.api.ui.views import InvalidForm, limited_text, parse_duration, parse_maintenance
 from shared.check_store import CheckStore
 from shared.consumer import AMQP_ERRORS
 from shared.people import BOOTSTRAP, Principal
@@ -81,7 +81,7 @@ def ack_check(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
             duration=parse_duration(_value(data, "duration")),
         )
         acknowledge.fn(request, entity=entity, check=check, data=body)
-    except Invalid as exc:
+    except InvalidForm as exc:
         return _check_form_error(request, data, "ack", exc.field, str(exc))
     except ApiError as exc:
         return _check_form_error(request, data, "ack", "form", _api_message(exc)[0])
@@ -114,7 +114,7 @@ def schedule_maintenance(request: Request[Any, Any, Any], data: Form) -> Respons
                 type=kind,
             ),
         )
-    except Invalid as exc:
+    except InvalidForm as exc:
         return _check_form_error(request, data, "maint", exc.field, str(exc))
     except ApiError as exc:
         return _check_form_error(request, data, "maint", "form", _api_message(exc)[0])
@@ -173,7 +173,7 @@ def test_notification(request: Request[Any, Any, Any], data: Form) -> Response[A
     entity, check = _value(data, "entity"), _value(data, "check")
     try:
         summary = limited_text(_value(data, "summary"), "summary") or "test notification"
-    except Invalid as exc:
+    except InvalidForm as exc:
         return _check_form_error(request, data, "test", exc.field, str(exc))
     ctx = ctx_of(request)
     if CheckStore(ctx.redis, ctx.keys).get(entity, check) is None:
@@ -229,7 +229,7 @@ def ack_incident(request: Request[Any, Any, Any], pk: FromPath[int], data: Form)
             until = time.time() + parse_duration(_value(data, "duration"))
             body["expiration"] = datetime.fromtimestamp(until, UTC).isoformat()
         post_ack.fn(request, pk=pk, body=msgspec.json.encode(body))
-    except Invalid as exc:
+    except InvalidForm as exc:
         return _incident_error(request, pk, data, "ack", exc.field, str(exc))
     except ApiError as exc:
         return _incident_error(request, pk, data, "ack", "form", _api_message(exc)[0])
@@ -248,10 +248,10 @@ def incident_event(request: Request[Any, Any, Any], pk: FromPath[int], data: For
     try:
         text = limited_text(_value(data, "description"), "description")
         if kind == "OTH" and not text:
-            raise Invalid("write a comment first", "description")
+            raise InvalidForm("write a comment first", "description")
         body = msgspec.json.encode({"type": kind, "description": text})
         post_event.fn(request, pk=pk, body=body)
-    except Invalid as exc:
+    except InvalidForm as exc:
         return _incident_error(request, pk, data, form, exc.field, str(exc))
     except ApiError as exc:
         return _incident_error(request, pk, data, form, "form", _api_message(exc)[0])
