@@ -80,6 +80,7 @@ class CountingReceiver:
 
     hits: list[Hit] = field(default_factory=list)
     status: int = 204
+    refused: int = 0  # requests answered with an error ``status``
     delay_s: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: http.server.ThreadingHTTPServer | None = None
@@ -99,6 +100,9 @@ class CountingReceiver:
                     d = json.loads(body)
                     with rec.lock:
                         rec.hits.append(Hit(d["id"], d["check"], d["type"], float(d["time"])))
+                else:
+                    with rec.lock:
+                        rec.refused += 1
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
