@@ -353,9 +353,9 @@ def shared_settings(services_up: None) -> Iterator[Settings]:
 
 
 def start_up(
-    env: dict[str, str], workers: str, log_path: Path, metrics_port: int = 0
+    env: dict[str, str], workers: str, log_path: Path, metrics_port: int = 0, replicas: str = ""
 ) -> subprocess.Popen[bytes]:
-    """``tocsin up --workers …`` as a subprocess (its own process group)."""
+    """``tocsin up --workers … [--replicas …]`` as a subprocess (its own process group)."""
     with log_path.open("ab") as log:
         return subprocess.Popen(
             [
@@ -367,6 +367,7 @@ def start_up(
                 str(metrics_port),
                 "--workers",
                 workers,
+                *(["--replicas", replicas] if replicas else []),
             ],
             env=env,
             stdout=log,
@@ -388,7 +389,10 @@ def stop_up(proc: subprocess.Popen[bytes], timeout: float = 40) -> None:
 def children(pid: int) -> dict[int, str]:
     """Child pids of ``pid`` and their command lines."""
     out = subprocess.run(
-        ["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True
+        # -ww: whole command lines (ps cuts them at $COLUMNS otherwise).
+        ["ps", "-ww", "-o", "pid=,args=", "--ppid", str(pid)],
+        capture_output=True,
+        text=True,
     ).stdout
     result = {}
     for line in out.splitlines():
