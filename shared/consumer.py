@@ -91,6 +91,7 @@ class BatchConsumer:
         batch_wait_ms: int = 10,
         on_connect: Callable[[BatchConsumer], None] | None = None,
         on_idle: Callable[[BatchConsumer], None] | None = None,
+        on_stop: Callable[[BatchConsumer], None] | None = None,
         idle_interval_s: float = 1.0,
         queue_stats_interval_s: float = 5.0,
         probe: Callable[[], object] | None = None,
@@ -111,6 +112,8 @@ class BatchConsumer:
         self.batch_wait = batch_wait_ms / 1000.0
         self.on_connect = on_connect
         self.on_idle = on_idle
+        # Runs once after the last batch of a clean stop (e.g. a deferred outbox clear).
+        self.on_stop = on_stop
         self.idle_interval = idle_interval_s
         self.queue_stats_interval = queue_stats_interval_s
         # Pings the worker's other dependency (Redis) with the queue stats, so an
@@ -231,6 +234,8 @@ class BatchConsumer:
         self._buffer.extend(session.poll(0))
         if self._buffer:
             self._process(self._take(len(self._buffer)))
+        if self.on_stop is not None:
+            self.on_stop(self)
         log.info("stopped", extra={"stage": self.stage})
 
     def _export_queue_stats(self) -> None:

@@ -3,7 +3,8 @@
 The notifier store (``services/notifier/store.py``) reads it after its
 ``WATCH``, before deciding a batch; the dry run (``services/explain``) reads
 it to show what the notifier would decide now.  One reader keeps the two the
-same.  Reads only.
+same.  Reads only, except the ``seq`` reservation the notifier may add to
+the same round trip.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import redis
 
 from shared.check_store import CheckStore
 from shared.keys import Keys
+from shared.lanes import RESERVE_SEQ_LUA
 from shared.models import RollupItem
 from shared.routing.notifier_state import NotifierState, RollupState, StateQuery
 
@@ -23,15 +25,26 @@ ROLLUP_ITEM_DECODER = msgspec.json.Decoder(RollupItem)
 
 
 def read_notifier_state(
-    r: redis.Redis, keys: Keys, q: StateQuery, notification_ids: Sequence[str] = ()
-) -> tuple[NotifierState, frozenset[str]]:
+    r: redis.Redis,
+    keys: Keys,
+    q: StateQuery,
+    notification_ids: Sequence[str] = (),
+    reserve_seqs: int = 0,
+) -> tuple[NotifierState, frozenset[str], int | None]:
     """The state ``q`` names, and which of ``notification_ids`` are expanded by now: one round trip.
 
     Blocks, rollups, episode media and checks' latest times; with rollups, the
     current record of each check in them too (two more round trips): a check
     counts toward a rollup only while it still alerts.
+
+    ``reserve_seqs``: also reserve that many delivery ``seq`` numbers
+    (shared/lanes.py) in the same round trip; the third item is the first
+    (None when none was asked).
     """
     pipe = r.pipeline(transaction=False)
+    if reserve_seqs > 0:
+        # EVAL, not a registered Script: that would add a SCRIPT EXISTS round trip.
+        pipe.execute_command("EVAL", RESERVE_SEQ_LUA, 1, keys.delivery_seq(), reserve_seqs)
     for nid in notification_ids:
         pipe.exists(keys.notified(nid))
     block_order = [(cid, sorted(ids)) for cid, ids in q.blocks.items()]
@@ -48,6 +61,7 @@ def read_notifier_state(
     for cid in check_order:
         pipe.get(keys.notified_latest(cid))
     res = iter(pipe.execute())
+    first_seq = int(next(res)) if reserve_seqs > 0 else None
     done = frozenset(nid for nid in notification_ids if next(res))
     state = NotifierState()
     for _cid, ids in block_order:
@@ -67,4 +81,4 @@ def read_notifier_state(
     members = sorted({cid for rollup in state.rollups.values() for cid in rollup.items})
     if members:
         state.checks = dict(CheckStore(r, keys).details_at(members, time.time()))
-    return state, done
+    return state, done, first_seq

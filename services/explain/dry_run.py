@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 from services.explain.simulate import DryRun, StateReader, route, simulate
-from services.processor.store import load
+from shared.check_load import load
 from shared.directory import Directory
 from shared.keys import Keys, check_id
 from shared.models import CheckEvent, Notification, severity_of

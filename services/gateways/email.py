@@ -17,7 +17,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 from services.gateways.core import SendResult
-from services.gateways.runner import SendContext
+from services.gateways.send_context import SendContext
 from services.gateways.texts import (
     ROLLUP_TYPES,
     ack_line,

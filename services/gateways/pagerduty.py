@@ -13,7 +13,7 @@ import time as _time
 import msgspec
 
 from services.gateways.core import HttpRequest, SendResult
-from services.gateways.runner import SendContext
+from services.gateways.send_context import SendContext
 from services.gateways.texts import ROLLUP_TYPES, headline, rollup_states_summary
 from shared.config import Settings
 from shared.models import Delivery

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.gateways import email, pagerduty, slack, sms, webhook
-from services.gateways.runner import RequestBuilder, Sender
+from services.gateways.send_context import RequestBuilder, Sender
 from shared import media
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import msgspec
 
 from services.gateways.core import HttpRequest, SendResult
-from services.gateways.runner import SendContext
+from services.gateways.send_context import SendContext
 from services.gateways.texts import (
     ROLLUP_TYPES,
     acked_state,

@@ -13,7 +13,7 @@ import hmac
 import msgspec
 
 from services.gateways.core import HttpRequest, SendResult
-from services.gateways.runner import SendContext
+from services.gateways.send_context import SendContext
 from shared.action_links import ActionLinks, links_for
 from shared.config import Settings
 from shared.models import Delivery, EscalationRef, RollupItem

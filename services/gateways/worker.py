@@ -16,8 +16,10 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.gateways.core import RETRY_LEVELS
+from services.gateways.metrics import RunnerMetrics
 from services.gateways.registry import spec
-from services.gateways.runner import DeliveryRunner, RunnerMetrics, Sender
+from services.gateways.runner import DeliveryRunner
+from services.gateways.send_context import Sender
 from shared.amqp import Names, gateway_retry_args
 from shared.config import Settings
 from shared.consumer import BatchConsumer, BatchResult, Message

@@ -90,6 +90,12 @@ class NotifierStore:
         self.explain_ttl = explain_ttl_s
         self._reserve_seq = r.register_script(RESERVE_SEQ_LUA)
         self.escalations = EscalationStore(r, keys)
+        # Delivery ids the broker has taken that still sit in the outbox: they leave it
+        # in the next commit's MULTI (or at :meth:`clear_published`), not in a round trip
+        # of their own after every publish.
+        self._published: list[str] = []
+        # (first, count) of the seqs the last read_watched reserved, for the commit after it.
+        self._seqs: tuple[int, int] | None = None
 
     def read_batch(self, ids: Sequence[str]) -> BatchInput:
         """Notification hashes, ``notified`` markers and the config version in one round trip."""
@@ -144,10 +150,18 @@ class NotifierStore:
         return self.read_watched(q, ())[0]
 
     def read_watched(
-        self, q: StateQuery, notification_ids: Sequence[str]
+        self, q: StateQuery, notification_ids: Sequence[str], reserve_seqs: int = 0
     ) -> tuple[NotifierState, frozenset[str]]:
-        """:meth:`read_state`, and which notifications are expanded by now, in one round trip."""
-        return read_notifier_state(self.r, self.k, q, notification_ids)
+        """:meth:`read_state`, and which notifications are expanded by now, in one round trip.
+
+        ``reserve_seqs``: an upper bound of the deliveries the batch will
+        produce; their ``seq`` numbers are reserved in the same round trip
+        and :meth:`sequence` uses them (seqs need only increase, so unused
+        ones are no gap anyone waits for).
+        """
+        state, done, first = read_notifier_state(self.r, self.k, q, notification_ids, reserve_seqs)
+        self._seqs = (first, reserve_seqs) if first is not None else None
+        return state, done
 
     def commit(
         self,
@@ -201,12 +215,16 @@ class NotifierStore:
                 self.k.notifier_outbox(),
                 mapping={d.id: ENCODER.encode(OutboxEntry(written, d)) for d in deliveries},
             )
+        published = self._published[:1000]
+        if published:
+            pipe.hdel(self.k.notifier_outbox(), *published)
         if explain and not cluster:
             queue_records(pipe, self.k, explain, self.explain_max, self.explain_ttl)
         if not cluster:
             for esc in escalations:  # due at once: the scheduler fires step 1 within a tick
                 self.escalations.start(pipe, esc, written)
         pipe.execute()
+        del self._published[: len(published)]
         if explain and cluster:
             # Each check's records are in its own slot: after the commit, so none tells of
             # a decision that lost a race; a crash here loses records, never pages.
@@ -214,11 +232,23 @@ class NotifierStore:
         return deliveries
 
     def sequence(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
-        """``deliveries`` with consecutive ``seq`` numbers, in production order (one script call)."""
+        """``deliveries`` with increasing ``seq`` numbers, in production order.
+
+        From the block :meth:`read_watched` reserved when it covers them, else
+        from one script call (a second block, later than the first).
+        """
+        seqs, self._seqs = self._seqs, None
         if not deliveries:
             return []
-        first = int(self._reserve_seq(keys=[self.k.delivery_seq()], args=[len(deliveries)]))
-        return [msgspec.structs.replace(d, seq=first + i) for i, d in enumerate(deliveries)]
+        numbers: list[int] = []
+        if seqs is not None:
+            first, count = seqs
+            numbers = list(range(first, first + min(count, len(deliveries))))
+        rest = len(deliveries) - len(numbers)
+        if rest:
+            more = int(self._reserve_seq(keys=[self.k.delivery_seq()], args=[rest]))
+            numbers += range(more, more + rest)
+        return [msgspec.structs.replace(d, seq=s) for d, s in zip(deliveries, numbers, strict=True)]
 
     def queue_in_lanes(self, pipe: redis.client.Pipeline, deliveries: Sequence[Delivery]) -> None:
         """Add sequenced deliveries to their lanes, where gateways find the order to keep."""
@@ -263,8 +293,21 @@ class NotifierStore:
             pipe.sadd(episode, *sorted(fx.episode_added))
             pipe.expire(episode, self.ttl)
 
+    def published(self, delivery_ids: Iterable[str]) -> None:
+        """The broker has these deliveries: clear them from the outbox with the next commit."""
+        self._published.extend(delivery_ids)
+
+    def clear_published(self) -> None:
+        """Clear what :meth:`published` holds now (idle, stop): one round trip."""
+        ids, self._published = self._published, []
+        try:
+            self.outbox_done(ids)
+        except BaseException:
+            self._published[:0] = ids
+            raise
+
     def outbox_done(self, delivery_ids: Iterable[str]) -> None:
-        """Forget deliveries the broker has (run after the batch's publish)."""
+        """Forget deliveries the broker has, at once (the sweep's republished leftovers)."""
         ids = list(delivery_ids)
         for start in range(0, len(ids), 1000):
             self.r.hdel(self.k.notifier_outbox(), *ids[start : start + 1000])

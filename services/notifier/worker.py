@@ -5,8 +5,9 @@ pipeline), reload the configuration index only if ``config::version`` moved,
 select targets (pure), watch and read the state those decisions need (two
 round trips), expand (pure), write effects + ``notified`` markers + outbox in
 one MULTI (decided again if another notifier changed what it read), and
-return the deliveries for the consumer to publish.  ``after_publish`` clears
-the outbox; the idle sweep republishes what a crash left in it (gateways
+return the deliveries for the consumer to publish.  Published deliveries
+leave the outbox in the next batch's MULTI (or at the idle sweep, or on
+stop); the idle sweep republishes what a crash left in it (gateways
 deduplicate by delivery id).
 """
 
@@ -195,7 +196,9 @@ def expand_batch(
         plans = [(n, select(index, n)) for n in triaged.todo]
         ids = [n.id for n in triaged.todo]
         store.watch(tx, state_query(plans), ids)
-        state, done = store.read_watched(state_query(plans), ids)
+        # At most one delivery per target and notification: their seqs come with the read.
+        bound = sum(len(sel.targets) + len(sel.direct) for _, sel in plans)
+        state, done = store.read_watched(state_query(plans), ids, bound)
         if done:  # another notifier expanded some of them since read_batch
             plans = [(n, sel) for n, sel in plans if n.id not in done]
         outcomes = expand_all(index, state, plans)
@@ -209,7 +212,7 @@ def expand_batch(
     result.outputs.extend(delivery_messages(names, deliveries))
     if deliveries:
         delivery_ids = [d.id for d in deliveries]
-        result.after_publish = lambda: store.outbox_done(delivery_ids)
+        result.after_publish = lambda: store.published(delivery_ids)
     _log_outcomes(outcomes, len(deliveries), index.version)
     return result
 
@@ -273,11 +276,17 @@ def _count(outcomes: Sequence[Expansion], metrics: NotifierMetrics) -> None:
 def make_sweeper(
     store: NotifierStore, names: Names, metrics: NotifierMetrics
 ) -> Callable[[BatchConsumer], None]:
-    """The idle hook: republish outbox leftovers of crashed batches, every few seconds."""
+    """The idle hook: clear published deliveries from the outbox; every few seconds,
+    republish outbox leftovers of crashed batches."""
     last = 0.0
 
     def sweep(consumer: BatchConsumer) -> None:
         nonlocal last
+        try:
+            store.clear_published()
+        except TRANSIENT_ERRORS as exc:
+            log.warning("outbox clear failed", extra={"stage": STAGE, "error": repr(exc)})
+            return
         now = time.monotonic()
         if now - last < SWEEP_EVERY_S:
             return
@@ -322,6 +331,7 @@ def build_consumer(
         batch_size=settings.batch_size,
         batch_wait_ms=settings.batch_wait_ms,
         on_idle=make_sweeper(store, names, metrics),
+        on_stop=lambda _consumer: store.clear_published(),
         probe=r.ping,
     )
 

@@ -1,10 +1,9 @@
-"""Redis shell of the processor: load a batch's checks in one pipeline, write back in one MULTI.
+"""Redis shell of the processor: write a batch's effects back in one MULTI.
 
-Layout: the seed's (see ``shared/keys.py`` and ``shared/checks.py``).  Reads
-are one pipeline for every check of the batch (attrs, tags, maintenance ids
-ending after the batch's first event, expired history ids, the partitions'
-processed-event ids), plus one more only when there are maintenance records
-to fetch or incident ids to reserve.  Writes are one ``MULTI``: check
+Layout: the seed's (see ``shared/keys.py`` and ``shared/checks.py``).  The
+batch is read by ``shared/check_load.py`` (one pipeline for every check of
+the batch; the dry run reads the same way), plus one more round trip only
+when incident ids are reserved here.  Writes are one ``MULTI``: check
 records, indexes, history, maintenance, incidents, notifications, the outbox
 and the processed-event ids go in together, so a crash leaves all or none.
 On a Redis Cluster (``?cluster=true``, docs/scaling.md) reads and writes are
@@ -15,145 +14,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from types import SimpleNamespace
 
 import msgspec
 import redis
 
 from services.processor.batch import Pending
-from services.processor.effects import CheckView, IncidentChange
+from services.processor.effects import IncidentChange
 from shared import incident_index
-from shared.checks import CheckRecord, Maintenance, encode_incident_event
+from shared.check_load import LoadedChecks
+from shared.checks import CheckRecord, encode_incident_event
 from shared.explain import queue_records
 from shared.keys import Keys, entity_id, state_id
-from shared.models import CheckEvent
-from shared.records import from_hash, to_hash
+from shared.records import to_hash
 from shared.store import is_cluster
 
 # Event ids remembered per partition to drop redelivered events (ZSET, capped).
 PROCESSED_WINDOW = 20_000
 NOTIFICATION_LOG_LEN = 10_000
-# Maintenance ids read per check and kind: more overlapping windows than this are not useful.
-MAX_MAINTENANCES = 100
-# History ids expired by age removed per check per batch (the rest go in later batches).
-MAX_EXPIRED = 64
-
-
-@dataclass(slots=True)
-class Loaded:
-    """What the store knows about a batch's checks."""
-
-    views: dict[str, CheckView]
-    attrs: dict[str, dict[str, str]]
-    expired: dict[str, list[str]]
-    seen: set[str]
-
-
-# Every read of one check in one script call: attrs (flat), tags, maintenance ids
-# ending after the check's first event (scheduled, unscheduled), history ids
-# expired by age.  Five keys per check (sharing its hash tag), two bounds each.
-_LOAD = """
-local out = {}
-for i = 0, #KEYS / 5 - 1 do
-  local k, a = i * 5, i * 2
-  out[i + 1] = {
-    redis.call('HGETALL', KEYS[k + 1]),
-    redis.call('SMEMBERS', KEYS[k + 2]),
-    redis.call('ZRANGEBYSCORE', KEYS[k + 3], ARGV[a + 1], '+inf', 'LIMIT', 0, ARGV[#ARGV - 1]),
-    redis.call('ZRANGEBYSCORE', KEYS[k + 4], ARGV[a + 1], '+inf', 'LIMIT', 0, ARGV[#ARGV - 1]),
-    redis.call('ZRANGEBYSCORE', KEYS[k + 5], '-inf', ARGV[a + 2], 'LIMIT', 0, ARGV[#ARGV]),
-  }
-end
-return out
-"""
-# Checks per script call: bounds how long one call holds Redis.
-_LOAD_CHUNK = 500
-
-
-def load(
-    r: redis.Redis,
-    keys: Keys,
-    events: Mapping[str, Sequence[CheckEvent]],
-    processed: Mapping[int, Sequence[str]],
-    history_max_age_s: int,
-) -> Loaded:
-    """Read every check of the batch with one pipeline (two if maintenance records exist).
-
-    The per-check reads go through one script call per chunk of checks rather
-    than five commands per check: building and parsing commands in redis-py
-    was most of the processor's CPU (docs/benchmarks.md).
-    """
-    # On a Redis Cluster a script's keys must share a slot: one call per slot group.
-    groups = _by_slot(r, keys, events) if is_cluster(r) else [list(events)]
-    calls = [g[i : i + _LOAD_CHUNK] for g in groups for i in range(0, len(g), _LOAD_CHUNK)]
-    chunks = len(calls)
-    # The checks in the order of the script calls' rows.
-    cids = [cid for call in calls for cid in call]
-    pipe = r.pipeline(transaction=False)
-    for call in calls:
-        names: list[str] = []
-        argv: list[object] = []
-        for cid in call:
-            evs = events[cid]
-            tmin = min(e.time for e in evs)
-            tmax = max(e.time for e in evs)
-            names += [
-                keys.check(cid),
-                keys.check_tags(cid),
-                keys.scheduled_by_end(cid),
-                keys.unscheduled_by_end(cid),
-                keys.check_state_ids(cid),
-            ]
-            argv += [f"({tmin}", f"({tmax - history_max_age_s}"]
-        # EVAL by name: redis-py's cluster pipeline has no ``eval`` method (same command).
-        pipe.execute_command(
-            "EVAL", _LOAD, len(names), *names, *argv, MAX_MAINTENANCES, MAX_EXPIRED
-        )
-    parts = [p for p, ids in processed.items() if ids]
-    for p in parts:
-        pipe.zmscore(keys.processed_events(p), list(processed[p]))
-    raw = pipe.execute()
-    rows = [row for chunk in raw[:chunks] for row in chunk]
-    seen: set[str] = set()
-    for i, p in enumerate(parts):
-        scores = raw[chunks + i]
-        seen.update(eid for eid, s in zip(processed[p], scores, strict=True) if s is not None)
-
-    wanted: list[tuple[str, str, bool]] = []
-    for cid, row in zip(cids, rows, strict=True):
-        if row[2]:
-            wanted += [(cid, mid, True) for mid in row[2]]
-        if row[3]:
-            wanted += [(cid, mid, False) for mid in row[3]]
-    found: dict[tuple[str, bool], list[Maintenance]] = {}
-    if wanted:
-        pipe = r.pipeline(transaction=False)
-        for _, mid, sched in wanted:
-            pipe.hgetall(
-                keys.scheduled_maintenance(mid) if sched else keys.unscheduled_maintenance(mid)
-            )
-        for (cid, _, sched), attrs in zip(wanted, pipe.execute(), strict=True):
-            if attrs:
-                found.setdefault((cid, sched), []).append(from_hash(Maintenance, attrs))
-
-    views: dict[str, CheckView] = {}
-    attrs_by: dict[str, dict[str, str]] = {}
-    expired: dict[str, list[str]] = {}
-    for cid, row in zip(cids, rows, strict=True):
-        flat = row[0]
-        attrs = dict(zip(flat[::2], flat[1::2], strict=True))
-        attrs_by[cid] = attrs
-        views[cid] = CheckView(
-            id=cid,
-            record=from_hash(CheckRecord, attrs) if attrs else None,
-            tags=frozenset(row[1]),
-            scheduled=tuple(sorted(found.get((cid, True), []), key=lambda m: m.start_time)),
-            unscheduled=tuple(sorted(found.get((cid, False), []), key=lambda m: m.start_time)),
-        )
-        if row[4]:
-            expired[cid] = list(row[4])
-    return Loaded(views=views, attrs=attrs_by, expired=expired, seen=seen)
 
 
 def reserve_incident_ids(r: redis.Redis, keys: Keys, n: int) -> list[int]:
@@ -176,13 +54,14 @@ def _trim_by_count(rec: CheckRecord, max_states: int) -> tuple[CheckRecord, list
 def write(
     r: redis.Redis,
     keys: Keys,
-    loaded: Loaded,
+    loaded: LoadedChecks,
     pending: Pending,
     *,
     notification_ttl_s: int,
     history_max_states: int,
     explain_max_records: int = 200,
     explain_ttl_s: int = 7 * 86400,
+    published: Mapping[int, Sequence[str]] | None = None,
 ) -> None:
     """Write the batch's effects atomically (one MULTI/EXEC), decision records included.
 
@@ -190,7 +69,13 @@ def write(
     inside the MULTI (see ``_RUN``): the same commands in the same order, but
     redis-py builds and parses one command instead of one per record.  On a
     Redis Cluster the write is split by slot instead (``_write_cluster``).
+
+    ``published``: outbox entries of earlier batches whose refs the broker has
+    since taken; they leave the outbox in the same MULTI, which saves the
+    round trip a separate clear after every publish would cost.
     """
+    if published and is_cluster(r):
+        clear_outbox(r, keys, published)
     if is_cluster(r):
         _write_cluster(
             r,
@@ -231,12 +116,15 @@ def write(
             pipe.zadd(keys.processed_events(partition), ids)
             pipe.zremrangebyrank(keys.processed_events(partition), 0, -PROCESSED_WINDOW - 1)
     queue_records(pipe, keys, pending.explain, explain_max_records, explain_ttl_s)
+    for p, sent in (published or {}).items():
+        if sent:
+            pipe.hdel(keys.outbox(p), *sent)
     if len(pipe):
         pipe.execute()
 
 
 def _emit_checks(
-    emit: Emit, keys: Keys, loaded: Loaded, pending: Pending, history_max_states: int
+    emit: Emit, keys: Keys, loaded: LoadedChecks, pending: Pending, history_max_states: int
 ) -> None:
     """Check records, indexes, history, maintenance and incidents, in write order."""
     drops: dict[str, list[str]] = {}
@@ -293,7 +181,7 @@ def _emit_notifications(
 def _write_cluster(
     r: redis.Redis,
     keys: Keys,
-    loaded: Loaded,
+    loaded: LoadedChecks,
     pending: Pending,
     *,
     notification_ttl_s: int,
@@ -374,14 +262,6 @@ def _slot_writer(
             pipe.execute()
 
     return emit, run
-
-
-def _by_slot(r: redis.Redis, keys: Keys, cids: Iterable[str]) -> list[list[str]]:
-    """Check ids grouped by the hash slot of their keys (they share the ``{id}`` tag)."""
-    groups: dict[int, list[str]] = {}
-    for cid in cids:
-        groups.setdefault(int(r.keyslot(keys.check(cid))), []).append(cid)
-    return list(groups.values())
 
 
 # Runs queued commands in order: ARGV is (command, argument count, arguments...)

@@ -4,8 +4,9 @@ Per batch: decode the JSON arrays of ``CheckEvent``, drop events this
 partition already applied (redelivery), load every check with one pipeline,
 run the pure core event by event in queue order, write everything with one
 MULTI (including a transactional outbox of notification ids), then publish a
-``NotificationRef`` per notification; ``after_publish`` clears the outbox and
-the idle sweep republishes whatever a crash left in it.
+``NotificationRef`` per notification.  Entries the broker has taken leave
+the outbox in the next batch's MULTI (or at the idle sweep), and the idle
+sweep republishes whatever a crash left in it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import msgspec
 import redis
@@ -24,7 +25,7 @@ from services.processor import store
 from services.processor.batch import apply_batch, fresh_events, incident_ids_needed, load_query
 from services.processor.effects import FilterVerdict
 from services.processor.retention import make_retention_hook
-from shared import incident_index
+from shared import check_load, incident_index
 from shared.amqp import Names, OutMessage
 from shared.config import Settings
 from shared.consumer import BatchConsumer, BatchResult, Handler, Message
@@ -95,10 +96,38 @@ def parse_partitions(spec: str | None, partitions: int) -> list[int]:
     return sorted(out)
 
 
+class PublishedRefs:
+    """Notification ids the broker has taken but the outbox still holds, per partition.
+
+    They leave the outbox with the next batch's write (one MULTI) or at the
+    idle sweep, not in a round trip of their own after every publish.  A
+    crash before that republishes them on restart: the notifier skips a
+    notification it has expanded, so that costs a lookup, never a page.
+    """
+
+    def __init__(self) -> None:
+        self.ids: dict[int, list[str]] = defaultdict(list)
+
+    def add(self, published: Mapping[int, Sequence[str]]) -> None:
+        for p, ids in published.items():
+            self.ids[p].extend(ids)
+
+    def take(self) -> dict[int, list[str]]:
+        """Every id held; the caller clears them from the outbox (or puts them back)."""
+        taken, self.ids = dict(self.ids), defaultdict(list)
+        return taken
+
+
 def make_handler(
-    r: redis.Redis, names: Names, keys: Keys, settings: Settings, metrics: ProcessorMetrics
+    r: redis.Redis,
+    names: Names,
+    keys: Keys,
+    settings: Settings,
+    metrics: ProcessorMetrics,
+    published_refs: PublishedRefs | None = None,
 ) -> Handler:
     """The batch handler, a shell: decode, load, call ``batch``'s pure functions, write, log."""
+    ledger = published_refs if published_refs is not None else PublishedRefs()
     prefix = f"{names.ns}.processor.p"
     record_decisions = settings.explain_max_records > 0
 
@@ -117,7 +146,7 @@ def make_handler(
             return result
 
         query = load_query(items)
-        loaded = store.load(r, keys, query.by_check, query.ids, settings.history_max_age_s)
+        loaded = check_load.load(r, keys, query.by_check, query.ids, settings.history_max_age_s)
         fresh, dropped = fresh_events(items, loaded.seen)
         metrics.duplicates.inc(dropped)
         incident_ids = store.reserve_incident_ids(r, keys, incident_ids_needed(loaded.views, fresh))
@@ -132,16 +161,22 @@ def make_handler(
         for (name, outcome), count in applied.decisions.items():
             metrics.decisions.labels(name, outcome).inc(count)
         _log_verdicts(applied.verdicts)
-        store.write(
-            r,
-            keys,
-            loaded,
-            pending,
-            notification_ttl_s=settings.notification_ttl_s,
-            history_max_states=settings.history_max_states,
-            explain_max_records=settings.explain_max_records,
-            explain_ttl_s=settings.explain_ttl_s,
-        )
+        cleared = ledger.take()
+        try:
+            store.write(
+                r,
+                keys,
+                loaded,
+                pending,
+                notification_ttl_s=settings.notification_ttl_s,
+                history_max_states=settings.history_max_states,
+                explain_max_records=settings.explain_max_records,
+                explain_ttl_s=settings.explain_ttl_s,
+                published=cleared,
+            )
+        except BaseException:
+            ledger.add(cleared)  # not cleared: the next write or the idle sweep does it
+            raise
         published: dict[int, list[str]] = defaultdict(list)
         for p, n in pending.notifications:
             metrics.notifications.labels(n.type).inc()
@@ -160,7 +195,7 @@ def make_handler(
                 },
             )
         if published:
-            result.after_publish = lambda: store.clear_outbox(r, keys, published)
+            result.after_publish = lambda: ledger.add(published)
         log.debug(
             "batch applied",
             extra={
@@ -205,14 +240,24 @@ def _ref(names: Names, nid: str) -> OutMessage:
 
 
 def make_outbox_sweep(
-    r: redis.Redis, names: Names, keys: Keys, partitions: Sequence[int], metrics: ProcessorMetrics
+    r: redis.Redis,
+    names: Names,
+    keys: Keys,
+    partitions: Sequence[int],
+    metrics: ProcessorMetrics,
+    published_refs: PublishedRefs | None = None,
 ) -> Callable[[BatchConsumer], None]:
-    """Idle hook: republish notification refs a crash left between Redis and the broker."""
+    """Idle hook: clear what was published, republish refs a crash left between Redis and the broker."""
+    ledger = published_refs if published_refs is not None else PublishedRefs()
 
     def sweep(consumer: BatchConsumer) -> None:
+        cleared = ledger.take()
         try:
+            if cleared:
+                store.clear_outbox(r, keys, cleared)
             entries = store.outbox_entries(r, keys, partitions)
         except redis.exceptions.RedisError as exc:
+            ledger.add(cleared)
             log.warning("outbox sweep failed", extra={"error": repr(exc)})
             return
         if not entries:
@@ -235,7 +280,8 @@ def build_consumer(
     keys = Keys(settings.namespace)
     partitions = parse_partitions(settings.processor_partitions, settings.partitions)
     metrics = ProcessorMetrics(registry)
-    sweep = make_outbox_sweep(r, names, keys, partitions, metrics)
+    published = PublishedRefs()
+    sweep = make_outbox_sweep(r, names, keys, partitions, metrics, published)
     retention = make_retention_hook(r, keys, settings, registry)
 
     def idle(consumer: BatchConsumer) -> None:
@@ -247,7 +293,7 @@ def build_consumer(
         names=names,
         partitions=settings.partitions,
         queues=[names.processor(k) for k in partitions],
-        handler=make_handler(r, names, keys, settings, metrics),
+        handler=make_handler(r, names, keys, settings, metrics, published),
         stage="processor",
         metrics=ConsumerMetrics(registry, "processor"),
         # Messages here carry up to 500 events each (ingest groups them), so
@@ -261,6 +307,7 @@ def build_consumer(
         # recovery could reach the notifier before its problem and be dropped.
         on_connect=sweep,
         on_idle=idle,
+        on_stop=sweep,
         probe=r.ping,
     )
 

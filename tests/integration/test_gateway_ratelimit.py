@@ -74,3 +74,13 @@ def test_limits_per_type_env_override_and_medium_setting(settings: Settings) -> 
     own = {"rate_per_s": "0.5", "rate_burst": "2"}
     assert limit_for("sms", own, env) == Limit(0.5, 2)
     assert limit_for("webhook", {"rate_per_s": "nonsense"}, settings) == DEFAULT_LIMITS["webhook"]
+
+
+def test_a_flushed_script_cache_is_reloaded_and_no_token_is_taken_twice(
+    settings: Settings,
+) -> None:
+    rl = limiter(settings)
+    lim = Limit(1.0, 3)
+    assert reserve(rl, "flush", lim, 0.0, 1) == [0.0]
+    rl.redis.script_flush()  # what a Redis restart does to the script cache
+    assert reserve(rl, "flush", lim, 0.0, 3) == pytest.approx([0, 0, 1.0])

@@ -307,3 +307,65 @@ def _msg(ref: NotificationRef) -> Message:
         queue="q",
         routing_key="q",
     )
+
+
+def test_published_deliveries_leave_the_outbox_with_the_next_commit(
+    settings: Settings, r: redis.Redis
+) -> None:
+    """No round trip of its own per publish: the next batch's MULTI (or the idle sweep) clears it."""
+    configure(settings, r, interval=0)
+    keys = Keys(settings.namespace)
+    store = NotifierStore(r, keys, settings.notification_ttl_s)
+    handle = make_handler(
+        store, Directory(r, keys), Names(settings.namespace), NotifierMetrics(CollectorRegistry())
+    )
+    for nid in ("p1", "p2"):
+        r.hset(keys.notification(nid), mapping=to_hash(notification(nid, check=nid)))
+    first = handle([_msg(NotificationRef("p1"))])
+    assert first.after_publish is not None
+    first.after_publish()  # the broker has them; they stay in the outbox until the next commit
+    assert set(r.hkeys(keys.notifier_outbox())) == {"p1:alice-m", "p1:bob-m"}
+    second = handle([_msg(NotificationRef("p2"))])
+    assert set(r.hkeys(keys.notifier_outbox())) == {"p2:alice-m", "p2:bob-m"}
+    assert second.after_publish is not None
+    second.after_publish()
+    store.clear_published()  # what the idle hook and a clean stop do
+    assert r.hlen(keys.notifier_outbox()) == 0
+
+
+def test_a_lone_notification_costs_four_redis_round_trips(
+    settings: Settings, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read the batch, WATCH, read the state (with the seqs), MULTI: nothing more per page.
+
+    At a few hundred pages a second each stage handles batches of one, so a
+    round trip per batch is a fixed cost per page (docs/benchmarks.md).
+    """
+    configure(settings, r, interval=0)
+    keys = Keys(settings.namespace)
+    store = NotifierStore(r, keys, settings.notification_ttl_s)
+    handle = make_handler(
+        store, Directory(r, keys), Names(settings.namespace), NotifierMetrics(CollectorRegistry())
+    )
+    for nid in ("warm", "lone"):
+        r.hset(keys.notification(nid), mapping=to_hash(notification(nid, check=nid)))
+    warm = handle([_msg(NotificationRef("warm"))])  # loads the configuration index
+    assert warm.after_publish is not None
+    warm.after_publish()
+    sent = 0
+    real_send = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self: redis.connection.AbstractConnection, *args: object, **kw: object) -> None:
+        nonlocal sent
+        sent += 1
+        real_send(self, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    result = handle([_msg(NotificationRef("lone"))])
+    assert result.after_publish is not None
+    result.after_publish()
+    monkeypatch.undo()
+    assert len(result.outputs) == 2  # webhook and email
+    assert sent == 4, sent
+    seqs = [d.seq for o in result.outputs for d in decode_deliveries(o.body)]
+    assert all(s > 0 for s in seqs) and len(set(seqs)) == 2

@@ -16,6 +16,7 @@ from services.processor import store
 from services.processor.batch import Pending
 from services.processor.worker import ProcessorMetrics, make_handler
 from shared.amqp import Names
+from shared.check_load import LoadedChecks
 from shared.checks import CheckRecord
 from shared.config import Settings
 from shared.keys import Keys, check_id
@@ -61,7 +62,7 @@ def test_large_and_chunked_writes_all_apply(settings: Settings, tags: int) -> No
     keys = Keys(settings.namespace)
     checks = store._RUN_CHUNK_ARGS // 10  # enough commands for several script calls
     pending = Pending()
-    loaded = store.Loaded(views={}, attrs={}, expired={}, seen=set())
+    loaded = LoadedChecks(views={}, attrs={}, expired={}, seen=set())
     for i in range(checks):
         cid = check_id(f"h{i}", "c")
         rec = CheckRecord(entity_name=f"h{i}", name="c", state="ok", summary=str(i))

@@ -9,7 +9,13 @@ import msgspec
 import pytest
 from prometheus_client import CollectorRegistry
 
-from services.processor.worker import ProcessorMetrics, build_consumer, make_handler
+from services.processor.worker import (
+    ProcessorMetrics,
+    PublishedRefs,
+    build_consumer,
+    make_handler,
+    make_outbox_sweep,
+)
 from shared.amqp import Names, partition_key, partition_of
 from shared.check_store import CheckStore
 from shared.config import Settings
@@ -254,3 +260,39 @@ def test_history_is_trimmed(
     assert r.zcard(keys.check_state_ids(cid)) == len(expected)
     live = {k for k in r.scan_iter(match=f"{s.namespace}:check_state:*")}
     assert len(live) == len(expected)
+
+
+def test_published_refs_leave_the_outbox_with_the_next_write_or_the_sweep(
+    settings: Settings,
+) -> None:
+    """No round trip of its own per publish: the next batch's MULTI (or the idle sweep) clears it."""
+    r = connect_redis(settings)
+    names, keys = Names(settings.namespace), Keys(settings.namespace)
+    metrics = ProcessorMetrics(CollectorRegistry())
+    published = PublishedRefs()
+    handle = make_handler(r, names, keys, settings, metrics, published)
+
+    def outbox() -> set[str]:
+        return {i for k in range(settings.partitions) for i in r.hkeys(keys.outbox(k))}
+
+    first = handle([message(settings, [ev("ob1", "disk", 0, "critical", initial_failure_delay=0)])])
+    (one,) = first.outputs
+    assert first.after_publish is not None
+    first.after_publish()  # the broker has it; the entry stays until the next write
+    assert outbox() == {one.message_id}
+    second = handle(
+        [message(settings, [ev("ob2", "disk", 0, "critical", initial_failure_delay=0)])]
+    )
+    (two,) = second.outputs
+    assert outbox() == {two.message_id}  # one left with the second batch's write
+    assert second.after_publish is not None
+    second.after_publish()
+
+    class NoRepublish:
+        def publish(self, messages: object) -> None:
+            raise AssertionError(f"published refs were republished: {messages!r}")
+
+    sweep = make_outbox_sweep(r, names, keys, range(settings.partitions), metrics, published)
+    sweep(NoRepublish())  # type: ignore[arg-type]
+    assert outbox() == set()
+    assert metrics.republished._value.get() == 0

@@ -24,14 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 # "why was this page sent or not" (GET /explain, POST /simulate, tocsin explain/simulate).
 LIBRARY_USERS: dict[str, frozenset[str]] = {"explain": frozenset({"api", "cli"})}
 
-# The dry run calls the workers' pure decisions, which live in shared/ for that
-# reason (shared/processing/, shared/routing/), and one read-only loader that
-# has not moved yet: the processor's batch loader `load` in
-# services/processor/store.py (a Lua read of check, tags and maintenances),
-# frozen while the delivery path is reworked there.  That one name, nothing else
-# of the module; moving `load` to shared/ empties this set.
-EXPLAIN_USES: frozenset[str] = frozenset({"services.processor.store.load"})
-
 # `tocsin worker NAME` (what each child of the `tocsin up` supervisor runs) imports
 # that worker's `run` lazily, inside the command, so `tocsin` itself loads no worker.
 SUPERVISOR_MODULE = "services.cli.processes"
@@ -111,11 +103,6 @@ def allowed(e: Edge) -> bool:
         return True
     if own in LIBRARY_USERS.get(target_service, frozenset()):
         return True
-    if own == "explain" and (
-        e.imported in EXPLAIN_USES
-        or (e.names and all(f"{e.imported}.{n}" in EXPLAIN_USES for n in e.names))
-    ):
-        return True
     return (
         e.importer == SUPERVISOR_MODULE
         and e.lazy
@@ -169,8 +156,7 @@ def test_the_rule_sees_every_kind_of_cross_service_import(tmp_path: Path) -> Non
         "from services.processor.core import apply_event\n"  # a worker's module, not shared/
         "from services.gateways.runner import Runner\n"
         "from ..api import app\n"
-        "from services.processor.store import load\n"
-        "from services.processor.store import load, write\n"
+        "from services.processor.store import write\n"
     )
     (tmp_path / "shared" / "s.py").write_text("from services.explain import records\n")
     found = violations(tmp_path)
@@ -185,7 +171,7 @@ def test_the_rule_sees_every_kind_of_cross_service_import(tmp_path: Path) -> Non
         "services.explain.x:1 imports services.processor.core (apply_event)",
         "services.explain.x:2 imports services.gateways.runner (Runner)",
         "services.explain.x:3 imports services.api (app)",
-        "services.explain.x:5 imports services.processor.store (write)",
+        "services.explain.x:4 imports services.processor.store (write)",
         "shared.s:1 imports services.explain (records)",
     ]
 
