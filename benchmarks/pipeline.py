@@ -51,7 +51,7 @@ from benchmarks.observe import (
     queue_depths,
     scrape,
 )
-from benchmarks.redis_cluster import redis_cluster
+from benchmarks.redis_cluster import cluster_url, node_pids, redis_cluster_nodes
 from benchmarks.workloads import DEFAULT_CHECKS, WORKLOADS, Plan, bodies, percentiles
 from services.cli.supervisor import processor_shares, worker_argv
 from services.gateways.core import RETRY_LEVELS
@@ -346,13 +346,20 @@ def send(
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if not args.redis_cluster:
-        return run_on(args, None)
-    with redis_cluster() as url:
-        return run_on(args, url)
+        return run_on(args, None, pids_named("redis-server"))
+    with redis_cluster_nodes() as ports:
+        nodes = {f"redis-server:{port}": pid for port, pid in node_pids(ports).items()}
+        return run_on(args, cluster_url(ports), nodes)
 
 
-def run_on(args: argparse.Namespace, redis_url: str | None) -> dict[str, Any]:
-    """One run against the configured Redis, or ``redis_url`` (a cluster started for it)."""
+def run_on(
+    args: argparse.Namespace, redis_url: str | None, redis: dict[str, int]
+) -> dict[str, Any]:
+    """One run against the configured Redis, or ``redis_url`` (a cluster started for it).
+
+    ``redis``: the Redis server processes whose CPU the run counts (the
+    configured server, or the cluster's nodes).
+    """
     base = Settings.from_env()
     namespace = "bench" + secrets.token_hex(4)
     settings = msgspec.structs.replace(
@@ -397,7 +404,7 @@ def run_on(args: argparse.Namespace, redis_url: str | None) -> dict[str, Any]:
                 progress = Progress(workers)
             cpu_before = {w.name: proc_usage(w.proc.pid)["cpu_s"] for w in workers}
             # Broker and Redis share the two cores: their CPU is part of the cost.
-            servers = pids_named("redis-server", "beam.smp")
+            servers = {**pids_named("beam.smp"), **redis}
             servers_before = cpu_seconds(servers)
             receiver.deliveries.reset()
             log(
@@ -469,6 +476,12 @@ def run_on(args: argparse.Namespace, redis_url: str | None) -> dict[str, Any]:
         "redis": "cluster of 3 primaries" if redis_url else "single",
         "rss_mb": {name: u["peak_rss_mb"] for name, u in usage.items()},
         "server_cpu_s": servers_cpu,
+        "redis_cpu_ms_per_event": round(
+            sum(v for k, v in servers_cpu.items() if k.startswith("redis-server"))
+            * 1000
+            / plan.events,
+            3,
+        ),
         "stage_batch_ms": stages,
         "redis_bytes_per_check": round(memory["total"] / plan.checks),
         "redis_check_keys_bytes_per_check": round(memory["check_keys"] / plan.checks),

@@ -124,6 +124,11 @@ def redis_cluster_nodes(masters: int = 3, replicas: int = 0) -> Iterator[list[in
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def node_pids(ports: list[int]) -> dict[int, int]:
+    """Port -> pid of the node on it (``INFO server``: Redis rewrites its command line)."""
+    return {p: int(redis.Redis(port=p).info("server")["process_id"]) for p in ports}
+
+
 def _replica_linked(node: redis.Redis) -> bool:
     """A primary, or a replica whose replication link is up."""
     info = node.info("replication")

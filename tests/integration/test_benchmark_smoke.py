@@ -136,6 +136,9 @@ def test_replicas_on_a_redis_cluster_deliver_every_page_and_report_cpu_per_stage
     assert report["cpu_ms_per_event"]["processor"] > 0
     total = sum(report["cpu_s"][w] for w in ("notifier", "notifier#2")) * 1000 / 20
     assert report["cpu_ms_per_event"]["notifier"] == pytest.approx(total, abs=0.01)
+    # The cluster's three nodes are the Redis whose CPU is counted.
+    assert len([k for k in report["server_cpu_s"] if k.startswith("redis-server:")]) == 3
+    assert report["redis_cpu_ms_per_event"] >= 0
     # The cluster is gone with the run; the queues are deleted.
     conn = connect(AMQP_URL)
     try:
