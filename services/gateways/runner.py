@@ -108,8 +108,7 @@ class DeliveryRunner:
         result = BatchResult()
         items = deliveries.decode(batch, self.medium_type, result, self.metrics)
         now = time.time()
-        chains = self.admission.gate(items, result, now)
-        chains = self.admission.throttle(chains, result, now)
+        chains = self.admission.admit(items, result, now)
         attempts = self.sends.run(chains, result, self.keep_alive, self.stopping)
         # Redis failed while sending: write now, or fail the batch so it is retried
         # (the memory of recent successes keeps those from being sent again).
