@@ -1,6 +1,6 @@
 """Which of a batch's deliveries may be sent now, in which order: one Redis round trip.
 
-:meth:`Admission.admit` reads, in one pipeline, whether each delivery was
+:meth:`Gate.admit` reads, in one pipeline, whether each delivery was
 delivered already (plus the in-process memory of recent successes), where
 it stands in its *lane* (shared/lanes.py), and takes a token for it from the
 per-address bucket in Redis, shared by every gateway process of the type.
@@ -41,7 +41,7 @@ SEND_ANYWAY_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
-class Admission:
+class Gate:
     """Gate and throttle for one medium type (see the module docstring)."""
 
     settings: Settings

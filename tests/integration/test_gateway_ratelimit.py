@@ -117,7 +117,7 @@ def test_a_token_taken_for_a_delivery_not_sent_now_is_given_back(settings: Setti
             first = runner.handle(batch(one, one, two))
             assert first.outputs == [] and len(rx.requests) == 2
             bucket = Keys(s.namespace).rate_bucket("webhook", address_id(rx.url))
-            tokens = float(runner.admission.limiter.redis.hget(bucket, "tokens"))
+            tokens = float(runner.gate.limiter.redis.hget(bucket, "tokens"))
             assert tokens == pytest.approx(1.0, abs=0.05)  # 3 - 2 sent; the duplicate's came back
             second = runner.handle(batch(make_delivery("webhook", rx.url, check="c")))
             assert second.outputs == [] and len(rx.requests) == 3  # sent now, not parked
