@@ -1,8 +1,12 @@
 """End-to-end benchmark: real workers, real broker and Redis, a local webhook receiver.
 
 ``python -m benchmarks.pipeline --workload steady|storm|flapping --events N
-[--batch B] [--rate R] [--via amqp|api]`` starts ingest, processor, notifier, the webhook
-gateway and the API as subprocesses in a fresh namespace, configures one
+[--batch B] [--rate R] [--via amqp|api] [--processors P] [--notifiers N] [--gateways G]
+[--redis-cluster]`` starts ingest, processor, notifier, the webhook
+gateway and the API as subprocesses in a fresh namespace (P processors
+splitting the partitions, N notifiers and G webhook gateways as competing
+consumers; with ``--redis-cluster`` against a private 3-primary Redis Cluster
+started for the run, benchmarks/redis_cluster.py), configures one
 contact with a webhook medium and a catch-all rule through the API, sends
 the workload to ``NS.events`` (or, with ``--via api``, as ``POST /events``
 requests, the way HTTP sources arrive) and prints progress on stderr and one JSON
@@ -47,6 +51,7 @@ from benchmarks.observe import (
     queue_depths,
     scrape,
 )
+from benchmarks.redis_cluster import cluster_url, node_pids, redis_cluster_nodes
 from benchmarks.workloads import DEFAULT_CHECKS, WORKLOADS, Plan, bodies, percentiles
 from services.cli.supervisor import processor_shares, worker_argv
 from services.gateways.core import RETRY_LEVELS
@@ -110,21 +115,35 @@ def worker_env(settings: Settings, tmp: Path, log_level: str) -> dict[str, str]:
     return env
 
 
-def plan_workers(processors: int, partitions: int) -> list[tuple[str, dict[str, str]]]:
-    """(name, extra env) per worker; several processors split the partitions as `tocsin up` does."""
+def plan_workers(
+    processors: int, partitions: int, replicas: dict[str, int] | None = None
+) -> list[tuple[str, dict[str, str]]]:
+    """(name, extra env) per worker process, labelled as `tocsin up` labels them.
+
+    Several processors split the partitions; ``replicas`` (e.g. ``{"notifier":
+    2}``) runs that many copies of another worker, competing on its queue
+    (``notifier``, ``notifier#2``, …).
+    """
+    replicas = replicas or {}
     out: list[tuple[str, dict[str, str]]] = []
     for name in WORKERS:
-        out.extend(
-            processor_shares(processors, partitions) if name == "processor" else [(name, {})]
-        )
+        if name == "processor":
+            out.extend(processor_shares(processors, partitions))
+        else:
+            count = replicas.get(name, 1)
+            out.extend((name if i == 0 else f"{name}#{i + 1}", {}) for i in range(count))
     return out
 
 
 def start_workers(
-    env: dict[str, str], tmp: Path, processors: int = 1, partitions: int = 8
+    env: dict[str, str],
+    tmp: Path,
+    processors: int = 1,
+    partitions: int = 8,
+    replicas: dict[str, int] | None = None,
 ) -> list[Worker]:
     workers = []
-    for name, extra in plan_workers(processors, partitions):
+    for name, extra in plan_workers(processors, partitions, replicas):
         port = free_port()
         path = tmp / f"{name.replace(':', '-').replace('#', '-')}.log"
         with path.open("wb") as out:
@@ -326,6 +345,21 @@ def send(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.redis_cluster:
+        return run_on(args, None, pids_named("redis-server"))
+    with redis_cluster_nodes() as ports:
+        nodes = {f"redis-server:{port}": pid for port, pid in node_pids(ports).items()}
+        return run_on(args, cluster_url(ports), nodes)
+
+
+def run_on(
+    args: argparse.Namespace, redis_url: str | None, redis: dict[str, int]
+) -> dict[str, Any]:
+    """One run against the configured Redis, or ``redis_url`` (a cluster started for it).
+
+    ``redis``: the Redis server processes whose CPU the run counts (the
+    configured server, or the cluster's nodes).
+    """
     base = Settings.from_env()
     namespace = "bench" + secrets.token_hex(4)
     settings = msgspec.structs.replace(
@@ -333,14 +367,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         namespace=namespace,
         api_listen=f"127.0.0.1:{free_port()}",
         api_token=secrets.token_hex(16),
+        redis_url=redis_url or base.redis_url,
     )
+    replicas = {"notifier": args.notifiers, "gateway:webhook": args.gateways}
     plan = Plan(args.workload, args.checks or DEFAULT_CHECKS[args.workload], args.events)
     rollup = args.rollup if args.rollup is not None else (10 if args.workload == "storm" else 0)
     names = Names(namespace)
     with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as tmpdir, Receiver() as receiver:
         tmp = Path(tmpdir)
         workers = start_workers(
-            worker_env(settings, tmp, args.log_level), tmp, args.processors, settings.partitions
+            worker_env(settings, tmp, args.log_level),
+            tmp,
+            args.processors,
+            settings.partitions,
+            replicas,
         )
         try:
             log(
@@ -364,7 +404,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 progress = Progress(workers)
             cpu_before = {w.name: proc_usage(w.proc.pid)["cpu_s"] for w in workers}
             # Broker and Redis share the two cores: their CPU is part of the cost.
-            servers = pids_named("redis-server", "beam.smp")
+            servers = {**pids_named("beam.smp"), **redis}
             servers_before = cpu_seconds(servers)
             receiver.deliveries.reset()
             log(
@@ -426,8 +466,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "workers": usage,
         "cpu_s": {name: u["cpu_s"] for name, u in usage.items()},
+        "cpu_ms_per_event": cpu_per_event(usage, plan.events),
+        "cpu_ms_per_delivery": cpu_per_event(usage, rx.count),
+        "processes": {
+            "processor": args.processors,
+            "notifier": args.notifiers,
+            "gateway:webhook": args.gateways,
+        },
+        "redis": "cluster of 3 primaries" if redis_url else "single",
         "rss_mb": {name: u["peak_rss_mb"] for name, u in usage.items()},
         "server_cpu_s": servers_cpu,
+        "redis_cpu_ms_per_event": round(
+            sum(v for k, v in servers_cpu.items() if k.startswith("redis-server"))
+            * 1000
+            / plan.events,
+            3,
+        ),
         "stage_batch_ms": stages,
         "redis_bytes_per_check": round(memory["total"] / plan.checks),
         "redis_check_keys_bytes_per_check": round(memory["check_keys"] / plan.checks),
@@ -454,6 +508,17 @@ def stage_times(workers: list[Worker]) -> dict[str, dict[str, float]]:
                 "mean_size": round(m.get("tocsin_batch_size_sum", 0.0) / count, 1),
             }
     return out
+
+
+def cpu_per_event(usage: dict[str, dict[str, float]], count: int) -> dict[str, float]:
+    """CPU ms per ``count`` (events or deliveries) of each stage, its replicas summed."""
+    by_stage: dict[str, float] = {}
+    for name, u in usage.items():
+        stage = name.split("#")[0]
+        by_stage[stage] = by_stage.get(stage, 0.0) + u["cpu_s"]
+    return {
+        stage: round(cpu * 1000 / count, 3) if count else 0.0 for stage, cpu in by_stage.items()
+    }
 
 
 def _rate(count: float, seconds: float) -> float:
@@ -545,9 +610,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="processor processes splitting the partitions (TOCSIN_PROCESSOR_PARTITIONS)",
     )
+    p.add_argument("--notifiers", type=int, default=1, help="notifier processes (competing)")
+    p.add_argument("--gateways", type=int, default=1, help="webhook gateway processes (competing)")
+    p.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="start a private 3-primary Redis Cluster for the run and use it (?cluster=true)",
+    )
     args = p.parse_args(argv)
     if args.events < 1 or args.batch < 1:
         p.error("--events and --batch must be positive")
+    if min(args.processors, args.notifiers, args.gateways) < 1:
+        p.error("--processors, --notifiers and --gateways must be at least 1")
     return args
 
 

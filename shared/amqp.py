@@ -3,7 +3,11 @@
 Work queues are quorum queues with a delivery limit and ``NS.dead`` as their
 dead-letter exchange: a message that keeps crashing a worker is dead-lettered
 by the broker instead of blocking the queue.  Processor partition queues are
-single-active-consumer so each check's events are applied in order.
+single-active-consumer so each check's events are applied in order.  Every
+other queue (``NS.dead``, the gateways' delay queues) is a quorum queue too,
+so no queue lives on one node of a cluster (docs/scaling.md); queues an
+older Tocsin declared as classic are moved by ``tocsin queues migrate``
+(shared/queue_migration.py).
 
 Publishing uses AMQP transactions on a channel of its own: one ``tx_commit``
 per batch makes the whole batch durable at once, which costs about as much as
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pika
+import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from shared.models import MEDIUM_TYPES
@@ -100,6 +105,65 @@ def partition_of(entity: str, check: str, partitions: int) -> int:
     return zlib.crc32(f"{entity}:{check}".encode()) % partitions
 
 
+# What a worker tells the operator when a queue from an older Tocsin has another type.
+MIGRATE_COMMAND = "tocsin queues migrate"
+QUORUM: dict[str, Any] = {"x-queue-type": "quorum"}
+
+
+class QueueTypeMismatch(pika.exceptions.ChannelClosedByBroker):  # type: ignore[misc]
+    """A queue exists with another type than Tocsin declares (a classic queue of an older version).
+
+    A ``ChannelClosedByBroker``, so every reconnect loop treats it as it
+    did the broker's own refusal: the worker keeps retrying with backoff and
+    resumes by itself once ``tocsin queues migrate`` has run.
+    """
+
+    def __init__(self, queue: str, detail: str) -> None:
+        super().__init__(
+            406,
+            f"queue {queue} exists with other arguments than this Tocsin declares ({detail}); "
+            f"it is a classic queue from an older version: run `{MIGRATE_COMMAND}` once "
+            '(docs/scaling.md, "Upgrading classic queues")',
+        )
+        self.queue = queue
+
+
+def declare_queue(channel: BlockingChannel, queue: str, arguments: Mapping[str, Any]) -> None:
+    """Declare a durable queue; a type mismatch raises :class:`QueueTypeMismatch` with the fix."""
+    try:
+        channel.queue_declare(queue, durable=True, arguments=dict(arguments))
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        # "inequivalent arg 'x-queue-type'" (or another argument the old declaration lacked).
+        if exc.reply_code == 406 and "inequivalent arg" in str(exc.reply_text):
+            raise QueueTypeMismatch(queue, str(exc.reply_text)) from exc
+        raise
+
+
+def dead_queue_args() -> dict[str, Any]:
+    """``NS.dead``: a quorum queue (no delivery limit: a letter stays until replayed or purged)."""
+    return dict(QUORUM)
+
+
+def gateway_retry_args(names: Names, medium_type: str) -> dict[str, Any]:
+    """A gateway delay queue: quorum, expired messages dead-lettered back to the gateway's queue.
+
+    Per-message TTL and dead-lettering of quorum queues need RabbitMQ 3.10 or
+    later.  ``at-least-once`` dead-lettering keeps an expired delivery in the
+    delay queue until the gateway queue has confirmed it (the default,
+    ``at-most-once``, drops it if that queue's leader is unreachable at that
+    moment); it requires ``reject-publish`` overflow, which never triggers
+    here (no length limit).  A copy it may make is absorbed by the gateway's
+    ``delivered`` marker.
+    """
+    return {
+        **QUORUM,
+        "x-dead-letter-exchange": names.deliveries,
+        "x-dead-letter-routing-key": medium_type,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
 def _work_queue_args(names: Names) -> dict[str, Any]:
     return {
         "x-queue-type": "quorum",
@@ -120,21 +184,19 @@ def declare_topology(
     channel.exchange_declare(names.deliveries, exchange_type="direct", durable=True)
     channel.exchange_declare(names.dead, exchange_type="fanout", durable=True)
 
-    channel.queue_declare(names.dead, durable=True)
+    declare_queue(channel, names.dead, dead_queue_args())
     channel.queue_bind(names.dead, names.dead)
 
     work = _work_queue_args(names)
-    channel.queue_declare(names.ingest, durable=True, arguments=work)
+    declare_queue(channel, names.ingest, work)
     channel.queue_bind(names.ingest, names.events, routing_key="#")
     for k in range(partitions):
         queue = names.processor(k)
-        channel.queue_declare(
-            queue, durable=True, arguments={**work, "x-single-active-consumer": True}
-        )
+        declare_queue(channel, queue, {**work, "x-single-active-consumer": True})
         channel.queue_bind(queue, names.checks, routing_key=partition_key(k))
-    channel.queue_declare(names.notifications, durable=True, arguments=work)
+    declare_queue(channel, names.notifications, work)
     for mtype in medium_types:
-        channel.queue_declare(names.gateway(mtype), durable=True, arguments=work)
+        declare_queue(channel, names.gateway(mtype), work)
         channel.queue_bind(names.gateway(mtype), names.deliveries, routing_key=mtype)
 
 

@@ -17,7 +17,15 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.spec import Basic, BasicProperties
 
-from shared.amqp import Names, OutMessage, Publisher, connect, declare_topology
+from shared.amqp import (
+    Names,
+    OutMessage,
+    Publisher,
+    QueueTypeMismatch,
+    connect,
+    declare_queue,
+    declare_topology,
+)
 from shared.broker import Message, QueueStats
 
 log = logging.getLogger(__name__)
@@ -42,10 +50,19 @@ class PikaSession:
         self._inbox: list[Message] = []
 
     def declare_topology(self, names: Names, partitions: int) -> None:
-        declare_topology(self._channel, names, partitions)
+        try:
+            declare_topology(self._channel, names, partitions)
+        except QueueTypeMismatch as exc:
+            # The worker retries with backoff; this line tells the operator what to run.
+            log.error(str(exc.reply_text), extra={"queue": exc.queue})
+            raise
 
     def declare_queue(self, queue: str, arguments: Mapping[str, Any]) -> None:
-        self._channel.queue_declare(queue, durable=True, arguments=dict(arguments))
+        try:
+            declare_queue(self._channel, queue, arguments)
+        except QueueTypeMismatch as exc:
+            log.error(str(exc.reply_text), extra={"queue": exc.queue})
+            raise
 
     def consume(self, queue: str, prefetch: int) -> None:
         self._channel.basic_qos(prefetch_count=prefetch)

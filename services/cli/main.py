@@ -23,6 +23,7 @@ from services.cli.output import err, out
 from services.cli.people import register as register_people
 from services.cli.processes import register as register_processes
 from services.cli.profiles import register as register_profiles
+from services.cli.queues import register as register_queues
 from services.cli.resources import register as register_resources
 from shared.config import redact_url
 from shared.consumer import AMQP_ERRORS
@@ -202,6 +203,7 @@ register_profiles(app)
 register_oncall(app)
 register_explain(app)
 register_dead(app)
+register_queues(app)
 register_people(app)
 
 

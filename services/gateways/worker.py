@@ -20,7 +20,7 @@ from services.gateways.metrics import RunnerMetrics
 from services.gateways.registry import spec
 from services.gateways.runner import DeliveryRunner
 from services.gateways.send_context import Sender
-from shared.amqp import Names
+from shared.amqp import Names, gateway_retry_args
 from shared.config import Settings
 from shared.consumer import BatchConsumer, BatchResult, Message
 from shared.keys import Keys
@@ -110,16 +110,11 @@ class GatewayMetrics(RunnerMetrics):
 
 
 def declare_retry_queues(consumer: BatchConsumer, medium_type: str) -> None:
-    """Declare the delay queues of ``medium_type`` (idempotent; classic, durable)."""
+    """Declare the delay queues of ``medium_type`` (idempotent; quorum, durable)."""
     names = consumer.names
     for level in range(RETRY_LEVELS):
         consumer.declare_queue(
-            names.gateway_retry(medium_type, level),
-            {
-                "x-queue-type": "classic",
-                "x-dead-letter-exchange": names.deliveries,
-                "x-dead-letter-routing-key": medium_type,
-            },
+            names.gateway_retry(medium_type, level), gateway_retry_args(names, medium_type)
         )
 
 

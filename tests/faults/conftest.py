@@ -80,6 +80,7 @@ class CountingReceiver:
 
     hits: list[Hit] = field(default_factory=list)
     status: int = 204
+    refused: int = 0  # requests answered with an error ``status``
     delay_s: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: http.server.ThreadingHTTPServer | None = None
@@ -99,6 +100,9 @@ class CountingReceiver:
                     d = json.loads(body)
                     with rec.lock:
                         rec.hits.append(Hit(d["id"], d["check"], d["type"], float(d["time"])))
+                else:
+                    with rec.lock:
+                        rec.refused += 1
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -349,9 +353,9 @@ def shared_settings(services_up: None) -> Iterator[Settings]:
 
 
 def start_up(
-    env: dict[str, str], workers: str, log_path: Path, metrics_port: int = 0
+    env: dict[str, str], workers: str, log_path: Path, metrics_port: int = 0, replicas: str = ""
 ) -> subprocess.Popen[bytes]:
-    """``tocsin up --workers …`` as a subprocess (its own process group)."""
+    """``tocsin up --workers … [--replicas …]`` as a subprocess (its own process group)."""
     with log_path.open("ab") as log:
         return subprocess.Popen(
             [
@@ -363,6 +367,7 @@ def start_up(
                 str(metrics_port),
                 "--workers",
                 workers,
+                *(["--replicas", replicas] if replicas else []),
             ],
             env=env,
             stdout=log,
@@ -384,7 +389,10 @@ def stop_up(proc: subprocess.Popen[bytes], timeout: float = 40) -> None:
 def children(pid: int) -> dict[int, str]:
     """Child pids of ``pid`` and their command lines."""
     out = subprocess.run(
-        ["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True
+        # -ww: whole command lines (ps cuts them at $COLUMNS otherwise).
+        ["ps", "-ww", "-o", "pid=,args=", "--ppid", str(pid)],
+        capture_output=True,
+        text=True,
     ).stdout
     result = {}
     for line in out.splitlines():

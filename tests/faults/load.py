@@ -30,13 +30,14 @@ class Stream:
     t0: float
     rate: float = 1000.0
     entity: str = "fault"
+    prefix: str = "c"  # check names: ``<prefix><i % checks>`` (two streams side by side differ)
 
     def body(self, i: int) -> bytes:
         r = i // self.checks
         return json.dumps(
             {
                 "entity": self.entity,
-                "check": f"c{i % self.checks}",
+                "check": f"{self.prefix}{i % self.checks}",
                 "state": PATTERN[r % len(PATTERN)],
                 "summary": f"event {i}",
                 "time": round(self.t0 + i / self.rate, 3),

@@ -1,6 +1,6 @@
 """The benchmark harness runs end to end on a tiny workload and reports sane numbers.
 
-Bounded: two runs of a few dozen events (about 5 s each).  It checks the
+Bounded: runs of a few dozen events (about 5 s each; the Redis Cluster one about 12 s).  It checks the
 report's shape and internal consistency, never performance targets.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import redis
 
+from benchmarks.redis_cluster import REDIS_CLI, REDIS_SERVER
 from shared.amqp import Names, connect
 from tests.conftest import AMQP_URL, REDIS_URL
 
@@ -113,3 +114,36 @@ def test_flapping_through_the_api_delivers_every_page_without_ingest() -> None:
     # The API routes HTTP events to the processor itself: ingest consumes nothing.
     assert report["stage_batch_ms"].get("ingest", {}).get("batches", 0) == 0
     assert_cleaned_up(report["namespace"])
+
+
+@pytest.mark.usefixtures("services_up")
+def test_replicas_on_a_redis_cluster_deliver_every_page_and_report_cpu_per_stage() -> None:
+    if REDIS_SERVER is None or REDIS_CLI is None:
+        pytest.skip("redis-server/redis-cli not installed: no private Redis Cluster")
+    report = run_bench(
+        "--workload", "storm", "--events", "20", "--checks", "20", "--rollup", "0",
+        "--processors", "2", "--notifiers", "2", "--gateways", "2", "--redis-cluster",
+    )  # fmt: skip
+    assert report["complete"] is True
+    assert report["redis"] == "cluster of 3 primaries"
+    assert report["processes"] == {"processor": 2, "notifier": 2, "gateway:webhook": 2}
+    assert set(report["rss_mb"]) == WORKERS | {"processor#2", "notifier#2", "gateway:webhook#2"}
+    # 20 checks turn critical: 20 problems, each delivered once, no rollup.
+    assert report["notifications"] == 20 and report["deliveries"] == 20
+    # Per stage, the replicas' CPU summed, per timed event and per delivery.
+    stages = {"ingest", "processor", "notifier", "gateway:webhook", "api"}
+    assert set(report["cpu_ms_per_event"]) == stages == set(report["cpu_ms_per_delivery"])
+    assert report["cpu_ms_per_event"]["processor"] > 0
+    total = sum(report["cpu_s"][w] for w in ("notifier", "notifier#2")) * 1000 / 20
+    assert report["cpu_ms_per_event"]["notifier"] == pytest.approx(total, abs=0.01)
+    # The cluster's three nodes are the Redis whose CPU is counted.
+    assert len([k for k in report["server_cpu_s"] if k.startswith("redis-server:")]) == 3
+    assert report["redis_cpu_ms_per_event"] >= 0
+    # The cluster is gone with the run; the queues are deleted.
+    conn = connect(AMQP_URL)
+    try:
+        with pytest.raises(Exception, match="NOT_FOUND"):
+            conn.channel().queue_declare(Names(report["namespace"]).ingest, passive=True)
+    finally:
+        if conn.is_open:
+            conn.close()
