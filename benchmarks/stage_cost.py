@@ -29,6 +29,7 @@ latency does, so they compare two trees measured in the same sitting
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -164,6 +165,15 @@ def acked(registry: CollectorRegistry, queues: Sequence[str]) -> float:
     )
 
 
+def settled(registry: CollectorRegistry, queues: Sequence[str]) -> bool:
+    """Every message the consumer took is acked (deliveries come in arrays: count messages)."""
+    consumed = sum(
+        registry.get_sample_value("tocsin_messages_consumed_total", {"queue": q}) or 0.0
+        for q in queues
+    )
+    return consumed > 0 and acked(registry, queues) >= consumed
+
+
 def configure(r: redis.Redis, keys: Keys, url: str) -> None:
     """One contact with one webhook medium and a rule routing every problem and recovery to it."""
     d = Directory(r, keys)
@@ -265,7 +275,7 @@ def run(pages: int, batch: int, timeout: float) -> dict[str, Any]:
                     gateway,
                     lambda: (
                         receiver.deliveries.count >= pages
-                        and acked(registry, [names.gateway("webhook")]) >= pages
+                        and settled(registry, [names.gateway("webhook")])
                     ),
                     timeout,
                 )
@@ -276,8 +286,14 @@ def run(pages: int, batch: int, timeout: float) -> dict[str, Any]:
             log(f"gateway:webhook: {cost.report()}")
             delivered = receiver.deliveries.count
     finally:
-        delete_topology(conn.channel(), names, settings.partitions)
-        conn.close()
+        # A fresh connection: the first one sat idle (no heartbeats) while the stages ran.
+        with contextlib.suppress(Exception):
+            conn.close()
+        cleanup = connect(settings.amqp_url, name="tocsin-stage-cost")
+        try:
+            delete_topology(cleanup.channel(), names, settings.partitions)
+        finally:
+            cleanup.close()
         delete_namespace(r, namespace)
     return {
         "namespace": namespace,

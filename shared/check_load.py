@@ -8,7 +8,7 @@ a second pipeline fetches the maintenance records, when there are any.
 
 The processor (``services/processor/worker.py``) loads each batch with
 :func:`load` and writes it back with ``services/processor/store.py``; the dry
-run (``services/explain/dry_run.py``) loads one check the same way, so it sees
+run (``shared/explain/dry_run.py``) loads one check the same way, so it sees
 the check exactly as the processor does.
 """
 

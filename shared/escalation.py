@@ -58,7 +58,7 @@ class Escalation(msgspec.Struct, frozen=True, kw_only=True):
     incident_id: str = ""
 
 
-class CheckView(msgspec.Struct, frozen=True, kw_only=True):
+class CheckAtStep(msgspec.Struct, frozen=True, kw_only=True):
     """What :func:`stop_reason` needs to know about the check when a step is due."""
 
     failing: bool
@@ -68,7 +68,7 @@ class CheckView(msgspec.Struct, frozen=True, kw_only=True):
     enabled: bool = True
 
 
-class IncidentState(msgspec.Struct, frozen=True, kw_only=True):
+class IncidentAtStep(msgspec.Struct, frozen=True, kw_only=True):
     """The fields of an Argus incident hash that say whether its escalation goes on."""
 
     end_time: float | None = None
@@ -77,8 +77,8 @@ class IncidentState(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def incident_view(
-    incident_id: str, inc: IncidentState | None, check: CheckView | None, now: float
-) -> CheckView | None:
+    incident_id: str, inc: IncidentAtStep | None, check: CheckAtStep | None, now: float
+) -> CheckAtStep | None:
     """What :func:`stop_reason` sees for an Argus source's incident at ``now``.
 
     The incident decides failing (open: no end, or an end still ahead) and
@@ -88,7 +88,7 @@ def incident_view(
     """
     if inc is None:
         return None
-    return CheckView(
+    return CheckAtStep(
         failing=inc.end_time is None or inc.end_time > now,
         episode_id=incident_id,
         acknowledged=inc.acked and (inc.ack_until is None or inc.ack_until > now),
@@ -97,7 +97,7 @@ def incident_view(
     )
 
 
-class Page(msgspec.Struct, frozen=True):
+class Paged(msgspec.Struct, frozen=True):
     """One person a step reaches, and why (for explain)."""
 
     contact_id: str
@@ -145,7 +145,7 @@ def next_due(p: Policy, n: int, fired_at: float) -> float | None:
     return fired_at + current[1].wait_s
 
 
-def stop_reason(esc: Escalation, check: CheckView | None) -> str | None:
+def stop_reason(esc: Escalation, check: CheckAtStep | None) -> str | None:
     """Why the escalation must not page any more, or None to go on."""
     if check is None:
         return f"incident {esc.incident_id} deleted" if esc.incident_id else "check deleted"
@@ -162,13 +162,13 @@ def stop_reason(esc: Escalation, check: CheckView | None) -> str | None:
     return None
 
 
-def pages(step: Step, schedules: Mapping[str, Schedule], t: float) -> tuple[list[Page], list[str]]:
+def pages(step: Step, schedules: Mapping[str, Schedule], t: float) -> tuple[list[Paged], list[str]]:
     """The people ``step`` reaches at ``t`` (each once, in target order) and notes on misses."""
-    out: dict[str, Page] = {}
+    out: dict[str, Paged] = {}
     notes: list[str] = []
     for target in step.targets:
         if target.contact is not None:
-            out.setdefault(target.contact, Page(target.contact, "named in the step"))
+            out.setdefault(target.contact, Paged(target.contact, "named in the step"))
             continue
         sid = target.schedule or ""
         sched = schedules.get(sid)
@@ -177,13 +177,13 @@ def pages(step: Step, schedules: Mapping[str, Schedule], t: float) -> tuple[list
             continue
         if target.all_members:
             for m in members(sched):
-                out.setdefault(m, Page(m, f"member of schedule {sched.name}"))
+                out.setdefault(m, Paged(m, f"member of schedule {sched.name}"))
             continue
         who, source = on_call_source(sched, t)
         if who is None:
             notes.append(f"nobody on call in schedule {sched.name}")
         else:
-            out.setdefault(who, Page(who, f"on call in schedule {sched.name} ({source})"))
+            out.setdefault(who, Paged(who, f"on call in schedule {sched.name} ({source})"))
     return list(out.values()), notes
 
 

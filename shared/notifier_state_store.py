@@ -1,7 +1,7 @@
 """Reads of the notifier's per-medium state (blocks, rollups, episodes), for a batch or a dry run.
 
 The notifier store (``services/notifier/store.py``) reads it after its
-``WATCH``, before deciding a batch; the dry run (``services/explain``) reads
+``WATCH``, before deciding a batch; the dry run (``shared/explain/``) reads
 it to show what the notifier would decide now.  One reader keeps the two the
 same.  Reads only, except the ``seq`` reservation the notifier may add to
 the same round trip.

@@ -27,6 +27,7 @@ from services.api.context import ApiContext, ctx_of
 from services.api.errors import EXCEPTION_HANDLERS, ApiError, split_field
 from services.api.escalation_routes import escalation_router
 from services.api.explain_routes import explain_router
+from services.api.feed_routes import feed_router
 from services.api.integrations import integrations_router
 from services.api.medium_test import test_medium
 from services.api.oncall_routes import oncall_router
@@ -115,6 +116,7 @@ def create_app(ctx: ApiContext) -> Litestar:
             explain_router,
             sources_router,
             oncall_router,
+            feed_router,
             escalation_router,
             argus_router,
             ui_router,

@@ -22,7 +22,6 @@ from litestar import Request, post
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
-from services.api.config_routes import check_medium_settings
 from services.api.context import ApiContext, ctx_of
 from services.api.errors import split_field
 from services.api.schemas import ContactIn, MediumIn, RuleIn
@@ -117,7 +116,7 @@ def _contact_errors(
                 {"contact_id": PLACEHOLDER_ID, **_with_stored_secrets(ctx, m)}, MediumIn
             )
             made = Medium(id=PLACEHOLDER_ID, **msgspec.structs.asdict(body))
-            check_medium_settings(ctx, made, installed)
+            ctx.check_medium(made, installed)
             return made
 
         if (made := check(f"media[{i}]", medium)) is not None:

@@ -25,7 +25,7 @@ from services.api.schemas import (
     RuleIn,
     RulePatch,
 )
-from shared.directory import ValidationFailed, new_id, validate_medium, validate_rule
+from shared.directory import new_id, validate_rule
 from shared.masking import mask_medium, mask_url
 from shared.models import SEVERITIES, Contact, Medium, Rule
 from shared.oncall_store import OncallStore
@@ -45,19 +45,6 @@ def shown_medium(medium: Medium) -> Medium:
 
 def _not_found(kind: str, rid: FromPath[str]) -> ApiError:
     return ApiError(404, f"{kind} {rid!r} not found", "id")
-
-
-def check_medium_settings(
-    ctx: ApiContext, medium: Medium, installed: list[str] | None = None
-) -> None:
-    """Type installed, address and settings valid for the type (the gateway's own schema)."""
-    validate_medium(medium, ctx.installed_media() if installed is None else installed)
-    try:
-        ctx.validate_medium_settings(medium.type, medium.address, medium.settings)
-    except ValidationFailed:
-        raise
-    except ValueError as exc:
-        raise ValidationFailed(str(exc), getattr(exc, "field", "settings")) from None
 
 
 def may_edit(request: Request[Any, Any, Any], *contact_ids: str) -> None:
@@ -152,7 +139,7 @@ def create_medium(request: Request[Any, Any, Any], data: JSONBody[MediumIn]) -> 
     if ctx.directory.get_contact(data.contact_id) is None:
         raise ApiError(422, f"contact {data.contact_id!r} does not exist", "contact_id")
     medium = Medium(id=new_id(), **msgspec.structs.asdict(data))
-    check_medium_settings(ctx, medium)
+    ctx.check_medium(medium)
     stored = ctx.directory.put_medium(medium)
     saved = with_warnings(ctx, stored)
     note_change(request, target=f"medium:{saved.id}", after=shown_medium(stored))
@@ -190,7 +177,7 @@ def patch_medium(
     if medium is None:
         raise _not_found("medium", mid)
     updated = msgspec.convert(_merge(medium, data), Medium)
-    check_medium_settings(ctx, updated)
+    ctx.check_medium(updated)
     stored = ctx.directory.put_medium(updated)
     note_change(
         request, target=f"medium:{mid}", before=shown_medium(medium), after=shown_medium(stored)

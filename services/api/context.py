@@ -18,9 +18,10 @@ from services.api.auth import FailedAuth
 from services.api.errors import ApiError
 from shared.check_quota import CheckQuota
 from shared.config import Settings
-from shared.directory import Directory
+from shared.directory import Directory, ValidationFailed, validate_medium
 from shared.intake import IngestMetrics
 from shared.keys import Keys
+from shared.models import Medium
 from shared.redis_memory import RedisMemoryCollector
 from shared.sender import Sender
 
@@ -109,6 +110,19 @@ class ApiContext:
     def installed_media(self) -> list[str]:
         """Medium types some gateway has registered (Argus's ``installed`` flag)."""
         return sorted(self.redis.hkeys(self.keys.media_installed()))
+
+    def check_medium(self, medium: Medium, installed: list[str] | None = None) -> None:
+        """Type installed, address and settings valid for the type (the gateway's own schema).
+
+        Raises :class:`~shared.directory.ValidationFailed` naming the field.
+        """
+        validate_medium(medium, self.installed_media() if installed is None else installed)
+        try:
+            self.validate_medium_settings(medium.type, medium.address, medium.settings)
+        except ValidationFailed:
+            raise
+        except ValueError as exc:
+            raise ValidationFailed(str(exc), getattr(exc, "field", "settings")) from None
 
 
 def ctx_of(request: Request[Any, Any, Any]) -> ApiContext:

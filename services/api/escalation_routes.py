@@ -19,7 +19,7 @@ from services.api.argus.records import all_records
 from services.api.audit import note_change
 from services.api.context import ctx_of
 from services.api.errors import ApiError
-from services.api.oncall_routes import Name, check_id_format, contacts_of, store_of
+from services.api.oncall_plumbing import Name, check_id_format, contacts_of, store_of
 from shared.directory import new_id
 from shared.escalation import Policy, SimulatedStep, Step, simulate
 from shared.escalation_store import EscalationStore

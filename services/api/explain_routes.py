@@ -1,10 +1,10 @@
 """Why was I paged, and why wasn't I? ``GET /checks/{entity}/{check}/explain`` and ``POST /simulate``.
 
 The explain timeline merges the check's decision records (processor and
-notifier verdicts, ``shared/explain.py``) with the gateways' delivery log for
-the check, oldest first.  ``POST /simulate`` is the dry run of
-``services/explain/`` (``simulate.py``, read through ``dry_run.py``): the same cores, on the current state, with
-nothing written.
+notifier verdicts, ``shared/explain/reading.py``) with the gateways' delivery
+log for the check, oldest first.  ``POST /simulate`` is the dry run of
+``shared/explain/`` (``simulate.py``, read through ``dry_run.py``): the same
+cores, on the current state, with nothing written.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from services.api.context import ctx_of
 from services.api.errors import ApiError, split_field
-from services.explain.dry_run import dry_run
-from services.explain.records import read_records
-from services.explain.simulate import DryRun, event_of
 from shared.delivery_log import DeliveryLogEntry, read_delivery_log
-from shared.explain import EventRecord, NotificationRecord
+from shared.explain.dry_run import dry_run
+from shared.explain.reading import read_records
+from shared.explain.records import EventRecord, NotificationRecord
+from shared.explain.simulate import DryRun, event_of
 from shared.keys import Keys, check_id
 from shared.models import ENCODER
 

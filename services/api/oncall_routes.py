@@ -1,4 +1,4 @@
-"""Schedules, overrides, calendar feeds and "who is on call" (docs/oncall.md).
+"""Schedules, overrides and "who is on call" (docs/oncall.md); calendar feeds are in ``feed_routes.py``.
 
 Validation lives in ``shared/oncall.py`` / ``shared/escalation.py`` and is
 applied by ``shared/oncall_store.py``; a failure is a 422 naming the field.
@@ -9,11 +9,10 @@ token (calendar apps cannot send one) but only with the schedule's own secret.
 from __future__ import annotations
 
 import hmac
-import re
 import secrets
 import time
 from types import SimpleNamespace
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, post, put
@@ -26,17 +25,20 @@ from services.api.auth import make_guard
 from services.api.context import ctx_of
 from services.api.errors import ApiError
 from services.api.ical import render_calendar
-from shared.destinations import Allowlist, check_http_url
+from services.api.oncall_plumbing import (
+    Name,
+    cached_schedules,
+    check_id_format,
+    contacts_of,
+    note_schedule_change,
+    schedule_or_404,
+    store_of,
+    without_secret,
+)
 from shared.directory import new_id
-from shared.feed_sync import LayerSync, contact_names, fetcher, http_url, sync_schedule
-from shared.ical_feed import FeedError, FeedUnreachable, infer_layer, read_feed
 from shared.oncall import Layer, Override, Schedule, Shift, on_call_source, timeline
-from shared.oncall_store import OncallStore, ScheduleCache
-from shared.timeslots import zone
 
-Name = Annotated[str, Meta(min_length=1, max_length=255)]
 MAX_WINDOW_S = 400 * 86400
-ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class ScheduleIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -59,37 +61,6 @@ class OnCall(msgspec.Struct, kw_only=True):
     contact: str | None
     source: str  # override:<id>, layer:<n> or none
     until: float | None  # when this changes (within 400 days)
-
-
-def store_of(request: Request[Any, Any, Any]) -> OncallStore:
-    ctx = ctx_of(request)
-    return OncallStore(ctx.redis, ctx.keys)
-
-
-def cached_schedules(request: Request[Any, Any, Any]) -> dict[str, Schedule]:
-    """Every schedule, decoded once per ``oncall::version`` for the whole app."""
-    state = request.app.state
-    cache = state.get("oncall_schedules")
-    if cache is None:
-        cache = state["oncall_schedules"] = ScheduleCache()
-    schedules: dict[str, Schedule] = cache.get(store_of(request))
-    return schedules
-
-
-def contacts_of(request: Request[Any, Any, Any]) -> dict[str, object]:
-    return {c.id: c for c in ctx_of(request).directory.list_contacts()}
-
-
-def _schedule(request: Request[Any, Any, Any], sid: str) -> Schedule:
-    s = store_of(request).get_schedule(sid)
-    if s is None:
-        raise ApiError(404, f"schedule {sid!r} not found", "id")
-    return s
-
-
-def _hide(s: Schedule) -> Schedule:
-    """A schedule as listed: the calendar secret only on its own ``GET``."""
-    return msgspec.structs.replace(s, secret="")
 
 
 def on_call_at(s: Schedule, at: float, names: dict[str, Any]) -> OnCall:
@@ -121,13 +92,15 @@ def create_schedule(request: Request[Any, Any, Any], data: JSONBody[ScheduleIn])
         secret=secrets.token_urlsafe(24),
     )
     saved = store_of(request).put_schedule(s, contacts_of(request))
-    note_change(request, target=f"schedule:{s.id}", after=_hide(saved))
+    note_schedule_change(request, s.id, None, saved)
     return saved
 
 
 @get("/schedules", sync_to_thread=True)
 def list_schedules(request: Request[Any, Any, Any]) -> list[Schedule]:
-    return sorted((_hide(s) for s in store_of(request).schedules().values()), key=lambda s: s.name)
+    return sorted(
+        (without_secret(s) for s in store_of(request).schedules().values()), key=lambda s: s.name
+    )
 
 
 @get("/schedules/{sid:str}", opt={"auth": "signature"}, sync_to_thread=True)
@@ -156,7 +129,7 @@ def get_schedule(
         body = render_calendar(s, timeline(s, now - 7 * 86400, now + 90 * 86400), names, now)
         return Response(body, media_type="text/calendar; charset=utf-8")
     make_guard(ctx.settings.api_token or "", ctx.failed_auth)(request, _GUARDED)
-    return Response(_schedule(request, sid))
+    return Response(schedule_or_404(request, sid))
 
 
 # What the token guard checks when the path is not a calendar link: a read, from viewer up.
@@ -176,18 +149,8 @@ def replace_schedule(
         old, name=data.name, timezone=data.timezone, layers=tuple(data.layers)
     )
     saved = store_of(request).put_schedule(s, contacts_of(request))
-    note_change(
-        request,
-        target=f"schedule:{sid}",
-        before=found and _hide(found),
-        after=_hide(saved),
-    )
+    note_schedule_change(request, sid, found, saved)
     return saved
-
-
-def check_id_format(rid: str) -> None:
-    if not ID_RE.fullmatch(rid):
-        raise ApiError(400, "an id is 1-64 letters, digits, - or _", "id")
 
 
 @delete("/schedules/{sid:str}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
@@ -195,7 +158,7 @@ def delete_schedule(request: Request[Any, Any, Any], sid: FromPath[str]) -> None
     before = store_of(request).get_schedule(sid)
     if not store_of(request).delete_schedule(sid):
         raise ApiError(404, f"schedule {sid!r} not found", "id")
-    note_change(request, target=f"schedule:{sid}", before=before and _hide(before))
+    note_schedule_change(request, sid, before, None)
 
 
 @post(
@@ -235,138 +198,12 @@ def delete_override(
     note_change(request, target=f"schedule:{sid}:override:{oid}", before=before)
 
 
-class FeedIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    # Exactly one: the feed's text, or its URL (fetched here; a layer remembers it
-    # and is re-synced from it, shared/feed_sync.py).
-    ics: Annotated[str, Meta(min_length=1, max_length=900_000)] | None = None
-    url: Annotated[str, Meta(min_length=1, max_length=2048)] | None = None
-    mode: Literal["layer", "overrides"] = "layer"
-    start: float | None = None  # default: now
-    days: Annotated[int, Meta(ge=1, le=400)] = 90
-
-
-class FeedImported(msgspec.Struct, kw_only=True):
-    mode: str
-    layer: Layer | None
-    overrides: int
-    unmatched: list[str]
-
-
-@post("/schedules/{sid:str}/import-ical", status_code=HTTP_201_CREATED, sync_to_thread=True)
-def import_feed(
-    request: Request[Any, Any, Any], sid: FromPath[str], data: JSONBody[FeedIn]
-) -> FeedImported:
-    """A calendar feed's shifts as a new top layer (when they follow a rotation) or as
-    overrides, one per shift; events naming no contact are listed, not imported."""
-    sched = _schedule(request, sid)
-    ctx = ctx_of(request)
-    if (data.ics is None) == (data.url is None):
-        raise ApiError(422, "give exactly one of ics (the feed's text) or url", "ics")
-    if data.url is not None:
-        check = check_http_url(http_url(data.url))
-        if check:
-            raise ApiError(422, f"url {check}", "url")
-        try:
-            text = fetcher(Allowlist.parse(ctx.settings.destination_allow))(data.url)
-        except FeedUnreachable as exc:
-            raise ApiError(502, str(exc), "url") from None
-    else:
-        text = data.ics or ""
-    contacts = ctx.directory.list_contacts()
-    start = time.time() if data.start is None else data.start
-    tz = zone(sched.timezone)
-    try:
-        feed = read_feed(
-            text,
-            {c.id: (c.name, c.email) for c in contacts},
-            start,
-            start + data.days * 86400,
-            tz,
-        )
-    except FeedError as exc:
-        raise ApiError(422, str(exc), "url" if data.url is not None else "ics") from None
-    store = store_of(request)
-    if data.mode == "layer":
-        layer = infer_layer(feed.shifts, tz)
-        if layer is None:
-            raise ApiError(
-                422,
-                "the feed's shifts do not follow one rotation (gaps, uneven lengths or no fixed"
-                " order); import them with mode=overrides",
-                "mode",
-            )
-        named = msgspec.structs.replace(layer, name="imported from a calendar")
-        if data.url is not None:
-            named = msgspec.structs.replace(named, feed_url=data.url)
-        saved = store.put_schedule(msgspec.structs.replace(sched, layers=(*sched.layers, named)))
-        note_change(request, target=f"schedule:{sid}", before=_hide(sched), after=_hide(saved))
-        return FeedImported(mode="layer", layer=named, overrides=0, unmatched=list(feed.unmatched))
-    now = time.time()
-    for shift in feed.shifts:
-        o = Override(
-            id=new_id(), contact_id=shift.contact_id, start=shift.start, end=shift.end, created=now
-        )
-        store.add_override(sid, o, now)
-    after = store.get_schedule(sid)
-    note_change(
-        request, target=f"schedule:{sid}", before=_hide(sched), after=after and _hide(after)
-    )
-    return FeedImported(
-        mode="overrides", layer=None, overrides=len(feed.shifts), unmatched=list(feed.unmatched)
-    )
-
-
-class FeedSynced(msgspec.Struct, kw_only=True):
-    schedule_id: str
-    layers: list[LayerSync]
-
-
-@post("/schedules/{sid:str}/sync", status_code=200, sync_to_thread=True)
-def sync_feeds(
-    request: Request[Any, Any, Any], sid: FromPath[str], days: FromQuery[int] = 90
-) -> FeedSynced:
-    """Re-fetch every layer imported from a feed URL and replace its rotation.
-
-    Layers whose feed fails keep their rotation; the call then fails too, naming
-    the feed: 502 when it could not be fetched, 422 when it no longer reads as
-    a rotation (the other layers were still synced).
-    """
-    sched = _schedule(request, sid)
-    if not 1 <= days <= 400:
-        raise ApiError(422, "days must be between 1 and 400", "days")
-    ctx = ctx_of(request)
-    store = store_of(request)
-    if not any(isinstance(layer.feed_url, str) for layer in sched.layers):
-        raise ApiError(
-            422,
-            "the schedule has no layer imported from a feed URL (import-ical with url)",
-            "layers",
-        )
-    fetch = fetcher(Allowlist.parse(ctx.settings.destination_allow))
-    try:
-        results = sync_schedule(
-            store, contact_names(ctx.redis, store), sid, fetch, time.time(), days
-        )
-    except KeyError:
-        raise ApiError(404, f"schedule {sid!r} not found", "id") from None
-    after = store.get_schedule(sid)
-    note_change(
-        request, target=f"schedule:{sid}", before=_hide(sched), after=after and _hide(after)
-    )
-    failed = [x for x in results if not x.ok]
-    if failed:
-        status = 502 if any(x.unreachable for x in failed) else 422
-        text = "; ".join(f"layer {x.layer}: {x.error}" for x in failed)
-        raise ApiError(status, text, f"layers[{failed[0].layer}].feed_url")
-    return FeedSynced(schedule_id=sid, layers=results)
-
-
 @get("/schedules/{sid:str}/oncall", sync_to_thread=True)
 def schedule_oncall(
     request: Request[Any, Any, Any], sid: FromPath[str], at: FromQuery[float | None] = None
 ) -> OnCall:
     names = contacts_of(request)
-    return on_call_at(_schedule(request, sid), time.time() if at is None else at, names)
+    return on_call_at(schedule_or_404(request, sid), time.time() if at is None else at, names)
 
 
 @get("/schedules/{sid:str}/timeline", sync_to_thread=True)
@@ -381,7 +218,7 @@ def schedule_timeline(
     b = a + 14 * 86400 if end is None else end
     if not 0 < b - a <= MAX_WINDOW_S:
         raise ApiError(400, "end must be after start, at most 400 days", "end")
-    return timeline(_schedule(request, sid), a, b)
+    return timeline(schedule_or_404(request, sid), a, b)
 
 
 @get("/oncall", sync_to_thread=True)
@@ -402,8 +239,6 @@ oncall_router = Router(
         replace_schedule,
         delete_schedule,
         create_override,
-        import_feed,
-        sync_feeds,
         delete_override,
         schedule_oncall,
         schedule_timeline,

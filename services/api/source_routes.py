@@ -44,14 +44,14 @@ RESERVED_NAMES = frozenset({"alertmanager"})
 _INDEX = re.compile(r"\[(\d+)\]|at item (\d+)")
 
 
-class SourceIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class DeclaredSourceIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """``POST /sources`` body: a name and the field mapping."""
 
     name: generic.SourceName
     mapping: generic.FieldMapping
 
 
-class SourceRecord(msgspec.Struct, kw_only=True):
+class DeclaredSource(msgspec.Struct, kw_only=True):
     """A declared source as stored in Redis (``Keys.sources()``); the token only hashed."""
 
     name: str
@@ -60,7 +60,7 @@ class SourceRecord(msgspec.Struct, kw_only=True):
     created: float
 
 
-class SourceOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+class DeclaredSourceOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     name: str
     mapping: generic.FieldMapping
     created: float
@@ -198,15 +198,15 @@ async def prometheus_alerts(request: Request[Any, Any, Any]) -> Response[SourceR
 # ----------------------------------------------------------------------------- declared sources
 
 
-def _load(ctx: ApiContext, name: str) -> SourceRecord:
+def _load(ctx: ApiContext, name: str) -> DeclaredSource:
     raw = ctx.redis.hget(ctx.keys.sources(), name)
     if raw is None:
         raise ApiError(404, f"source {name!r} not found", "name")
-    return msgspec.json.decode(raw, type=SourceRecord)
+    return msgspec.json.decode(raw, type=DeclaredSource)
 
 
-def _out(ctx: ApiContext, record: SourceRecord, token: str | None = None) -> SourceOut:
-    return SourceOut(
+def _out(ctx: ApiContext, record: DeclaredSource, token: str | None = None) -> DeclaredSourceOut:
+    return DeclaredSourceOut(
         name=record.name,
         mapping=record.mapping,
         created=record.created,
@@ -216,18 +216,18 @@ def _out(ctx: ApiContext, record: SourceRecord, token: str | None = None) -> Sou
 
 
 @post("/sources", tags=["sources"], status_code=HTTP_201_CREATED, sync_to_thread=True)
-def create_source(request: Request[Any, Any, Any], body: RawBody) -> SourceOut:
+def create_source(request: Request[Any, Any, Any], body: RawBody) -> DeclaredSourceOut:
     """Declare a generic JSON source; the response carries its token, shown only once."""
     ctx = ctx_of(request)
     try:
-        source = msgspec.json.decode(body, type=SourceIn)
+        source = msgspec.json.decode(body, type=DeclaredSourceIn)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         message, field = split_field(str(exc))
         raise ApiError(422, message.strip(), field) from None
     if source.name in RESERVED_NAMES:
         raise ApiError(409, f"source name {source.name!r} is reserved", "name")
     token = secrets.token_urlsafe(32)
-    record = SourceRecord(
+    record = DeclaredSource(
         name=source.name,
         mapping=source.mapping,
         token_sha256=_sha256(token),
@@ -242,17 +242,18 @@ def create_source(request: Request[Any, Any, Any], body: RawBody) -> SourceOut:
 @get("/sources", tags=["sources"], sync_to_thread=True)
 def list_sources(
     request: Request[Any, Any, Any], limit: FromQuery[int] = 100, offset: FromQuery[int] = 0
-) -> Page[SourceOut]:
+) -> Page[DeclaredSourceOut]:
     ctx = ctx_of(request)
     records = ctx.redis.hgetall(ctx.keys.sources())
     items = [
-        _out(ctx, msgspec.json.decode(raw, type=SourceRecord)) for _, raw in sorted(records.items())
+        _out(ctx, msgspec.json.decode(raw, type=DeclaredSource))
+        for _, raw in sorted(records.items())
     ]
     return page_of(items, limit, offset)
 
 
 @get("/sources/{name:str}", tags=["sources"], sync_to_thread=True)
-def get_source(request: Request[Any, Any, Any], name: FromPath[str]) -> SourceOut:
+def get_source(request: Request[Any, Any, Any], name: FromPath[str]) -> DeclaredSourceOut:
     ctx = ctx_of(request)
     return _out(ctx, _load(ctx, name))
 
@@ -299,7 +300,7 @@ async def source_events(
     return _result(decoded, 202)
 
 
-def _load_or_none(ctx: ApiContext, name: str) -> SourceRecord | None:
+def _load_or_none(ctx: ApiContext, name: str) -> DeclaredSource | None:
     try:
         return _load(ctx, name)
     except ApiError:

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from services.cli.output import JsonOpt, api_client
 from services.cli.parsing import parse_time, split_check
-from services.explain.records import humanize, local_time
+from shared.explain.display import humanize, local_time
 from shared.timeslots import zone
 
 # Reasons are long: piped output (no terminal to measure) gets a wide table instead of 80 columns.

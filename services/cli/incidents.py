@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from services.cli.client import ApiClient
-from services.cli.output import JsonOpt, api_client, out, show
+from services.cli.output import JsonOpt, api_client, delete, out, show
 from services.cli.parsing import parse_duration
 
 ARGUS = "/api/v2"
@@ -225,9 +225,7 @@ def sources_create(
 @sources.command("delete")
 def sources_delete(name: str) -> None:
     """Delete a declared JSON source."""
-    with api_client() as api:
-        api.call("DELETE", f"/sources/{name}")
-        out.print(f"deleted source {name}")
+    delete(f"/sources/{name}", f"source {name}")
 
 
 def register(app: typer.Typer) -> None:

@@ -17,7 +17,7 @@ import httpx
 import typer
 
 from services.cli.client import ApiClient
-from services.cli.output import JsonOpt, api_client, fail, out, show
+from services.cli.output import JsonOpt, api_client, call_and_show, delete, fail, out, show
 from services.cli.parsing import parse_duration, parse_time
 
 schedules = typer.Typer(
@@ -106,8 +106,7 @@ def oncall(
 
 @schedules.command("list")
 def schedules_list(as_json: JsonOpt = False) -> None:
-    with api_client() as api:
-        show(api.call("GET", "/schedules"), SCHEDULE_COLS, as_json)
+    call_and_show("GET", "/schedules", SCHEDULE_COLS, as_json)
 
 
 @schedules.command("show")
@@ -130,8 +129,7 @@ def schedules_create(
     as_json: JsonOpt = False,
 ) -> None:
     body = {"name": name, "timezone": timezone, "layers": _json_arg(layers)}
-    with api_client() as api:
-        show(api.call("POST", "/schedules", json=body), SCHEDULE_COLS, as_json)
+    call_and_show("POST", "/schedules", SCHEDULE_COLS, as_json, json=body)
 
 
 @schedules.command("update")
@@ -294,14 +292,12 @@ def schedules_sync(
 
 @policies.command("list")
 def policies_list(as_json: JsonOpt = False) -> None:
-    with api_client() as api:
-        show(api.call("GET", "/escalation-policies"), POLICY_COLS, as_json)
+    call_and_show("GET", "/escalation-policies", POLICY_COLS, as_json)
 
 
 @policies.command("show")
 def policies_show(policy_id: str, as_json: JsonOpt = False) -> None:
-    with api_client() as api:
-        show(api.call("GET", f"/escalation-policies/{policy_id}"), POLICY_COLS, as_json)
+    call_and_show("GET", f"/escalation-policies/{policy_id}", POLICY_COLS, as_json)
 
 
 @policies.command("update")
@@ -334,8 +330,7 @@ def policies_create(
     as_json: JsonOpt = False,
 ) -> None:
     body = {"name": name, "steps": _json_arg(steps), "repeat": repeat}
-    with api_client() as api:
-        show(api.call("POST", "/escalation-policies", json=body), POLICY_COLS, as_json)
+    call_and_show("POST", "/escalation-policies", POLICY_COLS, as_json, json=body)
 
 
 @policies.command("simulate")
@@ -367,9 +362,7 @@ def policies_simulate(
 
 @policies.command("delete")
 def policies_delete(policy_id: str) -> None:
-    with api_client() as api:
-        api.call("DELETE", f"/escalation-policies/{policy_id}")
-        out.print(f"deleted escalation policy {policy_id}")
+    delete(f"/escalation-policies/{policy_id}", f"escalation policy {policy_id}")
 
 
 def register(app: typer.Typer) -> None:

@@ -95,3 +95,17 @@ def with_names(api: ApiClient, columns: Columns) -> Columns:
 
 def when(ts: float | None) -> str:
     return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def call_and_show(method: str, path: str, columns: Columns, as_json: bool, **kw: Any) -> None:
+    """One API call, its answer shown as a table or JSON: what most list, show and create
+    commands do (``kw`` goes to the request: ``json=``, ``params=``)."""
+    with api_client() as api:
+        show(api.call(method, path, **kw), columns, as_json)
+
+
+def delete(path: str, what: str) -> None:
+    """``DELETE path``, then ``deleted <what>`` (``deleted user u1``)."""
+    with api_client() as api:
+        api.call("DELETE", path)
+    out.print(f"deleted {what}")

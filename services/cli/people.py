@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from services.cli.client import ApiCallFailed, ApiClient
-from services.cli.output import JsonOpt, api_client, fail, out, show
+from services.cli.output import JsonOpt, api_client, call_and_show, delete, fail, out, show
 from services.cli.parsing import parse_duration, parse_time
 from shared.config import Settings
 from shared.errors import ConfigError
@@ -127,8 +127,7 @@ def whoami(as_json: JsonOpt = False) -> None:
 @users.command("list")
 def list_users(as_json: JsonOpt = False) -> None:
     """Every user (admins only)."""
-    with api_client() as api:
-        show(api.call("GET", "/users"), USER_COLS, as_json)
+    call_and_show("GET", "/users", USER_COLS, as_json)
 
 
 @users.command("create")
@@ -141,14 +140,12 @@ def create_user(
 ) -> None:
     """Create a user (no password: they sign in with a personal token)."""
     body = {"username": username, "role": role, "email": email, "contact_id": contact}
-    with api_client() as api:
-        show(api.call("POST", "/users", json=body), USER_COLS, as_json)
+    call_and_show("POST", "/users", USER_COLS, as_json, json=body)
 
 
 @users.command("show")
 def show_user(uid: str, as_json: JsonOpt = False) -> None:
-    with api_client() as api:
-        show(api.call("GET", f"/users/{uid}"), USER_COLS, as_json)
+    call_and_show("GET", f"/users/{uid}", USER_COLS, as_json)
 
 
 @users.command("update")
@@ -174,16 +171,13 @@ def update_user(
         )
         if v is not None
     }
-    with api_client() as api:
-        show(api.call("PATCH", f"/users/{uid}", json=body), USER_COLS, as_json)
+    call_and_show("PATCH", f"/users/{uid}", USER_COLS, as_json, json=body)
 
 
 @users.command("delete")
 def delete_user(uid: str) -> None:
     """Delete a user; their tokens are revoked."""
-    with api_client() as api:
-        api.call("DELETE", f"/users/{uid}")
-    out.print(f"deleted user {uid}")
+    delete(f"/users/{uid}", f"user {uid}")
 
 
 @users.command("bootstrap")

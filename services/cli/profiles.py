@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from services.cli.incidents import INCIDENT_COLS
-from services.cli.output import JsonOpt, api_client, out, show
+from services.cli.output import JsonOpt, api_client, call_and_show, delete, out, show
 
 BASE = "/api/v2/notificationprofiles"
 MAINT = "/api/v2/plannedmaintenance"
@@ -79,14 +79,12 @@ def _json_arg(value: str) -> Any:
 
 @profiles.command("list")
 def profiles_list(as_json: JsonOpt = False) -> None:
-    with api_client() as api:
-        show(api.call("GET", f"{BASE}/"), PROFILE_COLS, as_json)
+    call_and_show("GET", f"{BASE}/", PROFILE_COLS, as_json)
 
 
 @profiles.command("show")
 def profiles_show(pk: int, as_json: JsonOpt = False) -> None:
-    with api_client() as api:
-        show(api.call("GET", f"{BASE}/{pk}/"), PROFILE_COLS, as_json)
+    call_and_show("GET", f"{BASE}/{pk}/", PROFILE_COLS, as_json)
 
 
 @profiles.command("create")
@@ -115,8 +113,7 @@ def profiles_create(
         "timezone": timezone,
         "escalation_policy": escalation_policy,
     }
-    with api_client() as api:
-        show(api.call("POST", f"{BASE}/", json=body), PROFILE_COLS, as_json)
+    call_and_show("POST", f"{BASE}/", PROFILE_COLS, as_json, json=body)
 
 
 def _set_active(pk: int, active: bool) -> None:
@@ -149,16 +146,13 @@ def profiles_disable(pk: int) -> None:
 
 @profiles.command("delete")
 def profiles_delete(pk: int) -> None:
-    with api_client() as api:
-        api.call("DELETE", f"{BASE}/{pk}/")
-        out.print(f"deleted profile {pk}")
+    delete(f"{BASE}/{pk}/", f"profile {pk}")
 
 
 @profiles.command("incidents")
 def profiles_incidents(pk: int, as_json: JsonOpt = False) -> None:
     """Incidents any of the profile's filters matches now."""
-    with api_client() as api:
-        show(api.call("GET", f"{BASE}/{pk}/incidents/"), INCIDENT_COLS, as_json)
+    call_and_show("GET", f"{BASE}/{pk}/incidents/", INCIDENT_COLS, as_json)
 
 
 # --------------------------------------------------------------------------- filters
@@ -166,8 +160,7 @@ def profiles_incidents(pk: int, as_json: JsonOpt = False) -> None:
 
 @filters.command("list")
 def filters_list(as_json: JsonOpt = False) -> None:
-    with api_client() as api:
-        show(api.call("GET", f"{BASE}/filters/"), FILTER_COLS, as_json)
+    call_and_show("GET", f"{BASE}/filters/", FILTER_COLS, as_json)
 
 
 @filters.command("create")
@@ -183,9 +176,7 @@ def filters_create(
 
 @filters.command("delete")
 def filters_delete(pk: int) -> None:
-    with api_client() as api:
-        api.call("DELETE", f"{BASE}/filters/{pk}/")
-        out.print(f"deleted filter {pk}")
+    delete(f"{BASE}/filters/{pk}/", f"filter {pk}")
 
 
 @filters.command("preview")
@@ -204,8 +195,7 @@ def filters_preview(
 
 @destinations.command("list")
 def destinations_list(as_json: JsonOpt = False) -> None:
-    with api_client() as api:
-        show(api.call("GET", f"{BASE}/destinations/"), DEST_COLS, as_json)
+    call_and_show("GET", f"{BASE}/destinations/", DEST_COLS, as_json)
 
 
 @destinations.command("create")
@@ -216,15 +206,12 @@ def destinations_create(
     as_json: JsonOpt = False,
 ) -> None:
     body = {"media": media, "settings": _json_arg(settings), "label": label}
-    with api_client() as api:
-        show(api.call("POST", f"{BASE}/destinations/", json=body), DEST_COLS, as_json)
+    call_and_show("POST", f"{BASE}/destinations/", DEST_COLS, as_json, json=body)
 
 
 @destinations.command("delete")
 def destinations_delete(pk: int) -> None:
-    with api_client() as api:
-        api.call("DELETE", f"{BASE}/destinations/{pk}/")
-        out.print(f"deleted destination {pk}")
+    delete(f"{BASE}/destinations/{pk}/", f"destination {pk}")
 
 
 @media_app.command("list")
@@ -253,8 +240,7 @@ def timeslots_list(as_json: JsonOpt = False) -> None:
             ),
         ),
     ]
-    with api_client() as api:
-        show(api.call("GET", f"{BASE}/timeslots/"), cols, as_json)
+    call_and_show("GET", f"{BASE}/timeslots/", cols, as_json)
 
 
 @timeslots.command("create")
@@ -282,8 +268,7 @@ def timeslots_create(
 
 @planned.command("list")
 def planned_list(as_json: JsonOpt = False) -> None:
-    with api_client() as api:
-        show(api.call("GET", f"{MAINT}/"), MAINT_COLS, as_json)
+    call_and_show("GET", f"{MAINT}/", MAINT_COLS, as_json)
 
 
 @planned.command("create")
@@ -295,8 +280,7 @@ def planned_create(
     as_json: JsonOpt = False,
 ) -> None:
     body = {"start_time": start, "end_time": end, "filters": filter_, "description": description}
-    with api_client() as api:
-        show(api.call("POST", f"{MAINT}/", json=body), MAINT_COLS, as_json)
+    call_and_show("POST", f"{MAINT}/", MAINT_COLS, as_json, json=body)
 
 
 @planned.command("end")
@@ -310,9 +294,7 @@ def planned_end(pk: int, at: Annotated[str, typer.Option(help="ISO-8601 end")]) 
 @planned.command("delete")
 def planned_delete(pk: int) -> None:
     """Delete a task that has not started yet."""
-    with api_client() as api:
-        api.call("DELETE", f"{MAINT}/{pk}/")
-        out.print(f"deleted planned maintenance {pk}")
+    delete(f"{MAINT}/{pk}/", f"planned maintenance {pk}")
 
 
 def register(app: typer.Typer) -> None:

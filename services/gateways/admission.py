@@ -1,16 +1,19 @@
-"""Which of a batch's deliveries may be sent now, in which order.
+"""Which of a batch's deliveries may be sent now, in which order: one Redis round trip.
 
-1. :meth:`Admission.gate`: one pipeline reads whether each delivery was
-   delivered already (plus the in-process memory of recent successes) and
-   where it stands in its *lane* (shared/lanes.py): deliveries of one
-   (address, check) leave in the order the notifier produced them, so one
-   that has an unfinished delivery ahead of it outside this batch is
-   *parked* and looks again later.  The result is a list of chains, one per
-   lane, each to be sent in order.
-2. :meth:`Admission.throttle`: a token per delivery from the per-address
-   bucket in Redis, shared by every gateway process of the type; one over
-   the limit reserves a slot and waits in a delay queue for it (never
-   dropped), and the rest of its lane waits behind it.
+:meth:`Gate.admit` reads, in one pipeline, whether each delivery was
+delivered already (plus the in-process memory of recent successes), where
+it stands in its *lane* (shared/lanes.py), and takes a token for it from the
+per-address bucket in Redis, shared by every gateway process of the type.
+
+- Deliveries of one (address, check) leave in the order the notifier
+  produced them, so one that has an unfinished delivery ahead of it outside
+  this batch is *parked* and looks again later.  The rest form chains, one
+  per lane, each to be sent in order.
+- One over the rate limit has reserved a slot and waits in a delay queue
+  for it (never dropped); the rest of its lane waits behind it.
+- Tokens are taken before the lane is known, so the round trip is shared;
+  a delivery that turns out not to be sent now (a duplicate, or parked
+  behind another) gives its token back (one more round trip, only then).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import msgspec
 
 from services.gateways.deliveries import Item
 from services.gateways.metrics import RunnerMetrics
-from services.gateways.ratelimit import SharedRateLimiter, limit_for
+from services.gateways.ratelimit import SharedRateLimiter, Want, limit_for
 from services.gateways.records import Records
 from services.gateways.requeue import Requeue
 from shared.config import Settings
@@ -38,7 +41,7 @@ SEND_ANYWAY_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
-class Admission:
+class Gate:
     """Gate and throttle for one medium type (see the module docstring)."""
 
     settings: Settings
@@ -50,8 +53,8 @@ class Admission:
     requeue: Requeue
     metrics: RunnerMetrics
 
-    def gate(self, items: list[Item], result: BatchResult, now: float) -> list[list[Item]]:
-        """Drop what was delivered already; park what has an unfinished delivery ahead of it."""
+    def admit(self, items: list[Item], result: BatchResult, now: float) -> list[list[Item]]:
+        """Gate and throttle ``items`` (see the module docstring); the chains to send now."""
         if not items:
             return []
         pipe = self.redis.pipeline(transaction=False)
@@ -60,9 +63,37 @@ class Admission:
             pipe.exists(self.keys.delivered(item.delivery.id))
             pipe.zrank(lane, item.delivery.id)
             pipe.zrange(lane, 0, 0, withscores=True)
-        replies = pipe.execute()
+        # A delivery back from a rate-limit wait already holds its slot.
+        asked = [i for i, item in enumerate(items) if item.progress.slot is None]
+        wants = [self._want(items[i]) for i in asked]
+        for want in wants:
+            self.limiter.queue(pipe, want, now)
+        replies = pipe.execute(raise_on_error=False)
+        gate_replies = replies[: 3 * len(items)]
+        for reply in gate_replies:
+            if isinstance(reply, Exception):
+                raise reply
+        waits = dict(
+            zip(asked, self.limiter.settle(replies[3 * len(items) :], wants, now), strict=True)
+        )
+        chains = self._gate(items, gate_replies, result, now)
+        sent, waiting = self._throttle(chains, waits, result, now)
+        used = {id(item) for chain in sent for item in chain} | waiting
+        self.limiter.refund(
+            [want for i, want in zip(asked, wants, strict=True) if id(items[i]) not in used]
+        )
+        return sent
+
+    def _want(self, item: Item) -> Want:
+        m = item.delivery.medium
+        return (m.type, m.address, limit_for(m.type, m.settings, self.settings))
+
+    def _gate(
+        self, items: list[Item], replies: list[Any], result: BatchResult, now: float
+    ) -> list[list[tuple[int, Item]]]:
+        """Drop what was delivered already; park what has an unfinished delivery ahead of it."""
         seen: set[str] = set()
-        fresh: list[Item] = []
+        fresh: list[tuple[int, Item]] = []
         candidates: list[Candidate] = []
         done_lanes: list[tuple[str, str]] = []
         for i, item in enumerate(items):
@@ -84,7 +115,7 @@ class Admission:
                 head_seq=int(head[0][1]) if head else None,
             )
             candidates.append(Candidate(len(fresh), item.lane, did, item.delivery.seq, view))
-            fresh.append(item)
+            fresh.append((i, item))
         gate = plan(candidates, now, self.settings.lane_stale_after_s)
         if gate.stale or done_lanes:
             pipe = self.redis.pipeline(transaction=False)
@@ -98,47 +129,40 @@ class Admission:
                 )
             pipe.execute()
         for index, why in gate.parked:
-            result.outputs.append(self.requeue.park(fresh[index], why))
+            result.outputs.append(self.requeue.park(fresh[index][1], why))
         return [[fresh[i] for i in chain] for chain in gate.chains]
 
-    def throttle(
-        self, chains: list[list[Item]], result: BatchResult, now: float
-    ) -> list[list[Item]]:
-        """Take a token per delivery; one over the limit waits for its slot, its lane behind it.
+    def _throttle(
+        self,
+        chains: list[list[tuple[int, Item]]],
+        waits: dict[int, float],
+        result: BatchResult,
+        now: float,
+    ) -> tuple[list[list[Item]], set[int]]:
+        """Each lane goes until a delivery must wait for its slot; that one waits, the rest park.
 
-        Tokens are taken a rank at a time (the first of every chain, then the
-        second of the chains still going, ...): a lane stopped by the limit
-        takes no tokens for the deliveries parked behind it.  Chains longer
-        than one are rare (two notifications of a check in one batch), so
-        this is one round trip, seldom two.
+        Returns the chains to send now and the ``id`` of each delivery that
+        waits for the slot its token reserved (it keeps the token).
         """
-        kept: list[list[Item]] = [[] for _ in chains]
-        going = list(range(len(chains)))
-        depth = 0
-        while going:
-            asks = [(c, chains[c][depth]) for c in going if depth < len(chains[c])]
-            if not asks:
-                break
-            wants = []
-            for _, item in asks:
-                if item.progress.slot is None:
-                    m = item.delivery.medium
-                    wants.append((m.type, m.address, limit_for(m.type, m.settings, self.settings)))
-            reserved = iter(self.limiter.reserve(wants, now))
-            going = []
-            for c, item in asks:
+        kept: list[list[Item]] = []
+        waiting: set[int] = set()
+        for chain in chains:
+            going: list[Item] = []
+            for depth, (i, item) in enumerate(chain):
                 slot = item.progress.slot
-                wait_s = next(reserved) if slot is None else max(0.0, slot - now)
+                wait_s = waits[i] if slot is None else max(0.0, slot - now)
                 if wait_s <= SEND_ANYWAY_S:
-                    kept[c].append(item)
-                    going.append(c)
+                    going.append(item)
                     continue
                 progress = msgspec.structs.replace(item.progress, slot=now + wait_s)
                 result.outputs.append(self.requeue.delayed(item, progress, wait_s, "rate limited"))
+                waiting.add(id(item))
                 self.metrics.deferred()
-                for later in chains[c][depth + 1 :]:
+                for _, later in chain[depth + 1 :]:
                     result.outputs.append(
                         self.requeue.park(later, "behind a rate-limited delivery", wait_s)
                     )
-            depth += 1
-        return [k for k in kept if k]
+                break
+            if going:
+                kept.append(going)
+        return kept, waiting

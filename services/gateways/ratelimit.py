@@ -93,6 +93,20 @@ return string.format('%.6f', -tokens / rate)
 """
 
 
+# KEYS[1] the bucket; ARGV rate, burst.  Gives back one token a delivery took but did not use
+# (it was a duplicate, or it waits behind another in its lane): never above ``burst``.
+REFUND_LUA = """
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens'))
+if not tokens then return 0 end
+tokens = math.min(burst, tokens + 1)
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens))
+return 1
+"""
+
+Want = tuple[str, str, Limit]  # (medium type, address, limit)
+
+
 class SharedRateLimiter:
     """Reserves send slots in the Redis buckets, many per round trip."""
 
@@ -101,34 +115,54 @@ class SharedRateLimiter:
         self.keys = keys
         self._script = redis.register_script(RESERVE_LUA)
 
-    def reserve(self, wants: Sequence[tuple[str, str, Limit]], now: float) -> list[float]:
+    def reserve(self, wants: Sequence[Want], now: float) -> list[float]:
         """Take one token per ``(medium type, address, limit)``; seconds each must wait (0 = now)."""
         if not wants:
             return []
         pipe = self.redis.pipeline(transaction=False)
-        cluster = is_cluster(self.redis)
-        for medium_type, address, limit in wants:
-            key = self.keys.rate_bucket(medium_type, address_id(address))
-            args = [repr(limit.rate), limit.burst, repr(now)]
-            if cluster:
-                # A cluster pipeline refuses EVALSHA (the script may be unknown to the
-                # node); EVAL routes by the bucket's key, one slot per address.
-                pipe.execute_command("EVAL", RESERVE_LUA, 1, key, *args)
-            else:
-                # EVALSHA by hand: a registered Script in a pipeline makes redis-py send
-                # SCRIPT EXISTS first, a second round trip per batch (py-spy: a tenth of
-                # the webhook gateway's time).  NOSCRIPT (Redis restarted) loads it once.
-                pipe.execute_command("EVALSHA", self._script.sha, 1, key, *args)
-        replies = pipe.execute(raise_on_error=False)
-        missing = [
-            i for i, w in enumerate(replies) if isinstance(w, redis.exceptions.NoScriptError)
-        ]
+        for want in wants:
+            self.queue(pipe, want, now)
+        return self.settle(pipe.execute(raise_on_error=False), wants, now)
+
+    def queue(self, pipe: Any, want: Want, now: float) -> None:
+        """Add one reservation to ``pipe`` (the caller's own reads may share the round trip).
+
+        The pipeline must run with ``raise_on_error=False``; :meth:`settle`
+        reads the replies.
+        """
+        medium_type, address, limit = want
+        key = self.keys.rate_bucket(medium_type, address_id(address))
+        args = [repr(limit.rate), limit.burst, repr(now)]
+        if is_cluster(self.redis):
+            # A cluster pipeline refuses EVALSHA (the script may be unknown to the
+            # node); EVAL routes by the bucket's key, one slot per address.
+            pipe.execute_command("EVAL", RESERVE_LUA, 1, key, *args)
+        else:
+            # EVALSHA by hand: a registered Script in a pipeline makes redis-py send
+            # SCRIPT EXISTS first, a second round trip per batch (py-spy: a tenth of
+            # the webhook gateway's time).  NOSCRIPT (Redis restarted) loads it once.
+            pipe.execute_command("EVALSHA", self._script.sha, 1, key, *args)
+
+    def settle(self, replies: Sequence[Any], wants: Sequence[Want], now: float) -> list[float]:
+        """The waits from the replies to :meth:`queue`, in the order of ``wants``."""
+        waits: list[Any] = list(replies)
+        missing = [i for i, w in enumerate(waits) if isinstance(w, redis.exceptions.NoScriptError)]
         if missing:
             # Only the calls that did not run are repeated: the others took their token.
             self.redis.script_load(RESERVE_LUA)
             for i, w in zip(missing, self.reserve([wants[i] for i in missing], now), strict=True):
-                replies[i] = w
-        for w in replies:
+                waits[i] = w
+        for w in waits:
             if isinstance(w, Exception):
                 raise w
-        return [float(w) for w in replies]
+        return [float(w) for w in waits]
+
+    def refund(self, wants: Sequence[Want]) -> None:
+        """Give back tokens taken for deliveries that were not sent (one round trip)."""
+        if not wants:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for medium_type, address, limit in wants:
+            key = self.keys.rate_bucket(medium_type, address_id(address))
+            pipe.execute_command("EVAL", REFUND_LUA, 1, key, repr(limit.rate), limit.burst)
+        pipe.execute()

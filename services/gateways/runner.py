@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.gateways import deliveries
-from services.gateways.admission import Admission
+from services.gateways.admission import Gate
 from services.gateways.core import RetryPolicy
 from services.gateways.metrics import RunnerMetrics
 from services.gateways.ratelimit import SharedRateLimiter
@@ -65,7 +65,7 @@ class DeliveryRunner:
     # True once the worker was asked to stop: sends not started yet go back to the queue.
     stopping: Callable[[], bool] | None = None
     records: Records = field(init=False)
-    admission: Admission = field(init=False)
+    gate: Gate = field(init=False)
     sends: SendLoop = field(init=False)
     requeue: Requeue = field(init=False)
 
@@ -74,7 +74,7 @@ class DeliveryRunner:
         keys = Keys(s.namespace)
         self.records = Records(self.redis, keys, s.retain_delivered_s)
         self.requeue = Requeue(Names(s.namespace), self.medium_type, self.metrics)
-        self.admission = Admission(
+        self.gate = Gate(
             settings=s,
             medium_type=self.medium_type,
             redis=self.redis,
@@ -108,8 +108,7 @@ class DeliveryRunner:
         result = BatchResult()
         items = deliveries.decode(batch, self.medium_type, result, self.metrics)
         now = time.time()
-        chains = self.admission.gate(items, result, now)
-        chains = self.admission.throttle(chains, result, now)
+        chains = self.gate.admit(items, result, now)
         attempts = self.sends.run(chains, result, self.keep_alive, self.stopping)
         # Redis failed while sending: write now, or fail the batch so it is retried
         # (the memory of recent successes keeps those from being sent again).

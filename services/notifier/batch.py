@@ -24,8 +24,8 @@ from typing import Generic, TypeVar
 
 from shared.escalation import Escalation
 from shared.escalation_store import escalation_id
-from shared.explain import ENCODER as EXPLAIN_ENCODER
-from shared.explain import notification_record
+from shared.explain.packing import notification_record
+from shared.explain.records import ENCODER as EXPLAIN_ENCODER
 from shared.models import Notification
 from shared.routing.expansion import expand
 from shared.routing.notifier_state import Expansion, NotifierState, apply, episode_key

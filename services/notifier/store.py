@@ -34,7 +34,7 @@ import redis
 
 from shared.escalation import Escalation
 from shared.escalation_store import EscalationStore
-from shared.explain import queue_records, write_records
+from shared.explain.storage import queue_records, write_records
 from shared.keys import Keys
 from shared.lanes import RESERVE_SEQ_LUA, delivery_lane
 from shared.models import ENCODER, Delivery, Notification
@@ -172,7 +172,7 @@ class NotifierStore:
     ) -> list[Delivery]:
         """Write every effect, the ``notified`` markers, the outbox and decision records in one MULTI.
 
-        ``explain``: encoded decision records per check id (shared/explain.py).
+        ``explain``: encoded decision records per check id (shared/explain/records.py).
         ``pipe``: the :meth:`transaction` whose :meth:`watch` guards the batch;
         the ``EXEC`` then raises :class:`redis.WatchError` if a watched key
         changed, and nothing is written.

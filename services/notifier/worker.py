@@ -23,8 +23,6 @@ import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from services.notifier.batch import escalations_to_start, expand_all, explain_records, triage
-from services.notifier.core import Expansion, state_query
-from services.notifier.routing import Index, compile_index, select
 from services.notifier.store import NotifierStore
 from shared.amqp import Names, OutMessage
 from shared.config import Settings
@@ -33,6 +31,8 @@ from shared.directory import Directory
 from shared.errors import Retryable
 from shared.keys import Keys
 from shared.models import ENCODER, NOTIFICATION_REF_DECODER, Delivery
+from shared.routing.notifier_state import Expansion, state_query
+from shared.routing.selection import Index, compile_index, select
 from shared.store import connect_redis, migrate_routing_keys
 from shared.telemetry import LATENCY_BUCKETS, ConsumerMetrics, configure_logging, serve_metrics
 

@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from shared.checks import CheckRecord, Maintenance, StateRecord
-from shared.explain import ENCODER as EXPLAIN_ENCODER
-from shared.explain import event_record, routine
+from shared.explain.packing import event_record, routine
+from shared.explain.records import ENCODER as EXPLAIN_ENCODER
 from shared.keys import check_id
 from shared.models import CheckEvent, Notification
 from shared.processing.effects import CheckView, FilterVerdict, IncidentChange, Result
@@ -47,7 +47,7 @@ class Pending:
     incidents: list[IncidentChange] = field(default_factory=list)
     notifications: list[tuple[int, Notification]] = field(default_factory=list)
     processed: dict[int, dict[str, float]] = field(default_factory=dict)
-    # Encoded decision records per check id (shared/explain.py), oldest first.
+    # Encoded decision records per check id (shared/explain/records.py), oldest first.
     explain: dict[str, list[bytes]] = field(default_factory=dict)
 
     def add(self, cid: str, partition: int, result: Result) -> None:

@@ -20,12 +20,12 @@ import msgspec
 import redis
 
 from services.processor.batch import Pending
-from services.processor.effects import IncidentChange
 from shared import incident_index
 from shared.check_load import LoadedChecks
 from shared.checks import CheckRecord, encode_incident_event
-from shared.explain import queue_records
+from shared.explain.storage import queue_records
 from shared.keys import Keys, entity_id, state_id
+from shared.processing.effects import IncidentChange
 from shared.records import to_hash
 from shared.store import is_cluster
 

@@ -23,7 +23,6 @@ from prometheus_client import CollectorRegistry, Counter
 
 from services.processor import store
 from services.processor.batch import apply_batch, fresh_events, incident_ids_needed, load_query
-from services.processor.effects import FilterVerdict
 from services.processor.retention import make_retention_hook
 from shared import check_load, incident_index
 from shared.amqp import Names, OutMessage
@@ -32,6 +31,7 @@ from shared.consumer import BatchConsumer, BatchResult, Handler, Message
 from shared.errors import ConfigError
 from shared.keys import Keys
 from shared.models import CHECK_EVENTS_DECODER, ENCODER, CheckEvent, NotificationRef
+from shared.processing.effects import FilterVerdict
 from shared.store import connect_redis, ensure_partitions
 from shared.telemetry import ConsumerMetrics, configure_logging, serve_metrics
 

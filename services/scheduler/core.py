@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import msgspec
 
-from shared.escalation import CheckView, Escalation, Policy, pages, step_at, stop_reason
+from shared.escalation import CheckAtStep, Escalation, Policy, pages, step_at, stop_reason
 from shared.escalation import next_due as due_after
 from shared.escalation_store import page_id
 from shared.models import Notification
@@ -44,7 +44,7 @@ def fire(
     policy: Policy | None,
     schedules: Mapping[str, Schedule],
     origin: Notification | None,
-    check: CheckView | None,
+    check: CheckAtStep | None,
     now: float,
 ) -> StepOutcome:
     """The outcome of global step ``step`` of ``esc`` at ``now``."""

@@ -32,10 +32,11 @@ from shared.config import Settings
 from shared.consumer import AMQP_ERRORS, TRANSIENT_ERRORS
 from shared.destinations import Allowlist
 from shared.directory import ValidationFailed
-from shared.escalation import CheckView, Escalation, IncidentState, Policy, incident_view
+from shared.escalation import CheckAtStep, Escalation, IncidentAtStep, Policy, incident_view
 from shared.escalation_store import EscalationStore
-from shared.explain import ENCODER as EXPLAIN_ENCODER
-from shared.explain import EscalationRecord, write_records
+from shared.explain.records import ENCODER as EXPLAIN_ENCODER
+from shared.explain.records import EscalationRecord
+from shared.explain.storage import write_records
 from shared.feed_sync import Fetch, LayerSync, contact_names, fetcher, sync_all
 from shared.keys import Keys
 from shared.models import Notification
@@ -254,22 +255,22 @@ class Scheduler:
         return out
 
     def _incident_views(
-        self, escs: list[Escalation], checks: dict[str, CheckView], now: float
-    ) -> dict[str, CheckView | None]:
+        self, escs: list[Escalation], checks: dict[str, CheckAtStep], now: float
+    ) -> dict[str, CheckAtStep | None]:
         """Per escalation of an Argus source's incident, the incident's own state."""
         if not escs:
             return {}
         pipe = self.r.pipeline(transaction=False)
         for esc in escs:
             pipe.hmget(self.keys.incident(esc.incident_id), *_INCIDENT_FIELDS)
-        out: dict[str, CheckView | None] = {}
+        out: dict[str, CheckAtStep | None] = {}
         for esc, values in zip(escs, pipe.execute(), strict=True):
             attrs = {k: v for k, v in zip(_INCIDENT_FIELDS, values, strict=True) if v is not None}
-            inc = from_hash(IncidentState, attrs) if "id" in attrs else None
+            inc = from_hash(IncidentAtStep, attrs) if "id" in attrs else None
             out[esc.id] = incident_view(esc.incident_id, inc, checks.get(esc.check_id), now)
         return out
 
-    def _check_views(self, cids: list[str], now: float) -> dict[str, CheckView]:
+    def _check_views(self, cids: list[str], now: float) -> dict[str, CheckAtStep]:
         details = self.checks.details_at(cids, now)
         pipe = self.r.pipeline(transaction=False)
         order = list(details)
@@ -277,7 +278,7 @@ class Scheduler:
             pipe.hget(self.keys.check(cid), "episode_id")
         episodes = dict(zip(order, pipe.execute(), strict=True))
         return {
-            cid: CheckView(
+            cid: CheckAtStep(
                 failing=d.failing,
                 episode_id=episodes.get(cid) or None,
                 acknowledged=d.acknowledgement is not None,

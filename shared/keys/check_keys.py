@@ -50,7 +50,7 @@ class CheckKeys:
         return f"{self.p}check:{{{cid}}}:attrs:tags"
 
     def check_explain(self, cid: str) -> str:
-        """LIST of the check's decision records (shared/explain.py), newest first, capped, expiring."""
+        """LIST of the check's decision records (shared/explain/records.py), newest first, capped, expiring."""
         return f"{self.p}check:{{{cid}}}:explain"
 
     def check_state_ids(self, cid: str) -> str:

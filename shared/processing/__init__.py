@@ -2,5 +2,5 @@
 
 :func:`shared.processing.state_machine.apply_event` is the entry point.  The
 processor worker (``services/processor/``) loads, calls it and writes; the
-dry run (``services/explain/``) calls the same function on read-only state.
+dry run (``shared/explain/``) calls the same function on read-only state.
 """

@@ -25,7 +25,7 @@ class CheckView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class FilterVerdict(msgspec.Struct, frozen=True):
-    """One filter's verdict and why (a later issue persists these)."""
+    """One filter's verdict and why (recorded for explain: shared/explain/packing.py)."""
 
     filter: str
     outcome: str

@@ -10,7 +10,7 @@ Service events (ok, warning, critical, unknown) take the steps of
 :mod:`shared.processing.service_events`; acknowledgements and tests those of
 :mod:`shared.processing.action_events`; an event older than the check's last
 update only adds history (:func:`_apply_stale`, here).  The processor
-(``services/processor/``) is the shell around it; ``services/explain`` runs
+(``services/processor/``) is the shell around it; ``shared/explain/`` runs
 the same function for a dry run, which is why it lives in ``shared/``.
 
 Filters share one shape, ``(Ctx) -> (outcome, reason)`` with outcome

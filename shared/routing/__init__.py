@@ -6,5 +6,5 @@ kinds of configuration; :func:`shared.routing.selection.select` applies them
 :func:`shared.routing.expansion.expand` applies the per-medium state of
 :mod:`~shared.routing.notifier_state` (intervals, rollups, episodes).  The
 notifier worker (``services/notifier/``) loads, calls them and writes; the dry
-run (``services/explain/``) calls the same functions on read-only state.
+run (``shared/explain/``) calls the same functions on read-only state.
 """

@@ -55,9 +55,9 @@ from shared.routing.notifier_state import (
 from shared.routing.rollup_accounting import counted
 from shared.routing.selection import (
     Index,
+    MediumTarget,
     RouteVerdict,
     Selection,
-    Target,
     rules_concern,
     suppress,
 )
@@ -134,7 +134,7 @@ def _problem(
     index: Index,
     state: NotifierState,
     n: Notification,
-    t: Target,
+    t: MediumTarget,
     fx: Effects,
     out: list[Delivery],
     decisions: list[RouteVerdict],
@@ -194,7 +194,7 @@ def _recovery_or_ack(
         if medium is not None and not rules_concern(index, n, medium.contact_id, frozenset(n.tags)):
             # Only an escalation pages a contact none of whose rules concern the check: it
             # hears how its page ended (docs/oncall.md).
-            paged = Target(index.contacts[medium.contact_id], medium)
+            paged = MediumTarget(index.contacts[medium.contact_id], medium)
             out.append(_delivery(n, paged, n.type))
             decisions.append(_deliver(f"{n.type}: paged by an escalation in this episode", paged))
     for t in sel.targets:
@@ -226,7 +226,7 @@ def _rollup_step(
     index: Index,
     state: NotifierState,
     n: Notification,
-    t: Target,
+    t: MediumTarget,
     items: dict[str, RollupItem],
     fx: Effects,
     out: list[Delivery],
@@ -277,7 +277,7 @@ def _clear_check_blocks(fx: Effects, cid: str, mid: str, check_id: str) -> None:
     fx.blocks_cleared.extend((cid, block_id(mid, check_id, s)) for s in SEVERITIES)
 
 
-def _deliver(text: str, t: Target) -> RouteVerdict:
+def _deliver(text: str, t: MediumTarget) -> RouteVerdict:
     """A delivery verdict; it names the rules that routed the medium (docs/explain.md)."""
     if len(t.rules) == 1:
         text = f"{text} (rule {t.rules[0]})"
@@ -286,7 +286,7 @@ def _deliver(text: str, t: Target) -> RouteVerdict:
     return RouteVerdict("deliver", "deliver", text, t.contact.id, t.medium.id)
 
 
-def _refs(t: Target) -> tuple[ContactRef, MediumRef]:
+def _refs(t: MediumTarget) -> tuple[ContactRef, MediumRef]:
     m = t.medium
     return (
         ContactRef(t.contact.id, t.contact.name, t.contact.timezone),
@@ -294,7 +294,7 @@ def _refs(t: Target) -> tuple[ContactRef, MediumRef]:
     )
 
 
-def _delivery(n: Notification, t: Target, dtype: DeliveryType) -> Delivery:
+def _delivery(n: Notification, t: MediumTarget, dtype: DeliveryType) -> Delivery:
     contact, medium = _refs(t)
     return Delivery(
         id=f"{n.id}:{t.medium.id}",
@@ -322,7 +322,7 @@ def _delivery(n: Notification, t: Target, dtype: DeliveryType) -> Delivery:
 
 
 def _rollup_delivery(
-    n: Notification, t: Target, dtype: DeliveryType, items: Mapping[str, RollupItem]
+    n: Notification, t: MediumTarget, dtype: DeliveryType, items: Mapping[str, RollupItem]
 ) -> Delivery:
     contact, medium = _refs(t)
     checks = tuple(sorted(items.values(), key=lambda i: (severity_key(i.state), i.entity, i.check)))

@@ -125,7 +125,7 @@ class RouteVerdict:
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class MediumTarget:
     contact: Contact
     medium: Medium
     rules: tuple[str, ...] = ()  # the matching rules that route the severity to this medium type
@@ -133,10 +133,10 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    targets: tuple[Target, ...]
+    targets: tuple[MediumTarget, ...]
     decisions: tuple[RouteVerdict, ...]
     # Profile destinations: delivered once per event, outside intervals, rollup and episodes.
-    direct: tuple[Target, ...] = ()
+    direct: tuple[MediumTarget, ...] = ()
     # (policy id, source): matching rules ("r1") and profiles ("profile 3") that route the
     # problem to an escalation policy.
     policies: tuple[tuple[str, str], ...] = ()
@@ -170,7 +170,7 @@ def select(index: Index, n: Notification) -> Selection:
         if (medium.type, medium.address) in taken:
             continue  # a rule already sends this event to the same address
         taken.add((medium.type, medium.address))
-        direct.append(Target(contact, medium))
+        direct.append(MediumTarget(contact, medium))
     for v in match.verdicts:
         if not v.matched:
             decisions.append(RouteVerdict("suppress", v.code, v.text, v.profile.owner.id))
@@ -203,7 +203,7 @@ def select_rules(index: Index, n: Notification) -> Selection:
     if not considered:
         return Selection((), (suppress("no_contact", f"no rule matches {n.entity}:{n.check}"),))
     clocks: dict[str, tuple[int, float]] = {}  # one local-time conversion per zone
-    targets: list[Target] = []
+    targets: list[MediumTarget] = []
     decisions: list[RouteVerdict] = []
     policies: dict[tuple[str, str], None] = {}
     for cid in considered:
@@ -260,7 +260,7 @@ def select_paged(index: Index, n: Notification) -> Selection:
     """
     tags = frozenset(n.tags)
     clocks: dict[str, tuple[int, float]] = {}
-    targets: list[Target] = []
+    targets: list[MediumTarget] = []
     decisions: list[RouteVerdict] = []
     why = f"escalation {n.escalation_policy_id} step {n.escalation_step}"
     for cid in n.escalation_contacts:
@@ -276,7 +276,7 @@ def select_paged(index: Index, n: Notification) -> Selection:
                 decisions.append(
                     suppress("no_media", f"{why}: the paged contact has no media", cid)
                 )
-            targets.extend(Target(contact, m) for m in media)
+            targets.extend(MediumTarget(contact, m) for m in media)
             continue
         found, decision = _contact(index, n, cid, tags, clocks)
         targets.extend(found)
@@ -316,7 +316,7 @@ def _contact(
     cid: str,
     tags: frozenset[str],
     clocks: dict[str, tuple[int, float]],
-) -> tuple[list[Target], RouteVerdict | None]:
+) -> tuple[list[MediumTarget], RouteVerdict | None]:
     rules = index.rules_by_contact.get(cid, ())
     if not rules:
         return [], suppress("no_contact", "the contact has no rules", cid)
@@ -339,7 +339,7 @@ def _contact(
             for mtype in r.route(severity).media:
                 routing.setdefault(mtype, []).append(r.id)
         found = [
-            Target(index.contacts[cid], m, tuple(routing[t]))
+            MediumTarget(index.contacts[cid], m, tuple(routing[t]))
             for t in sorted(routing)
             for m in by_type.get(t, ())
         ]

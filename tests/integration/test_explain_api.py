@@ -23,10 +23,10 @@ from litestar.testing import TestClient
 
 from services.api.app import create_app
 from services.api.context import ApiContext
-from services.explain.dry_run import who_now
 from shared.config import Settings
 from shared.delivery_log import DeliveryLogEntry, append_entries
 from shared.directory import Directory
+from shared.explain.dry_run import who_now
 from shared.keys import Keys
 from shared.models import CheckEvent, Contact, Medium, Rule, SeverityRoute, TimeRecurrence
 from shared.sender import Sender

@@ -21,8 +21,6 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from services.explain.dry_run import dry_run
-from services.explain.records import read_records
 from services.notifier.store import NotifierStore
 from services.notifier.worker import NotifierMetrics
 from services.notifier.worker import make_handler as notifier_handler
@@ -33,7 +31,10 @@ from shared.check_store import CheckStore
 from shared.config import Settings
 from shared.consumer import Message
 from shared.directory import Directory
-from shared.explain import EventRecord, NotificationRecord, routine
+from shared.explain.dry_run import dry_run
+from shared.explain.packing import routine
+from shared.explain.reading import read_records
+from shared.explain.records import EventRecord, NotificationRecord
 from shared.keys import Keys, check_id
 from shared.models import (
     ENCODER,

@@ -9,6 +9,7 @@ from services.gateways.ratelimit import (
     DEFAULT_LIMITS,
     Limit,
     SharedRateLimiter,
+    address_id,
     limit_for,
 )
 from shared.config import Settings
@@ -84,3 +85,43 @@ def test_a_flushed_script_cache_is_reloaded_and_no_token_is_taken_twice(
     assert reserve(rl, "flush", lim, 0.0, 1) == [0.0]
     rl.redis.script_flush()  # what a Redis restart does to the script cache
     assert reserve(rl, "flush", lim, 0.0, 3) == pytest.approx([0, 0, 1.0])
+
+
+def test_a_token_taken_for_a_delivery_not_sent_now_is_given_back(settings: Settings) -> None:
+    """Tokens come with the lane read (one round trip); a duplicate returns its token.
+
+    Burst 3, almost no refill: the first batch sends two deliveries and skips
+    a duplicate, so one token is left and the next delivery goes at once.
+    Without the refund it would wait about 100 s for its slot.
+    """
+    from services.gateways.worker import build_consumer
+    from shared.consumer import Message
+    from shared.models import ENCODER
+    from tests.integration.gateway_fakes import FakeReceiver, make_delivery, tuned
+    from tests.support import declare
+
+    declare(settings)
+    s = tuned(settings, rate_per_s=0.01, rate_burst=3)
+    _consumer, runner = build_consumer(s, "webhook")
+
+    def batch(*deliveries: object) -> list[Message]:
+        return [
+            Message(ENCODER.encode(d), i, "q", "webhook", message_id=d.id)  # type: ignore[attr-defined]
+            for i, d in enumerate(deliveries, 1)
+        ]
+
+    try:
+        with FakeReceiver() as rx:
+            one = make_delivery("webhook", rx.url, check="a")
+            two = make_delivery("webhook", rx.url, check="b")
+            first = runner.handle(batch(one, one, two))
+            assert first.outputs == [] and len(rx.requests) == 2
+            bucket = Keys(s.namespace).rate_bucket("webhook", address_id(rx.url))
+            tokens = float(runner.gate.limiter.redis.hget(bucket, "tokens"))
+            assert tokens == pytest.approx(1.0, abs=0.05)  # 3 - 2 sent; the duplicate's came back
+            second = runner.handle(batch(make_delivery("webhook", rx.url, check="c")))
+            assert second.outputs == [] and len(rx.requests) == 3  # sent now, not parked
+            third = runner.handle(batch(make_delivery("webhook", rx.url, check="d")))
+            assert len(third.outputs) == 1 and len(rx.requests) == 3  # the bucket is empty now
+    finally:
+        runner.close()

@@ -175,9 +175,10 @@ def test_redelivery_windows_lose_old_ids(settings: Settings) -> None:
 
 
 def test_explain_records_are_kept_by_age_not_only_by_count(settings: Settings) -> None:
-    from services.explain.records import read_records
-    from shared.explain import ENCODER as EXPLAIN_ENCODER
-    from shared.explain import EventRecord, queue_records
+    from shared.explain.reading import read_records
+    from shared.explain.records import ENCODER as EXPLAIN_ENCODER
+    from shared.explain.records import EventRecord
+    from shared.explain.storage import queue_records
 
     r, keys = connect_redis(settings), Keys(settings.namespace)
 

@@ -11,7 +11,7 @@ import pytest
 from litestar.testing import TestClient
 
 from services.api.app import create_app
-from services.api.argus.store import ArgusStore, EventRecord, IncidentRecord
+from services.api.argus.store import ArgusStore, IncidentEventRecord, IncidentRecord
 from services.api.audit import AuditLog
 from services.api.context import ApiContext
 from services.api.ui import session
@@ -299,7 +299,7 @@ def test_incident_ack_and_comment_use_the_argus_path(client: TestClient, ctx: Ap
     pk = store.next_pk()
     inc = IncidentRecord(id=pk, start_time=now, level=1, source_incident_id=cid, description="disk full",
                          check_id=cid, entity="db1", check="disk")  # fmt: skip
-    store.create(inc, EventRecord(type="STA", timestamp=now, description="disk full"))
+    store.create(inc, IncidentEventRecord(type="STA", timestamp=now, description="disk full"))
     page = client.get(f"/ui/incidents/{pk}")
     csrf = csrf_of(page.text)
     empty = client.post(

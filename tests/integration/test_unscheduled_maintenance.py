@@ -14,11 +14,11 @@ from litestar.testing import TestClient
 from prometheus_client import CollectorRegistry
 
 from services.api.context import ApiContext
-from services.explain.records import read_records
 from services.processor.worker import ProcessorMetrics, make_handler
 from shared.amqp import Names
 from shared.check_store import CheckStore
-from shared.explain import EventRecord
+from shared.explain.reading import read_records
+from shared.explain.records import EventRecord
 from shared.keys import Keys, check_id
 from shared.store import connect_redis
 from tests.integration.cli_api import Cli, cli

@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from services.api.integrations import signatures
-from services.api.integrations.acking import AckRequest, Outcome, decide
+from services.api.integrations.acking import AckOutcome, AckRequest, decide
 from services.gateways import email, slack, sms, webhook
 from services.gateways.core import SendResult
 from shared.action_links import (
@@ -212,16 +212,16 @@ def detail(failing: bool = True, episode: str | None = "17", acked: bool = False
     ("found", "req_episode", "skip", "expected"),
     [
         (detail(), "17", False, None),
-        (None, "17", False, Outcome.UNKNOWN_CHECK),
-        (detail(failing=False, episode=None), "17", False, Outcome.NOT_FAILING),
-        (detail(episode="18"), "17", False, Outcome.EPISODE_ENDED),
+        (None, "17", False, AckOutcome.UNKNOWN_CHECK),
+        (detail(failing=False, episode=None), "17", False, AckOutcome.NOT_FAILING),
+        (detail(episode="18"), "17", False, AckOutcome.EPISODE_ENDED),
         (detail(episode="18"), None, False, None),
-        (detail(acked=True), None, True, Outcome.ALREADY_ACKED),
+        (detail(acked=True), None, True, AckOutcome.ALREADY_ACKED),
         (detail(acked=True), "17", False, None),
     ],
 )
 def test_decide(
-    found: CheckDetail | None, req_episode: str | None, skip: bool, expected: Outcome | None
+    found: CheckDetail | None, req_episode: str | None, skip: bool, expected: AckOutcome | None
 ) -> None:
     req = AckRequest(
         entity="web1",

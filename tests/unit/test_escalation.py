@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.escalation import (
-    CheckView,
+    CheckAtStep,
     Escalation,
-    IncidentState,
+    IncidentAtStep,
     Policy,
     Step,
     Target,
@@ -68,50 +68,50 @@ def test_next_due_uses_the_fired_steps_wait() -> None:
 @pytest.mark.parametrize(
     ("view", "reason"),
     [
-        pytest.param(CheckView(failing=True, episode_id="ep1"), None, id="still failing"),
-        pytest.param(CheckView(failing=False, episode_id=None), "recovered", id="recovered"),
+        pytest.param(CheckAtStep(failing=True, episode_id="ep1"), None, id="still failing"),
+        pytest.param(CheckAtStep(failing=False, episode_id=None), "recovered", id="recovered"),
         pytest.param(
-            CheckView(failing=True, episode_id="ep1", acknowledged=True), "acknowledged", id="ack"
+            CheckAtStep(failing=True, episode_id="ep1", acknowledged=True), "acknowledged", id="ack"
         ),
         pytest.param(
-            CheckView(failing=True, episode_id="ep1", in_maintenance=True),
+            CheckAtStep(failing=True, episode_id="ep1", in_maintenance=True),
             "in maintenance",
             id="maintenance",
         ),
         pytest.param(
-            CheckView(failing=True, episode_id="ep2"), "a new failure episode", id="new episode"
+            CheckAtStep(failing=True, episode_id="ep2"), "a new failure episode", id="new episode"
         ),
         pytest.param(None, "check deleted", id="deleted"),
     ],
 )
-def test_stop_reason(view: CheckView | None, reason: str | None) -> None:
+def test_stop_reason(view: CheckAtStep | None, reason: str | None) -> None:
     assert stop_reason(ESC, view) == reason
 
 
 SOURCE_ESC = msgspec.structs.replace(ESC, episode_id="42", incident_id="42")
-MIRROR = CheckView(failing=True, episode_id="42")
+MIRROR = CheckAtStep(failing=True, episode_id="42")
 
 
 @pytest.mark.parametrize(
     ("inc", "check", "reason"),
     [
-        pytest.param(IncidentState(), None, None, id="open, check not seen yet"),
-        pytest.param(IncidentState(), MIRROR, None, id="open"),
-        pytest.param(IncidentState(end_time=T0 - 1), MIRROR, "recovered", id="ended"),
-        pytest.param(IncidentState(end_time=T0 + 60), MIRROR, None, id="end still ahead"),
-        pytest.param(IncidentState(acked=True), MIRROR, "acknowledged", id="acked"),
-        pytest.param(IncidentState(acked=True, ack_until=T0 - 1), MIRROR, None, id="ack expired"),
+        pytest.param(IncidentAtStep(), None, None, id="open, check not seen yet"),
+        pytest.param(IncidentAtStep(), MIRROR, None, id="open"),
+        pytest.param(IncidentAtStep(end_time=T0 - 1), MIRROR, "recovered", id="ended"),
+        pytest.param(IncidentAtStep(end_time=T0 + 60), MIRROR, None, id="end still ahead"),
+        pytest.param(IncidentAtStep(acked=True), MIRROR, "acknowledged", id="acked"),
+        pytest.param(IncidentAtStep(acked=True, ack_until=T0 - 1), MIRROR, None, id="ack expired"),
         pytest.param(
-            IncidentState(acked=True, ack_until=T0 + 60), MIRROR, "acknowledged", id="ack running"
+            IncidentAtStep(acked=True, ack_until=T0 + 60), MIRROR, "acknowledged", id="ack running"
         ),
         pytest.param(
-            IncidentState(),
+            IncidentAtStep(),
             msgspec.structs.replace(MIRROR, in_maintenance=True),
             "in maintenance",
             id="check in maintenance",
         ),
         pytest.param(
-            IncidentState(),
+            IncidentAtStep(),
             msgspec.structs.replace(MIRROR, enabled=False),
             "check disabled",
             id="check disabled",
@@ -120,7 +120,7 @@ MIRROR = CheckView(failing=True, episode_id="42")
     ],
 )
 def test_an_argus_incident_escalation_stops_on_the_incidents_own_state(
-    inc: IncidentState | None, check: CheckView | None, reason: str | None
+    inc: IncidentAtStep | None, check: CheckAtStep | None, reason: str | None
 ) -> None:
     # The incident, not the check, says failing and acknowledged (the check may lag).
     assert stop_reason(SOURCE_ESC, incident_view("42", inc, check, T0)) == reason

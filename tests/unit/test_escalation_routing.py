@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from services.notifier.batch import escalations_to_start
 from services.scheduler.core import fire
 from shared.directory import DirectorySnapshot
-from shared.escalation import CheckView, Escalation, Policy, Step, Target, simulate
+from shared.escalation import CheckAtStep, Escalation, Policy, Step, Target, simulate
 from shared.models import Contact, Medium, Notification, Rule, SeverityRoute, TimeRecurrence
 from shared.oncall import Layer, Schedule
 from shared.routing.expansion import expand
@@ -103,7 +103,7 @@ def test_simulate_who_is_paged_at_0300_saturday_and_after_ten_minutes() -> None:
     esc = Escalation(
         id="e", policy_id="pol", notification_id="n1", check_id="c1", episode_id="ep1", started=0
     )
-    failing = CheckView(failing=True, episode_id="ep1")
+    failing = CheckAtStep(failing=True, episode_id="ep1")
     now = fire(esc, 0, policy, {"s": schedule}, problem(), failing, SAT_0300)
     later = fire(esc, 1, policy, {"s": schedule}, problem(), failing, SAT_0300 + 600)
     assert now.entry.paged == ("bo",) and now.next_due == SAT_0300 + 600
@@ -115,7 +115,7 @@ def test_simulate_who_is_paged_at_0300_saturday_and_after_ten_minutes() -> None:
         policy,
         {"s": schedule},
         problem(),
-        CheckView(failing=True, episode_id="ep1", acknowledged=True),
+        CheckAtStep(failing=True, episode_id="ep1", acknowledged=True),
         SAT_0300 + 600,
     )
     assert (acked.page, acked.entry.outcome, acked.entry.reason) == (
@@ -177,7 +177,7 @@ def test_a_page_for_an_argus_source_incident_reaches_people_not_profiles() -> No
         incident_id="42",
     )
     policy = Policy(id="pol", name="ops", steps=(Step(targets=(Target(contact="bo"),)),))
-    out = fire(esc, 0, policy, {}, origin, CheckView(failing=True, episode_id="42"), SAT_0300)
+    out = fire(esc, 0, policy, {}, origin, CheckAtStep(failing=True, episode_id="42"), SAT_0300)
     assert out.page is not None and not out.page.profiles_only
     index = compile_index(snap())
     sent = expand(index, NotifierState(), out.page, select(index, out.page))

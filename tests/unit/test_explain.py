@@ -14,16 +14,12 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from services.explain.records import decode_records, humanize
-from services.explain.simulate import route, simulate
 from shared.directory import DirectorySnapshot
-from shared.explain import (
-    ENCODER,
-    EventRecord,
-    NotificationRecord,
-    event_record,
-    notification_record,
-)
+from shared.explain.display import humanize
+from shared.explain.packing import event_record, notification_record
+from shared.explain.reading import decode_records
+from shared.explain.records import ENCODER, EventRecord, NotificationRecord
+from shared.explain.simulate import route, simulate
 from shared.models import CheckEvent, Medium, TimeRecurrence
 from shared.processing.effects import CheckView
 from shared.routing.expansion import expand

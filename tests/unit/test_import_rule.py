@@ -6,7 +6,7 @@ imported) and each import, at any depth (inside functions and
 
 - ``shared.*`` imports no service;
 - ``services.X.*`` imports ``shared.*`` and ``services.X.*``, nothing of
-  another service, except the few edges listed below, each with its reason.
+  another service, except the supervisor's lazy ``run`` imports (below).
 """
 
 from __future__ import annotations
@@ -19,10 +19,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-
-# services/explain is a library, not a worker: the API and the CLI call it to answer
-# "why was this page sent or not" (GET /explain, POST /simulate, tocsin explain/simulate).
-LIBRARY_USERS: dict[str, frozenset[str]] = {"explain": frozenset({"api", "cli"})}
 
 # `tocsin worker NAME` (what each child of the `tocsin up` supervisor runs) imports
 # that worker's `run` lazily, inside the command, so `tocsin` itself loads no worker.
@@ -101,8 +97,6 @@ def allowed(e: Edge) -> bool:
     own = service_of(e.importer)
     if own == target_service:
         return True
-    if own in LIBRARY_USERS.get(target_service, frozenset()):
-        return True
     return (
         e.importer == SUPERVISOR_MODULE
         and e.lazy
@@ -131,7 +125,7 @@ def test_the_rule_sees_every_kind_of_cross_service_import(tmp_path: Path) -> Non
     """The checker must be able to fail: plant each kind of violation and find it."""
     (tmp_path / "services" / "api").mkdir(parents=True)
     (tmp_path / "services" / "cli").mkdir(parents=True)
-    (tmp_path / "services" / "explain").mkdir(parents=True)
+    (tmp_path / "services" / "scheduler").mkdir(parents=True)
     (tmp_path / "shared").mkdir()
     (tmp_path / "services" / "api" / "a.py").write_text(
         "from services.gateways.registry import MEDIA\n"
@@ -144,7 +138,7 @@ def test_the_rule_sees_every_kind_of_cross_service_import(tmp_path: Path) -> Non
         "    from services.ingest.worker import run\n"
         "from services.api import errors\n"
         "from shared.models import Rule\n"
-        "from services.explain.simulate import simulate\n"
+        "from shared.explain.simulate import simulate\n"
     )
     (tmp_path / "services" / "cli" / "processes.py").write_text(
         "from services.ingest.worker import run\n"  # eager: not the supervisor's lazy import
@@ -152,13 +146,13 @@ def test_the_rule_sees_every_kind_of_cross_service_import(tmp_path: Path) -> Non
         "    from services.ingest.worker import run\n"
         "    from services.ingest.worker import make_handler\n"
     )
-    (tmp_path / "services" / "explain" / "x.py").write_text(
+    (tmp_path / "services" / "scheduler" / "x.py").write_text(
         "from services.processor.core import apply_event\n"  # a worker's module, not shared/
         "from services.gateways.runner import Runner\n"
         "from ..api import app\n"
         "from services.processor.store import write\n"
     )
-    (tmp_path / "shared" / "s.py").write_text("from services.explain import records\n")
+    (tmp_path / "shared" / "s.py").write_text("from services.processor import store\n")
     found = violations(tmp_path)
     assert found == [
         "services.api.a:1 imports services.gateways.registry (MEDIA)",
@@ -168,11 +162,11 @@ def test_the_rule_sees_every_kind_of_cross_service_import(tmp_path: Path) -> Non
         "services.api.a:8 imports services.ingest.worker (run)",
         "services.cli.processes:1 imports services.ingest.worker (run)",
         "services.cli.processes:4 imports services.ingest.worker (make_handler)",
-        "services.explain.x:1 imports services.processor.core (apply_event)",
-        "services.explain.x:2 imports services.gateways.runner (Runner)",
-        "services.explain.x:3 imports services.api (app)",
-        "services.explain.x:4 imports services.processor.store (write)",
-        "shared.s:1 imports services.explain (records)",
+        "services.scheduler.x:1 imports services.processor.core (apply_event)",
+        "services.scheduler.x:2 imports services.gateways.runner (Runner)",
+        "services.scheduler.x:3 imports services.api (app)",
+        "services.scheduler.x:4 imports services.processor.store (write)",
+        "shared.s:1 imports services.processor (store)",
     ]
 
 
@@ -181,7 +175,7 @@ def test_the_rule_sees_every_kind_of_cross_service_import(tmp_path: Path) -> Non
     [
         ("services.api.ui.pages", False, "from ..errors import ApiError", "services.api.errors"),
         ("services.api.ui", True, "from . import views", "services.api.ui"),
-        ("services.explain", True, "from ..notifier import core", "services.notifier"),
+        ("services.scheduler", True, "from ..notifier import core", "services.notifier"),
     ],
 )
 def test_relative_imports_resolve_to_their_package(

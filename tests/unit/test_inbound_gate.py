@@ -15,7 +15,7 @@ import pytest
 from litestar import Response
 
 from services.api.integrations import acking
-from services.api.integrations.acking import Outcome, admit
+from services.api.integrations.acking import AckOutcome, admit
 
 
 class _Request:
@@ -52,11 +52,11 @@ class Recorder:
         if self.locked:
             raise RuntimeError("429")
 
-    def count(self, ctx: Any, channel: str, outcome: Outcome) -> Outcome:
+    def count(self, ctx: Any, channel: str, outcome: AckOutcome) -> AckOutcome:
         self.calls.append(("count", outcome))
         return outcome
 
-    def count_forgery(self, request: Any, channel: str, outcome: Outcome) -> Outcome:
+    def count_forgery(self, request: Any, channel: str, outcome: AckOutcome) -> AckOutcome:
         self.calls.append(("forgery", outcome))
         return outcome
 
@@ -106,7 +106,7 @@ def test_a_forged_signature_is_401_and_counted_against_the_client(
     assert isinstance(answer, Response)
     assert (answer.status_code, answer.content) == (401, {"error": "bad signature"})
     # Nothing after the signature runs: the body is not decoded, nothing is remembered.
-    assert rec.calls == [("lockout", None), ("forgery", Outcome.BAD_SIGNATURE)]
+    assert rec.calls == [("lockout", None), ("forgery", AckOutcome.BAD_SIGNATURE)]
 
 
 def test_a_malformed_body_is_400_and_not_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -115,7 +115,7 @@ def test_a_malformed_body_is_400_and_not_remembered(monkeypatch: pytest.MonkeyPa
     answer = _admit(b"not json")
     assert isinstance(answer, Response)
     assert (answer.status_code, answer.content) == (400, {"error": "expected {id}"})
-    assert rec.calls == [("lockout", None), ("count", Outcome.MALFORMED)]
+    assert rec.calls == [("lockout", None), ("count", AckOutcome.MALFORMED)]
 
 
 def test_a_replay_gets_the_routes_own_answer(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,7 +127,7 @@ def test_a_replay_gets_the_routes_own_answer(monkeypatch: pytest.MonkeyPatch) ->
     assert rec.calls == [
         ("lockout", None),
         ("replay_guard", "m1"),
-        ("count", Outcome.REPLAY),
+        ("count", AckOutcome.REPLAY),
     ]
 
 

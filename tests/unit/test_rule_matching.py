@@ -19,10 +19,10 @@ from services.cli import rules as rule_commands
 from services.cli.config_file import normalise
 from services.cli.config_io import _normalise_rule
 from services.cli.main import app as cli_app
-from services.explain.preview import who_would_be_notified
-from services.explain.simulate import route
 from shared.checks import CheckDetail
 from shared.directory import DirectorySnapshot
+from shared.explain.preview import who_would_be_notified
+from shared.explain.simulate import route
 from shared.models import (
     Contact,
     Medium,

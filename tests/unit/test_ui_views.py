@@ -10,7 +10,7 @@ import pytest
 from services.api.ui import session
 from services.api.ui.views import (
     CheckFilter,
-    Invalid,
+    InvalidForm,
     contact_views,
     delivery_tally,
     filter_checks,
@@ -20,10 +20,10 @@ from services.api.ui.views import (
     parse_maintenance,
     timeline,
 )
-from services.explain.preview import who_would_be_notified
 from shared.checks import CheckDetail, CheckStateEntry, Maintenance
 from shared.delivery_log import DeliveryLogEntry
 from shared.directory import DirectorySnapshot
+from shared.explain.preview import who_would_be_notified
 from shared.keys import check_id
 from shared.models import Contact, Medium, Rule, SeverityRoute, TimeRecurrence
 
@@ -73,7 +73,7 @@ def test_parse_duration(text: str, seconds: int) -> None:
     ],
 )
 def test_parse_duration_refuses(text: str) -> None:
-    with pytest.raises(Invalid) as err:
+    with pytest.raises(InvalidForm) as err:
         parse_duration(text)
     assert err.value.field == "duration"
 
@@ -92,7 +92,7 @@ def test_parse_duration_answers_long_input_quickly(text: str) -> None:
     """The old pattern backtracked exponentially on blanks (110 of them: 7 s)."""
     assert len(text) >= 9_999
     started = time.perf_counter()
-    with pytest.raises(Invalid):
+    with pytest.raises(InvalidForm):
         parse_duration(text)
     assert time.perf_counter() - started < 0.05
 
@@ -116,7 +116,7 @@ def test_duration_pattern_is_linear_without_the_length_cap() -> None:
     ],
 )
 def test_parse_maintenance_refuses(start: str, end: str, field: str) -> None:
-    with pytest.raises(Invalid) as err:
+    with pytest.raises(InvalidForm) as err:
         parse_maintenance(start, end, NOON_WED)
     assert err.value.field == field
 
@@ -130,10 +130,10 @@ def test_parse_maintenance_takes_a_duration_from_now_or_from_a_start() -> None:
     assert parse_maintenance("", "", NOON_WED, "2h") == (NOON_WED, NOON_WED + 7200)
     t0, t1 = parse_maintenance("2026-11-25T13:00", "", NOON_WED, "30m")
     assert (t0 - NOON_WED, t1 - NOON_WED) == (3600, 5400)
-    with pytest.raises(Invalid) as err:
+    with pytest.raises(InvalidForm) as err:
         parse_maintenance("", "", NOON_WED, "soon")
     assert err.value.field == "duration"
-    with pytest.raises(Invalid) as err:
+    with pytest.raises(InvalidForm) as err:
         parse_maintenance("", "", NOON_WED, "")
     assert err.value.field == "duration"
 

@@ -31,7 +31,7 @@ from services.api.argus.schemas import (
     expiration_out,
     incident_out,
 )
-from services.api.argus.store import EventRecord
+from services.api.argus.store import IncidentEventRecord
 from services.api.auth import actor_name, principal_of
 from services.api.errors import ApiError
 
@@ -95,7 +95,7 @@ def add_event(request: Request[Any, Any, Any], pk: int, data: EventIn) -> EventO
     if effect in ("close", "reopen") and inc.source == "tocsin":
         raise ApiError(400, "a check's incident closes and reopens with the check's state", "type")
     actor = plumbing.argus_actor(request)
-    record = EventRecord(
+    record = IncidentEventRecord(
         type=etype, timestamp=when, description=data.description, actor=actor, received=now
     )
     fields: dict[str, Any] = {}
@@ -175,7 +175,7 @@ def add_ack(request: Request[Any, Any, Any], pk: int, data: AckIn) -> AckOut:
     expiration = _time(data.expiration, "expiration", now, False) if data.expiration else None
     if expiration is not None and expiration <= when:
         raise ApiError(400, "expiration must be after the timestamp", "expiration")
-    record = EventRecord(
+    record = IncidentEventRecord(
         type="ACK",
         timestamp=when,
         description=data.description,

@@ -27,7 +27,7 @@ from services.api.argus.schemas import (
     Url,
     incident_out,
 )
-from services.api.argus.store import ArgusStore, EventRecord, IncidentRecord, SourceRecord
+from services.api.argus.store import ArgusStore, IncidentEventRecord, IncidentRecord, SourceRecord
 from services.api.context import ctx_of
 from services.api.errors import ApiError, split_field
 from shared.keys import check_id
@@ -137,7 +137,7 @@ def create_incident(request: Request[Any, Any, Any], body: RawBody) -> IncidentO
         metadata=data.metadata,
     )
     actor = plumbing.argus_actor(request)
-    first = EventRecord(
+    first = IncidentEventRecord(
         type="STA" if stateful else "LES",
         timestamp=start,
         description=data.description,
@@ -204,12 +204,12 @@ def change_incident(request: Request[Any, Any, Any], pk: int, raw: dict[str, Any
         raise ApiError(400, message.strip(), field) from None
     actor = plumbing.argus_actor(request)
     fields: dict[str, Any] = {}
-    events: list[EventRecord] = []
+    events: list[IncidentEventRecord] = []
 
     def changed(attr: str, old: Any, new: Any) -> None:
         fields[attr] = new
         events.append(
-            EventRecord(
+            IncidentEventRecord(
                 type="CHI",
                 timestamp=now,
                 description=f'Change: "{attr}": {old!r} \u2192 {new!r}',

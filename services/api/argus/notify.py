@@ -22,7 +22,7 @@ from litestar import Request
 
 from services.api.argus.core import EVENT_DISPLAY, state_of_level
 from services.api.argus.plumbing import events_messages
-from services.api.argus.store import TOCSIN, ArgusStore, EventRecord, IncidentRecord
+from services.api.argus.store import TOCSIN, ArgusStore, IncidentEventRecord, IncidentRecord
 from services.api.context import ctx_of
 from services.api.errors import ApiError
 from shared.amqp import Names, OutMessage
@@ -43,7 +43,7 @@ _TYPES: dict[str, NotificationType] = {
 def event_notification(
     inc: IncidentRecord,
     position: int,
-    ev: EventRecord,
+    ev: IncidentEventRecord,
     source_type: str,
     in_maintenance: bool,
     now: float,
@@ -101,7 +101,7 @@ def notify_profiles(
     request: Request[Any, Any, Any],
     store: ArgusStore,
     inc: IncidentRecord,
-    events: Sequence[tuple[int, EventRecord]],
+    events: Sequence[tuple[int, IncidentEventRecord]],
     now: float,
     publish: Sequence[dict[str, Any]] = (),
 ) -> None:

@@ -13,7 +13,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from services.api.argus.core import EVENT_DISPLAY, Row, format_end_time, format_time
-from services.api.argus.store import TOCSIN, EventRecord, IncidentRecord, SourceRecord
+from services.api.argus.store import TOCSIN, IncidentEventRecord, IncidentRecord, SourceRecord
 
 Url = Annotated[str, Meta(max_length=1024)]
 ShortText = Annotated[str, Meta(max_length=255)]
@@ -247,7 +247,7 @@ def incident_out(inc: IncidentRecord, sources: dict[str, SourceRecord], now: flo
 
 
 def event_out(
-    pk: int, incident: int, ev: EventRecord, sources: dict[str, SourceRecord]
+    pk: int, incident: int, ev: IncidentEventRecord, sources: dict[str, SourceRecord]
 ) -> EventOut:
     return EventOut(
         pk=pk,

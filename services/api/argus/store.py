@@ -64,7 +64,7 @@ class IncidentRecord(msgspec.Struct, frozen=True, kw_only=True):
     tag_meta: dict[str, tuple[str, float]] = msgspec.field(default_factory=dict)
 
 
-class EventRecord(msgspec.Struct, frozen=True, kw_only=True):
+class IncidentEventRecord(msgspec.Struct, frozen=True, kw_only=True):
     """An event-log entry (the processor writes the first three fields only)."""
 
     type: str
@@ -74,7 +74,7 @@ class EventRecord(msgspec.Struct, frozen=True, kw_only=True):
     received: float | None = None
 
 
-_EVENT = msgspec.json.Decoder(EventRecord)
+_EVENT = msgspec.json.Decoder(IncidentEventRecord)
 _SOURCE = msgspec.json.Decoder(SourceRecord)
 _ENC = msgspec.json.Encoder()
 
@@ -203,7 +203,7 @@ class ArgusStore:
     def release_source_incident_id(self, source_pk: int, sid: str) -> None:
         self.r.hdel(self.k.incident_by_source_id(), f"{source_pk}:{sid}")
 
-    def create(self, inc: IncidentRecord, first: EventRecord) -> None:
+    def create(self, inc: IncidentRecord, first: IncidentEventRecord) -> None:
         """Write a new incident, its index entries and its first event in one MULTI."""
         iid = str(inc.id)
 
@@ -243,7 +243,9 @@ class ArgusStore:
 
         self._write(indexes, record)
 
-    def get(self, pk: int) -> tuple[IncidentRecord, list[EventRecord], dict[int, float | None]]:
+    def get(
+        self, pk: int
+    ) -> tuple[IncidentRecord, list[IncidentEventRecord], dict[int, float | None]]:
         """The incident, its event log (oldest first) and its acks; KeyError if absent."""
         iid = str(pk)
         pipe = self.r.pipeline(transaction=False)
@@ -269,7 +271,7 @@ class ArgusStore:
         self,
         inc: IncidentRecord,
         fields: Mapping[str, Any],
-        events: Sequence[EventRecord] = (),
+        events: Sequence[IncidentEventRecord] = (),
         acks: Mapping[int, float | None] | None = None,
     ) -> int:
         """Change fields (None deletes), append events, record acks; returns the log length."""

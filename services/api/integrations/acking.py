@@ -38,7 +38,7 @@ ONCE_TTL_S = 14 * 86400
 SEEN_TTL_S = 86400
 
 
-class Outcome(enum.StrEnum):
+class AckOutcome(enum.StrEnum):
     """Every answer a way in can give; the metric ``tocsin_api_page_acks`` counts them."""
 
     ACKED = "acked"
@@ -71,21 +71,21 @@ class AckRequest:
     skip_if_acked: bool = False  # PagerDuty: an ack Tocsin already has is not news
 
 
-def decide(detail: CheckDetail | None, req: AckRequest, now: float) -> Outcome | None:
+def decide(detail: CheckDetail | None, req: AckRequest, now: float) -> AckOutcome | None:
     """Why ``req`` must not acknowledge, or None when it may."""
     if detail is None:
-        return Outcome.UNKNOWN_CHECK
+        return AckOutcome.UNKNOWN_CHECK
     if not detail.failing:
-        return Outcome.NOT_FAILING
+        return AckOutcome.NOT_FAILING
     if req.episode_id is not None and detail.incident_id != req.episode_id:
-        return Outcome.EPISODE_ENDED
+        return AckOutcome.EPISODE_ENDED
     ack = detail.acknowledgement
     if req.skip_if_acked and ack is not None and ack.covers(now):
-        return Outcome.ALREADY_ACKED
+        return AckOutcome.ALREADY_ACKED
     return None
 
 
-def count(ctx: ApiContext, channel: Channel, outcome: Outcome) -> Outcome:
+def count(ctx: ApiContext, channel: Channel, outcome: AckOutcome) -> AckOutcome:
     ctx.page_acks.labels(channel, outcome.value).inc()
     log.info("page ack", extra={"channel": channel, "outcome": outcome.value})
     return outcome
@@ -102,7 +102,9 @@ def refuse_guessers(request: Request[Any, Any, Any]) -> None:
     refuse_locked(ctx.failed_auth, connection_client(request), time.monotonic())
 
 
-def count_forgery(request: Request[Any, Any, Any], channel: Channel, outcome: Outcome) -> Outcome:
+def count_forgery(
+    request: Request[Any, Any, Any], channel: Channel, outcome: AckOutcome
+) -> AckOutcome:
     """Count a bad signature or token, against the client in the failed-auth limiter too."""
     ctx = ctx_of(request)
     ctx.failed_auth.record(connection_client(request), time.monotonic())
@@ -146,22 +148,22 @@ async def admit(
     body = await request.body()
     refused = check_signature(ctx, body)
     if refused:
-        count_forgery(request, channel, Outcome.BAD_SIGNATURE)
+        count_forgery(request, channel, AckOutcome.BAD_SIGNATURE)
         return Response({"error": refused}, status_code=401)
     try:
         parsed = decode(body)
     except (UnicodeDecodeError, msgspec.DecodeError):
-        count(ctx, channel, Outcome.MALFORMED)
+        count(ctx, channel, AckOutcome.MALFORMED)
         return Response({"error": malformed}, status_code=400)
     if not await anyio.to_thread.run_sync(first_time, ctx, channel, replay_key(parsed)):
-        count(ctx, channel, Outcome.REPLAY)
+        count(ctx, channel, AckOutcome.REPLAY)
         return replayed
     return ctx, parsed
 
 
 @dataclass(frozen=True, slots=True)
 class AckResult:
-    outcome: Outcome
+    outcome: AckOutcome
     detail: CheckDetail | None
 
 
@@ -177,7 +179,7 @@ def acknowledge(ctx: ApiContext, req: AckRequest) -> AckResult:
     episode = detail.incident_id or f"check-{detail.id}"
     once_key = ctx.keys.ack_once(episode, req.contact.id)
     if req.once and not ctx.redis.set(once_key, req.channel, nx=True, ex=ONCE_TTL_S):
-        return AckResult(count(ctx, req.channel, Outcome.ALREADY_USED), detail)
+        return AckResult(count(ctx, req.channel, AckOutcome.ALREADY_USED), detail)
     event = {
         "entity": req.entity,
         "check": req.check,
@@ -194,5 +196,5 @@ def acknowledge(ctx: ApiContext, req: AckRequest) -> AckResult:
     except AMQP_ERRORS:
         if req.once:
             ctx.redis.delete(once_key)  # nothing was acknowledged: the link still works
-        return AckResult(count(ctx, req.channel, Outcome.UNAVAILABLE), detail)
-    return AckResult(count(ctx, req.channel, Outcome.ACKED), detail)
+        return AckResult(count(ctx, req.channel, AckOutcome.UNAVAILABLE), detail)
+    return AckResult(count(ctx, req.channel, AckOutcome.ACKED), detail)

@@ -20,8 +20,8 @@ from litestar.params import FromPath, FromQuery
 
 from services.api.context import ctx_of
 from services.api.integrations.acking import (
+    AckOutcome,
     AckRequest,
-    Outcome,
     acknowledge,
     count,
     count_forgery,
@@ -42,17 +42,17 @@ from shared.check_store import CheckStore
 from shared.models import Contact
 
 # Status and sentence for each outcome a link can meet.
-ANSWERS: dict[Outcome, tuple[int, str]] = {
-    Outcome.ACKED: (200, "Acknowledged."),
-    Outcome.MALFORMED: (400, "This link is damaged; copy the whole link from the message."),
-    Outcome.BAD_SIGNATURE: (403, "This link is not valid (it was changed, or the key rotated)."),
-    Outcome.EXPIRED: (410, "This link has expired."),
-    Outcome.UNKNOWN_CHECK: (404, "The check of this link no longer exists."),
-    Outcome.UNKNOWN_USER: (404, "The contact this link was sent to no longer exists."),
-    Outcome.NOT_FAILING: (409, "The check is OK now: there is nothing to acknowledge."),
-    Outcome.EPISODE_ENDED: (410, "The problem this link was about has ended."),
-    Outcome.ALREADY_USED: (409, "You already acknowledged this problem."),
-    Outcome.UNAVAILABLE: (503, "Tocsin cannot take the acknowledgement right now; try again."),
+ANSWERS: dict[AckOutcome, tuple[int, str]] = {
+    AckOutcome.ACKED: (200, "Acknowledged."),
+    AckOutcome.MALFORMED: (400, "This link is damaged; copy the whole link from the message."),
+    AckOutcome.BAD_SIGNATURE: (403, "This link is not valid (it was changed, or the key rotated)."),
+    AckOutcome.EXPIRED: (410, "This link has expired."),
+    AckOutcome.UNKNOWN_CHECK: (404, "The check of this link no longer exists."),
+    AckOutcome.UNKNOWN_USER: (404, "The contact this link was sent to no longer exists."),
+    AckOutcome.NOT_FAILING: (409, "The check is OK now: there is nothing to acknowledge."),
+    AckOutcome.EPISODE_ENDED: (410, "The problem this link was about has ended."),
+    AckOutcome.ALREADY_USED: (409, "You already acknowledged this problem."),
+    AckOutcome.UNAVAILABLE: (503, "Tocsin cannot take the acknowledgement right now; try again."),
 }
 
 _PAGE = """<!doctype html>
@@ -84,19 +84,19 @@ def _page(status: int, title: str, body: str) -> Response[str]:
     )
 
 
-def _refused(outcome: Outcome) -> Response[str]:
+def _refused(outcome: AckOutcome) -> Response[str]:
     status, sentence = ANSWERS.get(outcome, (400, "This link cannot be used."))
     return _page(status, "Not acknowledged", f"<p>{html.escape(sentence)}</p>")
 
 
-def _refusal(request: Request[Any, Any, Any], why: str) -> Outcome:
+def _refusal(request: Request[Any, Any, Any], why: str) -> AckOutcome:
     """Count a refused token; a forged or damaged one also counts as a failed authentication."""
     if why == "expired":
-        return count(ctx_of(request), "link", Outcome.EXPIRED)
-    return count_forgery(request, "link", Outcome(why))
+        return count(ctx_of(request), "link", AckOutcome.EXPIRED)
+    return count_forgery(request, "link", AckOutcome(why))
 
 
-def _claims(request: Request[Any, Any, Any], token: str, short: bool) -> LinkClaims | Outcome:
+def _claims(request: Request[Any, Any, Any], token: str, short: bool) -> LinkClaims | AckOutcome:
     """The claims of a genuine link; a short (SMS) one names its check through the episode."""
     ctx = ctx_of(request)
     secret = action_secret(ctx.settings)
@@ -108,7 +108,7 @@ def _claims(request: Request[Any, Any, Any], token: str, short: bool) -> LinkCla
         return _refusal(request, brief)
     incident = CheckStore(ctx.redis, ctx.keys).get_incident(brief.ep)
     if incident is None:
-        return count(ctx, "link", Outcome.UNKNOWN_CHECK)
+        return count(ctx, "link", AckOutcome.UNKNOWN_CHECK)
     inc = incident[0]
     return LinkClaims(e=inc.entity, c=inc.check, ep=brief.ep, ct=brief.ct, x=brief.x)
 
@@ -143,7 +143,7 @@ def _confirm_page(
     request: Request[Any, Any, Any], token: str, duration: str, short: bool
 ) -> Response[str]:
     claims = _claims(request, token, short)
-    if isinstance(claims, Outcome):
+    if isinstance(claims, AckOutcome):
         return _refused(claims)
     name = html.escape(f"{claims.e}:{claims.c}")
     chosen = duration if duration in DURATIONS else DEFAULT_DURATION
@@ -192,12 +192,12 @@ def _confirm(
     request: Request[Any, Any, Any], token: str, chosen: str, short: bool
 ) -> Response[str]:
     claims = _claims(request, token, short)
-    if isinstance(claims, Outcome):
+    if isinstance(claims, AckOutcome):
         return _refused(claims)
     ctx = ctx_of(request)
     contact = _contact(request, claims)
     if contact is None:
-        return _refused(count(ctx, "link", Outcome.UNKNOWN_USER))
+        return _refused(count(ctx, "link", AckOutcome.UNKNOWN_USER))
     req = AckRequest(
         entity=claims.e,
         check=claims.c,
@@ -207,7 +207,7 @@ def _confirm(
         episode_id=claims.ep,
     )
     result = acknowledge(ctx, req)
-    if result.outcome is not Outcome.ACKED:
+    if result.outcome is not AckOutcome.ACKED:
         return _refused(result.outcome)
     name = html.escape(f"{claims.e}:{claims.c}")
     return _page(

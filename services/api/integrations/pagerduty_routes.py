@@ -23,13 +23,13 @@ import msgspec
 from litestar import Request, Response, post
 
 from services.api.argus.plumbing import load
-from services.api.argus.store import EventRecord
+from services.api.argus.store import IncidentEventRecord
 from services.api.context import ApiContext
 from services.api.errors import ApiError
 from services.api.integrations import signatures
 from services.api.integrations.acking import (
+    AckOutcome,
     AckRequest,
-    Outcome,
     acknowledge,
     admit,
     count,
@@ -77,7 +77,7 @@ def check_of(store: CheckStore, key: str) -> CheckDetail | None:
     return None
 
 
-def _answer(outcome: Outcome, status: int = 200) -> Response[dict[str, str]]:
+def _answer(outcome: AckOutcome, status: int = 200) -> Response[dict[str, str]]:
     return Response({"outcome": outcome.value}, status_code=status)
 
 
@@ -90,22 +90,24 @@ def _comment(request: Request[Any, Any, Any], detail: CheckDetail, text: str) ->
     except (ApiError, ValueError):
         return
     now = time.time()
-    record = EventRecord(type="OTH", timestamp=now, description=text, actor=None, received=now)
+    record = IncidentEventRecord(
+        type="OTH", timestamp=now, description=text, actor=None, received=now
+    )
     store.update(inc, {}, [record])
 
 
 def _handle(request: Request[Any, Any, Any], ctx: ApiContext, body: _Body) -> Response[Any]:
     ev = body.event
     if ev.event_type not in ("incident.acknowledged", "incident.resolved"):
-        return _answer(count(ctx, "pagerduty", Outcome.IGNORED))
+        return _answer(count(ctx, "pagerduty", AckOutcome.IGNORED))
     key = ev.data.incident_key or ev.data.dedup_key or ""
     detail = check_of(CheckStore(ctx.redis, ctx.keys), key) if key else None
     if detail is None:
-        return _answer(count(ctx, "pagerduty", Outcome.UNKNOWN_CHECK), 404)
+        return _answer(count(ctx, "pagerduty", AckOutcome.UNKNOWN_CHECK), 404)
     agent = ev.agent or _Ref()
     if ev.event_type == "incident.resolved":
         if not detail.failing:
-            return _answer(count(ctx, "pagerduty", Outcome.IGNORED))
+            return _answer(count(ctx, "pagerduty", AckOutcome.IGNORED))
         who = agent.summary or "someone"
         _comment(
             request,
@@ -113,13 +115,13 @@ def _handle(request: Request[Any, Any, Any], ctx: ApiContext, body: _Body) -> Re
             f"resolved in PagerDuty by {who} while the check still fails "
             f"({detail.state}); Tocsin keeps the incident open until the check is ok",
         )
-        return _answer(count(ctx, "pagerduty", Outcome.COMMENTED))
+        return _answer(count(ctx, "pagerduty", AckOutcome.COMMENTED))
     contact = by_medium_setting(ctx.directory, "pagerduty_user_id", agent.id)
     if contact is None:
         ack = detail.acknowledgement
         if ack is not None and ack.covers(time.time()):
-            return _answer(count(ctx, "pagerduty", Outcome.ALREADY_ACKED))
-        return _answer(count(ctx, "pagerduty", Outcome.UNKNOWN_USER), 403)
+            return _answer(count(ctx, "pagerduty", AckOutcome.ALREADY_ACKED))
+        return _answer(count(ctx, "pagerduty", AckOutcome.UNKNOWN_USER), 403)
     req = AckRequest(
         entity=detail.entity,
         check=detail.check,
@@ -130,7 +132,7 @@ def _handle(request: Request[Any, Any, Any], ctx: ApiContext, body: _Body) -> Re
         skip_if_acked=True,
     )
     result = acknowledge(ctx, req)
-    status = 503 if result.outcome is Outcome.UNAVAILABLE else 200
+    status = 503 if result.outcome is AckOutcome.UNAVAILABLE else 200
     return _answer(result.outcome, status)
 
 
@@ -149,7 +151,7 @@ async def pagerduty_webhook(request: Request[Any, Any, Any]) -> Response[Any]:
         "not a PagerDuty V3 webhook",
         # PagerDuty retries a webhook with a new signature: the event id identifies it.
         lambda parsed: parsed.event.id,
-        _answer(Outcome.REPLAY),
+        _answer(AckOutcome.REPLAY),
     )
     if isinstance(admitted, Response):
         return admitted

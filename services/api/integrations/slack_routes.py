@@ -25,8 +25,8 @@ from litestar.background_tasks import BackgroundTask
 from services.api.context import ApiContext
 from services.api.integrations import signatures
 from services.api.integrations.acking import (
+    AckOutcome,
     AckRequest,
-    Outcome,
     acknowledge,
     admit,
     count,
@@ -38,15 +38,15 @@ from shared.destinations import Allowlist, DestinationDenied, check_destination
 log = logging.getLogger("tocsin.api.slack")
 
 ACK_ACTIONS = {"tocsin_ack": "4h", "tocsin_ack_1h": "1h"}
-SORRY: dict[Outcome, str] = {
-    Outcome.UNKNOWN_USER: "Your Slack user is not linked to a Tocsin contact "
+SORRY: dict[AckOutcome, str] = {
+    AckOutcome.UNKNOWN_USER: "Your Slack user is not linked to a Tocsin contact "
     "(medium setting slack_user_id, or the same email); nothing was acknowledged.",
-    Outcome.NOT_FAILING: "The check is OK now: there is nothing to acknowledge.",
-    Outcome.EPISODE_ENDED: "The problem this message was about has ended.",
-    Outcome.ALREADY_USED: "You already acknowledged this problem.",
-    Outcome.EXPIRED: "This message's buttons have expired; acknowledge in Tocsin.",
-    Outcome.UNKNOWN_CHECK: "The check no longer exists.",
-    Outcome.UNAVAILABLE: "Tocsin cannot take the acknowledgement right now; try again.",
+    AckOutcome.NOT_FAILING: "The check is OK now: there is nothing to acknowledge.",
+    AckOutcome.EPISODE_ENDED: "The problem this message was about has ended.",
+    AckOutcome.ALREADY_USED: "You already acknowledged this problem.",
+    AckOutcome.EXPIRED: "This message's buttons have expired; acknowledge in Tocsin.",
+    AckOutcome.UNKNOWN_CHECK: "The check no longer exists.",
+    AckOutcome.UNAVAILABLE: "Tocsin cannot take the acknowledgement right now; try again.",
 }
 
 
@@ -116,15 +116,15 @@ def _handle(ctx: ApiContext, payload: _Payload) -> Response[dict[str, object]]:
     action = next((a for a in payload.actions if a.action_id in ACK_ACTIONS), None)
     if action is None:
         # The Open button (a link) and anything else: Slack wants a 200 and nothing more.
-        count(ctx, "slack", Outcome.IGNORED)
+        count(ctx, "slack", AckOutcome.IGNORED)
         return Response({}, status_code=200)
     claims = verify(action_secret(ctx.settings), action.value, time.time())
     if not isinstance(claims, LinkClaims):
-        outcome = count(ctx, "slack", Outcome(claims))
+        outcome = count(ctx, "slack", AckOutcome(claims))
         return _text(SORRY.get(outcome, "This button is not valid; nothing was acknowledged."))
     contact = slack_contact(ctx.directory, ctx.settings, payload.user.id)
     if contact is None:
-        return _text(SORRY[count(ctx, "slack", Outcome.UNKNOWN_USER)])
+        return _text(SORRY[count(ctx, "slack", AckOutcome.UNKNOWN_USER)])
     duration = ACK_ACTIONS[action.action_id]
     req = AckRequest(
         entity=claims.e,
@@ -135,7 +135,7 @@ def _handle(ctx: ApiContext, payload: _Payload) -> Response[dict[str, object]]:
         episode_id=claims.ep,
     )
     result = acknowledge(ctx, req)
-    if result.outcome is not Outcome.ACKED:
+    if result.outcome is not AckOutcome.ACKED:
         return _text(SORRY.get(result.outcome, "Nothing was acknowledged."))
     who = payload.user.username or payload.user.name or contact.name
     text = f":white_check_mark: {claims.e}:{claims.c} acknowledged by @{who} for {duration}"

@@ -29,8 +29,8 @@ from litestar.background_tasks import BackgroundTask
 from services.api.context import ApiContext
 from services.api.integrations import signatures
 from services.api.integrations.acking import (
+    AckOutcome,
     AckRequest,
-    Outcome,
     acknowledge,
     admit,
     count,
@@ -114,12 +114,12 @@ def _send_sms(ctx: ApiContext, to: str, text: str) -> None:
         log.warning("SMS answer failed", extra={"error": repr(exc)})
 
 
-ANSWERS: dict[Outcome, str] = {
-    Outcome.NOT_FAILING: "is OK now; nothing to acknowledge",
-    Outcome.EPISODE_ENDED: "recovered since that page; nothing acknowledged",
-    Outcome.ALREADY_USED: "was already acknowledged by you",
-    Outcome.UNKNOWN_CHECK: "no longer exists",
-    Outcome.UNAVAILABLE: "could not be acknowledged now; try again",
+ANSWERS: dict[AckOutcome, str] = {
+    AckOutcome.NOT_FAILING: "is OK now; nothing to acknowledge",
+    AckOutcome.EPISODE_ENDED: "recovered since that page; nothing acknowledged",
+    AckOutcome.ALREADY_USED: "was already acknowledged by you",
+    AckOutcome.UNKNOWN_CHECK: "no longer exists",
+    AckOutcome.UNAVAILABLE: "could not be acknowledged now; try again",
 }
 
 
@@ -127,28 +127,28 @@ def _handle(ctx: ApiContext, msg: _Inbound) -> Response[dict[str, str]]:
     media = sms_media(ctx.directory, msg.sender)
     if not media:
         # No answer: an SMS to an unknown number would let anyone make Tocsin send texts.
-        count(ctx, "sms", Outcome.UNKNOWN_USER)
+        count(ctx, "sms", AckOutcome.UNKNOWN_USER)
         return Response({"error": "unknown number"}, status_code=404)
     reply = parse_reply(msg.text)
 
-    def answer(outcome: Outcome, text: str, status: int = 200) -> Response[dict[str, str]]:
+    def answer(outcome: AckOutcome, text: str, status: int = 200) -> Response[dict[str, str]]:
         count(ctx, "sms", outcome)
         task = BackgroundTask(_send_sms, ctx, msg.sender, text)
         return Response({"outcome": outcome.value}, status_code=status, background=task)
 
     if reply is None:
-        return answer(Outcome.MALFORMED, "Tocsin: reply ACK, ACK 1h or ACK <code>", 422)
+        return answer(AckOutcome.MALFORMED, "Tocsin: reply ACK, ACK 1h or ACK <code>", 422)
     now = time.time()
     entries = read_delivery_log(ctx.redis, ctx.keys, limit=LOG_SCAN)
     entry = paged_entry(entries, {m.id for m in media}, reply.code, now)
     if entry is None:
         which = f"with code {reply.code}" if reply.code else "to this number"
-        return answer(Outcome.UNKNOWN_CHECK, f"Tocsin: no recent page {which}", 404)
+        return answer(AckOutcome.UNKNOWN_CHECK, f"Tocsin: no recent page {which}", 404)
     contact = ctx.directory.get_contact(
         next(m.contact_id for m in media if m.id == entry.medium_id)
     )
     if contact is None:
-        return answer(Outcome.UNKNOWN_USER, "Tocsin: this number's contact is gone", 404)
+        return answer(AckOutcome.UNKNOWN_USER, "Tocsin: this number's contact is gone", 404)
     req = AckRequest(
         entity=entry.entity,
         check=entry.check,
@@ -158,7 +158,7 @@ def _handle(ctx: ApiContext, msg: _Inbound) -> Response[dict[str, str]]:
     )
     result = acknowledge(ctx, req)
     name = f"{entry.entity}:{entry.check}"
-    if result.outcome is Outcome.ACKED:
+    if result.outcome is AckOutcome.ACKED:
         hours = reply.duration / 3600
         span = f"{hours:g}h" if reply.duration % 3600 == 0 else f"{reply.duration // 60}m"
         return answer(result.outcome, f"Tocsin: ACK {name} for {span}")

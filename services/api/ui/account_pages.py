@@ -8,11 +8,10 @@ working at once wherever it is.
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromQuery
+from litestar.params import FromQuery
 
 from services.api.audit import AuditLog, note_change
 from services.api.context import ctx_of
@@ -20,17 +19,17 @@ from services.api.people_store import PeopleStore
 from services.api.ui.plumbing import (
     NONCE_STATE,
     SESSION_STATE,
+    Form,
     csrf_valid,
     render,
     see_other,
     sessions,
 )
 from services.api.ui.session import SessionRecord
-from services.api.ui.views import Invalid, parse_duration
+from services.api.ui.views import InvalidForm, parse_duration
 from shared.audit import AuditQuery
 from shared.people import token_out
 
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 AUDIT_PAGE = 200
 
 
@@ -94,7 +93,7 @@ def create_token_form(request: Request[Any, Any, Any], data: Form) -> Response[A
     if not error and str(data.get("expires", "")).strip():
         try:
             expires_at = time.time() + parse_duration(str(data["expires"]), "expires")
-        except Invalid as exc:
+        except InvalidForm as exc:
             error = str(exc)
     if error:
         mine = store.tokens_of(uid)

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 from litestar import Request, Response, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 
 from services.api.argus.events import post_ack, post_event
 from services.api.audit import note_action, note_change
@@ -29,13 +28,20 @@ from services.api.passwords import DUMMY_HASH, password_matches
 from services.api.people_store import PeopleStore
 from services.api.ui import session
 from services.api.ui.pages import NOTICES, check_context
-from services.api.ui.plumbing import NONCE_STATE, check_url, csrf_valid, render, see_other, sessions
-from services.api.ui.views import Invalid, limited_text, parse_duration, parse_maintenance
+from services.api.ui.plumbing import (
+    NONCE_STATE,
+    Form,
+    check_url,
+    csrf_valid,
+    render,
+    see_other,
+    sessions,
+)
+from services.api.ui.views import InvalidForm, limited_text, parse_duration, parse_maintenance
 from shared.check_store import CheckStore
 from shared.consumer import AMQP_ERRORS
 from shared.people import BOOTSTRAP, Principal
 
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 CSRF_ERROR = "this form has expired; reload the page and try again"
 
 
@@ -75,7 +81,7 @@ def ack_check(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
             duration=parse_duration(_value(data, "duration")),
         )
         acknowledge.fn(request, entity=entity, check=check, data=body)
-    except Invalid as exc:
+    except InvalidForm as exc:
         return _check_form_error(request, data, "ack", exc.field, str(exc))
     except ApiError as exc:
         return _check_form_error(request, data, "ack", "form", _api_message(exc)[0])
@@ -108,7 +114,7 @@ def schedule_maintenance(request: Request[Any, Any, Any], data: Form) -> Respons
                 type=kind,
             ),
         )
-    except Invalid as exc:
+    except InvalidForm as exc:
         return _check_form_error(request, data, "maint", exc.field, str(exc))
     except ApiError as exc:
         return _check_form_error(request, data, "maint", "form", _api_message(exc)[0])
@@ -167,7 +173,7 @@ def test_notification(request: Request[Any, Any, Any], data: Form) -> Response[A
     entity, check = _value(data, "entity"), _value(data, "check")
     try:
         summary = limited_text(_value(data, "summary"), "summary") or "test notification"
-    except Invalid as exc:
+    except InvalidForm as exc:
         return _check_form_error(request, data, "test", exc.field, str(exc))
     ctx = ctx_of(request)
     if CheckStore(ctx.redis, ctx.keys).get(entity, check) is None:
@@ -223,7 +229,7 @@ def ack_incident(request: Request[Any, Any, Any], pk: FromPath[int], data: Form)
             until = time.time() + parse_duration(_value(data, "duration"))
             body["expiration"] = datetime.fromtimestamp(until, UTC).isoformat()
         post_ack.fn(request, pk=pk, body=msgspec.json.encode(body))
-    except Invalid as exc:
+    except InvalidForm as exc:
         return _incident_error(request, pk, data, "ack", exc.field, str(exc))
     except ApiError as exc:
         return _incident_error(request, pk, data, "ack", "form", _api_message(exc)[0])
@@ -242,10 +248,10 @@ def incident_event(request: Request[Any, Any, Any], pk: FromPath[int], data: For
     try:
         text = limited_text(_value(data, "description"), "description")
         if kind == "OTH" and not text:
-            raise Invalid("write a comment first", "description")
+            raise InvalidForm("write a comment first", "description")
         body = msgspec.json.encode({"type": kind, "description": text})
         post_event.fn(request, pk=pk, body=body)
-    except Invalid as exc:
+    except InvalidForm as exc:
         return _incident_error(request, pk, data, form, exc.field, str(exc))
     except ApiError as exc:
         return _incident_error(request, pk, data, form, "form", _api_message(exc)[0])

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromQuery
+from litestar.params import FromQuery
 
 from services.api.context import ctx_of
-from services.api.ui.plumbing import csrf_valid, render, see_other
+from services.api.ui.plumbing import Form, csrf_valid, render, see_other
 from shared.consumer import AMQP_ERRORS
 from shared.deadletters import (
     DeadLetter,
@@ -32,7 +31,6 @@ from shared.deadletters import (
 )
 from shared.masking import mask_document
 
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 SHOWN = 200
 NOTICES = {
     "requeued": "Requeued {n} dead letter(s) to the queues they came from.",

@@ -18,7 +18,7 @@ from litestar.params import FromQuery
 from services.api.context import ctx_of
 from services.api.ui.actions import CSRF_ERROR, Form
 from services.api.ui.plumbing import csrf_valid, render, see_other
-from services.api.ui.views import Invalid, parse_maintenance
+from services.api.ui.views import InvalidForm, parse_maintenance
 from shared.destinations import Allowlist
 from shared.directory import ValidationFailed, new_id
 from shared.feed_sync import contact_names, fetcher, sync_schedule
@@ -108,7 +108,7 @@ def add_override(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
         return fail("contact", "choose a contact")
     try:
         start, end = parse_maintenance(values.get("start", ""), "", now, values.get("duration", ""))
-    except Invalid as exc:
+    except InvalidForm as exc:
         return fail(exc.field, str(exc))
     o = Override(id=new_id(), contact_id=contact, start=start, end=end, created=now)
     try:

@@ -23,9 +23,9 @@ from services.api.ui.views import (
     overview,
     timeline,
 )
-from services.explain.preview import who_would_be_notified
 from shared.check_store import CheckStore
 from shared.delivery_log import read_delivery_log
+from shared.explain.preview import who_would_be_notified
 from shared.models import SERVICE_STATES, Notification
 from shared.records import from_hash
 

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import msgspec
@@ -19,7 +19,9 @@ import pika
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
+from litestar.enums import RequestEncodingType
 from litestar.handlers.base import BaseRouteHandler
+from litestar.params import Body
 from litestar.response import Redirect
 
 from services.api.auth import PRINCIPAL
@@ -34,6 +36,9 @@ from shared.people import Principal, allowed_roles
 from shared.records import from_hash
 
 log = logging.getLogger(__name__)
+
+# A dashboard form (POST, URL-encoded), as every form handler takes it.
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"

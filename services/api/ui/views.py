@@ -35,7 +35,7 @@ _DURATION = re.compile(
 MAX_DURATION_TEXT = 32
 
 
-class Invalid(ValueError):
+class InvalidForm(ValueError):
     """A form value that cannot be used; ``field`` names the input to show it next to."""
 
     def __init__(self, message: str, field: str) -> None:
@@ -82,11 +82,11 @@ def parse_duration(text: str, field_name: str = "duration") -> int:
     text = (text or "")[: MAX_DURATION_TEXT + 1]
     m = _DURATION.fullmatch(text.strip()) if len(text) <= MAX_DURATION_TEXT else None
     if m is None or not any(m.groups()):
-        raise Invalid("give a duration like 30m, 2h or 1d 12h", field_name)
+        raise InvalidForm("give a duration like 30m, 2h or 1d 12h", field_name)
     d, h, mi, s = (int(g or 0) for g in m.groups())
     total = d * 86400 + h * 3600 + mi * 60 + s
     if not 1 <= total <= MAX_DURATION_S:
-        raise Invalid("the duration must be between 1 second and 366 days", field_name)
+        raise InvalidForm("the duration must be between 1 second and 366 days", field_name)
     return total
 
 
@@ -95,7 +95,7 @@ def parse_utc(text: str, field_name: str) -> float:
     try:
         parsed = datetime.fromisoformat((text or "").strip())
     except ValueError:
-        raise Invalid("give a date and time (YYYY-MM-DD HH:MM, UTC)", field_name) from None
+        raise InvalidForm("give a date and time (YYYY-MM-DD HH:MM, UTC)", field_name) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
@@ -116,16 +116,16 @@ def parse_maintenance(start: str, end: str, now: float, duration: str = "") -> t
         field_name = "end"
         t1 = parse_utc(end, field_name)
     if t1 <= t0:
-        raise Invalid("the end must be after the start", field_name)
+        raise InvalidForm("the end must be after the start", field_name)
     if t1 <= now:
-        raise Invalid("the window is already over", field_name)
+        raise InvalidForm("the window is already over", field_name)
     return t0, t1
 
 
 def limited_text(text: str, field_name: str, limit: int = 1024) -> str:
     text = (text or "").strip()
     if len(text) > limit:
-        raise Invalid(f"at most {limit} characters", field_name)
+        raise InvalidForm(f"at most {limit} characters", field_name)
     return text
 
 

@@ -4,7 +4,7 @@ The check page shows it next to the check's state: the notifier's routing
 (:func:`shared.routing.selection.select`) for a problem at the check's
 current severity, with addresses redacted.  Intervals, rollups and the
 processor's delays are left out on purpose (they depend on history the page
-does not load); ``POST /simulate`` (:mod:`services.explain.simulate`) answers
+does not load); ``POST /simulate`` (:mod:`shared.explain.simulate`) answers
 with all of them.
 """
 

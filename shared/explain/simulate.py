@@ -8,12 +8,12 @@ gets it on which medium and why not for every other contact and medium.
 It runs the *same* pure cores as the workers and changes nothing:
 :func:`simulate` takes a check view + event + configuration index + a reader
 of notifier state and returns a :class:`DryRun`.  ``apply_event``
-(processor), ``select`` and ``expand`` (notifier) decide; ``shared.explain``
+(processor), ``select`` and ``expand`` (notifier) decide; ``packing.py``
 packs their verdicts exactly as the workers record them.  Calling the
 workers' own functions (rather than a copy of their rules) is why those
 functions live in ``shared/processing/`` and ``shared/routing/``
 (docs/architecture.md).
-The read-only Redis shell is :mod:`services.explain.dry_run`.
+The read-only Redis shell is :mod:`shared.explain.dry_run`.
 """
 
 from __future__ import annotations
@@ -25,13 +25,8 @@ from typing import Any
 
 import msgspec
 
-from shared.explain import (
-    EventRecord,
-    NotificationRecord,
-    Route,
-    event_record,
-    notification_record,
-)
+from shared.explain.packing import event_record, notification_record
+from shared.explain.records import EventRecord, NotificationRecord, Route
 from shared.formats.flapjack import decode_body
 from shared.models import CheckEvent, Notification
 from shared.processing.effects import CheckView

@@ -1,9 +1,9 @@
-"""Dry run, read-only shell: load what :func:`services.explain.simulate.simulate` needs.
+"""Dry run, read-only shell: load what :func:`shared.explain.simulate.simulate` needs.
 
 - :func:`dry_run` loads the check with the processor's own loader, the
   configuration snapshot and the notifier state with the notifier's own reader,
   :func:`shared.notifier_state_store.read_notifier_state` (reads only: no incident id is reserved; the id the next episode would get
-  is peeked), then calls :func:`~services.explain.simulate.simulate`.
+  is peeked), then calls :func:`~shared.explain.simulate.simulate`.
 - :func:`who_now` routes a hypothetical problem of a check's current state
   (skipping the processor's delays): "who is on the hook for this check now?".
 
@@ -16,9 +16,9 @@ import time
 import uuid
 from typing import Any
 
-from services.explain.simulate import DryRun, StateReader, route, simulate
 from shared.check_load import load
 from shared.directory import Directory
+from shared.explain.simulate import DryRun, StateReader, route, simulate
 from shared.keys import Keys, check_id
 from shared.models import CheckEvent, Notification, severity_of
 from shared.notifier_state_store import read_notifier_state
