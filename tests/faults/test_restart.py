@@ -72,6 +72,15 @@ def _healthy_gauges(base: int) -> list[float | None]:
     return out
 
 
+def _first_failure(log: Path, context: int = 40) -> str:
+    """The lines around the first worker exit or traceback: the tail alone often misses why."""
+    lines = log.read_text(errors="replace").splitlines()
+    for i, line in enumerate(lines):
+        if "Traceback" in line or "worker exited" in line:
+            return "first failure:\n" + "\n".join(lines[max(0, i - 5) : i + context])
+    return "no worker exit or traceback in the log"
+
+
 def _api_health(settings: Settings) -> int:
     try:
         return httpx.get(f"{settings.api_url}/health", timeout=5).status_code
@@ -107,7 +116,8 @@ def _run_with_outage(
             "API never recovered\n" + log.read_text(errors="replace")[-4000:]
         )
         assert wait_until(lambda: all(g == 1 for g in _healthy_gauges(base)), 60, 0.3), (
-            f"gauges {_healthy_gauges(base)}\n" + log.read_text(errors="replace")[-4000:]
+            f"gauges {_healthy_gauges(base)}\n{_first_failure(log)}\n"
+            + log.read_text(errors="replace")[-4000:]
         )
         for _ in publish(stream, settings.amqp_url, settings.namespace, 3000, 6000):
             pass

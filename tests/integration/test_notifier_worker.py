@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import msgspec
 import pytest
@@ -14,7 +14,7 @@ from services.notifier.store import NotifierStore, OutboxEntry
 from services.notifier.worker import NotifierMetrics, build_consumer, make_handler
 from shared.amqp import Names, Publisher, connect
 from shared.config import Settings
-from shared.consumer import Message
+from shared.consumer import BatchResult, Message
 from shared.directory import Directory
 from shared.keys import Keys
 from shared.models import (
@@ -309,16 +309,22 @@ def _msg(ref: NotificationRef) -> Message:
     )
 
 
+def _stored_handler(
+    settings: Settings, r: redis.Redis
+) -> tuple[Keys, NotifierStore, Callable[[Sequence[Message]], BatchResult]]:
+    """The two contacts of :func:`configure` (no interval) and a handler over its own store."""
+    configure(settings, r, interval=0)
+    keys = Keys(settings.namespace)
+    store = NotifierStore(r, keys, settings.notification_ttl_s)
+    metrics = NotifierMetrics(CollectorRegistry())
+    return keys, store, make_handler(store, Directory(r, keys), Names(settings.namespace), metrics)
+
+
 def test_published_deliveries_leave_the_outbox_with_the_next_commit(
     settings: Settings, r: redis.Redis
 ) -> None:
     """No round trip of its own per publish: the next batch's MULTI (or the idle sweep) clears it."""
-    configure(settings, r, interval=0)
-    keys = Keys(settings.namespace)
-    store = NotifierStore(r, keys, settings.notification_ttl_s)
-    handle = make_handler(
-        store, Directory(r, keys), Names(settings.namespace), NotifierMetrics(CollectorRegistry())
-    )
+    keys, store, handle = _stored_handler(settings, r)
     for nid in ("p1", "p2"):
         r.hset(keys.notification(nid), mapping=to_hash(notification(nid, check=nid)))
     first = handle([_msg(NotificationRef("p1"))])
@@ -341,12 +347,7 @@ def test_a_lone_notification_costs_four_redis_round_trips(
     At a few hundred pages a second each stage handles batches of one, so a
     round trip per batch is a fixed cost per page (docs/benchmarks.md).
     """
-    configure(settings, r, interval=0)
-    keys = Keys(settings.namespace)
-    store = NotifierStore(r, keys, settings.notification_ttl_s)
-    handle = make_handler(
-        store, Directory(r, keys), Names(settings.namespace), NotifierMetrics(CollectorRegistry())
-    )
+    keys, _store, handle = _stored_handler(settings, r)
     for nid in ("warm", "lone"):
         r.hset(keys.notification(nid), mapping=to_hash(notification(nid, check=nid)))
     warm = handle([_msg(NotificationRef("warm"))])  # loads the configuration index
