@@ -55,13 +55,29 @@ class Pipeline:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
 
 
+# What a module's pipeline runs unless it sets ``PIPELINE_UP_ARGS``: the workers
+# an event crosses to reach a webhook (and the scheduler, for escalations), one
+# processor.  Eleven processes starting at once on two shared cores took 20-50 s;
+# these six start in about half that.  Modules that need every worker (every
+# work queue consumed, other media, the supervisor) set ``PIPELINE_UP_ARGS = ()``.
+LEAN_UP_ARGS = (
+    "--workers",
+    "ingest,processor,notifier,scheduler,gateway:webhook,api",
+    "--processors",
+    "1",
+)
+
+
 @pytest.fixture(scope="module")
 def pipeline(
     services_up: None, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Pipeline]:
-    """``tocsin up`` for one test module; a module may add variables in ``PIPELINE_ENV``."""
+    """``tocsin up`` for one test module; a module may add variables in ``PIPELINE_ENV``
+    and choose the workers with ``PIPELINE_UP_ARGS`` (default ``LEAN_UP_ARGS``)."""
     with start_pipeline(
-        tmp_path_factory.mktemp("pipeline"), getattr(request.module, "PIPELINE_ENV", {})
+        tmp_path_factory.mktemp("pipeline"),
+        getattr(request.module, "PIPELINE_ENV", {}),
+        getattr(request.module, "PIPELINE_UP_ARGS", LEAN_UP_ARGS),
     ) as pipe:
         yield pipe
 

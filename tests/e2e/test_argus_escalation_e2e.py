@@ -6,7 +6,12 @@ system posts an incident to ``/api/v2/incidents/``; the profile's own
 destination gets the start, Kari and Ola are paged in turn, then the incident
 is acknowledged through the Argus API and step 3 stops with reason
 ``acknowledged`` (the incident's own ack, not a Tocsin check's).  A second
-incident is closed by its source after step 1 and stops with ``recovered``.
+incident, under a second profile whose policy waits 20 s after step 1, is
+closed by its source after step 1 and stops with ``recovered``.
+
+A stop is recorded when the next step comes due, so the test waits out those
+waits; at 20 s they are far longer than an ack or a close takes to land even
+on a loaded box, so the test runs with the others, not alone.
 """
 
 from __future__ import annotations
@@ -28,6 +33,18 @@ pytestmark = pytest.mark.e2e
 def _created(resp: httpx.Response) -> Any:
     assert resp.status_code == 201, resp.text
     return resp.json()
+
+
+def _pages_of(rx: Receiver, checks: set[str], timeout: float = 30) -> dict[str, dict[str, Any]]:
+    """The first page ``rx`` gets for each of ``checks``, by check (arrival order is free)."""
+    got: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout
+    while len(got) < len(checks) and (left := deadline - time.monotonic()) > 0:
+        item = rx.wait_for(lambda d: d["check"] in checks - set(got), left)
+        if item is None:
+            break
+        got[item["check"]] = item
+    return got
 
 
 def _profile(api: httpx.Client, tag: str, url: str, policy: str) -> int:
@@ -62,13 +79,13 @@ def _profile(api: httpx.Client, tag: str, url: str, policy: str) -> int:
     return int(_created(api.post("/api/v2/notificationprofiles/", json=body))["pk"])
 
 
-@pytest.mark.serial  # the ack must land within step 2's wait: run alone (docs/testing.md)
 def test_an_argus_incident_escalates_through_a_profile_until_acked(
     pipeline: Pipeline,  # noqa: F811
 ) -> None:
     tag = uuid.uuid4().hex[:6]
     with (
         Receiver() as ops_rx,
+        Receiver() as slow_ops_rx,
         Receiver() as kari_rx,
         Receiver() as ola_rx,
         Receiver() as lead_rx,
@@ -84,13 +101,26 @@ def test_an_argus_incident_escalates_through_a_profile_until_acked(
                     "name": f"argus {tag}",
                     "steps": [
                         {"targets": [{"contact": kari}], "wait_s": 3},
-                        {"targets": [{"contact": ola}], "wait_s": 10},
+                        {"targets": [{"contact": ola}], "wait_s": 20},
                         {"targets": [{"contact": lead}], "wait_s": 60},
                     ],
                 },
             )
         )["id"]
         _profile(api, tag, ops_rx.url, policy)
+        slow = _created(
+            api.post(
+                "/escalation-policies",
+                json={
+                    "name": f"argus slow {tag}",
+                    "steps": [
+                        {"targets": [{"contact": kari}], "wait_s": 20},
+                        {"targets": [{"contact": ola}], "wait_s": 60},
+                    ],
+                },
+            )
+        )["id"]
+        _profile(api, f"{tag}-slow", slow_ops_rx.url, slow)
         source = _created(
             api.post("/api/v2/incidents/sources/", json={"name": f"nav-{tag}", "type": "nav"})
         )
@@ -100,34 +130,26 @@ def test_an_argus_incident_escalates_through_a_profile_until_acked(
             timeout=10,
         )
 
-        def post_incident(sid: str) -> int:
+        def post_incident(sid: str, run: str) -> int:
             body = {
                 "start_time": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
                 "end_time": "infinity",
                 "source_incident_id": sid,
                 "description": f"{sid} down",
                 "level": 2,
-                "tags": [{"tag": f"run={tag}"}],
+                "tags": [{"tag": f"run={run}"}],
             }
             return int(_created(nav.post("/incidents/", json=body))["pk"])
 
-        acked_pk = post_incident(f"port-{tag}")
-        start = ops_rx.wait_for(lambda d: d["check"] == f"port-{tag}", 30)
+        # Both incidents at once, so the two policies' waits run side by side.
+        port, link = f"port-{tag}", f"link-{tag}"
+        acked_pk = post_incident(port, tag)
+        closed_pk = post_incident(link, f"{tag}-slow")
+        start = ops_rx.wait_for(lambda d: d["check"] == port, 30)
         assert start is not None, pipeline.log_tail()
-        first = kari_rx.wait_for(lambda d: d["check"] == f"port-{tag}", 30)
-        assert first is not None, pipeline.log_tail()
-        second = ola_rx.wait_for(lambda d: d["check"] == f"port-{tag}", 30)
-        assert second is not None, pipeline.log_tail()
-        ack = api.post(f"/api/v2/incidents/{acked_pk}/acks/", json={"description": "on it"})
-        assert ack.status_code == 201, ack.text
-        acked = _timeline_until(
-            api, f"nav-{tag}", f"port-{tag}", lambda es: any(e["outcome"] == "stopped" for e in es)
-        )
-        late = lead_rx.wait_for(lambda d: d["check"] == f"port-{tag}", 1)
-
-        closed_pk = post_incident(f"link-{tag}")
-        paged = kari_rx.wait_for(lambda d: d["check"] == f"link-{tag}", 30)
-        assert paged is not None, pipeline.log_tail()
+        kari_pages = _pages_of(kari_rx, {port, link})
+        assert set(kari_pages) == {port, link}, pipeline.log_tail()
+        first, paged = kari_pages[port], kari_pages[link]
         end = nav.post(
             f"/incidents/{closed_pk}/events/",
             json={
@@ -137,9 +159,17 @@ def test_an_argus_incident_escalates_through_a_profile_until_acked(
             },
         )
         assert end.status_code == 201, end.text
+        second = ola_rx.wait_for(lambda d: d["check"] == port, 30)
+        assert second is not None, pipeline.log_tail()
+        ack = api.post(f"/api/v2/incidents/{acked_pk}/acks/", json={"description": "on it"})
+        assert ack.status_code == 201, ack.text
         ended = _timeline_until(
-            api, f"nav-{tag}", f"link-{tag}", lambda es: any(e["outcome"] == "stopped" for e in es)
+            api, f"nav-{tag}", link, lambda es: any(e["outcome"] == "stopped" for e in es)
         )
+        acked = _timeline_until(
+            api, f"nav-{tag}", port, lambda es: any(e["outcome"] == "stopped" for e in es)
+        )
+        late = lead_rx.wait_for(lambda d: d["check"] == port, 1)
         nav.close()
         for cid in (kari, ola, lead):
             api.delete(f"/contacts/{cid}")
@@ -155,6 +185,7 @@ def test_an_argus_incident_escalates_through_a_profile_until_acked(
     ]
     assert acked[2]["reason"] == "acknowledged"
     assert late is None, "step 3 paged the lead after the incident was acknowledged"
+    assert paged["escalation"] == {"policy_id": slow, "step": 1}
     assert [(e["step"], e["outcome"], e.get("reason", "")) for e in ended] == [
         (1, "paged", ""),
         (2, "stopped", "recovered"),

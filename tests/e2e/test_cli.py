@@ -14,6 +14,9 @@ from tests.e2e.conftest import Pipeline
 
 pytestmark = pytest.mark.e2e
 
+# Every worker: what `tocsin up` prints for the whole pipeline is under test.
+PIPELINE_UP_ARGS: tuple[str, ...] = ()
+
 
 def test_configure_with_the_cli_then_page_and_ack(pipeline: Pipeline) -> None:
     with Receiver() as receiver:

@@ -16,6 +16,9 @@ from tests.e2e.conftest import Pipeline
 
 pytestmark = pytest.mark.e2e
 
+# Every worker: the test reads a consumer on every work queue and kills one.
+PIPELINE_UP_ARGS: tuple[str, ...] = ()
+
 
 def _configure(api: httpx.Client, url: str, name: str) -> str:
     contact = api.post("/contacts", json={"name": name}).json()

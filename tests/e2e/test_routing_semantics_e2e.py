@@ -24,6 +24,14 @@ from tests.e2e.conftest import Pipeline, pipeline  # noqa: F401  (module-scoped 
 
 pytestmark = pytest.mark.e2e
 
+# Slack is one of the media routed to.
+PIPELINE_UP_ARGS = (
+    "--workers",
+    "ingest,processor,notifier,scheduler,gateway:webhook,gateway:slack,api",
+    "--processors",
+    "1",
+)
+
 
 def _event(api: httpx.Client, entity: str, check: str, state: str, **extra: Any) -> None:
     body = {

@@ -56,10 +56,11 @@ def test_incident_listing() -> None:
 def test_soak() -> None:
     rc, out = run(
         "benchmarks.soak",
-        *("--minutes", "0.5", "--window", "10", "--sample", "5", "--rate", "50"),
+        # 15 s of sending (the harness's shape, not a soak: benchmarks/soak.py runs 20 min).
+        *("--minutes", "0.25", "--window", "6", "--sample", "3", "--rate", "50"),
         *("--checks", "100", "--retain", "10", "--sweep", "1"),
     )
-    assert out["events_sent"] >= 1400
+    assert out["events_sent"] >= 700
     assert out["checks"]["all_delivered"], out
     assert out["received"] >= out["deliveries"] > 0
     assert rc == (0 if out["ok"] else 1)
