@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from shared.models import TimeRecurrence
@@ -149,15 +150,22 @@ INSTANTS = st.floats(min_value=at("2025-01-01T00:00"), max_value=at("2028-01-01T
 
 @settings(max_examples=200, deadline=None)
 @given(layer=LAYERS, tz=ZONES, t=INSTANTS)
+@example(  # half a second before a hand-off (found by hypothesis, 2026-12-03)
+    layer=Layer(members=("a", "b"), shift_hours=24, handoff="2026-12-01T00:00"),
+    tz="UTC",
+    t=at("2026-12-03T00:00", ZoneInfo("UTC")) - 0.5,
+)
 def test_single_gapless_layer_has_exactly_one_member_at_any_instant(
     layer: Layer, tz: str, t: float
 ) -> None:
     s = sched(layer, tz=tz)
     who = on_call(s, t)
     assert who is not None and who in layer.members
-    # exactly one shift holds t: its hand-offs bracket t
+    # exactly one shift holds t: its hand-offs bracket t; a second one starts
+    # only if a hand-off falls inside the next second
     shifts = timeline(s, t, t + 1)
-    assert len(shifts) == 1 and shifts[0].contact_id == who
+    assert shifts[0].start == t and shifts[0].contact_id == who
+    assert len(shifts) == 1 or (len(shifts) == 2 and t < shifts[1].start < t + 1)
 
 
 @settings(max_examples=150, deadline=None)
@@ -227,5 +235,20 @@ def test_the_timeline_agrees_with_on_call_inside_every_shift(
     shifts = timeline(s, start, start + length)
     assert shifts[0].start == start and shifts[-1].end == start + length
     for sh in shifts:
-        for t in (sh.start, (sh.start + sh.end) / 2, sh.end - 0.001):
+        # Only instants inside [start, end): a shift that starts a fraction of a
+        # microsecond before a hand-off has no float between its ends, and
+        # ``end - 0.001`` would fall before it (a real example, 2026-12-03).
+        inside = {sh.start, (sh.start + sh.end) / 2, sh.end - 0.001}
+        for t in sorted(t for t in inside if sh.start <= t < sh.end):
             assert on_call(s, t) == sh.contact_id, (sh, t)
+
+
+def test_a_timeline_starting_just_before_a_hand_off_has_a_sub_microsecond_first_shift() -> None:
+    """The float just below a hand-off starts a shift of its own, for the one going off."""
+    layer = Layer(members=("a", "b"), shift_hours=24, handoff="2026-12-01T00:00")
+    s = sched(layer, tz="UTC")
+    handoff = at("2026-12-03T00:00", ZoneInfo("UTC"))
+    start = math.nextafter(handoff, 0.0)
+    first, second = timeline(s, start, handoff + 3600)
+    assert (first.start, first.end, first.contact_id) == (start, handoff, "b")
+    assert (second.start, second.contact_id) == (handoff, "a")
