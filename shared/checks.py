@@ -49,6 +49,7 @@ class CheckRecord(msgspec.Struct, frozen=True, kw_only=True):
     problem_times: dict[str, float] = msgspec.field(default_factory=dict)
     last_notification_type: str | None = None
     last_notification_time: float | None = None
+    last_notification_id: str | None = None
     notification_count: int = 0
     # The current history record's counters (so it is rewritten without a read).
     state_count: int = 0

@@ -200,6 +200,10 @@ class Notification(msgspec.Struct, frozen=True, kw_only=True):
     escalation_policy_id: str = ""
     escalation_step: int = 0
     escalation_contacts: tuple[str, ...] = ()
+    # The check's notification before this one (the processor links them), so a
+    # notifier that gets this one first expands that one first: with several
+    # notifiers, a recovery must not overtake its problem (docs/scaling.md).
+    previous_id: str = ""
 
 
 class NotificationRef(msgspec.Struct, frozen=True):

@@ -69,6 +69,35 @@ def triage(
     return out
 
 
+def unexpanded_predecessors(todo: Sequence[Notification]) -> list[str]:
+    """Ids of the notifications ``todo`` follows that are not in ``todo`` themselves."""
+    ids = {n.id for n in todo}
+    return list(
+        dict.fromkeys(n.previous_id for n in todo if n.previous_id and n.previous_id not in ids)
+    )
+
+
+def with_predecessors(
+    todo: Sequence[Notification], earlier: Mapping[str, Notification]
+) -> list[Notification]:
+    """``todo`` with each notification of ``earlier`` just before the first one that follows it.
+
+    A check's recovery handled by this notifier while its problem waits
+    elsewhere (another notifier's window, an outbox republish) would find no
+    problem in its episode and be dropped; expanding the problem first keeps
+    the check's order.  The problem's own ref is skipped later as expanded.
+    """
+    out: list[Notification] = []
+    placed: set[str] = set()
+    for n in todo:
+        before = earlier.get(n.previous_id)
+        if before is not None and before.id not in placed:
+            out.append(before)
+            placed.add(before.id)
+        out.append(n)
+    return out
+
+
 def expand_all(
     index: Index, state: NotifierState, plans: Sequence[tuple[Notification, Selection]]
 ) -> list[Expansion]:

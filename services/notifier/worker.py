@@ -22,7 +22,14 @@ import msgspec
 import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from services.notifier.batch import escalations_to_start, expand_all, explain_records, triage
+from services.notifier.batch import (
+    escalations_to_start,
+    expand_all,
+    explain_records,
+    triage,
+    unexpanded_predecessors,
+    with_predecessors,
+)
 from services.notifier.store import NotifierStore
 from shared.amqp import Names, OutMessage
 from shared.config import Settings
@@ -42,6 +49,9 @@ STAGE = "notifier"
 # Outbox entries younger than this may belong to a batch still being published (by any worker).
 OUTBOX_GRACE_S = 15.0
 SWEEP_EVERY_S = 5.0
+# Rounds of pulling a check's earlier, unexpanded notifications into a batch (a chain
+# longer than this goes on in order of arrival).
+PREDECESSOR_ROUNDS = 4
 
 
 class NotifierMetrics:
@@ -192,22 +202,41 @@ def expand_batch(
     result.rejected.extend(triaged.rejected)
     if not triaged.todo:
         return result
-    with store.transaction() as tx:
-        plans = [(n, select(index, n)) for n in triaged.todo]
-        ids = [n.id for n in triaged.todo]
-        store.watch(tx, state_query(plans), ids)
-        # At most one delivery per target and notification: their seqs come with the read.
-        bound = sum(len(sel.targets) + len(sel.direct) for _, sel in plans)
-        state, done = store.read_watched(state_query(plans), ids, bound)
-        if done:  # another notifier expanded some of them since read_batch
-            plans = [(n, sel) for n, sel in plans if n.id not in done]
-        outcomes = expand_all(index, state, plans)
-        explain = explain_records(index, outcomes) if store.explain_max > 0 else {}
-        deliveries = (
-            store.commit(outcomes, explain, escalations_to_start(plans), pipe=tx)
-            if outcomes
-            else []
-        )
+    todo = triaged.todo
+    for attempt in range(PREDECESSOR_ROUNDS + 1):
+        with store.transaction() as tx:
+            plans = [(n, select(index, n)) for n in todo]
+            ids = [n.id for n in todo]
+            store.watch(tx, state_query(plans), ids)
+            # At most one delivery per target and notification: their seqs come with the read.
+            bound = sum(len(sel.targets) + len(sel.direct) for _, sel in plans)
+            earlier = unexpanded_predecessors(todo)
+            state, done = store.read_watched(state_query(plans), [*ids, *earlier], bound)
+            waiting = [nid for nid in earlier if nid not in done]
+            if waiting and attempt < PREDECESSOR_ROUNDS:
+                found = store.read_batch(waiting)
+                pulled = {
+                    nid: n
+                    for nid, n in found.notifications.items()
+                    if n is not None and nid not in found.done
+                }
+                if pulled:
+                    log.info(
+                        "expanding earlier notifications of the checks first",
+                        extra={"stage": STAGE, "notification_ids": sorted(pulled)},
+                    )
+                    todo = with_predecessors(todo, pulled)
+                    continue
+            if done:  # another notifier expanded some of them since read_batch
+                plans = [(n, sel) for n, sel in plans if n.id not in done]
+            outcomes = expand_all(index, state, plans)
+            explain = explain_records(index, outcomes) if store.explain_max > 0 else {}
+            deliveries = (
+                store.commit(outcomes, explain, escalations_to_start(plans), pipe=tx)
+                if outcomes
+                else []
+            )
+        break
     _count(outcomes, metrics)
     result.outputs.extend(delivery_messages(names, deliveries))
     if deliveries:

@@ -20,6 +20,8 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+
 from shared.checks import CheckRecord, Maintenance, StateRecord
 from shared.explain.packing import event_record, routine
 from shared.explain.records import ENCODER as EXPLAIN_ENCODER
@@ -136,6 +138,26 @@ class Applied:
     ids_short: int = 0
 
 
+def linked(before: CheckRecord | None, res: Result) -> Result:
+    """``res`` with its notification naming the check's previous one, and the record this one.
+
+    A notifier that gets a recovery before its problem (several notifiers,
+    or a problem republished late from an outbox) expands the problem first.
+    """
+    n, rec = res.notification, res.view.record
+    if n is None or rec is None:
+        return res
+    previous = before.last_notification_id if before is not None else None
+    return msgspec.structs.replace(
+        res,
+        notification=msgspec.structs.replace(n, previous_id=previous or ""),
+        view=msgspec.structs.replace(
+            res.view, record=msgspec.structs.replace(rec, last_notification_id=n.id)
+        ),
+        changed=True,
+    )
+
+
 def apply_batch(
     views: Mapping[str, CheckView],
     fresh: Sequence[Fresh],
@@ -154,7 +176,7 @@ def apply_batch(
             # to count every shortfall; the shell reserves that many and applies again.
             out.ids_short += 1
             ids.append(STAND_IN_ID)
-        res = apply_event(current[cid], ev, ids[0] if ids else None)
+        res = linked(rec, apply_event(current[cid], ev, ids[0] if ids else None))
         if res.used_incident_id:
             ids.pop(0)
         current[cid] = res.view

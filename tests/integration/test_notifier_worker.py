@@ -370,3 +370,29 @@ def test_a_lone_notification_costs_four_redis_round_trips(
     assert sent == 4, sent
     seqs = [d.seq for o in result.outputs for d in decode_deliveries(o.body)]
     assert all(s > 0 for s in seqs) and len(set(seqs)) == 2
+
+
+def test_a_recovery_arriving_first_pulls_its_problem_in_ahead_of_it(
+    settings: Settings, r: redis.Redis
+) -> None:
+    """Two notifiers, or a problem republished late from an outbox: the check's order holds."""
+    keys, _store, handle = _stored_handler(settings, r)
+    problem = notification("pr1", check="pc")
+    recovery = msgspec.structs.replace(
+        notification("rc1", ntype="recovery", t=60, check="pc", state="ok"), previous_id="pr1"
+    )
+    for n in (problem, recovery):
+        r.hset(keys.notification(n.id), mapping=to_hash(n))
+    first = handle([_msg(NotificationRef("rc1"))])  # the problem's ref has not come yet
+    got = [(d.type, d.contact.id) for o in first.outputs for d in decode_deliveries(o.body)]
+    assert sorted(got) == [
+        ("problem", "alice"),
+        ("problem", "bob"),
+        ("recovery", "alice"),
+        ("recovery", "bob"),
+    ]
+    seqs = {d.type: d.seq for o in first.outputs for d in decode_deliveries(o.body)}
+    assert seqs["problem"] < seqs["recovery"]
+    assert r.exists(keys.notified("pr1")) and r.exists(keys.notified("rc1"))
+    late = handle([_msg(NotificationRef("pr1"))])  # its own ref, later: already expanded
+    assert late.outputs == [] and late.rejected == []

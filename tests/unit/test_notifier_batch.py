@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from services.notifier.batch import expand_all, explain_records, triage
+import msgspec
+
+from services.notifier.batch import (
+    expand_all,
+    explain_records,
+    triage,
+    unexpanded_predecessors,
+    with_predecessors,
+)
 from shared.directory import DirectorySnapshot
 from shared.routing.notifier_state import NotifierState
 from shared.routing.selection import compile_index, select
@@ -43,3 +51,35 @@ def test_expand_all_lets_a_later_notification_see_an_earlier_ones_block() -> Non
     assert [d.code for d in expansions[1].decisions] == ["interval"]
     records = explain_records(index, expansions)
     assert list(records) == [first.check_id] and len(records[first.check_id]) == 2
+
+
+def test_a_checks_earlier_notification_goes_just_before_the_first_that_follows_it() -> None:
+    problem = note("problem", "c1", "critical")
+    recovery = msgspec.structs.replace(note("recovery", "c1", "ok", 60), previous_id=problem.id)
+    other = note("problem", "c2", "warning")
+    again = msgspec.structs.replace(note("problem", "c1", "critical", 120), previous_id=recovery.id)
+    todo = [other, recovery, again]
+    assert unexpanded_predecessors(todo) == [problem.id]  # the recovery is in the batch
+    ordered = with_predecessors(todo, {problem.id: problem})
+    assert [n.id for n in ordered] == [other.id, problem.id, recovery.id, again.id]
+    # Nothing found (expired, or expanded meanwhile): the batch stays as it is.
+    assert with_predecessors(todo, {}) == todo
+
+
+def test_expanding_a_pulled_problem_first_lets_its_recovery_through() -> None:
+    """Without the problem first the recovery finds no problem in the episode and is dropped."""
+    idx = compile_index(
+        DirectorySnapshot(
+            version=1,
+            contacts={c.id: c for c in A},
+            media={m.id: m for m in M1},
+            rules={"r1": rule("r1")},
+        )
+    )
+    problem = note("problem", "c1", "critical")
+    recovery = msgspec.structs.replace(note("recovery", "c1", "ok", 60), previous_id=problem.id)
+    alone = expand_all(idx, NotifierState(), [(recovery, select(idx, recovery))])
+    assert [d.type for o in alone for d in o.deliveries] == []
+    todo = with_predecessors([recovery], {problem.id: problem})
+    both = expand_all(idx, NotifierState(), [(n, select(idx, n)) for n in todo])
+    assert [d.type for o in both for d in o.deliveries] == ["problem", "recovery"]

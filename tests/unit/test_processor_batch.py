@@ -71,3 +71,22 @@ def test_routine_ok_events_get_no_explain_record() -> None:
     failing = ev(20, "critical")
     res = apply_event(second.view, failing, 1)
     assert explain_record("ok", failing, res) is not None
+
+
+def test_each_notification_names_the_checks_previous_one_across_batches() -> None:
+    """The notifier uses the link to expand a problem before its recovery (docs/scaling.md)."""
+    first, _ = fresh_events(
+        [(0, ev(0, "critical", id="p", initial_failure_delay=0)), (0, ev(60, "ok", id="r"))],
+        set(),
+    )
+    one = apply_batch({CID: CheckView(id=CID)}, first, [1], record_decisions=False)
+    problem, recovery = (n for _, n in one.pending.notifications)
+    assert (problem.type, problem.previous_id) == ("problem", "")
+    assert (recovery.type, recovery.previous_id) == ("recovery", problem.id)
+    record = one.pending.records[CID]
+    assert record.last_notification_id == recovery.id
+    # The next batch starts from the stored record.
+    later, _ = fresh_events([(0, ev(120, "critical", id="p2", initial_failure_delay=0))], set())
+    two = apply_batch({CID: CheckView(id=CID, record=record)}, later, [2], record_decisions=False)
+    ((_, again),) = two.pending.notifications
+    assert again.previous_id == recovery.id
