@@ -158,6 +158,25 @@ def linked(before: CheckRecord | None, res: Result) -> Result:
     )
 
 
+def reused_incident_ids(
+    reserved: Sequence[int],
+    notifications: Sequence[tuple[int, Notification]],
+    stored: Mapping[str, str],
+) -> list[int]:
+    """``reserved`` with each id a stored notification names instead put back in its place.
+
+    A redelivered batch applied to the same state opens its episodes in the
+    same order, so giving it the ids the first attempt used (read from the
+    notifications that attempt stored) yields the same incidents.
+    """
+    swap: dict[str, str] = {}
+    for _, n in notifications:
+        before = stored.get(n.id)
+        if before and n.episode_id and before != n.episode_id and before.isdigit():
+            swap[n.episode_id] = before
+    return [int(swap.get(str(i), i)) for i in reserved]
+
+
 def apply_batch(
     views: Mapping[str, CheckView],
     fresh: Sequence[Fresh],

@@ -42,6 +42,14 @@ def reserve_incident_ids(r: redis.Redis, keys: Keys, n: int) -> list[int]:
     return list(range(last - n + 1, last + 1))
 
 
+def stored_episode_ids(r: redis.Redis, keys: Keys, ids: Sequence[str]) -> dict[str, str]:
+    """The ``episode_id`` of each of these notifications already stored (one round trip)."""
+    pipe = r.pipeline(transaction=False)
+    for nid in ids:
+        pipe.hget(keys.notification(nid), "episode_id")
+    return {nid: ep for nid, ep in zip(ids, pipe.execute(), strict=True) if ep}
+
+
 def _trim_by_count(rec: CheckRecord, max_states: int) -> tuple[CheckRecord, list[int]]:
     """History records beyond ``max_states`` (by sequence), never the current one."""
     upto = max(rec.trimmed_seq, rec.max_seq - max_states)

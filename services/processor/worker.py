@@ -22,7 +22,13 @@ import redis
 from prometheus_client import CollectorRegistry, Counter
 
 from services.processor import store
-from services.processor.batch import apply_batch, fresh_events, incident_ids_needed, load_query
+from services.processor.batch import (
+    apply_batch,
+    fresh_events,
+    incident_ids_needed,
+    load_query,
+    reused_incident_ids,
+)
 from services.processor.retention import make_retention_hook
 from shared import check_load, incident_index
 from shared.amqp import Names, OutMessage
@@ -154,6 +160,17 @@ def make_handler(
         while applied.ids_short:
             incident_ids += store.reserve_incident_ids(r, keys, applied.ids_short)
             applied = apply_batch(loaded.views, fresh, incident_ids, record_decisions)
+        if any(msg.redelivered for msg in batch) and applied.pending.notifications:
+            # A crash between the steps of a cluster write can leave this batch's
+            # notifications stored (and maybe expanded) under the incident ids the
+            # crashed attempt reserved: apply again with those, so the check's
+            # recovery later names the episode its problem went out in.
+            ids = [n.id for _, n in applied.pending.notifications]
+            stored = store.stored_episode_ids(r, keys, ids)
+            reused = reused_incident_ids(incident_ids, applied.pending.notifications, stored)
+            if reused != incident_ids:
+                incident_ids = reused
+                applied = apply_batch(loaded.views, fresh, incident_ids, record_decisions)
         pending = applied.pending
 
         for (kind, state), count in applied.events.items():

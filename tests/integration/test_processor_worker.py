@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 
@@ -296,3 +297,31 @@ def test_published_refs_leave_the_outbox_with_the_next_write_or_the_sweep(
     sweep(NoRepublish())  # type: ignore[arg-type]
     assert outbox() == set()
     assert metrics.republished._value.get() == 0
+
+
+def test_a_batch_redelivered_after_a_partial_write_keeps_the_incident_its_problem_named(
+    settings: Settings, handler
+) -> None:  # type: ignore[no-untyped-def]
+    """On a Redis Cluster the write has steps; a crash after the first leaves notifications only.
+
+    Simulated here: the notification stays, the check record and the
+    processed-event ids are removed, and the batch comes back redelivered.
+    Without reusing the id, the retry opened incident N+1 while the problem
+    already sent named N, and the recovery later found nothing sent in its
+    episode (tests/faults/test_replica_kill_cluster.py).
+    """
+    r = connect_redis(settings)
+    keys = Keys(settings.namespace)
+    msg = message(settings, [ev("pw", "disk", 0, "critical", initial_failure_delay=0)])
+    first = handler([msg])
+    (ref,) = first.outputs
+    stored = from_hash(Notification, r.hgetall(keys.notification(ref.message_id)))
+    cid = check_id("pw", "disk")
+    r.delete(keys.check(cid), *(keys.processed_events(k) for k in range(settings.partitions)))
+    again = handler([dataclasses.replace(msg, redelivered=True)])
+    (ref2,) = again.outputs
+    assert ref2.message_id == ref.message_id
+    rewritten = from_hash(Notification, r.hgetall(keys.notification(ref.message_id)))
+    assert rewritten.episode_id == stored.episode_id is not None
+    detail = CheckStore(r, keys).get("pw", "disk")
+    assert detail is not None and detail.incident_id == stored.episode_id

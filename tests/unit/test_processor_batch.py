@@ -10,6 +10,7 @@ from services.processor.batch import (
     fresh_events,
     incident_ids_needed,
     load_query,
+    reused_incident_ids,
 )
 from shared.keys import check_id
 from shared.processing.effects import CheckView
@@ -90,3 +91,18 @@ def test_each_notification_names_the_checks_previous_one_across_batches() -> Non
     two = apply_batch({CID: CheckView(id=CID, record=record)}, later, [2], record_decisions=False)
     ((_, again),) = two.pending.notifications
     assert again.previous_id == recovery.id
+
+
+def test_a_redelivered_batch_gets_back_the_incident_ids_its_stored_notifications_name() -> None:
+    fresh, _ = fresh_events([(0, ev(0, "critical", id="p", initial_failure_delay=0))], set())
+    first = apply_batch({CID: CheckView(id=CID)}, fresh, [7], record_decisions=False)
+    ((_, problem),) = first.pending.notifications
+    assert problem.episode_id == "7"
+    # The crashed attempt stored the notification under 7; the retry reserved 9.
+    again = apply_batch({CID: CheckView(id=CID)}, fresh, [9], record_decisions=False)
+    reused = reused_incident_ids([9], again.pending.notifications, {problem.id: "7"})
+    assert reused == [7]
+    assert reused_incident_ids([9], again.pending.notifications, {}) == [9]  # nothing stored
+    redo = apply_batch({CID: CheckView(id=CID)}, fresh, reused, record_decisions=False)
+    assert [n.episode_id for _, n in redo.pending.notifications] == ["7"]
+    assert [i.id for i in redo.pending.incidents][:1] == ["7"]
