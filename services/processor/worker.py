@@ -169,6 +169,10 @@ def make_handler(
             stored = store.stored_episode_ids(r, keys, ids)
             reused = reused_incident_ids(incident_ids, applied.pending.notifications, stored)
             if reused != incident_ids:
+                log.info(
+                    "redelivered batch reuses the incident ids its stored notifications name",
+                    extra={"reserved": incident_ids, "reused": reused},
+                )
                 incident_ids = reused
                 applied = apply_batch(loaded.views, fresh, incident_ids, record_decisions)
         pending = applied.pending

@@ -87,6 +87,8 @@ def test_kill_minus_nine_workers_under_load_delivers_every_page_exactly_once(
         fault_env(settings),
         "ingest,processor,notifier,gateway:webhook",
         log,
+        # e.g. "notifier=2,gateway:webhook=2": the same kills with replicas (docs/scaling.md)
+        replicas=os.environ.get("TOCSIN_FAULT_REPLICAS", ""),
     )
     kills: list[str] = []
     gateway_kills: list[float] = []
