@@ -82,9 +82,9 @@ def write(
     since taken; they leave the outbox in the same MULTI, which saves the
     round trip a separate clear after every publish would cost.
     """
-    if published and is_cluster(r):
-        clear_outbox(r, keys, published)
     if is_cluster(r):
+        if published:
+            clear_outbox(r, keys, published)
         _write_cluster(
             r,
             keys,
@@ -124,9 +124,7 @@ def write(
             pipe.zadd(keys.processed_events(partition), ids)
             pipe.zremrangebyrank(keys.processed_events(partition), 0, -PROCESSED_WINDOW - 1)
     queue_records(pipe, keys, pending.explain, explain_max_records, explain_ttl_s)
-    for p, sent in (published or {}).items():
-        if sent:
-            pipe.hdel(keys.outbox(p), *sent)
+    _queue_outbox_clear(pipe, keys, published or {})
     if len(pipe):
         pipe.execute()
 
@@ -392,8 +390,14 @@ def outbox_entries(r: redis.Redis, keys: Keys, partitions: Iterable[int]) -> dic
 def clear_outbox(r: redis.Redis, keys: Keys, entries: Mapping[int, Sequence[str]]) -> None:
     """Forget published notification ids."""
     pipe = r.pipeline(transaction=False)
+    _queue_outbox_clear(pipe, keys, entries)
+    if len(pipe):
+        pipe.execute()
+
+
+def _queue_outbox_clear(
+    pipe: redis.client.Pipeline, keys: Keys, entries: Mapping[int, Sequence[str]]
+) -> None:
     for p, ids in entries.items():
         if ids:
             pipe.hdel(keys.outbox(p), *ids)
-    if len(pipe):
-        pipe.execute()
