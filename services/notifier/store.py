@@ -64,6 +64,9 @@ class OutboxEntry(msgspec.Struct, frozen=True):
 
 OUTBOX_DECODER = msgspec.json.Decoder(OutboxEntry)
 
+# (first, count) of delivery seqs reserved for one batch.
+SeqBlock = tuple[int, int]
+
 
 class BatchInput(msgspec.Struct, frozen=True):
     notifications: dict[str, Notification | None]  # None: hash missing (expired or never written)
@@ -94,8 +97,6 @@ class NotifierStore:
         # in the next commit's MULTI (or at :meth:`clear_published`), not in a round trip
         # of their own after every publish.
         self._published: list[str] = []
-        # (first, count) of the seqs the last read_watched reserved, for the commit after it.
-        self._seqs: tuple[int, int] | None = None
 
     def read_batch(self, ids: Sequence[str]) -> BatchInput:
         """Notification hashes, ``notified`` markers and the config version in one round trip."""
@@ -147,21 +148,20 @@ class NotifierStore:
         With rollups, the current record of each check in them too (two more
         round trips): a check counts toward a rollup only while it still alerts.
         """
-        return self.read_watched(q, ())[0]
+        return read_notifier_state(self.r, self.k, q)[0]
 
     def read_watched(
         self, q: StateQuery, notification_ids: Sequence[str], reserve_seqs: int = 0
-    ) -> tuple[NotifierState, frozenset[str]]:
+    ) -> tuple[NotifierState, frozenset[str], SeqBlock | None]:
         """:meth:`read_state`, and which notifications are expanded by now, in one round trip.
 
         ``reserve_seqs``: an upper bound of the deliveries the batch will
         produce; their ``seq`` numbers are reserved in the same round trip
-        and :meth:`sequence` uses them (seqs need only increase, so unused
-        ones are no gap anyone waits for).
+        (the third item, for :meth:`commit`; seqs need only increase, so
+        unused ones are no gap anyone waits for).
         """
         state, done, first = read_notifier_state(self.r, self.k, q, notification_ids, reserve_seqs)
-        self._seqs = (first, reserve_seqs) if first is not None else None
-        return state, done
+        return state, done, (first, reserve_seqs) if first is not None else None
 
     def commit(
         self,
@@ -169,6 +169,7 @@ class NotifierStore:
         explain: Mapping[str, Sequence[bytes]] | None = None,
         escalations: Sequence[Escalation] = (),
         pipe: redis.client.Pipeline | None = None,
+        seqs: SeqBlock | None = None,
     ) -> list[Delivery]:
         """Write every effect, the ``notified`` markers, the outbox and decision records in one MULTI.
 
@@ -176,11 +177,12 @@ class NotifierStore:
         ``pipe``: the :meth:`transaction` whose :meth:`watch` guards the batch;
         the ``EXEC`` then raises :class:`redis.WatchError` if a watched key
         changed, and nothing is written.
+        ``seqs``: the block :meth:`read_watched` reserved for this batch.
         Returns the deliveries to publish (all of them are in the outbox too).
         """
         if pipe is None:
             pipe = self.r.pipeline(transaction=True)
-        deliveries = self.sequence([d for o in outcomes for d in o.deliveries])
+        deliveries = self.sequence([d for o in outcomes for d in o.deliveries], seqs)
         written = time.time()
         cluster = is_cluster(self.r)
         if cluster and escalations:
@@ -231,13 +233,14 @@ class NotifierStore:
             write_records(self.r, self.k, explain, self.explain_max, self.explain_ttl)
         return deliveries
 
-    def sequence(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+    def sequence(
+        self, deliveries: Sequence[Delivery], seqs: SeqBlock | None = None
+    ) -> list[Delivery]:
         """``deliveries`` with increasing ``seq`` numbers, in production order.
 
-        From the block :meth:`read_watched` reserved when it covers them, else
-        from one script call (a second block, later than the first).
+        From ``seqs`` (reserved by :meth:`read_watched`) as far as it goes,
+        then from one script call (a second block, later than the first).
         """
-        seqs, self._seqs = self._seqs, None
         if not deliveries:
             return []
         numbers: list[int] = []

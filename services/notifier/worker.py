@@ -211,7 +211,7 @@ def expand_batch(
             # At most one delivery per target and notification: their seqs come with the read.
             bound = sum(len(sel.targets) + len(sel.direct) for _, sel in plans)
             earlier = unexpanded_predecessors(todo)
-            state, done = store.read_watched(state_query(plans), [*ids, *earlier], bound)
+            state, done, seqs = store.read_watched(state_query(plans), [*ids, *earlier], bound)
             waiting = [nid for nid in earlier if nid not in done]
             if waiting and attempt < PREDECESSOR_ROUNDS:
                 found = store.read_batch(waiting)
@@ -232,7 +232,7 @@ def expand_batch(
             outcomes = expand_all(index, state, plans)
             explain = explain_records(index, outcomes) if store.explain_max > 0 else {}
             deliveries = (
-                store.commit(outcomes, explain, escalations_to_start(plans), pipe=tx)
+                store.commit(outcomes, explain, escalations_to_start(plans), pipe=tx, seqs=seqs)
                 if outcomes
                 else []
             )
