@@ -93,10 +93,10 @@ return string.format('%.6f', -tokens / rate)
 """
 
 
-# KEYS[1] the bucket; ARGV rate, burst.  Gives back one token a delivery took but did not use
+# KEYS[1] the bucket; ARGV burst.  Gives back one token a delivery took but did not use
 # (it was a duplicate, or it waits behind another in its lane): never above ``burst``.
 REFUND_LUA = """
-local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local burst = tonumber(ARGV[1])
 local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens'))
 if not tokens then return 0 end
 tokens = math.min(burst, tokens + 1)
@@ -130,8 +130,8 @@ class SharedRateLimiter:
         The pipeline must run with ``raise_on_error=False``; :meth:`settle`
         reads the replies.
         """
-        medium_type, address, limit = want
-        key = self.keys.rate_bucket(medium_type, address_id(address))
+        limit = want[2]
+        key = self._bucket(want)
         args = [repr(limit.rate), limit.burst, repr(now)]
         if is_cluster(self.redis):
             # A cluster pipeline refuses EVALSHA (the script may be unknown to the
@@ -162,7 +162,10 @@ class SharedRateLimiter:
         if not wants:
             return
         pipe = self.redis.pipeline(transaction=False)
-        for medium_type, address, limit in wants:
-            key = self.keys.rate_bucket(medium_type, address_id(address))
-            pipe.execute_command("EVAL", REFUND_LUA, 1, key, repr(limit.rate), limit.burst)
+        for want in wants:
+            pipe.execute_command("EVAL", REFUND_LUA, 1, self._bucket(want), want[2].burst)
         pipe.execute()
+
+    def _bucket(self, want: Want) -> str:
+        medium_type, address, _ = want
+        return self.keys.rate_bucket(medium_type, address_id(address))
