@@ -46,6 +46,8 @@ class Deliveries:
     count: int = 0
     by_type: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
+    # Publish stamps, one per latency sample (same order): when the slow ones were sent.
+    stamps: list[float] = field(default_factory=list)
     first: float = 0.0
     last: float = 0.0
 
@@ -55,6 +57,7 @@ class Deliveries:
             self.count = 0
             self.by_type.clear()
             self.latencies_ms.clear()
+            self.stamps.clear()
             self.first = self.last = 0.0
 
     def record(self, body: bytes, received: float) -> None:
@@ -68,8 +71,16 @@ class Deliveries:
             self.by_type[payload.type] += 1
             if stamp is not None and payload.type != "rollup":
                 self.latencies_ms.append((received - stamp) * 1000)
+                self.stamps.append(stamp)
             self.first = self.first or received
             self.last = received
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops the SYNs of a gateway opening a
+    # burst of new connections; each dropped SYN is retransmitted after 1 s (3 s
+    # the second time), which showed as seconds-long "stalls" at the start of a run.
+    request_queue_size = 4096
 
 
 class Receiver:
@@ -92,7 +103,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 return
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -228,6 +228,9 @@ class Progress:
         "gateway_consumed": ("gateway:webhook", "tocsin_messages_consumed_total"),
         "gateway_acked": ("gateway:webhook", "tocsin_messages_acked_total"),
         "sent": ("gateway:webhook", "tocsin_gateway_sent_total"),
+        "parked": ("gateway:webhook", "tocsin_gateway_parked_total"),
+        "retried": ("gateway:webhook", "tocsin_gateway_retried_total"),
+        "rate_limited": ("gateway:webhook", "tocsin_gateway_rate_limited_total"),
         "dead_letters": ("*", "tocsin_dead_letters_total"),
     }
 
@@ -464,6 +467,7 @@ def run_on(
             "max": round(max(rx.latencies_ms, default=0.0), 2),
             "samples": len(rx.latencies_ms),
         },
+        "slow_seconds": slow_seconds(rx.stamps, rx.latencies_ms, t0),
         "workers": usage,
         "cpu_s": {name: u["cpu_s"] for name, u in usage.items()},
         "cpu_ms_per_event": cpu_per_event(usage, plan.events),
@@ -490,9 +494,30 @@ def run_on(
         "redis_bytes_by_kind": dict(sorted(memory["by_kind"].items(), key=lambda kv: -kv[1])[:12]),
         "queue_depths": depths,
         "dead_letters": int(final["dead_letters"]),
+        # Deliveries that waited in a delay queue: behind an earlier one of their
+        # lane (parked), for a retry, or for a rate-limit slot.
+        "gateway_waits": {k: int(final[k]) for k in ("parked", "retried", "rate_limited")},
         "namespace": namespace,
         "host": {"before": load_before, "after": load_after, "cpus": os.cpu_count()},
     }
+
+
+def slow_seconds(
+    stamps: list[float], latencies_ms: list[float], t0: float, threshold_ms: float = 500.0
+) -> list[dict[str, float]]:
+    """Each second of the timed phase (by publish time) whose slowest delivery took over ``threshold_ms``.
+
+    A stall shows as a run of consecutive seconds; a p99 alone cannot tell a
+    stall from a slow pipeline.
+    """
+    worst: dict[int, float] = {}
+    count: dict[int, int] = {}
+    for stamp, latency in zip(stamps, latencies_ms, strict=True):
+        second = int(stamp - t0)
+        worst[second] = max(worst.get(second, 0.0), latency)
+        if latency > threshold_ms:
+            count[second] = count.get(second, 0) + 1
+    return [{"second": s, "max_ms": round(worst[s], 1), "over": count[s]} for s in sorted(count)]
 
 
 def stage_times(workers: list[Worker]) -> dict[str, dict[str, float]]:

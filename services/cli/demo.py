@@ -21,6 +21,12 @@ import httpx
 DEMO_CONTACT = "Tocsin demo"
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    # The default listen backlog (5) drops SYNs when a gateway opens a burst of
+    # connections; each drop costs a 1 s retransmit.
+    request_queue_size = 1024
+
+
 class Receiver:
     """A tiny HTTP server that records every JSON POST it gets."""
 
@@ -42,7 +48,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 return
 
-        self.server = http.server.ThreadingHTTPServer((host, 0), Handler)
+        self.server = _Server((host, 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property

@@ -64,6 +64,12 @@ def wait_until(pred: Callable[[], bool], timeout: float, step: float = 0.1) -> b
 # --------------------------------------------------------------------- receiver
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    # The default listen backlog (5) drops SYNs when a gateway opens a burst of
+    # connections; each drop costs a 1 s retransmit.
+    request_queue_size = 1024
+
+
 @dataclass
 class Hit:
     delivery_id: str
@@ -110,7 +116,7 @@ class CountingReceiver:
             def log_message(self, *args: Any) -> None:
                 return
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
