@@ -70,7 +70,18 @@ ensure_rabbitmq() {
   _port_open 127.0.0.1 5672 && return 0
   command -v rabbitmq-server >/dev/null 2>&1 || _apt_install rabbitmq-server
   log "starting rabbitmq-server (this takes a few seconds)"
-  rabbitmq-server -detached >/dev/null 2>&1 || true
+  # Every quorum queue keeps files open, and RabbitMQ stops accepting connections
+  # (the handshake hangs) once its file-handle budget, about 90% of `ulimit -n`, is
+  # spent: with su's default of 1024 that is about 300 queues, four or five test
+  # namespaces at once.  Start it with a real limit (docs/scaling.md, "RabbitMQ file handles").
+  local nofile=65536
+  if [ "$(id -u)" = 0 ] && id rabbitmq >/dev/null 2>&1 && [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+    (cd /var/lib/rabbitmq && su rabbitmq -s /bin/sh -c \
+      "ulimit -n $nofile 2>/dev/null || ulimit -n \$(ulimit -Hn); /usr/lib/rabbitmq/bin/rabbitmq-server -detached") \
+      >/dev/null 2>&1 || true
+  else
+    (ulimit -n "$nofile" 2>/dev/null || ulimit -n "$(ulimit -Hn)"; rabbitmq-server -detached) >/dev/null 2>&1 || true
+  fi
   for _ in $(seq 120); do _port_open 127.0.0.1 5672 && return 0; sleep 0.5; done
   log "rabbitmq did not come up"; return 1
 }
