@@ -1,6 +1,6 @@
 """Soak test: the full pipeline for many minutes; Redis memory must level off, worker RSS stay flat.
 
-``python -m benchmarks.soak [--minutes 20] [--rate 200] [--checks 2000] [--retain 180]``
+``python -m benchmarks.soak [--minutes 20 | --seconds S] [--rate 200] [--checks 2000] [--retain 180]``
 starts ingest, processor, notifier, the webhook gateway and the API as
 subprocesses (as ``tocsin up`` does) in a fresh namespace, with every
 ``TOCSIN_RETAIN_*`` window shortened to ``--retain`` seconds so the steady
@@ -240,6 +240,12 @@ def _at(samples: list[dict[str, Any]], t: float) -> dict[str, Any]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__)
     p.add_argument("--minutes", type=float, default=20.0)
+    p.add_argument(
+        "--seconds",
+        type=float,
+        help="the run's length in seconds instead of --minutes: a smoke run of the harness "
+        "(tests/integration/test_memory_benchmarks_smoke.py runs 4 s), not a soak",
+    )
     p.add_argument("--rate", type=float, default=200.0, help="events/s")
     p.add_argument("--checks", type=int, default=2000)
     p.add_argument("--retain", type=int, default=180, help="every TOCSIN_RETAIN_* window, s")
@@ -251,6 +257,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--drain-timeout", type=float, default=300.0)
     p.add_argument("--seed", type=int, default=int.from_bytes(os.urandom(4), "big"))
     args = p.parse_args(argv)
+    if args.seconds is not None:
+        args.minutes = args.seconds / 60
     if args.minutes * 60 < args.window + 2 * args.sample:
         p.error("--minutes must leave --window seconds of samples to judge the plateau")
     return args

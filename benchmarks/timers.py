@@ -32,6 +32,14 @@ Scenarios, per mechanism:
 - ``head_of_line``: two timers, one due in ``--hol-s`` seconds scheduled
   first, one due in 1 s scheduled second: how late the second fires.
 
+A run's clock starts once its worker is up (the worker says so on a Redis
+list), so ``--lead`` covers the scheduling, not the worker's start; a worker
+restarted after a kill is not waited for (its start is part of what a kill
+costs).  ``--parallel`` runs the mechanisms at once, each with its own worker
+in its own namespace: a smoke run of the harness
+(``tests/integration/test_timers_benchmark_smoke.py``); their timings disturb
+each other, so its figures are not the benchmark's.
+
 It prints one JSON object (the figures, the arguments, the load average
 before and after) and a table on stderr.  The worker mode (``worker MECH``)
 is internal.
@@ -40,6 +48,7 @@ is internal.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import math
 import os
@@ -84,6 +93,10 @@ class Opts:
 
 def fired_key(ns: str) -> str:
     return f"{Keys(ns).p}bench:timers:fired"
+
+
+def worker_up_key(ns: str) -> str:
+    return f"{Keys(ns).p}bench:timers:worker-up"
 
 
 def ready_queue(ns: str) -> str:
@@ -148,6 +161,7 @@ def zset_worker(settings: Settings, opts: Opts) -> None:
     store = EscalationStore(r, Keys(settings.namespace))
     holder = f"bench:{os.getpid()}"
     key = fired_key(settings.namespace)
+    r.rpush(worker_up_key(settings.namespace), os.getpid())
     while True:
         _, ids = store.claim(holder, opts.lease_ms, time.time(), 500, opts.inflight_s)
         if ids:
@@ -169,6 +183,7 @@ def amqp_worker(settings: Settings) -> None:
         channel.basic_ack(method.delivery_tag)
 
     ch.basic_consume(ready_queue(settings.namespace), on_message)
+    r.rpush(worker_up_key(settings.namespace), os.getpid())
     ch.start_consuming()
 
 
@@ -192,7 +207,12 @@ class Bench:
     # -- setup and teardown
 
     def reset(self) -> None:
-        self.r.delete(fired_key(self.ns), self.keys.escalation_due(), self.keys.scheduler_lease())
+        self.r.delete(
+            fired_key(self.ns),
+            worker_up_key(self.ns),
+            self.keys.escalation_due(),
+            self.keys.scheduler_lease(),
+        )
         for q in (ready_queue(self.ns), ttl_queue(self.ns)):
             self.ch.queue_delete(q)
         for ms in self.perdelay:
@@ -270,7 +290,8 @@ class Bench:
 
     # -- workers
 
-    def spawn(self, mech: str) -> subprocess.Popen[bytes]:
+    def spawn(self, mech: str, wait: bool = False) -> subprocess.Popen[bytes]:
+        """Start a worker; with ``wait``, return once it consumes (or claims)."""
         o = self.opts
         env = dict(os.environ, TOCSIN_NAMESPACE=self.ns)
         args = [
@@ -283,7 +304,11 @@ class Bench:
             f"--lease-ms={o.lease_ms}",
             f"--inflight-s={o.inflight_s}",
         ]
-        return subprocess.Popen(args, cwd=ROOT, env=env)
+        worker = subprocess.Popen(args, cwd=ROOT, env=env)
+        if wait and self.r.blpop([worker_up_key(self.ns)], timeout=60) is None:
+            worker.kill()
+            raise RuntimeError(f"{mech} worker not up after 60 s")
+        return worker
 
     def fires(self) -> list[tuple[str, float]]:
         out = []
@@ -295,7 +320,7 @@ class Bench:
     def run(self, mech: str, scenario: str, rnd: random.Random) -> dict[str, Any]:
         o = self.opts
         self.reset()
-        worker = self.spawn(mech)
+        worker = self.spawn(mech, wait=True)
         kills: list[float] = []
         try:
             t0 = time.time() + o.lead
@@ -369,6 +394,23 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def run_alone(
+    base: Settings, opts: Opts, mechs: list[str], scens: list[str], seed: int
+) -> dict[str, dict[str, Any]]:
+    """Each scenario of each of ``mechs``, one after another, in a fresh namespace."""
+    settings = msgspec.structs.replace(base, namespace="bench-timers-" + uuid.uuid4().hex[:8])
+    rnd = random.Random(seed)
+    out: dict[str, dict[str, Any]] = {}
+    bench = Bench(settings, opts)
+    try:
+        for mech in mechs:
+            for scen in scens:
+                out.setdefault(mech, {})[scen] = bench.run(mech, scen, rnd)
+    finally:
+        bench.close()
+    return out
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "worker":
         ap = argparse.ArgumentParser(prog="benchmarks.timers worker")
@@ -399,6 +441,12 @@ def main() -> None:
     ap.add_argument("--mechanisms", default=",".join(MECHANISMS))
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--seed", type=int, default=24)
+    ap.add_argument(
+        "--parallel",
+        action="store_true",
+        help="run the mechanisms at once, each in its own namespace: a smoke run of the "
+        "harness, whose figures are not the benchmark's",
+    )
     args = ap.parse_args()
     mechs = [m for m in args.mechanisms.split(",") if m]
     scens = [s for s in args.scenarios.split(",") if s]
@@ -417,16 +465,14 @@ def main() -> None:
         bucket_ms=args.bucket_ms,
         hol_s=args.hol_s,
     )
-    settings = msgspec.structs.replace(base, namespace="bench-timers-" + uuid.uuid4().hex[:8])
-    rnd = random.Random(args.seed)
     result: dict[str, Any] = {"args": vars(args), "load_before": loadavg(), "results": {}}
-    bench = Bench(settings, opts)
-    try:
-        for mech in mechs:
-            for scen in scens:
-                result["results"].setdefault(mech, {})[scen] = bench.run(mech, scen, rnd)
-    finally:
-        bench.close()
+    if args.parallel:
+        with concurrent.futures.ThreadPoolExecutor(len(mechs)) as pool:
+            runs = [pool.submit(run_alone, base, opts, [m], scens, args.seed) for m in mechs]
+            for run in runs:
+                result["results"].update(run.result())
+    else:
+        result["results"] = run_alone(base, opts, mechs, scens, args.seed)
     result["load_after"] = loadavg()
     print(table(result), file=sys.stderr)
     print(json.dumps(result))

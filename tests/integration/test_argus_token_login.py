@@ -11,8 +11,10 @@ from datetime import datetime
 
 import msgspec
 import pytest
+from argon2 import PasswordHasher
 from litestar.testing import TestClient
 
+from services.api import passwords
 from services.api.app import create_app
 from services.api.auth import FAILED_AUTH_LIMIT
 from services.api.context import ApiContext
@@ -28,6 +30,18 @@ pytestmark = pytest.mark.integration
 Client = TestClient  # type: ignore[type-arg]
 A = "/api/v2"
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id at its lowest cost for these tests' users (the default in passwords.py stays).
+
+    These tests check logins, not the hash's cost: at the default cost each
+    verification took 0.3 s of CPU, and the guessing limit alone takes 30 of them.
+    """
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
 
 
 @pytest.fixture

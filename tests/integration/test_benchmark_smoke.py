@@ -1,7 +1,8 @@
 """The benchmark harness runs end to end on a tiny workload and reports sane numbers.
 
-Bounded: runs of a few dozen events (about 5 s each; the Redis Cluster one about 12 s).  It checks the
-report's shape and internal consistency, never performance targets.
+Bounded: runs of a few dozen events (about 5 s each; the Redis Cluster one, marked
+``cluster``, about 12 s).  It checks the report's shape and internal consistency, never
+performance targets.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ def test_flapping_through_the_api_delivers_every_page_without_ingest() -> None:
     assert_cleaned_up(report["namespace"])
 
 
+@pytest.mark.cluster  # starts a private 3-node Redis Cluster: ./deploy/test.sh --cluster
 @pytest.mark.usefixtures("services_up")
 def test_replicas_on_a_redis_cluster_deliver_every_page_and_report_cpu_per_stage() -> None:
     if REDIS_SERVER is None or REDIS_CLI is None:

@@ -127,13 +127,14 @@ def test_pagerduty_trigger_acknowledge_resolve(gw_settings: Settings) -> None:
     with FakeReceiver() as rx:
         s = msgspec.structs.replace(gw_settings, pagerduty_url=rx.url)
         with gateway(s, "pagerduty"):
-            for kind, state in (
-                ("problem", "critical"),
-                ("acknowledgement", "critical"),
-                ("recovery", "ok"),
+            for n, (kind, state) in enumerate(
+                (("problem", "critical"), ("acknowledgement", "critical"), ("recovery", "ok")),
+                start=1,
             ):
+                # One at a time, in order. The count is taken before the send: counted
+                # after, a request that already arrived made this wait out its 10 s.
                 send_delivery(s, make_delivery("pagerduty", key, type=kind, state=state))
-                rx.wait_for(len(rx.requests) + 1)
+                rx.wait_for(n)
     trigger, ack, resolve = (json.loads(r.body) for r in rx.requests)
     assert trigger["routing_key"] == key
     assert trigger["event_action"] == "trigger"

@@ -1,9 +1,10 @@
-"""One processor through the partition queues: 20,000 events in arrays of 100 all apply.
+"""One processor through the partition queues: 4,000 events in arrays of 100 all apply.
 
 The events/s it prints (``-s``) is a figure, not an assertion: on a box shared
 with other work it fell to 1,150/s at a load average of 12, under the floor
 this test used to assert. Throughput is measured by ``python -m
-benchmarks.pipeline`` (docs/benchmarks.md), with its load average.
+benchmarks.pipeline`` (docs/benchmarks.md), with its load average; this test
+used 20,000 events (8 s of the suite) when it still asserted a rate.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tests.support import running
 
 pytestmark = pytest.mark.integration
 
-EVENTS = 20_000
+EVENTS = 4_000
 PER_BODY = 100
 
 
@@ -46,10 +47,10 @@ def workload(partitions: int, checks: int) -> dict[int, list[list[CheckEvent]]]:
 @pytest.mark.parametrize(
     ("checks", "problems_expected"),
     [
-        # 100 failing checks over 200 s: first problem at +30 s, repeats at +90 and +150.
-        pytest.param(1_000, 300, id="1000 checks x 20 events"),
-        # 2,000 failing checks seen once each: nothing to notify yet.
-        pytest.param(20_000, 0, id="20000 checks x 1 event"),
+        # 20 failing checks over 200 s: first problem at +30 s, repeats at +90 and +150.
+        pytest.param(200, 60, id="200 checks x 20 events"),
+        # 400 failing checks seen once each: nothing to notify yet.
+        pytest.param(4_000, 0, id="4000 checks x 1 event"),
     ],
 )
 def test_processor_throughput(settings: Settings, checks: int, problems_expected: int) -> None:
