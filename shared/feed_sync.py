@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-import httpx
 import msgspec
 import redis
 
@@ -59,6 +58,8 @@ def fetcher(allow: Allowlist, timeout_s: float = FETCH_TIMEOUT_S) -> Fetch:
     """A :data:`Fetch` over HTTP(S) behind the outbound guard; raises FeedUnreachable."""
 
     def fetch(url: str) -> str:
+        import httpx  # here, so a scheduler that syncs no feed never loads it
+
         target = http_url(url)
         try:
             check_destination(target, allow)

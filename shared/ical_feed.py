@@ -19,13 +19,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from itertools import pairwise
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import icalendar
 import msgspec
-import recurring_ical_events
 
 from shared.oncall import Layer
+
+# The calendar libraries load when a feed is read (the API, the scheduler's feed sync),
+# not when a worker that never reads one starts.
+if TYPE_CHECKING:
+    import icalendar
 
 
 class FeedShift(msgspec.Struct, frozen=True):
@@ -86,6 +90,9 @@ def read_feed(
 ) -> Feed:
     """Shifts between ``start`` and ``end`` (``contacts``: id -> (name, email)); ``tz`` reads
     floating times.  Raises :class:`FeedError` for text that is not a calendar."""
+    import icalendar
+    import recurring_ical_events
+
     try:
         cal = icalendar.Calendar.from_ical(text)
     except ValueError as exc:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 
 from services.cli.output import api_client, err, out
 
@@ -37,6 +36,8 @@ def import_(
     ] = False,
 ) -> None:
     """Make the configuration match FILE (idempotent; validates the whole file first)."""
+    import yaml
+
     from services.cli.config_io import ImportRefused, import_config
 
     text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,17 +21,12 @@ from rich.table import Table
 
 from services.cli.dead_view import age, pick, short_reason
 from shared.config import Settings
-from shared.deadletters import (
-    DeadLetter,
-    check_of,
-    dead_channel,
-    fetch,
-    header_text,
-    purge,
-    requeue,
-)
 from shared.errors import ConfigError
 from shared.masking import mask_document as redact
+
+# shared.deadletters (and with it pika) loads in the commands, not when `tocsin` starts.
+if TYPE_CHECKING:
+    from shared.deadletters import DeadLetter
 
 out = Console()
 err = Console(stderr=True)
@@ -85,6 +80,8 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List dead letters, oldest first: id, check, age, stage, origin queue and reason."""
+    from shared.deadletters import check_of, dead_channel, fetch
+
     with dead_channel(_settings()) as (channel, queue):
         letters = select(fetch(channel, queue, limit), [], stage)
     if as_json:
@@ -128,6 +125,8 @@ def show_cmd(
     limit: LimitOpt = 1000,
 ) -> None:
     """Show dead letters in full: headers, reason and body (secrets masked)."""
+    from shared.deadletters import check_of, dead_channel, fetch, header_text
+
     with dead_channel(_settings()) as (channel, queue):
         letters = select(fetch(channel, queue, limit), ids, None)
     if not letters:
@@ -150,6 +149,8 @@ def requeue_cmd(
     limit: LimitOpt = 10_000,
 ) -> None:
     """Send dead letters back to the queue they came from, as new messages."""
+    from shared.deadletters import dead_channel, fetch, requeue
+
     if not ids and not all_:
         err.print("name dead letters to requeue by id (from `tocsin dead list`), or pass --all")
         raise typer.Exit(2)
@@ -166,6 +167,8 @@ def purge_cmd(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete every dead letter (asks first)."""
+    from shared.deadletters import dead_channel, purge
+
     with dead_channel(_settings()) as (channel, queue):
         count = channel.queue_declare(queue, passive=True).method.message_count
         if count and not yes:

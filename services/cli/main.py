@@ -26,7 +26,6 @@ from services.cli.profiles import register as register_profiles
 from services.cli.queues import register as register_queues
 from services.cli.resources import register as register_resources
 from shared.config import redact_url
-from shared.consumer import AMQP_ERRORS
 
 install_help()  # option types in --help: none for flags, TEXT/INTEGER for values
 app = typer.Typer(
@@ -74,6 +73,7 @@ def send(
     The event fields are those of the README's "Sending events" table.
     """
     from services.cli.send import LineError, parse_lines, send_events
+    from shared.consumer import AMQP_ERRORS
     from shared.sender import Sender
 
     settings = settings_or_exit()

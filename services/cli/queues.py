@@ -13,9 +13,6 @@ import typer
 
 from services.cli.environment import settings_or_exit
 from services.cli.output import fail, out
-from shared.amqp import Names, connect
-from shared.consumer import AMQP_ERRORS
-from shared.queue_migration import busy_queues, formerly_classic, migrate
 
 queues = typer.Typer(help="RabbitMQ queues of the namespace.", no_args_is_help=True)
 
@@ -33,6 +30,11 @@ def migrate_command(
     queues (workers then log "run `tocsin queues migrate`").  Stop the old
     workers first; new ones may run and resume when it is done.
     """
+    # pika and the broker helpers load here, not when `tocsin` starts (every command pays that).
+    from shared.amqp import Names, connect
+    from shared.consumer import AMQP_ERRORS
+    from shared.queue_migration import busy_queues, formerly_classic, migrate
+
     settings = settings_or_exit()
     names = Names(settings.namespace)
     try:

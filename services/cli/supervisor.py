@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -166,9 +167,11 @@ class Supervisor:
         self.children = children
         self.poll_s = poll_s
         self._stopping = False
+        self._wake = threading.Event()  # set by stop: the loop ends without finishing its sleep
 
     def stop(self) -> None:
         self._stopping = True
+        self._wake.set()
 
     def install_signal_handlers(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -211,7 +214,7 @@ class Supervisor:
             self.tick()
             if on_tick is not None:
                 on_tick()
-            time.sleep(self.poll_s)
+            self._wake.wait(self.poll_s)
         self.shutdown()
 
     def shutdown(self) -> None:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -49,6 +50,25 @@ class Pipeline:
             capture_output=True,
             text=True,
             timeout=timeout,
+        )
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``tocsin ARGS`` run in this process (typer's ``CliRunner``) with the pipeline's
+        environment: the same parsing, API calls, output and exit code as :meth:`tocsin`,
+        without a new interpreter importing the CLI (0.5-1 s of CPU) per command.  For
+        tests of what commands do; :meth:`tocsin` for how the process behaves."""
+        from typer.testing import CliRunner
+
+        from services.cli.main import app
+
+        env: dict[str, str | None] = {k: None for k in os.environ if k not in self.env}
+        env.update(self.env)
+        result = CliRunner().invoke(app, list(args), env=env)
+        stderr = result.stderr
+        if result.exc_info is not None and not isinstance(result.exception, SystemExit):
+            stderr += "".join(traceback.format_exception(*result.exc_info))  # as python would
+        return subprocess.CompletedProcess(
+            ["tocsin", *args], result.exit_code, result.stdout, stderr
         )
 
     def log_tail(self, n: int = 60) -> str:

@@ -36,8 +36,15 @@ from tests.integration.gateway_fakes import FakeReceiver, Reply
 
 pytestmark = pytest.mark.e2e
 
-# Every worker: the pages go out by email, Slack, SMS and PagerDuty.
-PIPELINE_UP_ARGS: tuple[str, ...] = ()
+# The pages go out by email, Slack, SMS and PagerDuty (the webhook gateway only
+# tells the fixture the gateways are up); no escalations, so no scheduler.
+PIPELINE_UP_ARGS = (
+    "--workers",
+    "ingest,processor,notifier,gateway:email,gateway:slack,gateway:sms,gateway:pagerduty,"
+    "gateway:webhook,api",
+    "--processors",
+    "1",
+)
 
 T = TypeVar("T")
 SLACK_SECRET = "slack-" + uuid.uuid4().hex

@@ -14,10 +14,10 @@ pytestmark = pytest.mark.e2e
 
 def test_sources_and_incidents_from_the_cli(pipeline: Pipeline) -> None:
     name = f"nav{int(time.time() * 1000) % 10**8}"
-    made = pipeline.tocsin("sources", "create-argus", name, "--type", "nav")
+    made = pipeline.cli("sources", "create-argus", name, "--type", "nav")
     assert made.returncode == 0, made.stderr
     token = made.stdout.split("token: ")[1].split()[0]
-    res = pipeline.tocsin("sources", "list", "--json")
+    res = pipeline.cli("sources", "list", "--json")
     assert res.returncode == 0, res.stderr
     listed = json.loads(res.stdout)
     assert any(s["name"] == name and s["kind"] == "argus" for s in listed)
@@ -41,22 +41,20 @@ def test_sources_and_incidents_from_the_cli(pipeline: Pipeline) -> None:
         pk = created.json()["pk"]
 
     rows = json.loads(
-        pipeline.tocsin("incidents", "list", "--open", "--source", name, "--json").stdout
+        pipeline.cli("incidents", "list", "--open", "--source", name, "--json").stdout
     )
     assert [r["pk"] for r in rows] == [pk]
-    assert pipeline.tocsin("incidents", "comment", str(pk), "looking at it").returncode == 0
-    acked = pipeline.tocsin("incidents", "ack", str(pk), "--comment", "mine", "--duration", "1h")
+    assert pipeline.cli("incidents", "comment", str(pk), "looking at it").returncode == 0
+    acked = pipeline.cli("incidents", "ack", str(pk), "--comment", "mine", "--duration", "1h")
     assert acked.returncode == 0, acked.stderr
-    shown = json.loads(pipeline.tocsin("incidents", "show", str(pk), "--json").stdout)
+    shown = json.loads(pipeline.cli("incidents", "show", str(pk), "--json").stdout)
     assert shown["incident"]["acked"] is True
     assert {"OTH", "ACK"} <= {e["type"]["value"] for e in shown["events"]}
-    closed = pipeline.tocsin("incidents", "close", str(pk), "--comment", "fixed")
+    closed = pipeline.cli("incidents", "close", str(pk), "--comment", "fixed")
     assert closed.returncode == 0, closed.stderr
     assert (
-        json.loads(
-            pipeline.tocsin("incidents", "list", "--open", "--source", name, "--json").stdout
-        )
+        json.loads(pipeline.cli("incidents", "list", "--open", "--source", name, "--json").stdout)
         == []
     )
-    again = pipeline.tocsin("incidents", "close", str(pk))
+    again = pipeline.cli("incidents", "close", str(pk))
     assert again.returncode == 1 and "HTTP 400" in again.stderr

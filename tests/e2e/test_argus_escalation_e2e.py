@@ -6,12 +6,14 @@ system posts an incident to ``/api/v2/incidents/``; the profile's own
 destination gets the start, Kari and Ola are paged in turn, then the incident
 is acknowledged through the Argus API and step 3 stops with reason
 ``acknowledged`` (the incident's own ack, not a Tocsin check's).  A second
-incident, under a second profile whose policy waits 20 s after step 1, is
+incident, under a second profile whose policy waits a minute after step 1, is
 closed by its source after step 1 and stops with ``recovered``.
 
-A stop is recorded when the next step comes due, so the test waits out those
-waits; at 20 s they are far longer than an ack or a close takes to land even
-on a loaded box, so the test runs with the others, not alone.
+A stop is recorded when the next step comes due.  The waits before the stops
+are a minute, and once the ack or the close has landed (the Argus API writes
+the incident before it answers) the test brings the next step's due time
+forward to now (``_due_now``): the stops never race an ack's latency on a
+loaded box, and nobody waits the minute.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import pytest
 
 from services.cli.demo import Receiver
 from tests.e2e.conftest import Pipeline, pipeline  # noqa: F401  (module-scoped fixture)
-from tests.e2e.test_escalation_e2e import _person, _timeline_until
+from tests.e2e.test_escalation_e2e import _due_now, _person, _timeline_until
 
 pytestmark = pytest.mark.e2e
 
@@ -101,7 +103,7 @@ def test_an_argus_incident_escalates_through_a_profile_until_acked(
                     "name": f"argus {tag}",
                     "steps": [
                         {"targets": [{"contact": kari}], "wait_s": 3},
-                        {"targets": [{"contact": ola}], "wait_s": 20},
+                        {"targets": [{"contact": ola}], "wait_s": 60},
                         {"targets": [{"contact": lead}], "wait_s": 60},
                     ],
                 },
@@ -114,7 +116,7 @@ def test_an_argus_incident_escalates_through_a_profile_until_acked(
                 json={
                     "name": f"argus slow {tag}",
                     "steps": [
-                        {"targets": [{"contact": kari}], "wait_s": 20},
+                        {"targets": [{"contact": kari}], "wait_s": 60},
                         {"targets": [{"contact": ola}], "wait_s": 60},
                     ],
                 },
@@ -159,10 +161,16 @@ def test_an_argus_incident_escalates_through_a_profile_until_acked(
             },
         )
         assert end.status_code == 201, end.text
+        link_paged = _timeline_until(api, f"nav-{tag}", link, lambda es: len(es) >= 1)
+        (link_esc,) = api.get("/escalations", params={"entity": f"nav-{tag}", "check": link}).json()
+        link_step_two_due = _due_now(pipeline, link_esc["id"])
         second = ola_rx.wait_for(lambda d: d["check"] == port, 30)
         assert second is not None, pipeline.log_tail()
         ack = api.post(f"/api/v2/incidents/{acked_pk}/acks/", json={"description": "on it"})
         assert ack.status_code == 201, ack.text
+        port_paged = _timeline_until(api, f"nav-{tag}", port, lambda es: len(es) >= 2)
+        (port_esc,) = api.get("/escalations", params={"entity": f"nav-{tag}", "check": port}).json()
+        port_step_three_due = _due_now(pipeline, port_esc["id"])
         ended = _timeline_until(
             api, f"nav-{tag}", link, lambda es: any(e["outcome"] == "stopped" for e in es)
         )
@@ -178,6 +186,8 @@ def test_an_argus_incident_escalates_through_a_profile_until_acked(
     assert first["escalation"] == {"policy_id": policy, "step": 1}
     assert second["escalation"] == {"policy_id": policy, "step": 2}
     assert first["entity"] == f"nav-{tag}" and second["time"] - first["time"] >= 3
+    assert port_step_three_due == pytest.approx(port_paged[1]["time"] + 60, abs=0.01)
+    assert link_step_two_due == pytest.approx(link_paged[0]["time"] + 60, abs=0.01)
     assert [(e["step"], e["outcome"], e["paged"]) for e in acked] == [
         (1, "paged", [kari]),
         (2, "paged", [ola]),

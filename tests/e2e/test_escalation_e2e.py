@@ -4,8 +4,11 @@ Step 1 pages whoever is on call in the primary schedule (Kari), step 2 pages
 the secondary (Ola) when nobody acknowledged within step 1's wait, step 3
 would page the lead.  Kari's page arrives, no ack, Ola's arrives; then the
 check is acknowledged and the escalation stops at step 3 with reason
-``acknowledged``: the lead is never paged.  Waits are seconds and every wait
-in the test is for an event (a delivery, a timeline entry), never a sleep.
+``acknowledged``: the lead is never paged.  Step 1's 3 s wait is waited out;
+step 2's is a minute, and once the ack has landed the test brings step 3's due
+time forward to now (:func:`_due_now`), so the stop never races the ack's
+latency on a loaded box and nobody waits the minute.  Every other wait is for
+an event (a delivery, a timeline entry, the ack on the check), never a sleep.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import httpx
 import pytest
 
 from services.cli.demo import Receiver
+from shared.keys import Keys
+from shared.store import connect_redis
 from tests.e2e.conftest import Pipeline, pipeline  # noqa: F401  (module-scoped fixture)
 
 pytestmark = pytest.mark.e2e
@@ -48,9 +53,32 @@ def _timeline_until(
     raise AssertionError(f"timeline never got there: {entries}")
 
 
-# The ack must land within step 2's wait (the stop is recorded when step 3
-# comes due): 20 s is far longer than an ack takes on a loaded box, so this
-# test runs with the others, not alone.
+def _poll(what: str, get: Any, timeout: float = 30) -> Any:
+    """Poll ``get()`` until it returns something truthy (an event through the pipeline)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if got := get():
+            return got
+        time.sleep(0.1)  # polling an API for an event, not waiting out a duration
+    raise AssertionError(f"{what} never happened")
+
+
+def _due_now(pipe: Pipeline, escalation_id: str) -> float:
+    """Make ``escalation_id``'s next step due now; returns when it was due.
+
+    A stop is recorded when the next step comes due.  A test waiting out a
+    wait long enough for an ack to land on a loaded box spent 20 s per run (and
+    a 6 s wait once lost the race), so the wait is long and the test moves the
+    due time, like a virtual clock; the scheduler then claims and fires it
+    as it would at that time."""
+    r = connect_redis(pipe.settings)
+    due_key = Keys(pipe.settings.namespace).escalation_due()
+    due = r.zscore(due_key, escalation_id)
+    assert due is not None, f"escalation {escalation_id} has no next step due"
+    assert r.zadd(due_key, {escalation_id: time.time()}, xx=True, ch=True) == 1
+    return float(due)
+
+
 def test_primary_then_secondary_then_ack_stops(pipeline: Pipeline) -> None:  # noqa: F811
     with Receiver() as kari_rx, Receiver() as ola_rx, Receiver() as lead_rx, pipeline.api as api:
         kari = _person(api, "Kari", kari_rx.url)
@@ -72,7 +100,7 @@ def test_primary_then_secondary_then_ack_stops(pipeline: Pipeline) -> None:  # n
                 "name": "ops",
                 "steps": [
                     {"targets": [{"schedule": sched.json()["id"]}], "wait_s": 3},
-                    {"targets": [{"contact": ola}], "wait_s": 20},
+                    {"targets": [{"contact": ola}], "wait_s": 60},
                     {"targets": [{"contact": lead}], "wait_s": 60},
                 ],
             },
@@ -98,6 +126,13 @@ def test_primary_then_secondary_then_ack_stops(pipeline: Pipeline) -> None:  # n
         assert second is not None, pipeline.log_tail()
         ack = api.post("/events", json=event | {"state": "acknowledgement", "summary": "on it"})
         assert ack.status_code == 202
+        _poll(
+            "the ack on the check",
+            lambda: api.get(f"/checks/{entity}/{check}").json().get("acknowledgement"),
+        )
+        paged_two = _timeline_until(api, entity, check, lambda es: len(es) >= 2)
+        (esc,) = api.get("/escalations", params={"entity": entity, "check": check}).json()
+        step_three_due = _due_now(pipeline, esc["id"])
 
         entries = _timeline_until(
             api, entity, check, lambda es: any(e["outcome"] == "stopped" for e in es)
@@ -112,6 +147,7 @@ def test_primary_then_secondary_then_ack_stops(pipeline: Pipeline) -> None:  # n
     assert first["type"] == "problem" and first["escalation"] == {"policy_id": pid, "step": 1}
     assert second["escalation"] == {"policy_id": pid, "step": 2}
     assert second["time"] - first["time"] >= 3
+    assert step_three_due == pytest.approx(paged_two[1]["time"] + 60, abs=0.01)
     assert [(e["step"], e["outcome"], e["paged"]) for e in entries] == [
         (1, "paged", [kari]),
         (2, "paged", [ola]),

@@ -8,24 +8,28 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
 import redis
 import uvicorn
+from click.testing import Result
 from litestar.testing import TestClient
+from typer.testing import CliRunner
 
 from services.api.app import create_app
 from services.api.context import ApiContext
+from services.cli.explain import timeline_rows
+from services.cli.main import app
 from shared.config import Settings
 from shared.delivery_log import DeliveryLogEntry, append_entries
 from shared.directory import Directory
+from shared.explain.display import humanize
 from shared.explain.dry_run import who_now
 from shared.keys import Keys
 from shared.models import CheckEvent, Contact, Medium, Rule, SeverityRoute, TimeRecurrence
@@ -203,7 +207,6 @@ def cli_env(s: Settings, story: redis.Redis) -> Iterator[dict[str, str]]:
     env = settings_env(s) | {
         "TOCSIN_API_LISTEN": f"127.0.0.1:{port}",
         "TOCSIN_API_TOKEN": TOKEN,
-        "COLUMNS": "250",
     }
     yield env
     server.should_exit = True
@@ -211,37 +214,42 @@ def cli_env(s: Settings, story: redis.Redis) -> Iterator[dict[str, str]]:
     ctx.sender.close()
 
 
-def tocsin(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def tocsin(env: dict[str, str], *args: str) -> Result:
+    """``tocsin ARGS`` in this process (the CLI's parsing, API calls, output, exit code)."""
+    return CliRunner().invoke(app, list(args), env=env)
 
 
 def test_cli_explain_and_simulate(cli_env: dict[str, str]) -> None:
-    table = tocsin(cli_env, "explain", "web1:http", "--since", "all", "--tz", "Europe/Oslo")
-    assert table.returncode == 0, table.stderr
-    text = table.stdout
-    assert "failing for 12 s of 30" in text
-    assert "excludes Sat 10:03" in text and "time_restriction" in text
-    assert "2026-01-17 10:03:12 CET" in text  # event times on the operator's clock
-    assert "delivered in 120 ms after 2 attempts" in text
-
     raw = tocsin(cli_env, "explain", "web1:http", "--since", "all", "--json")
-    assert raw.returncode == 0, raw.stderr
-    assert [i["kind"] for i in json.loads(raw.stdout)["items"]][:3] == ["event"] * 3
+    assert raw.exit_code == 0, raw.stderr
+    items = json.loads(raw.stdout)["items"]
+    assert [i["kind"] for i in items][:3] == ["event"] * 3
+    assert items[1]["reason"] == "initial_failure_delay: failing for 12 s of 30"
+    bob = next(r for r in items[3]["routes"] if r["contact"] == "Bob")
+    assert bob["code"] == "time_restriction" and "excludes Sat 10:03" in bob["text"]
+    assert items[4]["text"] == "delivered in 120 ms after 2 attempts"
+    # The table shows these rows (rich wraps them by width): times on the operator's clock.
+    times = [row[0] for row in timeline_rows(items, ZoneInfo("Europe/Oslo"))]
+    assert "2026-01-17 10:03:12 CET" in times
+    table = tocsin(cli_env, "explain", "web1:http", "--since", "all", "--tz", "Europe/Oslo")
+    assert table.exit_code == 0 and table.stdout, table.stderr
 
     ev = json.dumps({"entity": "web1", "check": "http", "state": "critical"})
-    dry = tocsin(cli_env, "simulate", "--event", ev, "--time", str(SAT + 200), "--tz", "UTC")
-    assert dry.returncode == 0, dry.stderr
-    assert "WOULD notify" in dry.stdout and "time_restriction" in dry.stdout
-    assert "blocked until 2026-01-17 09:13:40 UTC" in dry.stdout  # SAT + 640, in UTC
+    dry = tocsin(cli_env, "simulate", "--event", ev, "--time", str(SAT + 200), "--json")
+    assert dry.exit_code == 0, dry.stderr
+    body = json.loads(dry.stdout)
+    assert body["would_notify"]
+    routes = {r["contact"]: r for r in body["notifier"]["routes"]}
+    assert routes["Bob"]["code"] == "time_restriction"
+    # SAT + 640 (Alice's medium interval), as the table prints it with --tz UTC.
+    assert "blocked until 2026-01-17 09:13:40 UTC" in humanize(
+        routes["Alice"]["text"], ZoneInfo("UTC")
+    )
+    words = tocsin(cli_env, "simulate", "--event", ev, "--time", str(SAT + 200), "--tz", "UTC")
+    assert words.exit_code == 0 and words.stdout, words.stderr
 
     bad = tocsin(cli_env, "simulate", "--event", "{not json")
-    assert bad.returncode == 2 and "--event" in bad.stderr
+    assert bad.exit_code == 2 and "--event" in bad.stderr
 
 
 def test_who_now_routes_the_current_check_for_the_dashboard(
