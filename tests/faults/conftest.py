@@ -329,6 +329,9 @@ def fault_env(settings: Settings, **extra: str) -> dict[str, str]:
             "TOCSIN_RATE_BURST": "100000",
             "TOCSIN_RETRY_BASE_S": "0.2",
             "TOCSIN_RETRY_MAX_S": "2",
+            # A restarted broker or Redis is retried within a second, not after the
+            # production cap's 10-30 s (the outage tests wait for the recovery).
+            "TOCSIN_RECONNECT_MAX_S": str(settings.reconnect_max_s or 1),
             "TOCSIN_API_TOKEN": "fault-" + uuid.uuid4().hex,
         }
     )
@@ -345,6 +348,7 @@ def make_settings(redis_url: str = REDIS_URL, amqp_url: str = AMQP_URL, **extra:
             "TOCSIN_PARTITIONS": "4",
             "TOCSIN_BATCH_WAIT_MS": "5",
             "TOCSIN_DESTINATION_ALLOW": "127.0.0.0/8",
+            "TOCSIN_RECONNECT_MAX_S": "1",
             **extra,
         }
     )
