@@ -117,6 +117,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Gateway retry backoff: exponential from retry_base_s, capped at retry_max_s, with jitter.
     retry_base_s: float = 2.0
     retry_max_s: float = 120.0
+    # Longest wait between attempts to reach a lost broker or Redis (exponential backoff
+    # with jitter, shared/retry.py); unset = each loop's own cap: 15 s for a worker's broker
+    # connection, 10 s for a batch retried after a Redis error, 30 s for the scheduler's
+    # tick.  The fault tests set 1 s, so a restarted broker is noticed within a second.
+    reconnect_max_s: float | None = None
     # Deliveries a gateway sends at once (libcurl transfers, or threads for email); a
     # gateway batch is concurrency / 8 messages.
     gateway_concurrency: int = 32
@@ -189,6 +194,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             self.rate_burst is not None and self.rate_burst < 1
         ):
             raise ConfigError("TOCSIN_RATE_PER_S must be > 0 and TOCSIN_RATE_BURST >= 1")
+        if self.reconnect_max_s is not None and self.reconnect_max_s <= 0:
+            raise ConfigError("TOCSIN_RECONNECT_MAX_S must be positive (seconds)")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError("TOCSIN_PUBLIC_URL must start with http:// or https://")
         for name in (

@@ -62,6 +62,9 @@ log = logging.getLogger(__name__)
 
 # Longest an idle loop waits on the broker before it looks at its stop flag again.
 STOP_POLL_S = 0.2
+# Default caps of the reconnect and batch-retry backoffs (Settings.reconnect_max_s).
+AMQP_RECONNECT_MAX_S = 15.0
+BATCH_RETRY_MAX_S = 10.0
 
 
 class _StopDuringRetry(Exception):
@@ -95,6 +98,7 @@ class BatchConsumer:
         idle_interval_s: float = 1.0,
         queue_stats_interval_s: float = 5.0,
         probe: Callable[[], object] | None = None,
+        reconnect_max_s: float | None = None,
     ) -> None:
         if broker is None:
             if amqp_url is None:
@@ -119,6 +123,10 @@ class BatchConsumer:
         # Pings the worker's other dependency (Redis) with the queue stats, so an
         # outage shows in ``tocsin_worker_healthy`` even while no batch arrives.
         self.probe = probe
+        # Backoff caps: reconnecting to the broker, retrying a batch after a Redis error
+        # (``Settings.reconnect_max_s`` sets both; unset keeps 15 s and 10 s).
+        self.reconnect_max_s = AMQP_RECONNECT_MAX_S if reconnect_max_s is None else reconnect_max_s
+        self.retry_max_s = BATCH_RETRY_MAX_S if reconnect_max_s is None else reconnect_max_s
         self._stopping = False
         self._buffer: list[Message] = []
         self._last_batch = 0
@@ -195,7 +203,7 @@ class BatchConsumer:
                 attempt += 1
                 self.metrics.healthy.set(0)
                 self.metrics.reconnects.labels("amqp").inc()
-                delay = backoff_delay(attempt, base=0.2, cap=15.0, jitter=0.5)
+                delay = backoff_delay(attempt, base=0.2, cap=self.reconnect_max_s, jitter=0.5)
                 log.warning(
                     "broker connection lost, reconnecting",
                     extra={"stage": self.stage, "error": repr(exc), "retry_in_s": round(delay, 2)},
@@ -339,7 +347,7 @@ class BatchConsumer:
                     self.metrics.reconnects.labels("redis").inc()
                 self.metrics.healthy.set(0)
                 delay = getattr(exc, "retry_after", None) or backoff_delay(
-                    attempt, base=0.1, cap=10.0, jitter=0.2
+                    attempt, base=0.1, cap=self.retry_max_s, jitter=0.2
                 )
                 log.warning(
                     "transient error, retrying batch",

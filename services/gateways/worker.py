@@ -177,6 +177,7 @@ def build_consumer(
         batch_wait_ms=settings.batch_wait_ms,
         on_connect=on_connect,
         probe=redis.ping,
+        reconnect_max_s=settings.reconnect_max_s,
     )
     runner.keep_alive = consumer.keep_alive
     runner.stopping = lambda: consumer.stopping

@@ -72,6 +72,7 @@ def run(settings: Settings) -> None:
         prefetch=settings.prefetch,
         batch_size=settings.batch_size,
         batch_wait_ms=settings.batch_wait_ms,
+        reconnect_max_s=settings.reconnect_max_s,
     )
     consumer.install_signal_handlers()
     drain = start_drain(settings, handler, lambda: consumer.stopping)

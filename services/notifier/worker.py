@@ -362,6 +362,7 @@ def build_consumer(
         on_idle=make_sweeper(store, names, metrics),
         on_stop=lambda _consumer: store.clear_published(),
         probe=r.ping,
+        reconnect_max_s=settings.reconnect_max_s,
     )
 
 

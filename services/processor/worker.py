@@ -330,6 +330,7 @@ def build_consumer(
         on_idle=idle,
         on_stop=sweep,
         probe=r.ping,
+        reconnect_max_s=settings.reconnect_max_s,
     )
 
 

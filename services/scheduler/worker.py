@@ -289,6 +289,10 @@ class Scheduler:
         }
 
 
+# Longest wait between failed ticks (Redis or the broker away); Settings.reconnect_max_s.
+TICK_RETRY_MAX_S = 30.0
+
+
 def run(settings: Settings) -> None:
     """Run the scheduler until SIGTERM/SIGINT."""
     configure_logging(settings, STAGE)
@@ -309,19 +313,20 @@ def run(settings: Settings) -> None:
         threading.Thread(
             target=_sync_feeds_forever, args=(scheduler, stop), name="feed-sync", daemon=True
         ).start()
-    backoff = 0.5
+    cap = TICK_RETRY_MAX_S if settings.reconnect_max_s is None else settings.reconnect_max_s
+    backoff = first = min(0.5, cap)
     while not stop.is_set():
         try:
             scheduler.tick(time.time())
             metrics.healthy.set(1)
-            backoff = 0.5
+            backoff = first
         except (*TRANSIENT_ERRORS, *AMQP_ERRORS) as exc:
             metrics.healthy.set(0)
             log.warning(
                 "scheduler tick failed, retrying", extra={"stage": STAGE, "error": repr(exc)}
             )
             stop.wait(backoff)
-            backoff = min(backoff * 2, 30.0)
+            backoff = min(backoff * 2, cap)
             continue
         stop.wait(settings.scheduler_tick_ms / 1000)
     with contextlib.suppress(*TRANSIENT_ERRORS):

@@ -291,23 +291,32 @@ class PrivateRabbit:
         self.proc = None
 
 
-@pytest.fixture
-def rabbit_factory(tmp_path: Path) -> Iterator[Callable[[str], PrivateRabbit]]:
-    """Make and start private RabbitMQ nodes; all are killed after the test."""
+@pytest.fixture(scope="session")
+def _session_rabbit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRabbit]:
     if not (os.path.exists(RABBIT_SERVER) and shutil.which("erl")):
         pytest.skip("rabbitmq-server is not installed here")
-    nodes: list[PrivateRabbit] = []
-
-    def make(extra: str = "") -> PrivateRabbit:
-        node = PrivateRabbit(tmp_path / f"rabbit{len(nodes)}")
-        node.configure(extra)
-        nodes.append(node)
-        node.start()
-        return node
-
-    yield make
-    for node in nodes:
+    node = PrivateRabbit(tmp_path_factory.mktemp("rabbit"))
+    node.configure()
+    try:
+        yield node
+    finally:
         node.stop(kill=True)
+
+
+@pytest.fixture
+def private_rabbit(_session_rabbit: PrivateRabbit) -> PrivateRabbit:
+    """A private RabbitMQ node, running when the test starts; the test may stop, start or alarm it.
+
+    One node per test process (xdist worker), started on first use: a boot costs
+    about 7 CPU-seconds, and tests are apart anyway by namespace.  A test that
+    left it stopped (or dead) gets it started again by the next one.
+    """
+    node = _session_rabbit
+    if node.proc is not None and node.proc.poll() is not None:
+        node.stop(kill=True)  # died: forget the process (and wait for the port to close)
+    if node.proc is None:
+        node.start()
+    return node
 
 
 # --------------------------------------------------------------------- settings and workers
@@ -329,6 +338,9 @@ def fault_env(settings: Settings, **extra: str) -> dict[str, str]:
             "TOCSIN_RATE_BURST": "100000",
             "TOCSIN_RETRY_BASE_S": "0.2",
             "TOCSIN_RETRY_MAX_S": "2",
+            # A restarted broker or Redis is retried within a second, not after the
+            # production cap's 10-30 s (the outage tests wait for the recovery).
+            "TOCSIN_RECONNECT_MAX_S": str(settings.reconnect_max_s or 1),
             "TOCSIN_API_TOKEN": "fault-" + uuid.uuid4().hex,
         }
     )
@@ -345,6 +357,7 @@ def make_settings(redis_url: str = REDIS_URL, amqp_url: str = AMQP_URL, **extra:
             "TOCSIN_PARTITIONS": "4",
             "TOCSIN_BATCH_WAIT_MS": "5",
             "TOCSIN_DESTINATION_ALLOW": "127.0.0.0/8",
+            "TOCSIN_RECONNECT_MAX_S": "1",
             **extra,
         }
     )

@@ -264,6 +264,12 @@ def _dead_show(stack: Stack) -> str:
     return _cli(stack, "dead", "show", *ids) if ids else ""
 
 
+def _given_up(api: httpx.Client, entity: str, check: str) -> bool:
+    """A delivery of the check was refused for good or ran out of attempts (dead-lettered)."""
+    items = api.get("/deliveries", params={"entity": entity, "check": check}).json()["items"]
+    return any(i["outcome"] in ("failed", "dead") for i in items)
+
+
 def test_argus_destinations_are_masked(stack: Stack) -> None:
     with stack.api() as api:
         dests = "/api/v2/notificationprofiles/destinations/"
@@ -307,6 +313,9 @@ def test_slack_text_is_escaped_and_dead_letters_mask_the_webhook_path(stack: Sta
         stack.capture.status = 400
         try:
             _event(api, "chat", "inject2", "critical", "second")
+            # Polling /deliveries is cheap; `tocsin dead` (two CLI processes) runs once the
+            # delivery is given up.
+            assert wait_until(lambda: _given_up(api, "chat", "inject2"), 60, 0.2)
             assert wait_until(lambda: "inject2" in _dead_show(stack), 60, 0.5)
             shown = _dead_show(stack)
             deliveries = api.get("/deliveries").text

@@ -7,13 +7,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from shared.amqp import Names, OutMessage, Publisher, connect, declare_topology
 from shared.config import Settings
+from tests.conftest import cleanup_namespace
 from tests.faults.conftest import (
     CountingReceiver,
     PrivateRabbit,
@@ -69,6 +69,9 @@ def test_slow_gateway_grows_the_queue_not_the_worker_memory(
         depth = queue_depths(s)[gq]
         delivered = len(receiver.snapshot())
     finally:
+        # Measured; a clean stop finishes the gateway's prefetched batches (up to 800
+        # deliveries), which at 0.5 s a page would take seconds.
+        receiver.delay_s = 0.0
         stop_up(up)
     record(
         {
@@ -87,9 +90,9 @@ def test_slow_gateway_grows_the_queue_not_the_worker_memory(
 
 
 def test_memory_alarm_blocks_publishers_drops_nothing_and_tocsin_check_shows_it(
-    services_up: None, rabbit_factory: Callable[[str], PrivateRabbit]
+    services_up: None, private_rabbit: PrivateRabbit
 ) -> None:
-    node = rabbit_factory("")
+    node = private_rabbit
     s = make_settings(amqp_url=node.url)
     names = Names(s.namespace)
     conn = connect(s.amqp_url, name="tocsin-test-publisher")
@@ -109,26 +112,34 @@ def test_memory_alarm_blocks_publishers_drops_nothing_and_tocsin_check_shows_it(
         done.set()
 
     threading.Thread(target=run, daemon=True).start()
+    # `tocsin check` runs while the publisher stays blocked (the alarm is on until the
+    # finally below), instead of after those seconds.
+    check = subprocess.Popen(
+        [sys.executable, "-m", "services.cli.main", "check", "--json"],
+        env=fault_env(s),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         blocked_for = 3.0
         assert not done.wait(blocked_for), f"publish returned during the alarm: {errors}"
-        check = subprocess.run(
-            [sys.executable, "-m", "services.cli.main", "check", "--json"],
-            env=fault_env(s),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        report = json.loads(check.stdout)
-        assert check.returncode == 1
+        stdout, stderr = check.communicate(timeout=60)
+        report = json.loads(stdout)
+        assert check.returncode == 1, stderr
         assert report["amqp"].startswith("blocked"), report["amqp"]
     finally:
+        if check.poll() is None:
+            check.kill()
+            check.communicate()
         node.ctl("set_vm_memory_high_watermark", "0.4")
     assert done.wait(30), "publish still blocked after the alarm cleared"
     assert not errors
+    conn.close()
     probe = connect(s.amqp_url, name="tocsin-test-probe")
     count = probe.channel().queue_declare(names.notifications, passive=True).method.message_count
     probe.close()
+    cleanup_namespace(s)  # the node outlives this test (private_rabbit)
     record(
         {
             "fault": "RabbitMQ memory alarm (publisher blocked >= 3 s)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import tracemalloc
@@ -93,26 +94,33 @@ def _nest(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
 
 
-NASTY: dict[str, bytes] = {
-    "deep-nesting": _nest(100_000),
-    "deep-object": b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
-    "ten-megabytes": json.dumps(_event(summary="x" * 10_000_000)).encode(),
-    "seventeen-megabytes": b'"' + b"x" * (17 * 1024 * 1024) + b'"',
-    "invalid-utf8": b'{"entity": "web\xff\xfe1", "check": "http", "state": "ok"}',
-    "nan": b'{"entity": "web1", "check": "http", "state": "ok", "time": NaN}',
-    "infinity": b'{"entity": "web1", "check": "http", "state": "ok", "time": Infinity}',
-    "huge-integer": json.dumps(_event(time=10**400)).encode(),
-    "huge-duration": json.dumps(
+# Built when a test first asks (tens of MB, 0.6 CPU-s): not at collection, which every
+# pytest process does for every module.
+NASTY: dict[str, Callable[[], bytes]] = {
+    "deep-nesting": lambda: _nest(100_000),
+    "deep-object": lambda: b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+    "ten-megabytes": lambda: json.dumps(_event(summary="x" * 10_000_000)).encode(),
+    "seventeen-megabytes": lambda: b'"' + b"x" * (17 * 1024 * 1024) + b'"',
+    "invalid-utf8": lambda: b'{"entity": "web\xff\xfe1", "check": "http", "state": "ok"}',
+    "nan": lambda: b'{"entity": "web1", "check": "http", "state": "ok", "time": NaN}',
+    "infinity": lambda: b'{"entity": "web1", "check": "http", "state": "ok", "time": Infinity}',
+    "huge-integer": lambda: json.dumps(_event(time=10**400)).encode(),
+    "huge-duration": lambda: json.dumps(
         _event(state="acknowledgement", type="action", duration=10**30)
     ).encode(),
-    "control-chars-in-name": json.dumps(_event(entity="web\x001\n\x1b[31m")).encode(),
-    "empty-name": json.dumps(_event(check="")).encode(),
-    "long-name": json.dumps(_event(check="c" * 10_000)).encode(),
-    "100k+1-events": json.dumps([_event(check=f"c{i}") for i in range(100_001)]).encode(),
-    "not-json": b"\x00\x01\x02 definitely not json",
-    "empty": b"",
-    "number": b"42",
+    "control-chars-in-name": lambda: json.dumps(_event(entity="web\x001\n\x1b[31m")).encode(),
+    "empty-name": lambda: json.dumps(_event(check="")).encode(),
+    "long-name": lambda: json.dumps(_event(check="c" * 10_000)).encode(),
+    "100k+1-events": lambda: json.dumps([_event(check=f"c{i}") for i in range(100_001)]).encode(),
+    "not-json": lambda: b"\x00\x01\x02 definitely not json",
+    "empty": lambda: b"",
+    "number": lambda: b"42",
 }
+
+
+@functools.cache
+def _nasty(case: str) -> bytes:
+    return NASTY[case]()
 
 
 @pytest.mark.parametrize("name", list(DECODERS))
@@ -120,7 +128,7 @@ NASTY: dict[str, bytes] = {
 def test_nasty_payloads_are_rejected_with_a_reason_in_bounded_memory_and_time(
     name: str, case: str
 ) -> None:
-    body = NASTY[case]
+    body = _nasty(case)
     tracemalloc.start()
     started = time.perf_counter()
     try:

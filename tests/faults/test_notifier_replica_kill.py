@@ -101,8 +101,10 @@ def test_kill_one_of_two_notifiers_loses_nothing(shared_settings: Settings, tmp_
         with log.open("wb") as out:
             procs.append(subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT))
 
+    notified = [keys.notified(nid) for nid in ids]  # built once: polled every 0.1 s
+
     def expanded() -> int:
-        return int(r.exists(*(keys.notified(nid) for nid in ids)))
+        return int(r.exists(*notified))
 
     try:
         assert wait_until(lambda: expanded() >= COUNT // 3, 120), logs[0].read_text()

@@ -137,11 +137,11 @@ def _run_with_outage(
 
 def test_rabbitmq_restart_mid_stream_loses_and_duplicates_nothing(
     services_up: None,
-    rabbit_factory: Callable[[str], PrivateRabbit],
+    private_rabbit: PrivateRabbit,
     receiver: CountingReceiver,
     tmp_path: Path,
 ) -> None:
-    node = rabbit_factory("")
+    node = private_rabbit
     port = free_port()
     settings = make_settings(REDIS_URL, node.url, TOCSIN_API_LISTEN=f"127.0.0.1:{port}")
     try:

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -239,14 +239,14 @@ def test_a_scheduler_dying_mid_step_refires_the_same_page_once(settings: Setting
 
 def test_a_step_due_while_rabbitmq_is_down_fires_once_when_it_is_back(
     services_up: None,
-    rabbit_factory: Callable[[str], PrivateRabbit],
+    private_rabbit: PrivateRabbit,
     procs: list[subprocess.Popen[bytes]],
 ) -> None:
     """A private RabbitMQ stops (SIGTERM) after step 1; step 2 falls due while it is down,
     so its page cannot be published and the escalation is not advanced.  When the broker
     is back, step 2 fires once; step 1's page, published before the restart, is still
     queued (durable queue, persistent message)."""
-    node = rabbit_factory("")
+    node = private_rabbit
     settings = make_settings(REDIS_URL, node.url)
     try:
         r, keys, store = _start_escalation(settings, waits=(WAIT_S, 60))

@@ -14,12 +14,14 @@ import pika
 import pytest
 
 from services.api.auth import FailedAuth
+from shared.amqp import Names
 from shared.config import Settings
 from shared.destinations import Allowlist, DestinationDenied, check_destination
 from tests.faults.conftest import (
     CountingReceiver,
     fault_env,
     free_port,
+    queue_depths,
     start_up,
     stop_up,
     wait_until,
@@ -125,6 +127,10 @@ def test_secrets_never_appear_in_logs_metrics_errors_or_api_responses(
                 "initial_failure_delay": 0,
             },
         )
+        # The dead queue's depth is a cheap poll; ``tocsin dead list`` (a CLI process) runs
+        # once it is non-empty.
+        dead_q = Names(s.namespace).dead
+        assert wait_until(lambda: queue_depths(s).get(dead_q, 0) > 0, 30)
         assert wait_until(lambda: b"hook" in _dead(env), 30)
         for path in ("/media", f"/media/{m.json()['id']}", "/deliveries", "/metrics", "/health"):
             seen.append(api.get(path).text)

@@ -33,7 +33,8 @@ def test_sigterm_mid_stream_drains_in_time_and_a_restart_finishes_the_rest_exact
     s = shared_settings
     # Deliveries take a while, so some are in flight at SIGTERM (asserted below). The
     # gateway sends a batch of four messages at a time here (about 80/s): a slower
-    # receiver only makes the drain after the restart longer, not the test stronger.
+    # receiver only makes the drain after the restart longer, not the test stronger,
+    # so the receiver answers at once again after the stop.
     receiver.delay_s = 0.05
     configure_webhook(s, receiver.url)
     stream = Stream(count=5000, checks=500, t0=time.time(), rate=5000.0)
@@ -62,6 +63,7 @@ def test_sigterm_mid_stream_drains_in_time_and_a_restart_finishes_the_rest_exact
         "everything finished before SIGTERM; test proves nothing"
     )
 
+    receiver.delay_s = 0.0
     up2 = start_up(env, WORKERS, tmp_path / "up2.log")
     try:
         wait_ready(s, up2.pid)

@@ -49,6 +49,9 @@ def test_values_are_converted_and_lists_split() -> None:
         pytest.param(
             {"TOCSIN_ACTION_LINK_TTL_S": "5"}, "TOCSIN_ACTION_LINK_TTL_S", id="links die at once"
         ),
+        pytest.param(
+            {"TOCSIN_RECONNECT_MAX_S": "0"}, "TOCSIN_RECONNECT_MAX_S", id="reconnect in a loop"
+        ),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:

@@ -29,6 +29,7 @@ def make(
     *,
     until: Callable[[], bool],
     batch_size: int = 10,
+    reconnect_max_s: float | None = None,
 ) -> BatchConsumer:
     """A consumer of ``QUEUE`` that stops once ``until()`` holds (checked when idle)."""
 
@@ -47,6 +48,7 @@ def make(
         batch_size=batch_size,
         on_idle=on_idle,
         idle_interval_s=0.1,
+        reconnect_max_s=reconnect_max_s,
     )
 
 
@@ -132,6 +134,23 @@ def test_a_transient_error_retries_the_whole_batch_with_backoff() -> None:
     assert all(w >= 0.1 for w in waits) and waits[2] >= 0.4  # 0.1, 0.2, 0.4 s (+ jitter)
     assert broker.unacked() == 0 and dead_bodies(broker) == []
     assert consumer.metrics.retries.labels("unit")._value.get() == 3
+
+
+def test_the_retry_backoff_stops_growing_at_reconnect_max_s() -> None:
+    broker = declared()
+    put(broker, b"a")
+    calls: list[float] = []
+
+    def handler(batch: Sequence[Message]) -> BatchResult:
+        calls.append(broker.now)
+        if len(calls) <= 8:
+            raise redis.exceptions.ConnectionError("redis down")
+        return BatchResult()
+
+    make(broker, handler, until=lambda: len(calls) == 9, reconnect_max_s=0.5).run()
+    waits = [b - a for a, b in pairwise(calls)]
+    # 0.1, 0.2, 0.4 s (+ jitter), then never more than the cap (the default is 10 s).
+    assert waits[0] >= 0.1 and max(waits) <= 0.5 + 1e-9 and waits[-1] >= 0.5 - 1e-9
 
 
 def test_stop_during_retry_leaves_the_batch_unacked_for_redelivery() -> None:
