@@ -25,7 +25,6 @@ import argparse
 import json
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ import msgspec
 import redis
 from litestar.testing import TestClient
 
+from benchmarks.ports import free_port as _free_port
 from services.api.app import create_app
 from services.api.argus.store import ArgusStore
 from services.api.context import ApiContext
@@ -68,12 +68,6 @@ end
 return last - first + 1
 """
 CHUNK = 20_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def log(msg: str) -> None:

@@ -27,7 +27,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,6 +51,7 @@ from benchmarks.observe import (
     queue_depths,
     scrape,
 )
+from benchmarks.ports import free_port
 from benchmarks.redis_cluster import cluster_url, node_pids, redis_cluster_nodes
 from benchmarks.workloads import DEFAULT_CHECKS, WORKLOADS, Plan, bodies, percentiles
 from services.cli.supervisor import processor_shares, worker_argv
@@ -67,12 +67,6 @@ POLL_S = 0.05
 
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,17 +24,12 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.ports import free_port as _free_port
 from services.cli.demo import Receiver
 from shared.config import Settings
 
 TOKEN = "footprint-" + uuid.uuid4().hex
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _usage(pid: int) -> tuple[int, float]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,16 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from benchmarks.ports import free_port
 from shared.config import Settings
 from tests.conftest import AMQP_URL, REDIS_URL, cleanup_namespace
 
 TOKEN = "e2e-" + uuid.uuid4().hex
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -27,17 +27,12 @@ from typing import Any
 
 import pytest
 
+from benchmarks.ports import free_port
 from shared.config import Settings
 from tests.conftest import AMQP_URL, REDIS_URL, cleanup_namespace
 
 RABBIT_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 RABBIT_CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_port(port: int, timeout: float) -> bool:

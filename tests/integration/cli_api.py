@@ -8,7 +8,6 @@ error messages.  Tests assert on ``--json`` output, never on wrapped tables.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import uvicorn
 from click.testing import Result
 from typer.testing import CliRunner
 
+from benchmarks.ports import free_port
 from services.api.app import create_app
 from services.api.worker import build_context
 from services.cli.main import app
@@ -29,12 +29,6 @@ from shared.config import Settings
 from tests.conftest import settings_env
 
 TOKEN = "cli-test-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

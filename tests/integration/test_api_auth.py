@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ import pytest
 import uvicorn
 from litestar.testing import TestClient
 
+from benchmarks.ports import free_port as _free_port
 from services.api.app import create_app
 from services.api.auth import FAILED_AUTH_LIMIT, proxy_options
 from services.api.context import ApiContext
@@ -23,12 +23,6 @@ from shared.store import connect_redis
 pytestmark = pytest.mark.integration
 
 TOKEN = "auth-test-admin-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _serve(settings: Settings) -> Iterator[str]:

@@ -7,7 +7,6 @@ Events go through the real processor and notifier handlers in-process (see
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from click.testing import Result
 from litestar.testing import TestClient
 from typer.testing import CliRunner
 
+from benchmarks.ports import free_port as _free_port
 from services.api.app import create_app
 from services.api.context import ApiContext
 from services.cli.explain import timeline_rows
@@ -184,12 +184,6 @@ def test_simulate_changes_nothing_and_explains_everyone(
 
 
 # --------------------------------------------------------------------------- CLI
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ import msgspec
 import pytest
 from aiosmtpd.controller import Controller
 
+from benchmarks.ports import free_port as _free_port
 from shared.amqp import Names
 from shared.config import Settings
 from shared.keys import Keys
@@ -193,12 +193,6 @@ class _Inbox:
             return self.replies.pop(0)
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 Message accepted for delivery"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

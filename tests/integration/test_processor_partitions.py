@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections import defaultdict
@@ -10,6 +9,7 @@ from collections import defaultdict
 import httpx
 import pytest
 
+from benchmarks.ports import free_port
 from shared.amqp import Names
 from shared.check_store import CheckStore
 from shared.config import Settings
@@ -22,12 +22,6 @@ from tests.integration.test_processor_worker import ev, send
 from tests.support import collect, declare
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def consumed_queues(port: int) -> dict[str, float]:

@@ -11,7 +11,6 @@ recovery.  Skipped only when the binary is not installed.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -26,6 +25,7 @@ import pytest
 import uvicorn
 from prometheus_client import CollectorRegistry
 
+from benchmarks.ports import free_port as _free_port
 from services.api.app import create_app
 from services.api.context import ApiContext
 from services.ingest.worker import IngestMetrics, make_handler
@@ -64,13 +64,6 @@ receivers:
       - url: "http://127.0.0.1:{api_port}/sources/alertmanager?token={token}"
         send_resolved: true
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _wait_for(what: str, probe: Callable[[], Any], timeout: float, log: Path | None = None) -> Any:

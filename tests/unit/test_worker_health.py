@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 from prometheus_client import CollectorRegistry
 
+from benchmarks.ports import free_port as _free_port
 from shared.config import Settings
 from shared.telemetry import ConsumerMetrics, serve_metrics
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_health_is_503_until_consuming_then_200_and_metrics_still_served() -> None:
