@@ -95,22 +95,3 @@ def settings_env(s: Settings) -> dict[str, str]:
         }
     )
     return env
-
-
-# The slow kinds of module first (faults restart brokers and kill workers; e2e
-# modules start a whole `tocsin up`): with `--dist loadfile` each file is one unit
-# of work handed out in collection order, and a long file handed out last kept
-# one process busy for a minute or two while the other sat idle.
-_RUN_FIRST = ("tests/faults/", "tests/e2e/")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order the collection so the slow directories come first (stable within a file)."""
-
-    def rank(item: pytest.Item) -> int:
-        for i, prefix in enumerate(_RUN_FIRST):
-            if item.nodeid.startswith(prefix):
-                return i
-        return len(_RUN_FIRST)
-
-    items.sort(key=rank)
