@@ -84,9 +84,13 @@ def test_killing_the_leader_of_the_dead_letter_and_delay_queues_loses_and_repeat
         try:
             wait_ready(settings, up.pid)
             half = stream.count // 2
-            for sent in publish(stream, victim.url, names.ns, 0, half):
-                if sent >= half // 2:
-                    receiver.status = 503  # deliveries go to the delay queues from now on
+            # Every delivery of the first half is refused, so they wait in the delay
+            # queues. (Flipping the receiver mid-publish relied on deliveries still
+            # being in flight then; once the receiver stopped dropping SYNs they all
+            # arrived before the flip and nothing was parked.)
+            receiver.status = 503
+            for _ in publish(stream, victim.url, names.ns, 0, half):
+                pass
             # Wait until deliveries were refused, i.e. parked in the delay queues.
             assert wait_until(lambda: receiver.refused >= 20, 20, 0.05), "nothing was refused"
             victim.stop(kill=True)
