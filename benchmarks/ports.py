@@ -22,7 +22,8 @@ import socket
 LOW, HIGH = 7000, 11999
 
 
-def _ephemeral_low() -> int:
+def ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (32768 when it cannot be read)."""
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
             return int(f.read().split()[0])
@@ -32,7 +33,7 @@ def _ephemeral_low() -> int:
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port on ``host`` that nothing listens on now and no client socket will be given."""
-    high = min(HIGH, _ephemeral_low() - 1)
+    high = min(HIGH, ephemeral_low() - 1)
     rng = random.SystemRandom()
     for _ in range(200):
         port = rng.randint(LOW, high)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import redis
 
+from benchmarks.ports import ephemeral_low
+
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
 
@@ -37,9 +39,7 @@ def _free_port() -> int:
     ``bind(("127.0.0.1", 0))`` never lands: another test's free-port pick (a private
     RabbitMQ, say) cannot take the bus port between this check and the node's start.
     """
-    low, _high = (
-        int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-    )
+    low = ephemeral_low()
     for _ in range(200):
         port = random.randrange(12000, max(12001, min(22000, low - 10000)))
         try:

@@ -59,7 +59,7 @@ def wait_until(pred: Callable[[], bool], timeout: float, step: float = 0.1) -> b
 # --------------------------------------------------------------------- receiver
 
 
-class _Server(http.server.ThreadingHTTPServer):
+class ReceiverServer(http.server.ThreadingHTTPServer):
     # The default listen backlog (5) drops SYNs when a gateway opens a burst of
     # connections; each drop costs a 1 s retransmit.
     request_queue_size = 1024
@@ -111,7 +111,7 @@ class CountingReceiver:
             def log_message(self, *args: Any) -> None:
                 return
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.server = ReceiverServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self

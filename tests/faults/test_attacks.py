@@ -26,7 +26,14 @@ import msgspec
 import pytest
 
 from shared.config import Settings
-from tests.faults.conftest import fault_env, free_port, start_up, stop_up, wait_until
+from tests.faults.conftest import (
+    ReceiverServer,
+    fault_env,
+    free_port,
+    start_up,
+    stop_up,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -35,12 +42,6 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 SLACK_SECRET = "SLACKPATHSECRET" + uuid.uuid4().hex[:8]
 HOOK_SECRET = "hook-" + uuid.uuid4().hex
 LIMIT = 30
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    # The default listen backlog (5) drops SYNs when a gateway opens a burst of
-    # connections; each drop costs a 1 s retransmit.
-    request_queue_size = 1024
 
 
 @dataclass
@@ -71,7 +72,7 @@ class Capture:
             def log_message(self, *args: Any) -> None:
                 return
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.server = ReceiverServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
