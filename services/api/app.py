@@ -19,7 +19,7 @@ from services.api.access import SECURITY_COMPONENTS, declare
 from services.api.argus.plumbing import source_token_check
 from services.api.argus.router import argus_router
 from services.api.audit import audit_middleware, list_audit
-from services.api.auth import make_guard
+from services.api.auth import app_guard
 from services.api.check_routes import check_router
 from services.api.config_check import validate_config
 from services.api.config_routes import config_router
@@ -125,7 +125,7 @@ def create_app(ctx: ApiContext) -> Litestar:
             list_audit,
         ],
         state=State({"ctx": ctx}),
-        guards=[make_guard(ctx.settings.api_token, ctx.failed_auth)],
+        guards=[app_guard],
         # Source-system tokens are known everywhere, so a route they may not call says 403.
         opt={"token_check": source_token_check},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -225,31 +225,48 @@ def actor_name(connection: ASGIConnection) -> str:  # type: ignore[type-arg]
     return who.name if who is not None else "dashboard"
 
 
+def check_caller(
+    connection: ASGIConnection,  # type: ignore[type-arg]
+    handler: BaseRouteHandler,
+    admin_token: str,
+    failed: FailedAuth,
+) -> None:
+    """Identify the caller, then check the route's declared roles; raise 401/403 if refused."""
+    need = need_of(handler.opt, frozenset(getattr(handler, "http_methods", ())))
+    if need.auth is not None:
+        return
+    client = connection_client(connection)
+    refuse_locked(failed, client, time.monotonic())
+    token = token_from_header(connection.headers.get("authorization"))
+    if token is None:
+        raise _unauthorised("missing bearer token")
+    who = identify(connection, handler, token, admin_token.encode(), time.time())
+    if who is None:
+        failed.record(client, time.monotonic())
+        raise _unauthorised("invalid token")
+    if isinstance(who, str):
+        raise _unauthorised(who)
+    connection.state[PRINCIPAL] = who
+    if who.role not in need.roles:
+        raise PermissionDeniedException(
+            f"this route needs one of the roles {', '.join(need.roles)}; "
+            f"{who.name} has role {who.role}"
+        )
+
+
+def app_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+    """The app's guard: :func:`check_caller` with the bootstrap token and the wrong-token
+    table of the app's context, read per request like every other part of the context
+    (the app holds no copy of it)."""
+    ctx = connection.app.state.ctx
+    check_caller(connection, handler, ctx.settings.api_token or "", ctx.failed_auth)
+
+
 def make_guard(admin_token: str, failed: FailedAuth | None = None):  # type: ignore[no-untyped-def]
-    """The app's guard: identify the caller, then check the route's declared roles."""
-    expected = admin_token.encode()
-    failed = failed if failed is not None else FailedAuth()
+    """A guard for ``admin_token`` (routes that check a caller themselves, mid-handler)."""
+    table = failed if failed is not None else FailedAuth()
 
     def require_role(connection: ASGIConnection, handler: BaseRouteHandler) -> None:  # type: ignore[type-arg]
-        need = need_of(handler.opt, frozenset(getattr(handler, "http_methods", ())))
-        if need.auth is not None:
-            return
-        client = connection_client(connection)
-        refuse_locked(failed, client, time.monotonic())
-        token = token_from_header(connection.headers.get("authorization"))
-        if token is None:
-            raise _unauthorised("missing bearer token")
-        who = identify(connection, handler, token, expected, time.time())
-        if who is None:
-            failed.record(client, time.monotonic())
-            raise _unauthorised("invalid token")
-        if isinstance(who, str):
-            raise _unauthorised(who)
-        connection.state[PRINCIPAL] = who
-        if who.role not in need.roles:
-            raise PermissionDeniedException(
-                f"this route needs one of the roles {', '.join(need.roles)}; "
-                f"{who.name} has role {who.role}"
-            )
+        check_caller(connection, handler, admin_token, table)
 
     return require_role
