@@ -10,15 +10,14 @@ import httpx
 import msgspec
 import pytest
 import uvicorn
-from litestar.testing import TestClient
 
 from benchmarks.ports import free_port as _free_port
-from services.api.app import create_app
 from services.api.auth import FAILED_AUTH_LIMIT, proxy_options
 from services.api.context import ApiContext
 from shared.config import Settings
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.api_app import api_app, api_client
 
 pytestmark = pytest.mark.integration
 
@@ -30,27 +29,28 @@ def _serve(settings: Settings) -> Iterator[str]:
     s = msgspec.structs.replace(settings, api_token=TOKEN)
     ctx = ApiContext(settings=s, redis=connect_redis(s), sender=Sender(s))
     port = _free_port()
-    config = uvicorn.Config(
-        create_app(ctx),
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        access_log=False,
-        **proxy_options(s),
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)  # waiting for the server thread, not standing in for logic
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        ctx.sender.close()
+    with api_app(ctx) as app:
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            **proxy_options(s),
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)  # waiting for the server thread, not standing in for logic
+        assert server.started, "uvicorn did not start"
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(15)
+            ctx.sender.close()
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_routes_with_their_own_token_check_share_the_limit(settings: Settings, p
     s = msgspec.structs.replace(settings, api_token=TOKEN)
     ctx = ApiContext(settings=s, redis=connect_redis(s), sender=Sender(s))
     try:
-        with TestClient(app=create_app(ctx)) as c:
+        with api_client(ctx) as c:
             codes = [
                 c.post(f"{path}?token=guess-{i}", content=b"{}").status_code
                 for i in range(FAILED_AUTH_LIMIT)

@@ -8,11 +8,11 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from services.api.app import create_app
 from services.api.context import ApiContext
 from shared.config import Settings
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.api_app import api_client
 
 pytestmark = pytest.mark.integration
 AUTH = {"Authorization": "Bearer metrics-token"}
@@ -22,7 +22,7 @@ AUTH = {"Authorization": "Bearer metrics-token"}
 def client(settings: Settings) -> Iterator[TestClient]:  # type: ignore[type-arg]
     s = msgspec.structs.replace(settings, api_token="metrics-token")
     ctx = ApiContext(settings=s, redis=connect_redis(s), sender=Sender(s))
-    with TestClient(app=create_app(ctx)) as c:
+    with api_client(ctx) as c:
         yield c
     ctx.sender.close()
 

@@ -13,12 +13,12 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from services.api.app import create_app
 from services.api.context import ApiContext
 from shared.config import Settings
 from shared.keys import Keys
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.api_app import api_client
 from tests.support import collect_events
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ Client = TestClient  # type: ignore[type-arg]
 def client(settings: Settings) -> Iterator[Client]:
     s = msgspec.structs.replace(settings, api_token=TOKEN)
     ctx = ApiContext(settings=s, redis=connect_redis(s), sender=Sender(s))
-    with TestClient(app=create_app(ctx)) as c:
+    with api_client(ctx) as c:
         yield c
     ctx.sender.close()
 

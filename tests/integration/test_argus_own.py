@@ -10,11 +10,11 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from services.api.app import create_app
 from services.api.context import ApiContext
 from shared.config import Settings
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.api_app import api_client
 from tests.integration.test_argus_api import make_incident, make_source
 from tests.integration.test_people_api import BOOT, TOKEN, bearer, token, user
 
@@ -29,7 +29,7 @@ def client(settings: Settings) -> Iterator[Client]:
     s = msgspec.structs.replace(settings, api_token=TOKEN)
     ctx = ApiContext(settings=s, redis=connect_redis(s), sender=Sender(s))
     ctx.redis.hset(ctx.keys.media_installed(), "sms", "1")  # destinations need it installed
-    with TestClient(app=create_app(ctx)) as c:
+    with api_client(ctx) as c:
         yield c
     ctx.sender.close()
 

@@ -16,7 +16,6 @@ import pytest
 from litestar.testing import TestClient
 from prometheus_client import CollectorRegistry
 
-from services.api.app import create_app
 from services.api.context import ApiContext
 from services.processor.worker import ProcessorMetrics, make_handler
 from shared.amqp import Names, partition_key, partition_of
@@ -28,6 +27,7 @@ from shared.models import ENCODER, CheckEvent, Notification
 from shared.records import from_hash
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.api_app import api_client
 from tests.integration.test_argus_api import ADMIN, TOKEN, make_incident, make_source
 from tests.support import collect_events
 
@@ -40,7 +40,7 @@ Client = TestClient  # type: ignore[type-arg]
 def client(settings: Settings) -> Iterator[Client]:
     s = msgspec.structs.replace(settings, api_token=TOKEN)
     ctx = ApiContext(settings=s, redis=connect_redis(s), sender=Sender(s))
-    with TestClient(app=create_app(ctx)) as c:
+    with api_client(ctx) as c:
         yield c
     ctx.sender.close()
 

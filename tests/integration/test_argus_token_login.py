@@ -15,13 +15,13 @@ from argon2 import PasswordHasher
 from litestar.testing import TestClient
 
 from services.api import passwords
-from services.api.app import create_app
 from services.api.auth import FAILED_AUTH_LIMIT
 from services.api.context import ApiContext
 from services.api.people_store import PeopleStore
 from shared.config import Settings
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.api_app import api_client
 from tests.integration.test_argus_api import make_source
 from tests.integration.test_people_api import BOOT, TOKEN, user
 
@@ -54,7 +54,7 @@ def ctx(settings: Settings) -> Iterator[ApiContext]:
 
 @pytest.fixture
 def client(ctx: ApiContext) -> Iterator[Client]:
-    with TestClient(app=create_app(ctx)) as c:
+    with api_client(ctx) as c:
         yield c
 
 

@@ -10,13 +10,13 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from services.api.app import create_app
 from services.api.context import ApiContext
 from shared.check_quota import CheckQuota
 from shared.config import Settings
 from shared.keys import Keys
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.api_app import api_client
 from tests.support import declare
 
 pytestmark = pytest.mark.integration
@@ -50,7 +50,7 @@ def client(settings: Settings) -> Iterator[tuple[TestClient, ApiContext]]:  # ty
     s = msgspec.structs.replace(settings, api_token=TOKEN, checks_per_source=2)
     ctx = ApiContext(settings=s, redis=connect_redis(s), sender=Sender(s))
     declare(s)
-    with TestClient(app=create_app(ctx)) as c:
+    with api_client(ctx) as c:
         yield c, ctx
     ctx.sender.close()
 

@@ -22,7 +22,6 @@ from litestar.testing import TestClient
 from typer.testing import CliRunner
 
 from benchmarks.ports import free_port as _free_port
-from services.api.app import create_app
 from services.api.context import ApiContext
 from services.cli.explain import timeline_rows
 from services.cli.main import app
@@ -35,6 +34,7 @@ from shared.keys import Keys
 from shared.models import CheckEvent, Contact, Medium, Rule, SeverityRoute, TimeRecurrence
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.api_app import api_app, api_client
 from tests.conftest import settings_env
 from tests.integration.test_explain_dry_run import Pipeline, snapshot
 
@@ -112,7 +112,7 @@ def story(s: Settings) -> redis.Redis:
 @pytest.fixture
 def client(s: Settings, story: redis.Redis) -> Iterator[TestClient]:  # type: ignore[type-arg]
     ctx = ApiContext(settings=s, redis=story, sender=Sender(s))
-    with TestClient(app=create_app(ctx)) as c:
+    with api_client(ctx) as c:
         yield c
     ctx.sender.close()
 
@@ -190,21 +190,24 @@ def test_simulate_changes_nothing_and_explains_everyone(
 def cli_env(s: Settings, story: redis.Redis) -> Iterator[dict[str, str]]:
     port = _free_port()
     ctx = ApiContext(settings=s, redis=story, sender=Sender(s))
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    env = settings_env(s) | {
-        "TOCSIN_API_LISTEN": f"127.0.0.1:{port}",
-        "TOCSIN_API_TOKEN": TOKEN,
-    }
-    yield env
-    server.should_exit = True
-    thread.join(timeout=10)
+    with api_app(ctx) as app:
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        env = settings_env(s) | {
+            "TOCSIN_API_LISTEN": f"127.0.0.1:{port}",
+            "TOCSIN_API_TOKEN": TOKEN,
+        }
+        try:
+            yield env
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
     ctx.sender.close()
 
 

@@ -23,7 +23,6 @@ import pytest
 from litestar.testing import TestClient
 from prometheus_client import CollectorRegistry
 
-from services.api.app import create_app
 from services.api.context import ApiContext
 from services.scheduler.worker import Scheduler, SchedulerMetrics
 from shared.config import Settings
@@ -34,6 +33,7 @@ from shared.media import validate_medium_settings
 from shared.oncall_store import OncallStore
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.api_app import api_client
 from tests.conftest import settings_env
 
 pytestmark = pytest.mark.integration
@@ -108,7 +108,7 @@ def client(settings: Settings) -> Iterator[TestClient]:  # type: ignore[type-arg
         sender=Sender(s),
         validate_medium_settings=validate_medium_settings,
     )
-    with TestClient(app=create_app(ctx)) as c:
+    with api_client(ctx) as c:
         yield c
     ctx.sender.close()
 

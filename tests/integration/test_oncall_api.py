@@ -10,12 +10,12 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from services.api.app import create_app
 from services.api.context import ApiContext
 from shared.config import Settings
 from shared.media import validate_medium_settings
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.api_app import api_client
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,7 @@ def client(settings: Settings) -> Iterator[TestClient]:  # type: ignore[type-arg
         settings=s, redis=r, sender=Sender(s), validate_medium_settings=validate_medium_settings
     )
     r.hset(ctx.keys.media_installed(), mapping={"webhook": "1"})
-    with TestClient(app=create_app(ctx)) as c:
+    with api_client(ctx) as c:
         yield c
     ctx.sender.close()
 

@@ -9,13 +9,13 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from services.api.app import create_app
 from services.api.auth import FailedAuth
 from services.api.context import ApiContext
 from shared.action_links import LINK_PATH, LinkClaims, action_secret, sign
 from shared.config import Settings
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.api_app import api_client
 
 pytestmark = pytest.mark.integration
 LIMIT = 3
@@ -33,7 +33,7 @@ def client(settings: Settings) -> Iterator[TestClient]:  # type: ignore[type-arg
     ctx = ApiContext(
         settings=s, redis=connect_redis(s), sender=Sender(s), failed_auth=FailedAuth(limit=LIMIT)
     )
-    with TestClient(app=create_app(ctx)) as c:
+    with api_client(ctx) as c:
         yield c
     ctx.sender.close()
 

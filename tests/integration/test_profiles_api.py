@@ -17,7 +17,6 @@ import redis
 from litestar.testing import TestClient
 from prometheus_client import CollectorRegistry
 
-from services.api.app import create_app
 from services.api.context import ApiContext
 from services.notifier.worker import build_consumer
 from shared.amqp import Names
@@ -28,6 +27,7 @@ from shared.models import DELIVERY_DECODER, Notification
 from shared.records import from_hash
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.api_app import api_client
 from tests.support import collect_deliveries, declare, running
 
 pytestmark = pytest.mark.integration
@@ -56,7 +56,7 @@ def client(settings: Settings, r: redis.Redis) -> Iterator[Client]:
     for mtype in ("webhook", "email"):
         r.hset(keys.media_installed(), mtype, "1")
     declare(settings)
-    with TestClient(app=create_app(ctx)) as c:
+    with api_client(ctx) as c:
         yield c
     ctx.sender.close()
 

@@ -30,6 +30,7 @@ from shared.config import Settings
 from shared.people import User
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.api_app import api_client
 
 pytestmark = pytest.mark.integration
 
@@ -276,7 +277,7 @@ def world(settings: Settings) -> Iterator[tuple[TestClient[Any], dict[str, dict[
         headers[role] = {"Authorization": f"Token {secret}"}
     _, source_token = ArgusStore(ctx.redis, ctx.keys).create_source("table", "nav", "")
     headers["source"] = {"Authorization": f"Token {source_token}"}
-    with TestClient(app=create_app(ctx)) as client:
+    with api_client(ctx) as client:
         yield client, headers
     ctx.sender.close()
 

@@ -26,7 +26,6 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from benchmarks.ports import free_port as _free_port
-from services.api.app import create_app
 from services.api.context import ApiContext
 from services.ingest.worker import IngestMetrics, make_handler
 from services.processor.worker import build_consumer
@@ -43,6 +42,7 @@ from shared.records import from_hash
 from shared.sender import Sender
 from shared.store import connect_redis
 from shared.telemetry import ConsumerMetrics
+from tests.api_app import api_app
 from tests.support import collect, declare, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -83,15 +83,18 @@ def api_port(settings: Settings) -> Iterator[int]:
     s = msgspec.structs.replace(settings, api_token=TOKEN, identity_labels=("cluster",))
     ctx = ApiContext(settings=s, redis=connect_redis(s), sender=Sender(s))
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    _wait_for("the API", lambda: server.started, 10)
-    yield port
-    server.should_exit = True
-    thread.join(timeout=10)
+    with api_app(ctx) as app:
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        _wait_for("the API", lambda: server.started, 10)
+        try:
+            yield port
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
     ctx.sender.close()
 
 

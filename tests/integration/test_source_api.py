@@ -12,13 +12,13 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from services.api.app import create_app
 from services.api.context import ApiContext
 from shared.amqp import Names
 from shared.config import Settings
 from shared.models import CheckEvent
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.api_app import api_client
 from tests.support import collect, collect_events
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ CRON_MAPPING = json.loads((DATA / "cron_mapping.json").read_bytes())
 def client(settings: Settings) -> Iterator[TestClient]:  # type: ignore[type-arg]
     s = msgspec.structs.replace(settings, api_token=TOKEN)
     ctx = ApiContext(settings=s, redis=connect_redis(s), sender=Sender(s))
-    with TestClient(app=create_app(ctx)) as c:
+    with api_client(ctx) as c:
         yield c
     ctx.sender.close()
 

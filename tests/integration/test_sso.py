@@ -18,12 +18,12 @@ from litestar.testing import TestClient
 from oidc_provider_mock import User as MockUser
 from oidc_provider_mock import run_server_in_thread
 
-from services.api.app import create_app
 from services.api.context import ApiContext
 from services.api.people_store import PeopleStore
 from shared.config import Settings
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.api_app import api_client
 
 pytestmark = pytest.mark.integration
 
@@ -76,14 +76,14 @@ def sign_in(client: TestClient[Any], sub: str) -> httpx.Response:
 
 
 def test_sso_creates_the_user_with_the_role_of_their_groups(ctx: ApiContext) -> None:
-    with TestClient(app=create_app(ctx)) as client:
+    with api_client(ctx) as client:
         assert "Sign in with single sign-on" in client.get("/ui/login").text
         done = sign_in(client, "s-ada")
         assert done.status_code == 303 and done.headers["location"] == "/ui/checks"
         assert client.get("/ui/checks").status_code == 200
         ada = PeopleStore(ctx.redis, ctx.keys).user_by_name("ada")
         assert ada is not None and ada.role == "responder" and ada.email == "ada@example.org"
-    with TestClient(app=create_app(ctx)) as client:
+    with api_client(ctx) as client:
         assert sign_in(client, "s-bo").status_code == 303
         bo = PeopleStore(ctx.redis, ctx.keys).user_by_name("bo")
         assert bo is not None and bo.role == "viewer"
@@ -92,7 +92,7 @@ def test_sso_creates_the_user_with_the_role_of_their_groups(ctx: ApiContext) -> 
 
 
 def test_sso_refuses_users_outside_the_groups_and_disabled_users(ctx: ApiContext) -> None:
-    with TestClient(app=create_app(ctx)) as client:
+    with api_client(ctx) as client:
         r = sign_in(client, "s-cy")
         assert r.status_code == 401 and "no group" in r.text
         assert client.get("/ui/", follow_redirects=False).status_code == 303
@@ -107,7 +107,7 @@ def test_sso_refuses_users_outside_the_groups_and_disabled_users(ctx: ApiContext
 
 
 def test_a_callback_needs_the_state_this_server_issued(ctx: ApiContext) -> None:
-    with TestClient(app=create_app(ctx)) as client:
+    with api_client(ctx) as client:
         start = client.get("/ui/login/oidc", follow_redirects=False)
         back = httpx.post(start.headers["location"], data={"sub": "s-ada"}, follow_redirects=False)
         callback = urlsplit(back.headers["location"])
@@ -135,14 +135,14 @@ def test_the_user_is_the_providers_sub_not_the_name_or_email(
         "s-dee",
         {"preferred_username": "dee", "email": "dee@example.org", "groups": ["ops"]},
     )
-    with TestClient(app=create_app(ctx)) as client:
+    with api_client(ctx) as client:
         assert sign_in(client, "s-dee").status_code == 303
     dee = people.user_by_name("dee")
     assert dee is not None and (dee.sso_issuer, dee.sso_subject) == (provider, "s-dee")
     assert dee.created_at > 0
     # A new SSO user gets Argus's defaults too: "All the time" and an email destination.
     boot = {"Authorization": f"Bearer {TOKEN}"}
-    with TestClient(app=create_app(ctx)) as client:
+    with api_client(ctx) as client:
         slots = client.get("/api/v2/notificationprofiles/timeslots/", headers=boot).json()
         assert [s["name"] for s in slots if s["user"] == dee.id] == ["All the time"]
         dests = client.get("/api/v2/notificationprofiles/destinations/", headers=boot).json()
@@ -156,11 +156,11 @@ def test_the_user_is_the_providers_sub_not_the_name_or_email(
         "s-dee",
         {"preferred_username": "dee.new", "email": "dee@new.example.org", "groups": ["ops"]},
     )
-    with TestClient(app=create_app(ctx)) as client:
+    with api_client(ctx) as client:
         assert sign_in(client, "s-dee").status_code == 303
     again = people.user(dee.id)
     assert again is not None and again.username == "dee" and again.email == "dee@new.example.org"
-    with TestClient(app=create_app(ctx)) as client:
+    with api_client(ctx) as client:
         dests = client.get("/api/v2/notificationprofiles/destinations/", headers=boot).json()
         assert [d["settings"] for d in dests] == [{"email_address": "dee@new.example.org"}]
     assert people.user_by_name("dee.new") is None
@@ -168,7 +168,7 @@ def test_the_user_is_the_providers_sub_not_the_name_or_email(
 
     # Another account of this provider now calling itself "dee" is not Dee.
     set_claims(provider, "s-impostor", {"preferred_username": "dee", "groups": ["ops"]})
-    with TestClient(app=create_app(ctx)) as client:
+    with api_client(ctx) as client:
         r = sign_in(client, "s-impostor")
         assert r.status_code == 401 and "another account" in r.text, r.text
     assert len(people.users()) == 1
@@ -178,7 +178,7 @@ def test_a_user_an_admin_made_is_linked_at_their_first_sign_in(
     ctx: ApiContext, provider: str
 ) -> None:
     boot = {"Authorization": f"Bearer {TOKEN}"}
-    with TestClient(app=create_app(ctx)) as client:
+    with api_client(ctx) as client:
         made = client.post("/users", json={"username": "ada", "role": "viewer"}, headers=boot)
         assert made.status_code == 201, made.text
         assert made.json()["sso_subject"] == ""
@@ -189,7 +189,7 @@ def test_a_user_an_admin_made_is_linked_at_their_first_sign_in(
         assert client.delete(f"/users/{linked['id']}", headers=boot).status_code == 204
     people = PeopleStore(ctx.redis, ctx.keys)
     assert people.user_by_sso(provider, "s-ada") is None
-    with TestClient(app=create_app(ctx)) as client:
+    with api_client(ctx) as client:
         assert sign_in(client, "s-ada").status_code == 303
     ada = people.user_by_sso(provider, "s-ada")
     assert ada is not None and ada.id != linked["id"] and ada.username == "ada"

@@ -10,7 +10,6 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from services.api.app import create_app
 from services.api.argus.store import ArgusStore, IncidentEventRecord, IncidentRecord
 from services.api.audit import AuditLog
 from services.api.context import ApiContext
@@ -35,6 +34,7 @@ from shared.models import (
 from shared.records import to_hash
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.api_app import api_client
 from tests.support import collect_events, publish
 
 pytestmark = pytest.mark.integration
@@ -83,7 +83,7 @@ def ctx(settings: Settings) -> Iterator[ApiContext]:
 
 @pytest.fixture
 def anon(ctx: ApiContext) -> Iterator[TestClient]:  # type: ignore[type-arg]
-    with TestClient(app=create_app(ctx)) as c:
+    with api_client(ctx) as c:
         yield c
 
 
@@ -353,7 +353,7 @@ def test_contacts_page_and_dry_run(client: TestClient, ctx: ApiContext) -> None:
 
 
 def test_cookies_are_secure_over_https(ctx: ApiContext) -> None:
-    with TestClient(app=create_app(ctx), base_url="https://tocsin.example") as c:
+    with api_client(ctx, base_url="https://tocsin.example") as c:
         page = c.get("/ui/login")
         assert "secure" in page.headers["set-cookie"].lower()
         nonce = LOGIN_CSRF.search(page.text).group(1)  # type: ignore[union-attr]

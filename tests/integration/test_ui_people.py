@@ -11,7 +11,6 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from services.api.app import create_app
 from services.api.context import ApiContext
 from services.api.passwords import hash_password
 from services.api.people_store import PeopleStore
@@ -19,6 +18,7 @@ from shared.config import Settings
 from shared.people import User
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.api_app import api_app
 from tests.integration.test_ui_pages import CSRF, LOGIN_CSRF, seed_check
 from tests.support import collect_events
 
@@ -48,8 +48,9 @@ def ctx(settings: Settings) -> Iterator[ApiContext]:
 
 
 @pytest.fixture
-def app(ctx: ApiContext) -> Any:
-    return create_app(ctx)
+def app(ctx: ApiContext) -> Iterator[Any]:
+    with api_app(ctx) as bound:
+        yield bound
 
 
 def browser(app: Any) -> Client:

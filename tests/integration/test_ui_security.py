@@ -9,13 +9,13 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from services.api.app import create_app
 from services.api.auth import FAILED_AUTH_LIMIT
 from services.api.context import ApiContext
 from services.api.ui import session
 from shared.config import Settings
 from shared.sender import Sender
 from shared.store import connect_redis
+from tests.api_app import api_app, api_client
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ def ctx(settings: Settings) -> Iterator[ApiContext]:
 
 @pytest.fixture
 def anon(ctx: ApiContext) -> Iterator[TestClient]:  # type: ignore[type-arg]
-    with TestClient(app=create_app(ctx)) as c:
+    with api_client(ctx) as c:
         yield c
 
 
@@ -65,8 +65,7 @@ def test_api_failures_lock_out_the_login(anon: TestClient) -> None:  # type: ign
 
 def test_logout_revokes_a_copied_session_cookie(ctx: ApiContext) -> None:
     """A stolen cookie used to stay valid for 12 h after logout; now the session is gone."""
-    app = create_app(ctx)
-    with TestClient(app=app) as victim, TestClient(app=app) as thief:
+    with api_app(ctx) as app, TestClient(app=app) as victim, TestClient(app=app) as thief:
         assert _login(victim, TOKEN) == 303
         stolen = victim.cookies[session.COOKIE]
         thief.cookies.set(session.COOKIE, stolen)
