@@ -36,7 +36,13 @@ from shared.records import to_hash
 from shared.sender import Sender
 from shared.store import connect_redis
 from tests.conftest import REDIS_URL, cleanup_namespace, settings_env
-from tests.faults.conftest import PrivateRabbit, PrivateRedis, fault_env, make_settings
+from tests.faults.conftest import (
+    PrivateRabbit,
+    PrivateRedis,
+    fault_env,
+    make_settings,
+    queue_depths,
+)
 from tests.support import collect, declare
 
 pytestmark = pytest.mark.faults
@@ -83,6 +89,23 @@ def _until(what: str, test: object, timeout: float = 20) -> None:
             return
         time.sleep(0.05)  # polling Redis for the scheduler's write, not waiting out a duration
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def _all_pages(
+    settings: Settings, procs: list[subprocess.Popen[bytes]], n: int
+) -> list[dict[str, object]]:
+    """Every page ever published, once no scheduler can publish any more: the schedulers
+    are stopped (SIGTERM: a scheduler finishes the tick it is in, so a step it claimed is
+    published before it exits), the queue must hold exactly ``n`` pages, and they are read.
+    Replaces waiting 3 s for an ``n+1``-th page that should never come."""
+    running = [p for p in procs if p.poll() is None]  # not one the test killed
+    for p in running:
+        p.send_signal(signal.SIGTERM)
+    for p in running:
+        assert p.wait(timeout=15) == 0
+    queue = f"{settings.namespace}.notifications"
+    assert queue_depths(settings)[queue] == n
+    return collect(settings, [queue], n, timeout=10)
 
 
 def _start_escalation(
@@ -140,7 +163,7 @@ def test_step_two_fires_once_after_the_scheduler_is_killed(
     b = subprocess.Popen(cmd, env=scheduler_env, stderr=subprocess.DEVNULL)
     procs.append(b)
     _until("step 2", lambda: len(_timeline(store, "e1")) >= 2)
-    pages = collect(settings, [f"{settings.namespace}.notifications"], 3, timeout=3)
+    pages = _all_pages(settings, procs, 2)
 
     entries = _timeline(store, "e1")
     assert [(e["step"], e["outcome"], e["paged"]) for e in entries] == [
@@ -164,11 +187,12 @@ def test_two_schedulers_at_once_fire_each_step_once(
     for _ in range(2):
         procs.append(subprocess.Popen(cmd, env=scheduler_env, stderr=subprocess.DEVNULL))
     _until("step 3", lambda: len(_timeline(store, "e1")) >= 3)
-    pages = collect(settings, [f"{settings.namespace}.notifications"], 4, timeout=3)
+    pages = _all_pages(settings, procs, 3)
     assert [e["step"] for e in _timeline(store, "e1")] == [1, 2, 3]
     assert sorted(json.loads(p["body"])["id"] for p in pages) == [
         page_id("e1", n) for n in range(3)
     ]
+    assert store.pending() == 0  # last step: nothing is left to fire again
 
 
 def test_a_pending_step_survives_a_redis_restart(
@@ -193,12 +217,13 @@ def test_a_pending_step_survives_a_redis_restart(
         private_redis.stop()  # SIGTERM: Redis writes its AOF and exits
         private_redis.start()
         _until("step 2", lambda: len(_timeline(store, "e1")) >= 2, timeout=30)
-        pages = collect(settings, [f"{settings.namespace}.notifications"], 3, timeout=3)
+        pages = _all_pages(settings, procs, 2)
         assert [e["step"] for e in _timeline(store, "e1")] == [1, 2]
         assert sorted(json.loads(p["body"])["id"] for p in pages) == [
             page_id("e1", 0),
             page_id("e1", 1),
         ]
+        assert store.pending() == 0  # last step: nothing is left to fire again
     finally:
         cleanup_namespace(settings)
 
@@ -228,7 +253,7 @@ def test_a_scheduler_dying_mid_step_refires_the_same_page_once(settings: Setting
     assert b.tick(now + 1) == 0  # still in flight: nobody fires it twice at once
     assert b.tick(now + settings.scheduler_inflight_s + 0.5) == 1
     assert b.tick(now + settings.scheduler_inflight_s + 1) == 0  # step 2 is 60 s away
-    pages = collect(settings, [f"{settings.namespace}.notifications"], 3, timeout=3)
+    pages = _all_pages(settings, [], 2)  # in-process: nothing else publishes
     assert [json.loads(p["body"])["id"] for p in pages] == [page_id("e1", 0)] * 2
     assert [(e["step"], e["paged"]) for e in _timeline(store, "e1")] == [(1, ["c0"])]
     loaded = store.load(["e1"])["e1"]
@@ -272,11 +297,12 @@ def test_a_step_due_while_rabbitmq_is_down_fires_once_when_it_is_back(
         assert len(_timeline(store, "e1")) == 1
         node.start()
         _until("step 2", lambda: len(_timeline(store, "e1")) >= 2, timeout=90)
-        pages = collect(settings, [f"{settings.namespace}.notifications"], 3, timeout=3)
+        pages = _all_pages(settings, procs, 2)
         assert [e["step"] for e in _timeline(store, "e1")] == [1, 2]
         assert sorted(json.loads(p["body"])["id"] for p in pages) == [
             page_id("e1", 0),
             page_id("e1", 1),
         ]
+        assert store.pending() == 0  # last step: nothing is left to fire again
     finally:
         cleanup_namespace(settings)
