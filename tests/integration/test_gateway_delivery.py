@@ -48,6 +48,26 @@ def _wait_log(settings: Settings, pred: Any, timeout: float = 15.0) -> list[Any]
     return entries
 
 
+def _handled(registry: CollectorRegistry, settings: Settings, n: int, timeout: float = 15) -> None:
+    """Wait until the gateway acked ``n`` messages of its queue.  It acks a batch only
+    once it has sent, skipped or put back (retry, park, rate limit: published again)
+    every delivery in it, so what those messages cause has happened by then."""
+    labels = {"queue": Names(settings.namespace).gateway("webhook")}
+    deadline = time.monotonic() + timeout
+    while (registry.get_sample_value("tocsin_messages_acked_total", labels) or 0) < n:
+        assert time.monotonic() < deadline, f"the gateway did not ack {n} messages"
+        time.sleep(0.02)
+
+
+def _put_back(registry: CollectorRegistry) -> dict[str, float]:
+    """Deliveries the gateway put back for a later attempt (each a message it publishes
+    again): while all are 0 after the last ack, nothing more can be sent."""
+    return {
+        name: registry.get_sample_value(f"tocsin_gateway_{name}_total", {"medium": "webhook"}) or 0
+        for name in ("retried", "parked", "rate_limited")
+    }
+
+
 def _queue_depth(settings: Settings, queue: str) -> int:
     conn = connect(settings.amqp_url, name="tocsin-test-depth")
     try:
@@ -65,8 +85,11 @@ def test_500_twice_then_200_delivers_once_with_three_attempts_logged(gw_settings
         d = make_delivery("webhook", rx.url)
         send_delivery(gw_settings, d)
         entries = _wait_log(gw_settings, lambda e: any(x.outcome == "delivered" for x in e))
-        time.sleep(0.3)  # a wrongly scheduled extra attempt would show up here
+        # The first try and its two retries acked: a wrongly scheduled extra attempt
+        # would be a third retry (checked below) published before the last ack.
+        _handled(registry, gw_settings, 3)
         assert len(rx.delivered) == 1
+        assert _put_back(registry) == {"retried": 2, "parked": 0, "rate_limited": 0}
     assert len(rx.requests) == 3
     assert [(e.outcome, e.attempts, e.status) for e in reversed(delivery_log(gw_settings))] == [
         ("retry", 1, 500),
@@ -118,7 +141,8 @@ def test_400_is_dead_lettered_at_once(gw_settings: Settings) -> None:
     ):
         send_delivery(gw_settings, make_delivery("webhook", rx.url))
         (dead,) = collect(gw_settings, [names.dead], n=1, timeout=10)
-        time.sleep(0.3)
+        _handled(registry, gw_settings, 1)
+        assert _put_back(registry) == {"retried": 0, "parked": 0, "rate_limited": 0}
     # The receiver's body is never kept (it could be anything, from anyone's server).
     assert dead["headers"]["x-tocsin-error"] == "webhook: refused: HTTP 400"
     assert len(rx.requests) == 1
@@ -188,14 +212,16 @@ def test_burst_of_100_to_one_address_follows_the_token_bucket(gw_settings: Setti
 
 
 def test_redelivered_message_is_never_sent_twice(gw_settings: Settings) -> None:
-    with FakeReceiver() as rx, gateway(gw_settings):
+    registry = CollectorRegistry()
+    with FakeReceiver() as rx, gateway(gw_settings, registry=registry):
         d = make_delivery("webhook", rx.url)
         send_delivery(gw_settings, d)
         send_delivery(gw_settings, d)  # the same delivery in the same or the next batch
         rx.wait_for(1)
         _wait_log(gw_settings, lambda e: len(e) >= 1)
         send_delivery(gw_settings, d)  # and again after the marker is written
-        time.sleep(0.5)
+        _handled(registry, gw_settings, 3)
+        assert _put_back(registry) == {"retried": 0, "parked": 0, "rate_limited": 0}
     assert len(rx.requests) == 1
     assert connect_redis(gw_settings).exists(Keys(gw_settings.namespace).delivered(d.id)) == 1
     assert [e.outcome for e in delivery_log(gw_settings)] == ["delivered"]
@@ -247,11 +273,12 @@ def test_delivery_marked_by_an_earlier_gateway_process_is_not_sent(gw_settings: 
     with FakeReceiver() as rx:
         d = make_delivery("webhook", rx.url)
         connect_redis(gw_settings).set(Keys(gw_settings.namespace).delivered(d.id), 1)
-        with gateway(gw_settings):
+        registry = CollectorRegistry()
+        with gateway(gw_settings, registry=registry):
             send_delivery(gw_settings, d)
             send_delivery(gw_settings, make_delivery("webhook", rx.url))
-            rx.wait_for(1)
-            time.sleep(0.5)
+            _handled(registry, gw_settings, 2)
+            assert _put_back(registry) == {"retried": 0, "parked": 0, "rate_limited": 0}
     assert len(rx.requests) == 1
     assert rx.requests[0].headers["X-Tocsin-Delivery"] != d.id
 
