@@ -104,6 +104,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     retain_processed_s: int = 86400
     # How often one replica's sweeper runs (the others skip; a lease decides).
     retain_sweep_interval_s: float = 10.0
+    # A notifier outbox entry older than this is a crashed batch's leftover and is
+    # republished by the notifier's idle sweep (younger ones may belong to a batch
+    # another replica is still publishing).  The fault tests shorten it.
+    notifier_outbox_grace_s: float = 15.0
     delivery_attempts: int = 5
     delivery_deadline_s: float = 300.0
     delivery_timeout_s: float = 10.0
@@ -204,6 +208,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "retain_maintenances_s",
             "retain_processed_s",
             "retain_sweep_interval_s",
+            "notifier_outbox_grace_s",
             "notification_ttl_s",
             "explain_ttl_s",
             "history_max_age_s",

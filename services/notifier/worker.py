@@ -46,8 +46,9 @@ from shared.telemetry import LATENCY_BUCKETS, ConsumerMetrics, configure_logging
 log = logging.getLogger(__name__)
 
 STAGE = "notifier"
-# Outbox entries younger than this may belong to a batch still being published (by any worker).
-OUTBOX_GRACE_S = 15.0
+# Outbox entries younger than the grace (TOCSIN_NOTIFIER_OUTBOX_GRACE_S, 15 s) may belong to
+# a batch still being published (by any worker); the sweep looks every few seconds, and
+# at least three times per grace.
 SWEEP_EVERY_S = 5.0
 # Rounds of pulling a check's earlier, unexpanded notifications into a batch (a chain
 # longer than this goes on in order of arrival).
@@ -303,11 +304,12 @@ def _count(outcomes: Sequence[Expansion], metrics: NotifierMetrics) -> None:
 
 
 def make_sweeper(
-    store: NotifierStore, names: Names, metrics: NotifierMetrics
+    store: NotifierStore, names: Names, metrics: NotifierMetrics, grace_s: float = 15.0
 ) -> Callable[[BatchConsumer], None]:
     """The idle hook: clear published deliveries from the outbox; every few seconds,
     republish outbox leftovers of crashed batches."""
     last = 0.0
+    every = min(SWEEP_EVERY_S, grace_s / 3)
 
     def sweep(consumer: BatchConsumer) -> None:
         nonlocal last
@@ -317,11 +319,11 @@ def make_sweeper(
             log.warning("outbox clear failed", extra={"stage": STAGE, "error": repr(exc)})
             return
         now = time.monotonic()
-        if now - last < SWEEP_EVERY_S:
+        if now - last < every:
             return
         last = now
         try:
-            leftovers = store.outbox_leftovers(OUTBOX_GRACE_S)
+            leftovers = store.outbox_leftovers(grace_s)
             if not leftovers:
                 return
             consumer.publish(delivery_messages(names, leftovers))
@@ -359,7 +361,7 @@ def build_consumer(
         prefetch=settings.prefetch,
         batch_size=settings.batch_size,
         batch_wait_ms=settings.batch_wait_ms,
-        on_idle=make_sweeper(store, names, metrics),
+        on_idle=make_sweeper(store, names, metrics, settings.notifier_outbox_grace_s),
         on_stop=lambda _consumer: store.clear_published(),
         probe=r.ping,
         reconnect_max_s=settings.reconnect_max_s,
