@@ -42,6 +42,9 @@ def _start(settings: Settings, log: Path) -> tuple[subprocess.Popen[bytes], str]
             "TOCSIN_REDIS_URL": settings.redis_url,
             "TOCSIN_AMQP_URL": settings.amqp_url,
             "TOCSIN_NAMESPACE": settings.namespace,
+            # The fixture deletes this many partition queues; the API declares the
+            # topology with its own count (8 unset), and left p4-p7 behind.
+            "TOCSIN_PARTITIONS": str(settings.partitions),
             "TOCSIN_API_LISTEN": f"127.0.0.1:{port}",
             "TOCSIN_API_TOKEN": TOKEN,
             "TOCSIN_METRICS_PORT": "0",
