@@ -260,13 +260,3 @@ def app_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:  #
     (the app holds no copy of it)."""
     ctx = connection.app.state.ctx
     check_caller(connection, handler, ctx.settings.api_token or "", ctx.failed_auth)
-
-
-def make_guard(admin_token: str, failed: FailedAuth | None = None):  # type: ignore[no-untyped-def]
-    """A guard for ``admin_token`` (routes that check a caller themselves, mid-handler)."""
-    table = failed if failed is not None else FailedAuth()
-
-    def require_role(connection: ASGIConnection, handler: BaseRouteHandler) -> None:  # type: ignore[type-arg]
-        check_caller(connection, handler, admin_token, table)
-
-    return require_role

@@ -21,7 +21,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
 from services.api.audit import note_change
-from services.api.auth import make_guard
+from services.api.auth import app_guard
 from services.api.context import ctx_of
 from services.api.errors import ApiError
 from services.api.ical import render_calendar
@@ -119,16 +119,16 @@ def get_schedule(
         )
         if not linked and request.headers.get("authorization"):
             # A viewer's (or better) token reads any calendar too (raises 401 when it is wrong).
-            make_guard(ctx.settings.api_token or "", ctx.failed_auth)(request, _GUARDED)
+            app_guard(request, _GUARDED)
         elif not linked:
             raise ApiError(404, "no such calendar (check the link's token)", "token")
         if s is None:
             raise ApiError(404, f"schedule {sid.removesuffix('.ics')!r} not found", "id")
         now = time.time()
-        names = {c.id: c.name for c in ctx_of(request).directory.list_contacts()}
+        names = {c.id: c.name for c in ctx.directory.list_contacts()}
         body = render_calendar(s, timeline(s, now - 7 * 86400, now + 90 * 86400), names, now)
         return Response(body, media_type="text/calendar; charset=utf-8")
-    make_guard(ctx.settings.api_token or "", ctx.failed_auth)(request, _GUARDED)
+    app_guard(request, _GUARDED)
     return Response(schedule_or_404(request, sid))
 
 

@@ -32,7 +32,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from services.api.argus.core import format_time
 from services.api.argus.plumbing import source_token_check
 from services.api.audit import note_action, note_change
-from services.api.auth import connection_client, make_guard, principal_of, refuse_locked
+from services.api.auth import app_guard, connection_client, principal_of, refuse_locked
 from services.api.context import ctx_of
 from services.api.errors import ApiError
 from services.api.passwords import DUMMY_HASH, password_matches
@@ -189,7 +189,7 @@ def knox_login(request: Request[Any, Any, Any], body: RawBody) -> dict[str, str]
         if not request.headers.get("authorization"):
             raise ApiError(401, "Authentication credentials were not provided.", "token")
         # The app's own token check: 401 and a counted failure for a wrong token.
-        make_guard(ctx.settings.api_token or "", ctx.failed_auth)(request, _ANY_PERSON)
+        app_guard(request, _ANY_PERSON)
         user = _person(request)[1]
     secret, expiry = _issue(request, user, LOGIN_NAME, ctx.settings.argus_login_hours * 3600)
     return {"expiry": format_time(expiry), "token": secret}
