@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 import pika
+from prometheus_client import CollectorRegistry
 
 from shared.amqp import Names, connect, declare_topology
 from shared.config import Settings
@@ -131,3 +132,24 @@ def running(consumer: BatchConsumer) -> Iterator[BatchConsumer]:
         consumer.stop()
         thread.join(timeout=15)
         assert not thread.is_alive(), "consumer did not stop within 15 s"
+
+
+def queue_depth(settings: Settings, *queues: str) -> int:
+    """Messages ready in ``queues`` together (a passive declare each)."""
+    conn = connect(settings.amqp_url, name="tocsin-test-depth")
+    try:
+        ch = conn.channel()
+        return sum(ch.queue_declare(q, passive=True).method.message_count for q in queues)
+    finally:
+        conn.close()
+
+
+def wait_acked(registry: CollectorRegistry, queue: str, n: int, timeout: float = 15) -> None:
+    """Wait until the consumer whose metrics are in ``registry`` acked ``n`` messages of
+    ``queue``.  A worker acks a batch only after its effects (published, sent, skipped or
+    put back), so whatever those messages cause has happened by then: the point from
+    which a test can check that nothing more came, instead of waiting a fixed time."""
+    deadline = time.monotonic() + timeout
+    while (registry.get_sample_value("tocsin_messages_acked_total", {"queue": queue}) or 0) < n:
+        assert time.monotonic() < deadline, f"{queue}: {n} messages not acked in {timeout} s"
+        time.sleep(0.02)

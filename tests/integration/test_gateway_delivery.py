@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from shared.amqp import Names, connect
+from shared.amqp import Names
 from shared.config import Settings
 from shared.keys import Keys
 from shared.store import connect_redis
@@ -28,7 +28,7 @@ from tests.integration.gateway_fakes import (
     send_delivery,
     tuned,
 )
-from tests.support import collect, declare
+from tests.support import collect, declare, queue_depth, wait_acked
 
 pytestmark = pytest.mark.integration
 
@@ -48,17 +48,6 @@ def _wait_log(settings: Settings, pred: Any, timeout: float = 15.0) -> list[Any]
     return entries
 
 
-def _handled(registry: CollectorRegistry, settings: Settings, n: int, timeout: float = 15) -> None:
-    """Wait until the gateway acked ``n`` messages of its queue.  It acks a batch only
-    once it has sent, skipped or put back (retry, park, rate limit: published again)
-    every delivery in it, so what those messages cause has happened by then."""
-    labels = {"queue": Names(settings.namespace).gateway("webhook")}
-    deadline = time.monotonic() + timeout
-    while (registry.get_sample_value("tocsin_messages_acked_total", labels) or 0) < n:
-        assert time.monotonic() < deadline, f"the gateway did not ack {n} messages"
-        time.sleep(0.02)
-
-
 def _put_back(registry: CollectorRegistry) -> dict[str, float]:
     """Deliveries the gateway put back for a later attempt (each a message it publishes
     again): while all are 0 after the last ack, nothing more can be sent."""
@@ -66,14 +55,6 @@ def _put_back(registry: CollectorRegistry) -> dict[str, float]:
         name: registry.get_sample_value(f"tocsin_gateway_{name}_total", {"medium": "webhook"}) or 0
         for name in ("retried", "parked", "rate_limited")
     }
-
-
-def _queue_depth(settings: Settings, queue: str) -> int:
-    conn = connect(settings.amqp_url, name="tocsin-test-depth")
-    try:
-        return int(conn.channel().queue_declare(queue, passive=True).method.message_count)
-    finally:
-        conn.close()
 
 
 def test_500_twice_then_200_delivers_once_with_three_attempts_logged(gw_settings: Settings) -> None:
@@ -87,7 +68,7 @@ def test_500_twice_then_200_delivers_once_with_three_attempts_logged(gw_settings
         entries = _wait_log(gw_settings, lambda e: any(x.outcome == "delivered" for x in e))
         # The first try and its two retries acked: a wrongly scheduled extra attempt
         # would be a third retry (checked below) published before the last ack.
-        _handled(registry, gw_settings, 3)
+        wait_acked(registry, Names(gw_settings.namespace).gateway("webhook"), 3)
         assert len(rx.delivered) == 1
         assert _put_back(registry) == {"retried": 2, "parked": 0, "rate_limited": 0}
     assert len(rx.requests) == 3
@@ -141,7 +122,7 @@ def test_400_is_dead_lettered_at_once(gw_settings: Settings) -> None:
     ):
         send_delivery(gw_settings, make_delivery("webhook", rx.url))
         (dead,) = collect(gw_settings, [names.dead], n=1, timeout=10)
-        _handled(registry, gw_settings, 1)
+        wait_acked(registry, Names(gw_settings.namespace).gateway("webhook"), 1)
         assert _put_back(registry) == {"retried": 0, "parked": 0, "rate_limited": 0}
     # The receiver's body is never kept (it could be anything, from anyone's server).
     assert dead["headers"]["x-tocsin-error"] == "webhook: refused: HTTP 400"
@@ -220,7 +201,7 @@ def test_redelivered_message_is_never_sent_twice(gw_settings: Settings) -> None:
         rx.wait_for(1)
         _wait_log(gw_settings, lambda e: len(e) >= 1)
         send_delivery(gw_settings, d)  # and again after the marker is written
-        _handled(registry, gw_settings, 3)
+        wait_acked(registry, Names(gw_settings.namespace).gateway("webhook"), 3)
         assert _put_back(registry) == {"retried": 0, "parked": 0, "rate_limited": 0}
     assert len(rx.requests) == 1
     assert connect_redis(gw_settings).exists(Keys(gw_settings.namespace).delivered(d.id)) == 1
@@ -266,7 +247,7 @@ def test_killed_mid_delivery_is_delivered_once_after_restart(gw_settings: Settin
             second.wait(15)
     assert len(rx.delivered) == 1
     assert [(e.outcome, e.delivery_id) for e in entries] == [("delivered", d.id)]
-    assert _queue_depth(gw_settings, names.gateway("webhook")) == 0
+    assert queue_depth(gw_settings, names.gateway("webhook")) == 0
 
 
 def test_delivery_marked_by_an_earlier_gateway_process_is_not_sent(gw_settings: Settings) -> None:
@@ -277,7 +258,7 @@ def test_delivery_marked_by_an_earlier_gateway_process_is_not_sent(gw_settings: 
         with gateway(gw_settings, registry=registry):
             send_delivery(gw_settings, d)
             send_delivery(gw_settings, make_delivery("webhook", rx.url))
-            _handled(registry, gw_settings, 2)
+            wait_acked(registry, Names(gw_settings.namespace).gateway("webhook"), 2)
             assert _put_back(registry) == {"retried": 0, "parked": 0, "rate_limited": 0}
     assert len(rx.requests) == 1
     assert rx.requests[0].headers["X-Tocsin-Delivery"] != d.id

@@ -32,7 +32,15 @@ from shared.models import (
 from shared.records import to_hash
 from shared.routing.notifier_state import block_id
 from shared.store import connect_redis
-from tests.support import collect, collect_deliveries, declare, publish, running
+from tests.support import (
+    collect,
+    collect_deliveries,
+    declare,
+    publish,
+    queue_depth,
+    running,
+    wait_acked,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -108,29 +116,6 @@ def gateway_queues(settings: Settings) -> list[str]:
     return [names.gateway("webhook"), names.gateway("email")]
 
 
-def handled(settings: Settings, registry: CollectorRegistry, n: int, timeout: float = 10) -> None:
-    """Wait until the notifier acked ``n`` notification refs: it acks a batch only after
-    publishing (and committing) every delivery of it, so from here on the gateway queues
-    hold all that those refs produced."""
-    queue = Names(settings.namespace).notifications
-    deadline = time.monotonic() + timeout
-    while (registry.get_sample_value("tocsin_messages_acked_total", {"queue": queue}) or 0) < n:
-        assert time.monotonic() < deadline, f"the notifier did not ack {n} refs"
-        time.sleep(0.02)
-
-
-def waiting(settings: Settings) -> int:
-    """Deliveries waiting in the gateway queues (published, not yet collected)."""
-    conn = connect(settings.amqp_url, name="tocsin-test-depth")
-    try:
-        ch = conn.channel()
-        return sum(
-            ch.queue_declare(q, passive=True).method.message_count for q in gateway_queues(settings)
-        )
-    finally:
-        conn.close()
-
-
 def deliveries(got: list[dict[str, object]]) -> list[Delivery]:
     return [DELIVERY_DECODER.decode(m["body"]) for m in got]  # type: ignore[arg-type]
 
@@ -147,8 +132,8 @@ def test_problem_fans_out_to_both_contacts_and_redelivery_adds_nothing(
         got = collect_deliveries(settings, gateway_queues(settings), n=2, timeout=10)
         # The same ref again (a broker redelivery looks the same): nothing new.
         send(settings, r, notification("n1"))
-        handled(settings, registry, 2)
-        extra = waiting(settings)
+        wait_acked(registry, Names(settings.namespace).notifications, 2)
+        extra = queue_depth(settings, *gateway_queues(settings))
     ds = sorted(deliveries(got), key=lambda d: d.medium.type)
     assert [(d.medium.type, d.contact.id, d.type, d.id) for d in ds] == [
         ("email", "bob", "problem", "n1:bob-m"),
@@ -174,8 +159,8 @@ def test_interval_and_recovery_across_batches(settings: Settings, r: redis.Redis
         send(settings, r, notification("p2", t=300))  # blocked by the 600 s interval
         send(settings, r, notification("ok1", "recovery", t=400, state="ok"))
         rest = collect_deliveries(settings, gateway_queues(settings), n=2, timeout=10)
-        handled(settings, registry, 3)  # p1, p2 and ok1
-        extra = waiting(settings)
+        wait_acked(registry, Names(settings.namespace).notifications, 3)  # p1, p2 and ok1
+        extra = queue_depth(settings, *gateway_queues(settings))
     assert sorted(d.id for d in deliveries(first)) == ["p1:alice-m", "p1:bob-m"]
     assert sorted((d.type, d.id) for d in deliveries(rest)) == [
         ("recovery", "ok1:alice-m"),
@@ -254,8 +239,10 @@ def test_config_change_is_picked_up(settings: Settings, r: redis.Redis) -> None:
         first = collect_deliveries(settings, gateway_queues(settings), n=2, timeout=10)
         Directory(r, Keys(settings.namespace)).delete_contact("bob")
         send(settings, r, notification("x2", check="c2"))
-        handled(settings, registry, 2)
-        assert waiting(settings) == 1  # x2's deliveries, all published by now
+        wait_acked(registry, Names(settings.namespace).notifications, 2)
+        assert (
+            queue_depth(settings, *gateway_queues(settings)) == 1
+        )  # x2's deliveries, all published by now
         second = collect_deliveries(settings, gateway_queues(settings), n=1, timeout=10)
     assert len(first) == 2
     assert [d.contact.id for d in deliveries(second)] == ["alice"]
