@@ -304,7 +304,7 @@ def _count(outcomes: Sequence[Expansion], metrics: NotifierMetrics) -> None:
 
 
 def make_sweeper(
-    store: NotifierStore, names: Names, metrics: NotifierMetrics, grace_s: float = 15.0
+    store: NotifierStore, names: Names, metrics: NotifierMetrics, grace_s: float
 ) -> Callable[[BatchConsumer], None]:
     """The idle hook: clear published deliveries from the outbox; every few seconds,
     republish outbox leftovers of crashed batches."""
