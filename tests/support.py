@@ -144,6 +144,21 @@ def queue_depth(settings: Settings, *queues: str) -> int:
         conn.close()
 
 
+def wait_consumers(settings: Settings, queue: str, n: int, timeout: float = 15) -> None:
+    """Wait until ``n`` consumers are registered on ``queue``.  A consumer thread that
+    has started may not have sent ``basic.consume`` yet; messages published before
+    that all go to the consumers already there."""
+    deadline = time.monotonic() + timeout
+    conn = connect(settings.amqp_url, name="tocsin-test-consumers")
+    try:
+        ch = conn.channel()
+        while ch.queue_declare(queue, passive=True).method.consumer_count < n:
+            assert time.monotonic() < deadline, f"{queue}: {n} consumers not there in {timeout} s"
+            time.sleep(0.02)
+    finally:
+        conn.close()
+
+
 def wait_acked(registry: CollectorRegistry, queue: str, n: int, timeout: float = 15) -> None:
     """Wait until the consumer whose metrics are in ``registry`` acked ``n`` messages of
     ``queue``.  A worker acks a batch only after its effects (published, sent, skipped or

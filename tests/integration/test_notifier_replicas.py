@@ -46,7 +46,7 @@ from shared.routing.expansion import expand
 from shared.routing.notifier_state import NotifierState, apply
 from shared.routing.selection import Index, compile_index, select
 from shared.store import connect_redis
-from tests.support import collect_deliveries, declare, running
+from tests.support import collect_deliveries, declare, running, wait_consumers
 
 pytestmark = pytest.mark.integration
 
@@ -174,6 +174,8 @@ def through_two_notifiers(
             running(signalling(build_consumer(small, registries[0], clients[0]))),
             running(signalling(build_consumer(small, registries[1], clients[1]))),
         ):
+            # Both must be consuming before the notes go out, or the first takes them all.
+            wait_consumers(settings, names.notifications, 2)
             send(settings, r, notes)
             assert all_expanded.wait(timeout=60), "the notifiers did not expand every note"
             got = collect_deliveries(settings, queues, n=expected, timeout=30)
