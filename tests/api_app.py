@@ -13,11 +13,14 @@ at once), a second one is built the ordinary way.
 from __future__ import annotations
 
 import functools
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from unittest.mock import MagicMock
 
+import uvicorn
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -58,3 +61,26 @@ def api_client(ctx: ApiContext, **kwargs: Any) -> Iterator[TestClient]:  # type:
     """A ``TestClient`` on :func:`api_app` (``kwargs`` go to the client, e.g. ``base_url``)."""
     with api_app(ctx) as app, TestClient(app=app, **kwargs) as client:
         yield client
+
+
+@contextmanager
+def serving(app: Litestar, port: int, **options: Any) -> Iterator[uvicorn.Server]:
+    """``app`` under uvicorn on 127.0.0.1:``port`` in a thread, for the duration of the block.
+
+    For tests that need a real listening API (the CLI, a browser, a real
+    Alertmanager, uvicorn's own proxy handling).  ``options`` go to
+    ``uvicorn.Config``.  The block starts once uvicorn listens; after it,
+    uvicorn finishes its requests and stops.
+    """
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the API did not start"
+        time.sleep(0.02)  # waiting for the server thread, not standing in for logic
+    try:
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

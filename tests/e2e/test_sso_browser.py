@@ -7,14 +7,11 @@ comes back logged in with the role the user's groups give.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import msgspec
 import pytest
-import uvicorn
 from oidc_provider_mock import User as MockUser
 from oidc_provider_mock import run_server_in_thread
 
@@ -22,6 +19,7 @@ from services.api.app import create_app
 from services.api.people_store import PeopleStore
 from services.api.worker import build_context
 from shared.config import Settings
+from tests.api_app import serving
 from tests.e2e.test_ui_browser import browser  # noqa: F401 - the fixture
 from tests.integration.cli_api import free_port
 
@@ -50,20 +48,10 @@ def dashboard(settings: Settings) -> Iterator[tuple[str, Settings]]:
             oidc_roles=("ops=responder", "staff=viewer"),
         )
         ctx = build_context(s)
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_config=None)
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "API did not start"
-            time.sleep(0.02)  # waiting for the server thread, not standing in for logic
         try:
-            yield f"http://127.0.0.1:{port}", s
+            with serving(create_app(ctx), port, log_config=None):
+                yield f"http://127.0.0.1:{port}", s
         finally:
-            server.should_exit = True
-            thread.join(timeout=10)
             ctx.sender.close()
 
 

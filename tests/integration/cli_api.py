@@ -8,8 +8,6 @@ error messages.  Tests assert on ``--json`` output, never on wrapped tables.
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +15,6 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-import uvicorn
 from click.testing import Result
 from typer.testing import CliRunner
 
@@ -25,7 +22,7 @@ from benchmarks.ports import free_port
 from services.api.worker import build_context
 from services.cli.main import app
 from shared.config import Settings
-from tests.api_app import api_app
+from tests.api_app import api_app, serving
 from tests.conftest import settings_env
 
 TOKEN = "cli-test-token"
@@ -60,22 +57,13 @@ def cli(settings: Settings) -> Iterator[Cli]:
     s = msgspec.structs.replace(settings, api_listen=f"127.0.0.1:{port}", api_token=TOKEN)
     ctx = build_context(s)
     ctx.redis.hset(ctx.keys.media_installed(), mapping={"webhook": "1", "email": "1"})
-    with api_app(ctx) as app:
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "API did not start"
-            time.sleep(0.02)
-        env = settings_env(s) | {
-            "TOCSIN_API_LISTEN": s.api_listen,
-            "TOCSIN_API_TOKEN": TOKEN,
-            "COLUMNS": "200",
-        }
-        try:
+    try:
+        with api_app(ctx) as app, serving(app, port, log_config=None):
+            env = settings_env(s) | {
+                "TOCSIN_API_LISTEN": s.api_listen,
+                "TOCSIN_API_TOKEN": TOKEN,
+                "COLUMNS": "200",
+            }
             yield Cli(s, env)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            ctx.sender.close()
+    finally:
+        ctx.sender.close()

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import msgspec
 import pytest
-import uvicorn
 
 from benchmarks.ports import free_port as _free_port
 from services.api.auth import FAILED_AUTH_LIMIT, proxy_options
@@ -17,7 +14,7 @@ from services.api.context import ApiContext
 from shared.config import Settings
 from shared.sender import Sender
 from shared.store import connect_redis
-from tests.api_app import api_app, api_client
+from tests.api_app import api_app, api_client, serving
 
 pytestmark = pytest.mark.integration
 
@@ -29,28 +26,12 @@ def _serve(settings: Settings) -> Iterator[str]:
     s = msgspec.structs.replace(settings, api_token=TOKEN)
     ctx = ApiContext(settings=s, redis=connect_redis(s), sender=Sender(s))
     port = _free_port()
-    with api_app(ctx) as app:
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            **proxy_options(s),
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.02)  # waiting for the server thread, not standing in for logic
-        assert server.started, "uvicorn did not start"
-        try:
+    options = {"log_config": None, "access_log": False, **proxy_options(s)}
+    try:
+        with api_app(ctx) as app, serving(app, port, **options):
             yield f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-            thread.join(15)
-            ctx.sender.close()
+    finally:
+        ctx.sender.close()
 
 
 @pytest.fixture

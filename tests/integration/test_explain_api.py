@@ -7,8 +7,6 @@ Events go through the real processor and notifier handlers in-process (see
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -16,7 +14,6 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 import redis
-import uvicorn
 from click.testing import Result
 from litestar.testing import TestClient
 from typer.testing import CliRunner
@@ -34,7 +31,7 @@ from shared.keys import Keys
 from shared.models import CheckEvent, Contact, Medium, Rule, SeverityRoute, TimeRecurrence
 from shared.sender import Sender
 from shared.store import connect_redis
-from tests.api_app import api_app, api_client
+from tests.api_app import api_app, api_client, serving
 from tests.conftest import settings_env
 from tests.integration.test_explain_dry_run import Pipeline, snapshot
 
@@ -190,24 +187,11 @@ def test_simulate_changes_nothing_and_explains_everyone(
 def cli_env(s: Settings, story: redis.Redis) -> Iterator[dict[str, str]]:
     port = _free_port()
     ctx = ApiContext(settings=s, redis=story, sender=Sender(s))
-    with api_app(ctx) as app:
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        env = settings_env(s) | {
+    with api_app(ctx) as app, serving(app, port, log_level="warning"):
+        yield settings_env(s) | {
             "TOCSIN_API_LISTEN": f"127.0.0.1:{port}",
             "TOCSIN_API_TOKEN": TOKEN,
         }
-        try:
-            yield env
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
     ctx.sender.close()
 
 

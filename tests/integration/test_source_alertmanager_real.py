@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -22,7 +21,6 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-import uvicorn
 from prometheus_client import CollectorRegistry
 
 from benchmarks.ports import free_port as _free_port
@@ -42,7 +40,7 @@ from shared.records import from_hash
 from shared.sender import Sender
 from shared.store import connect_redis
 from shared.telemetry import ConsumerMetrics
-from tests.api_app import api_app
+from tests.api_app import api_app, serving
 from tests.support import collect, declare, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -83,18 +81,8 @@ def api_port(settings: Settings) -> Iterator[int]:
     s = msgspec.structs.replace(settings, api_token=TOKEN, identity_labels=("cluster",))
     ctx = ApiContext(settings=s, redis=connect_redis(s), sender=Sender(s))
     port = _free_port()
-    with api_app(ctx) as app:
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        _wait_for("the API", lambda: server.started, 10)
-        try:
-            yield port
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+    with api_app(ctx) as app, serving(app, port, log_level="warning"):
+        yield port
     ctx.sender.close()
 
 
