@@ -28,8 +28,6 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from services.notifier.store import NotifierStore
-from services.notifier.worker import NotifierMetrics, make_handler
 from shared.amqp import Names
 from shared.config import Settings
 from shared.consumer import Message
@@ -44,6 +42,8 @@ from shared.models import (
     Rule,
     SeverityRoute,
 )
+from shared.notifier.expander import NotifierMetrics, make_handler
+from shared.notifier.store import NotifierStore
 from shared.records import to_hash
 from shared.store import connect_redis
 

@@ -1,6 +1,6 @@
 """Reads of the notifier's per-medium state (blocks, rollups, episodes), for a batch or a dry run.
 
-The notifier store (``services/notifier/store.py``) reads it after its
+The notifier store (``shared/notifier/store.py``) reads it after its
 ``WATCH``, before deciding a batch; the dry run (``shared/explain/``) reads
 it to show what the notifier would decide now.  One reader keeps the two the
 same.  Reads only, except the ``seq`` reservation the notifier may add to

@@ -153,7 +153,7 @@ def make_delivery(
 
 def sequenced(settings: Settings, deliveries: list[Delivery]) -> list[Delivery]:
     """``deliveries`` numbered and queued in their lanes exactly as the notifier does it."""
-    from services.notifier.store import NotifierStore
+    from shared.notifier.store import NotifierStore
 
     store = NotifierStore(connect_redis(settings), Keys(settings.namespace), 3600)
     out = store.sequence(deliveries)

@@ -21,9 +21,6 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from services.notifier.store import NotifierStore
-from services.notifier.worker import NotifierMetrics
-from services.notifier.worker import make_handler as notifier_handler
 from services.processor.worker import ProcessorMetrics
 from services.processor.worker import make_handler as processor_handler
 from shared.amqp import Names, partition_of
@@ -46,6 +43,9 @@ from shared.models import (
     TimeRecurrence,
     decode_deliveries,
 )
+from shared.notifier.expander import NotifierMetrics
+from shared.notifier.expander import make_handler as notifier_handler
+from shared.notifier.store import NotifierStore
 from shared.store import connect_redis, delete_namespace
 
 pytestmark = pytest.mark.integration

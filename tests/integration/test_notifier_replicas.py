@@ -22,8 +22,7 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
-from services.notifier.store import NotifierStore
-from services.notifier.worker import NotifierMetrics, build_consumer, make_handler
+from services.notifier.worker import build_consumer
 from shared.amqp import Names, OutMessage, Publisher, connect
 from shared.config import Settings
 from shared.consumer import BatchConsumer, BatchResult, Message
@@ -41,6 +40,8 @@ from shared.models import (
     SeverityRoute,
     decode_deliveries,
 )
+from shared.notifier.expander import NotifierMetrics, make_handler
+from shared.notifier.store import NotifierStore
 from shared.records import to_hash
 from shared.routing.expansion import expand
 from shared.routing.notifier_state import NotifierState, apply

@@ -10,8 +10,7 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
-from services.notifier.store import NotifierStore, OutboxEntry
-from services.notifier.worker import NotifierMetrics, build_consumer, make_handler
+from services.notifier.worker import build_consumer
 from shared.amqp import Names, Publisher, connect
 from shared.config import Settings
 from shared.consumer import BatchResult, Message
@@ -29,6 +28,8 @@ from shared.models import (
     SeverityRoute,
     decode_deliveries,
 )
+from shared.notifier.expander import NotifierMetrics, make_handler
+from shared.notifier.store import NotifierStore, OutboxEntry
 from shared.records import to_hash
 from shared.routing.notifier_state import block_id
 from shared.store import connect_redis

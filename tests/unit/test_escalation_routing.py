@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from services.notifier.batch import escalations_to_start
 from services.scheduler.core import fire
 from shared.directory import DirectorySnapshot
 from shared.escalation import CheckAtStep, Escalation, Policy, Step, Target, simulate
 from shared.models import Contact, Medium, Notification, Rule, SeverityRoute, TimeRecurrence
+from shared.notifier.batch import escalations_to_start
 from shared.oncall import Layer, Schedule
 from shared.routing.expansion import expand
 from shared.routing.notifier_state import NotifierState

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import msgspec
 
-from services.notifier.batch import (
+from shared.directory import DirectorySnapshot
+from shared.notifier.batch import (
     expand_all,
     explain_records,
     triage,
     unexpanded_predecessors,
     with_predecessors,
 )
-from shared.directory import DirectorySnapshot
 from shared.routing.notifier_state import NotifierState
 from shared.routing.selection import compile_index, select
 from tests.unit.test_notifier_core import M1, A, note, rule

@@ -7,10 +7,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from services.notifier.batch import escalations_to_start
 from shared.directory import DirectorySnapshot
 from shared.escalation_store import escalation_id
 from shared.models import Notification
+from shared.notifier.batch import escalations_to_start
 from shared.routing.selection import compile_index, select
 from tests.unit.test_profiles_scenarios import event, profile, snapshot
 

@@ -1,6 +1,6 @@
 """The notifier's decisions over a whole batch, pure: which refs to expand, the expansions, the records.
 
-The worker's handler (``services/notifier/worker.py``) decodes the refs,
+The expansion handler (``shared/notifier/expander.py``) decodes the refs,
 reads what the store has, then calls these functions and commits the
 expansions in one MULTI; it decides nothing itself:
 
