@@ -15,7 +15,7 @@ queues, exchanges) is deleted afterwards.
 
 Clock: ``t0`` is the first publish of the timed phase.  ``events_per_s`` is
 timed events / (time the processor had applied them all - t0); likewise
-``notifications_per_s`` up to the notifier having expanded every
+``notifications_per_s`` up to the expansion (processor or notifier) having expanded every
 notification and ``deliveries_per_s`` up to the last webhook received.
 Progress is read from the workers' own ``/metrics`` every 50 ms.
 """
@@ -222,9 +222,11 @@ class Progress:
         "processor_consumed": ("processor", "tocsin_messages_consumed_total"),
         "processor_acked": ("processor", "tocsin_messages_acked_total"),
         "notifier_consumed": ("notifier", "tocsin_messages_consumed_total"),
-        "expanded": ("notifier", "tocsin_notifier_notifications_total"),
+        # The processor expands its own notifications (TOCSIN_PROCESSOR_EXPANDS), the
+        # notifier those that reach NS.notifications: the expansion's counters, summed.
+        "expanded": ("*", "tocsin_notifier_notifications_total"),
         "notifier_acked": ("notifier", "tocsin_messages_acked_total"),
-        "deliveries": ("notifier", "tocsin_notifier_deliveries_total"),
+        "deliveries": ("*", "tocsin_notifier_deliveries_total"),
         "gateway_consumed": ("gateway:webhook", "tocsin_messages_consumed_total"),
         "gateway_acked": ("gateway:webhook", "tocsin_messages_acked_total"),
         "sent": ("gateway:webhook", "tocsin_gateway_sent_total"),
@@ -573,7 +575,7 @@ def drain(
         if (
             marks["processed"]
             and not marks["notified"]
-            and p["notifier_acked"] >= p["notifications"]
+            and p["expanded"] >= p["notifications"]
             and p["notifier_acked"] >= p["notifier_consumed"]
         ):
             marks["notified"] = now

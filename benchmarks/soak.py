@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 p = progress.read()
                 return bool(
                     p["applied"] + p["duplicates"] >= sent
-                    and p["notifier_acked"] >= p["notifications"]
+                    and p["expanded"] >= p["notifications"]
                     and p["sent"] + p["dead_letters"] >= p["deliveries"]
                     and p["gateway_acked"] >= p["gateway_consumed"]
                 )

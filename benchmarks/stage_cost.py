@@ -8,7 +8,9 @@ the real Redis and RabbitMQ, in a fresh namespace (deleted afterwards):
 1. N single-event messages (``critical`` for N distinct checks) go to the
    processor's partition queues; the processor turns them into N
    notifications;
-2. the notifier expands them for one contact with one webhook medium;
+2. the notifier expands them for one contact with one webhook medium (the
+   processor runs with ``TOCSIN_PROCESSOR_EXPANDS=false``, so this step is
+   measured on its own; by default the processor does it in its batch);
 3. the webhook gateway delivers them to a local HTTP receiver.
 
 Each stage drains its queue in batches of ``B`` messages (default 1: at a
@@ -211,6 +213,9 @@ def settings_for(namespace: str, batch: int) -> Settings:
             "TOCSIN_RATE_PER_S": "1000000",
             "TOCSIN_RATE_BURST": "1000000",
             "TOCSIN_BATCH_SIZE": str(batch),
+            # Each stage on its own: the processor hands its refs to the notifier
+            # instead of expanding them in its own batch, as it does by default.
+            "TOCSIN_PROCESSOR_EXPANDS": "false",
         }
     )
     return Settings.from_env(env)

@@ -80,6 +80,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pagerduty_webhook_secret: str | None = None
     sms_inbound_secret: str | None = None
 
+    # The processor expands the notifications it writes itself (one durable hop fewer);
+    # false = it publishes refs to NS.notifications for the notifier, as every other
+    # producer does (docs/architecture.md, "Where notifications are expanded").
+    processor_expands: bool = True
+
     # Tuning; see README "Configuration".
     prefetch: int = 1000
     batch_size: int = 500

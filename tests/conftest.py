@@ -92,6 +92,7 @@ def settings_env(s: Settings) -> dict[str, str]:
             "TOCSIN_BATCH_WAIT_MS": str(s.batch_wait_ms),
             "TOCSIN_LOG_FORMAT": "text",
             "TOCSIN_DESTINATION_ALLOW": ",".join(s.destination_allow),
+            "TOCSIN_PROCESSOR_EXPANDS": "true" if s.processor_expands else "false",
         }
     )
     return env

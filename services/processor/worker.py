@@ -7,6 +7,11 @@ MULTI (including a transactional outbox of notification ids), then publish a
 ``NotificationRef`` per notification.  Entries the broker has taken leave
 the outbox in the next batch's MULTI (or at the idle sweep), and the idle
 sweep republishes whatever a crash left in it.
+
+By default (``TOCSIN_PROCESSOR_EXPANDS``) the refs do not travel: the batch
+expands them itself and publishes the deliveries instead
+(``services/processor/expansion.py``); the refs go to the notifier only if
+that fails, or from the outbox after a crash.
 """
 
 from __future__ import annotations
@@ -29,16 +34,21 @@ from services.processor.batch import (
     load_query,
     reused_incident_ids,
 )
+from services.processor.expansion import ExpansionMetrics, expanding
 from services.processor.retention import make_retention_hook
 from shared import check_load, incident_index
 from shared.amqp import Names, OutMessage
 from shared.config import Settings
-from shared.consumer import BatchConsumer, BatchResult, Handler, Message
+from shared.consumer import TRANSIENT_ERRORS, BatchConsumer, BatchResult, Handler, Message
+from shared.directory import Directory
 from shared.errors import ConfigError
 from shared.keys import Keys
 from shared.models import CHECK_EVENTS_DECODER, ENCODER, CheckEvent, NotificationRef
+from shared.notifier.expander import NotifierMetrics
+from shared.notifier.expander import make_handler as make_expansion_handler
+from shared.notifier.store import NotifierStore
 from shared.processing.effects import FilterVerdict
-from shared.store import connect_redis, ensure_partitions
+from shared.store import connect_redis, ensure_partitions, migrate_routing_keys
 from shared.telemetry import ConsumerMetrics, configure_logging, serve_metrics
 
 log = logging.getLogger(__name__)
@@ -304,17 +314,46 @@ def build_consumer(
     published = PublishedRefs()
     sweep = make_outbox_sweep(r, names, keys, partitions, metrics, published)
     retention = make_retention_hook(r, keys, settings, registry)
+    handler = make_handler(r, names, keys, settings, metrics, published)
+    expansion: NotifierStore | None = None
+    if settings.processor_expands:
+        expansion = NotifierStore(
+            r,
+            keys,
+            settings.notification_ttl_s,
+            explain_max_records=settings.explain_max_records,
+            explain_ttl_s=settings.explain_ttl_s,
+        )
+        expand = make_expansion_handler(
+            expansion, Directory(r, keys), names, NotifierMetrics(registry)
+        )
+        handler = expanding(handler, expand, names, ExpansionMetrics(registry))
+
+    def clear_expanded(consumer: BatchConsumer) -> None:
+        # Published deliveries leave the expansion's outbox with its next commit or here,
+        # so the notifier's sweep never mistakes them for a crash's leftovers.
+        if expansion is None:
+            return
+        try:
+            expansion.clear_published()
+        except TRANSIENT_ERRORS as exc:
+            log.warning("delivery outbox clear failed", extra={"error": repr(exc)})
 
     def idle(consumer: BatchConsumer) -> None:
         sweep(consumer)
+        clear_expanded(consumer)
         retention(consumer)
+
+    def stop(consumer: BatchConsumer) -> None:
+        sweep(consumer)
+        clear_expanded(consumer)
 
     return BatchConsumer(
         amqp_url=settings.amqp_url,
         names=names,
         partitions=settings.partitions,
         queues=[names.processor(k) for k in partitions],
-        handler=make_handler(r, names, keys, settings, metrics, published),
+        handler=handler,
         stage="processor",
         metrics=ConsumerMetrics(registry, "processor"),
         # Messages here carry up to 500 events each (ingest groups them), so
@@ -328,7 +367,7 @@ def build_consumer(
         # recovery could reach the notifier before its problem and be dropped.
         on_connect=sweep,
         on_idle=idle,
-        on_stop=sweep,
+        on_stop=stop,
         probe=r.ping,
         reconnect_max_s=settings.reconnect_max_s,
     )
@@ -347,6 +386,8 @@ def run(settings: Settings) -> None:
     configure_logging(settings, "processor")
     r = connect_redis(settings)
     ensure_partitions(r, settings)
+    if settings.processor_expands:
+        migrate_routing_keys(r, settings.namespace)  # it reads routing keys, as the notifier does
     # Index incidents written before the listing indexes existed (once per namespace), in
     # the background: a million incidents take minutes, and pages must not wait for them.
     threading.Thread(

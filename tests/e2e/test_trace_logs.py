@@ -25,7 +25,7 @@ def _json_lines(pipe: Pipeline) -> list[dict[str, object]]:
     return out
 
 
-def test_notification_id_is_logged_by_processor_notifier_and_gateway(pipeline: Pipeline) -> None:
+def test_notification_id_is_logged_by_processor_expansion_and_gateway(pipeline: Pipeline) -> None:
     check = f"trace-{int(time.time() * 1000)}"
     with Receiver() as receiver, pipeline.api as api:
         cid = _configure(api, receiver.url, "e2e trace")
@@ -51,4 +51,8 @@ def test_notification_id_is_logged_by_processor_notifier_and_gateway(pipeline: P
     assert len(ids) == 1
     assert str(got["id"]).startswith(next(iter(ids)))  # delivery id = <notification id>:<medium id>
     workers = {x["worker"] for x in lines}
-    assert {"processor", "notifier", "gateway.webhook"} <= workers
+    assert {"processor", "gateway.webhook"} <= workers
+    # The processor expands its own notifications (TOCSIN_PROCESSOR_EXPANDS): the line
+    # names the stage, the worker field where it ran.
+    (expanded,) = [x for x in lines if x["msg"] == "notification expanded"]
+    assert (expanded["worker"], expanded["stage"]) == ("processor", "notifier")

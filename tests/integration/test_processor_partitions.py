@@ -7,6 +7,7 @@ import sys
 from collections import defaultdict
 
 import httpx
+import msgspec
 import pytest
 
 from benchmarks.ports import free_port
@@ -22,6 +23,12 @@ from tests.integration.test_processor_worker import ev, send
 from tests.support import collect, declare
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The processor as a stage on its own: it publishes refs (no notifier runs here)."""
+    return msgspec.structs.replace(settings, processor_expands=False)
 
 
 def consumed_queues(port: int) -> dict[str, float]:

@@ -29,6 +29,13 @@ from tests.support import collect, declare, publish, running
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The processor as a stage on its own: it publishes refs (no notifier runs here)."""
+    return msgspec.structs.replace(settings, processor_expands=False)
+
+
 _ids = itertools.count()
 
 

@@ -45,6 +45,13 @@ from tests.support import collect, declare, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The processor as a stage on its own: it publishes refs (no notifier runs here)."""
+    return msgspec.structs.replace(settings, processor_expands=False)
+
+
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 TOKEN = "am-test-token"
 CHECK = "TocsinProbe[cluster=eu1]"
