@@ -103,6 +103,7 @@ def worker_env(settings: Settings, tmp: Path, log_level: str) -> dict[str, str]:
             "TOCSIN_PREFETCH": str(settings.prefetch),
             "TOCSIN_BATCH_SIZE": str(settings.batch_size),
             "TOCSIN_BATCH_WAIT_MS": str(settings.batch_wait_ms),
+            "TOCSIN_PROCESSOR_EXPANDS": "true" if settings.processor_expands else "false",
             "TOCSIN_LOG_LEVEL": log_level,
             "TOCSIN_LOG_FORMAT": "json",
         }
