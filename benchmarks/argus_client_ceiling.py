@@ -34,6 +34,7 @@ from pathlib import Path
 
 import msgspec
 
+from benchmarks.children import bound_to_me
 from benchmarks.ports import free_port
 from services.api.argus.schemas import (
     Actor,
@@ -162,7 +163,7 @@ def main() -> int:
         p.error(f"{args.load}: no such load generator (--load)")
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.argus_client_ceiling", "--serve", str(port)]
+        bound_to_me([sys.executable, "-m", "benchmarks.argus_client_ceiling", "--serve", str(port)])
     )
     try:
         _wait_listening(port)

@@ -41,6 +41,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from benchmarks.children import bound_to_me
 from benchmarks.observe import (
     Receiver,
     cpu_seconds,
@@ -144,7 +145,7 @@ def start_workers(
         path = tmp / f"{name.replace(':', '-').replace('#', '-')}.log"
         with path.open("wb") as out:
             proc = subprocess.Popen(
-                worker_argv(name.split("#")[0]),
+                bound_to_me(worker_argv(name.split("#")[0])),
                 env={**env, **extra, "TOCSIN_METRICS_PORT": str(port)},
                 stdout=out,
                 stderr=subprocess.STDOUT,
