@@ -32,6 +32,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The processor as a stage on its own: it publishes refs (no notifier runs here)."""
+    return msgspec.structs.replace(settings, processor_expands=False)
+
+
+@pytest.fixture
 def cluster_url() -> Iterator[str]:
     """A fresh 3-master Redis Cluster on loopback; processes and files removed after."""
     with redis_cluster() as url:
