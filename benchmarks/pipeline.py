@@ -236,6 +236,9 @@ class Progress:
         "retried": ("gateway:webhook", "tocsin_gateway_retried_total"),
         "rate_limited": ("gateway:webhook", "tocsin_gateway_rate_limited_total"),
         "dead_letters": ("*", "tocsin_dead_letters_total"),
+        # Expansion batches decided again because another expanding worker committed first.
+        "commit_conflicts": ("*", "tocsin_notifier_commit_conflicts_total"),
+        "expansion_fallbacks": ("processor", "tocsin_processor_expansion_fallbacks_total"),
     }
 
     def __init__(self, workers: list[Worker]) -> None:
@@ -501,6 +504,10 @@ def run_on(
         # Deliveries that waited in a delay queue: behind an earlier one of their
         # lane (parked), for a retry, or for a rate-limit slot.
         "gateway_waits": {k: int(final[k]) for k in ("parked", "retried", "rate_limited")},
+        # The expansion's optimistic transactions lost to another expanding worker, and
+        # the notifications the processor handed to the notifier instead (docs/scaling.md).
+        "commit_conflicts": int(final["commit_conflicts"]),
+        "expansion_fallbacks": int(final["expansion_fallbacks"]),
         "namespace": namespace,
         "host": {"before": load_before, "after": load_after, "cpus": os.cpu_count()},
     }

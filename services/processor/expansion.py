@@ -36,28 +36,49 @@ log = logging.getLogger(__name__)
 # Failures that explain themselves in one line; anything else logs its traceback.
 _EXPECTED = (redis.exceptions.RedisError, Retryable)
 
+# A batch with more notifications than this is a storm: its refs go to the notifier, as
+# before this step existed.  Expanding a storm takes seconds to minutes (a rollup counts
+# again, for every notification, every check already in it: 10,000 checks failing at once
+# onto one rollup medium took the notifier minutes, docs/benchmarks.md), and a processor
+# expanding applies no events meanwhile; the notifier is a process of its own.  At a
+# paced load a batch holds one to a few notifications, which is where one hop fewer pays.
+MAX_NOTIFICATIONS = 100
+
 
 class ExpansionMetrics:
-    """Batches whose expansion failed here and went to the notifier instead."""
+    """Notification refs handed to the notifier instead of expanded here, and why."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.fallbacks = Counter(
             "tocsin_processor_expansion_fallbacks",
-            "Notification refs handed to the notifier because expanding them in the processor failed",
+            "Notification refs handed to the notifier instead of expanded in the processor: "
+            "reason large_batch (a storm, by design), rejected, or the failure's exception",
             ["reason"],
             registry=registry,
         )
 
 
 def expanding(
-    process: Handler, expand: Handler, names: Names, metrics: ExpansionMetrics
+    process: Handler,
+    expand: Handler,
+    names: Names,
+    metrics: ExpansionMetrics,
+    max_notifications: int = MAX_NOTIFICATIONS,
 ) -> Handler:
-    """``process``, then ``expand`` over the notification refs it would have published."""
+    """``process``, then ``expand`` over the notification refs it would have published
+    (unless there are more than ``max_notifications``: those go to the notifier)."""
 
     def handle(batch: Sequence[Message]) -> BatchResult:
         result = process(batch)
         refs = [o for o in result.outputs if _is_ref(names, o)]
         if not refs:
+            return result
+        if len(refs) > max_notifications:
+            metrics.fallbacks.labels("large_batch").inc(len(refs))
+            log.info(
+                "a storm: the notifier expands this batch's notifications",
+                extra={"notifications": len(refs), "max": max_notifications},
+            )
             return result
         try:
             expanded = expand([_as_consumed(names, o) for o in refs])

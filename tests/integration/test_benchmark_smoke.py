@@ -114,6 +114,8 @@ def test_flapping_through_the_api_delivers_every_page_without_ingest() -> None:
     assert lat["samples"] == 20 and 0 < lat["p50"] <= lat["max"] < 60_000
     # The API routes HTTP events to the processor itself: ingest consumes nothing.
     assert report["stage_batch_ms"].get("ingest", {}).get("batches", 0) == 0
+    # The processor expanded every notification itself (one processor: no commit races).
+    assert report["expansion_fallbacks"] == 0 and report["commit_conflicts"] == 0
     assert_cleaned_up(report["namespace"])
 
 

@@ -71,11 +71,15 @@ def fallbacks(registry: CollectorRegistry, reason: str) -> float:
 
 
 def step(
-    expander: Expander, outputs: list[OutMessage], done: list[str]
+    expander: Expander, outputs: list[OutMessage], done: list[str], max_notifications: int = 100
 ) -> tuple[BatchResult, CollectorRegistry]:
     registry = CollectorRegistry()
     handle = expanding(
-        lambda batch: processor(outputs, done), expander, NAMES, ExpansionMetrics(registry)
+        lambda batch: processor(outputs, done),
+        expander,
+        NAMES,
+        ExpansionMetrics(registry),
+        max_notifications,
     )
     return handle([]), registry
 
@@ -134,3 +138,15 @@ def test_a_batch_without_notifications_is_not_expanded() -> None:
 def test_interrupts_are_not_swallowed() -> None:
     with pytest.raises(KeyboardInterrupt):
         step(Expander(fail=KeyboardInterrupt()), [ref("n1")], [])
+
+
+def test_a_storm_goes_to_the_notifier_without_being_expanded_here() -> None:
+    expander = Expander()
+    refs = [ref(f"n{i}") for i in range(4)]
+    result, registry = step(expander, refs, [], max_notifications=3)
+    assert expander.seen == []
+    assert [o.message_id for o in result.outputs] == ["n0", "n1", "n2", "n3"]
+    assert fallbacks(registry, "large_batch") == 4
+    # At the limit it is still expanded here.
+    result, _ = step(Expander(), refs[:3], [], max_notifications=3)
+    assert [o.routing_key for o in result.outputs] == ["webhook"] * 3
