@@ -25,7 +25,6 @@ import os
 import re
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,8 @@ from pathlib import Path
 import msgspec
 
 from benchmarks.children import bound_to_me
-from benchmarks.ports import free_port
+from benchmarks.observe import proc_usage
+from benchmarks.ports import free_port, wait_listening
 from services.api.argus.schemas import (
     Actor,
     EventOut,
@@ -133,22 +133,6 @@ async def _serve(port: int) -> None:
         await server.serve_forever()
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (``/proc/<pid>/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _wait_listening(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"canned server did not listen on {port}")
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--load", type=Path, default=DEFAULT_LOAD, help="the shared load generator")
@@ -166,14 +150,15 @@ def main() -> int:
         bound_to_me([sys.executable, "-m", "benchmarks.argus_client_ceiling", "--serve", str(port)])
     )
     try:
-        _wait_listening(port)
+        if not wait_listening(port, 10):
+            raise RuntimeError(f"canned server did not listen on {port}")
         with tempfile.NamedTemporaryFile("w", suffix=".token") as token:
             token.write("canned")
             token.flush()
             load_before = os.getloadavg()[0]
             usage = resource.getrusage(resource.RUSAGE_CHILDREN)
             before = usage.ru_utime + usage.ru_stime
-            server_cpu = _cpu_s(server.pid)
+            server_cpu = proc_usage(server.pid)["cpu_s"]
             started = time.monotonic()
             client = subprocess.Popen(
                 [
@@ -195,7 +180,7 @@ def main() -> int:
             )
             out, _ = client.communicate()
             wall = time.monotonic() - started
-            server_cpu = _cpu_s(server.pid) - server_cpu
+            server_cpu = proc_usage(server.pid)["cpu_s"] - server_cpu
             # The client's CPU: what the children reaped so far gained (the server is not).
             reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
             client_cpu = reaped.ru_utime + reaped.ru_stime - before

@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import random
 import socket
+import time
 from collections import deque
 from collections.abc import Mapping
 
@@ -84,3 +85,15 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def wait_listening(port: int, timeout: float, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts connections on ``port`` within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False

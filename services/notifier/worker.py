@@ -77,13 +77,7 @@ def build_consumer(
     """The notifier's consumer on ``NS.notifications`` (``run`` and tests share it)."""
     names, keys = Names(settings.namespace), Keys(settings.namespace)
     metrics = NotifierMetrics(registry)
-    store = NotifierStore(
-        r,
-        keys,
-        settings.notification_ttl_s,
-        explain_max_records=settings.explain_max_records,
-        explain_ttl_s=settings.explain_ttl_s,
-    )
+    store = NotifierStore.from_settings(r, keys, settings)
     return BatchConsumer(
         amqp_url=settings.amqp_url,
         names=names,

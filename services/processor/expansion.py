@@ -98,11 +98,11 @@ def expanding(
         others = [o for o in result.outputs if not _is_ref(names, o)]
         handed_on = [o for o in refs if o.message_id in unused]
         out = BatchResult(
-            outputs=[*others, *expanded.outputs, *handed_on], rejected=result.rejected
+            outputs=[*others, *expanded.outputs, *handed_on],
+            rejected=result.rejected,
+            after_publish=result.after_publish,
         )
-        out.after_publish = result.after_publish
-        if expanded.after_publish is not None:
-            out.extend(BatchResult(after_publish=expanded.after_publish))
+        out.extend(BatchResult(after_publish=expanded.after_publish))  # the refs' clear first
         return out
 
     return handle

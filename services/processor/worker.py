@@ -317,13 +317,7 @@ def build_consumer(
     handler = make_handler(r, names, keys, settings, metrics, published)
     expansion: NotifierStore | None = None
     if settings.processor_expands:
-        expansion = NotifierStore(
-            r,
-            keys,
-            settings.notification_ttl_s,
-            explain_max_records=settings.explain_max_records,
-            explain_ttl_s=settings.explain_ttl_s,
-        )
+        expansion = NotifierStore.from_settings(r, keys, settings)
         expand = make_expansion_handler(
             expansion, Directory(r, keys), names, NotifierMetrics(registry)
         )

@@ -32,6 +32,7 @@ from contextlib import contextmanager
 import msgspec
 import redis
 
+from shared.config import Settings
 from shared.escalation import Escalation
 from shared.escalation_store import EscalationStore
 from shared.explain.storage import queue_records, write_records
@@ -97,6 +98,17 @@ class NotifierStore:
         # in the next commit's MULTI (or at :meth:`clear_published`), not in a round trip
         # of their own after every publish.
         self._published: list[str] = []
+
+    @classmethod
+    def from_settings(cls, r: redis.Redis, keys: Keys, settings: Settings) -> NotifierStore:
+        """The store as a worker runs it: retention and decision records from ``settings``."""
+        return cls(
+            r,
+            keys,
+            settings.notification_ttl_s,
+            explain_max_records=settings.explain_max_records,
+            explain_ttl_s=settings.explain_ttl_s,
+        )
 
     def read_batch(self, ids: Sequence[str]) -> BatchInput:
         """Notification hashes, ``notified`` markers and the config version in one round trip."""

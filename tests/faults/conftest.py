@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,23 +26,12 @@ from typing import Any
 
 import pytest
 
-from benchmarks.ports import free_port
+from benchmarks.ports import free_port, wait_listening
 from shared.config import Settings
 from tests.conftest import AMQP_URL, REDIS_URL, cleanup_namespace
 
 RABBIT_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 RABBIT_CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
-
-
-def wait_port(port: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return True
-        except OSError:
-            time.sleep(0.1)
-    return False
 
 
 def wait_until(pred: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
@@ -177,7 +165,7 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        assert wait_port(self.port, 10), "private redis-server did not start"
+        assert wait_listening(self.port, 10), "private redis-server did not start"
 
     def stop(self, kill: bool = False) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -282,7 +270,7 @@ class PrivateRabbit:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         # beam may outlive the wrapper script briefly; wait for the port to close.
-        wait_until(lambda: not wait_port(self.port, 0.2), 30, step=0.2)
+        wait_until(lambda: not wait_listening(self.port, 0.2), 30, step=0.2)
         self.proc = None
 
 

@@ -15,8 +15,8 @@ import pytest
 from pyargus.client import Client
 from pyargus.models import Incident
 
-from benchmarks.argus_client_ceiling import DEFAULT_LOAD, _wait_listening
-from benchmarks.ports import free_port
+from benchmarks.argus_client_ceiling import DEFAULT_LOAD
+from benchmarks.ports import free_port, wait_listening
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def canned() -> Iterator[str]:
         [sys.executable, "-m", "benchmarks.argus_client_ceiling", "--serve", str(port)]
     )
     try:
-        _wait_listening(port)
+        assert wait_listening(port, 10), "canned server did not listen"
         yield f"http://127.0.0.1:{port}/api/v2/"
     finally:
         server.terminate()
