@@ -29,6 +29,7 @@ from shared.explain.records import ENCODER as EXPLAIN_ENCODER
 from shared.models import Notification
 from shared.routing.expansion import expand
 from shared.routing.notifier_state import Expansion, NotifierState, apply, episode_key
+from shared.routing.rollup_accounting import RollupTally
 from shared.routing.selection import Index, Selection
 
 M = TypeVar("M")  # the consumed message a ref came in (rejections name it)
@@ -101,10 +102,12 @@ def with_predecessors(
 def expand_all(
     index: Index, state: NotifierState, plans: Sequence[tuple[Notification, Selection]]
 ) -> list[Expansion]:
-    """Expand in order; each expansion's effects apply to ``state`` before the next one."""
+    """Expand in order; each expansion's effects apply to ``state`` before the next one, and
+    one :class:`RollupTally` keeps rollup verdicts across them."""
     out: list[Expansion] = []
+    tally = RollupTally()
     for n, sel in plans:
-        expansion = expand(index, state, n, sel)
+        expansion = expand(index, state, n, sel, tally)
         apply(state, expansion.effects, n)
         out.append(expansion)
     return out

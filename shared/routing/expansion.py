@@ -52,7 +52,7 @@ from shared.routing.notifier_state import (
     episode_key,
     rollup_block_id,
 )
-from shared.routing.rollup_accounting import counted
+from shared.routing.rollup_accounting import RollupTally, counted
 from shared.routing.selection import (
     Index,
     MediumTarget,
@@ -64,8 +64,20 @@ from shared.routing.selection import (
 from shared.severity import severity_key
 
 
-def expand(index: Index, state: NotifierState, n: Notification, sel: Selection) -> Expansion:
-    """Deliveries, state changes and reasons for ``n``; ``n.time`` is "now" for every decision."""
+def expand(
+    index: Index,
+    state: NotifierState,
+    n: Notification,
+    sel: Selection,
+    tally: RollupTally | None = None,
+) -> Expansion:
+    """Deliveries, state changes and reasons for ``n``; ``n.time`` is "now" for every decision.
+
+    ``tally`` keeps rollup verdicts across a batch's expansions (see
+    :class:`~shared.routing.rollup_accounting.RollupTally`); without one each
+    expansion judges its rollups afresh.
+    """
+    tally = tally if tally is not None else RollupTally()
     out: list[Delivery] = []
     fx = Effects()
     decisions = list(sel.decisions)
@@ -92,10 +104,10 @@ def expand(index: Index, state: NotifierState, n: Notification, sel: Selection) 
     elif n.type == "problem":
         fx.latest = n.time
         for t in sel.targets:
-            _problem(index, state, n, t, fx, out, decisions)
+            _problem(index, state, n, t, fx, out, decisions, tally)
     else:
         fx.latest = n.time
-        _recovery_or_ack(index, state, n, sel, fx, out, decisions)
+        _recovery_or_ack(index, state, n, sel, fx, out, decisions, tally)
     return _with_profile_destinations(n, sel, out, fx, decisions)
 
 
@@ -138,6 +150,7 @@ def _problem(
     fx: Effects,
     out: list[Delivery],
     decisions: list[RouteVerdict],
+    tally: RollupTally,
 ) -> None:
     m, cid = t.medium, t.contact.id
     fx.episode_added.add(m.id)
@@ -150,9 +163,7 @@ def _problem(
             entity=n.entity, check=n.check, state=n.state, summary=n.summary, duration=n.duration
         )
         fx.rollup_put.append((m.id, n.check_id, item))
-        items = dict(_rollup(state, m.id).items)
-        items[n.check_id] = item
-        if _rollup_step(index, state, n, t, items, fx, out, decisions, replaces_exit=False):
+        if _rollup_step(index, state, n, t, item, fx, out, decisions, tally, replaces_exit=False):
             return
     bid = block_id(m.id, n.check_id, n.state)
     until = state.blocks.get(bid)
@@ -180,6 +191,7 @@ def _recovery_or_ack(
     fx: Effects,
     out: list[Delivery],
     decisions: list[RouteVerdict],
+    tally: RollupTally,
 ) -> None:
     key = episode_key(n)
     got = state.episodes.get(key, set())
@@ -212,11 +224,10 @@ def _recovery_or_ack(
         fx.rollup_removed.append((m.id, n.check_id))
         if recovery:
             _clear_check_blocks(fx, t.contact.id, m.id, n.check_id)
-        if m.rollup_threshold:
-            items = dict(_rollup(state, m.id).items)
-            items.pop(n.check_id, None)
-            if _rollup_step(index, state, n, t, items, fx, out, decisions, replaces_exit=True):
-                continue
+        if m.rollup_threshold and _rollup_step(
+            index, state, n, t, None, fx, out, decisions, tally, replaces_exit=True
+        ):
+            continue
         out.append(_delivery(n, t, n.type))
         decisions.append(_deliver(f"{n.type}: medium got the problem", t))
     fx.episode_ended = recovery
@@ -227,19 +238,22 @@ def _rollup_step(
     state: NotifierState,
     n: Notification,
     t: MediumTarget,
-    items: dict[str, RollupItem],
+    own: RollupItem | None,
     fx: Effects,
     out: list[Delivery],
     decisions: list[RouteVerdict],
+    tally: RollupTally,
     *,
     replaces_exit: bool,
 ) -> bool:
-    """Rollup on a medium with a threshold; True when it replaced the individual message."""
+    """Rollup on a medium with a threshold, ``n``'s check put in as ``own`` (None: taken out);
+    True when it replaced the individual message."""
     m, cid = t.medium, t.contact.id
     threshold = m.rollup_threshold or 0
-    items, left = counted(index, state, n, m, items)
+    tallied = counted(index, state, n, m, own, tally)
+    left = tallied.left
     aside = f" (not counted: {'; '.join(left)})" if left else ""
-    count, active = len(items), _rollup(state, m.id).active
+    count, active = tallied.count, _rollup(state, m.id).active
     rbid = rollup_block_id(m.id)
     if count >= threshold:
         until = state.blocks.get(rbid, 0.0)
@@ -250,7 +264,7 @@ def _rollup_step(
             )
             decisions.append(suppress("rollup", text, cid, m.id))
         else:
-            out.append(_rollup_delivery(n, t, "rollup", items))
+            out.append(_rollup_delivery(n, t, "rollup", tallied.items()))
             decisions.append(
                 _deliver(f"rollup: {count} failing >= threshold {threshold}{aside}", t)
             )
@@ -260,7 +274,7 @@ def _rollup_step(
         return True
     if not active:
         return False
-    out.append(_rollup_delivery(n, t, "rollup_recovery", items))
+    out.append(_rollup_delivery(n, t, "rollup_recovery", tallied.items()))
     decisions.append(
         _deliver(f"rollup recovery: {count} failing < threshold {threshold}{aside}", t)
     )
