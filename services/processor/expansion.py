@@ -37,11 +37,10 @@ log = logging.getLogger(__name__)
 _EXPECTED = (redis.exceptions.RedisError, Retryable)
 
 # A batch with more notifications than this is a storm: its refs go to the notifier, as
-# before this step existed.  Expanding a storm takes seconds to minutes (a rollup counts
-# again, for every notification, every check already in it: 10,000 checks failing at once
-# onto one rollup medium took the notifier minutes, docs/benchmarks.md), and a processor
-# expanding applies no events meanwhile; the notifier is a process of its own.  At a
-# paced load a batch holds one to a few notifications, which is where one hop fewer pays.
+# before this step existed.  Expanding a storm takes about a second per 2,000 notifications
+# onto one rollup medium (docs/benchmarks.md), and a processor expanding applies no events
+# meanwhile; the notifier is a process of its own.  At a paced load a batch holds one to a
+# few notifications, which is where one hop fewer pays.
 MAX_NOTIFICATIONS = 100
 
 
