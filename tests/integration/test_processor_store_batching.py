@@ -77,3 +77,36 @@ def test_large_and_chunked_writes_all_apply(settings: Settings, tags: int) -> No
         assert r.scard(keys.check_tags(cid)) == (tags if i == checks // 2 else 1)
     assert r.scard(keys.check_ids()) == checks
     assert r.scard(keys.check_by_state("ok")) == checks
+
+
+SUMMARIES = [
+    "",
+    "x" * 31,
+    "y" * 32,
+    "z" * 255,
+    "w" * 256,
+    "v" * 70_000,
+    "æøå ✓ 😀",
+    "007",
+    "1e3",
+    "-0",
+]
+
+
+def test_values_arrive_byte_for_byte_through_the_packed_script_argument(settings: Settings) -> None:
+    """The script's commands travel as one MessagePack array: every string size class
+    (fixstr, str8, str16, str32), non-ASCII text and number-like strings stay exactly as sent."""
+    r = connect_redis(settings)
+    keys = Keys(settings.namespace)
+    pending = Pending()
+    loaded = LoadedChecks(views={}, attrs={}, expired={}, seen=set())
+    for i, summary in enumerate(SUMMARIES):
+        cid = check_id(f"h{i}", "c")
+        rec = CheckRecord(entity_name=f"h{i}", name="c", state="ok", summary=summary)
+        pending.add(cid, 0, Result(view=CheckView(id=cid, record=rec), changed=True))
+        pending.tags[cid] = {f"tag-{summary[:8]}"}
+    store.write(r, keys, loaded, pending, notification_ttl_s=60, history_max_states=10)
+    for i, summary in enumerate(SUMMARIES):
+        cid = check_id(f"h{i}", "c")
+        assert r.hget(keys.check(cid), "summary") == (summary or None)  # "" is the default
+        assert r.smembers(keys.check_tags(cid)) == {f"tag-{summary[:8]}"}
