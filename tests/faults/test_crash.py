@@ -61,8 +61,8 @@ def wait_ready(settings: Settings, up_pid: int, timeout: float = 60) -> None:
     assert wait_until(ready, timeout, 0.2), "pipeline not ready"
 
 
-def drain(settings: Settings, rec: CountingReceiver, expected: int, timeout: float) -> None:
-    """Wait until every expected page arrived and the work queues are empty."""
+def drain(settings: Settings, rec: CountingReceiver, expected: int, timeout: float) -> bool:
+    """Wait until every expected page arrived and the work queues are empty (False: timed out)."""
 
     def done() -> bool:
         if len(rec.snapshot()) < expected:
@@ -70,7 +70,7 @@ def drain(settings: Settings, rec: CountingReceiver, expected: int, timeout: flo
         depths = queue_depths(settings)
         return not any(v for q, v in depths.items() if not q.endswith(".dead"))
 
-    wait_until(done, timeout, 0.5)
+    return wait_until(done, timeout, 0.5)
 
 
 def test_kill_minus_nine_workers_under_load_delivers_every_page_exactly_once(
