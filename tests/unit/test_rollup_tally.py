@@ -82,11 +82,11 @@ def _two_minutes_after(t: float, tz: str) -> TimeRecurrence:
     return TimeRecurrence(start=local.strftime("%H:%M"), end=end.strftime("%H:%M"))
 
 
-def failing(cid: str = "c", **kw: Any) -> CheckDetail:
-    """A failing, enabled check's record."""
+def check_record(cid: str = "c", **kw: Any) -> CheckDetail:
+    """A check's record: failing and enabled unless ``kw`` says otherwise."""
     base: dict[str, Any] = {"state": "critical", "summary": "", "details": "", "last_update": T0}
-    base["tags"] = ()
-    return CheckDetail(id=cid, entity="web", check=cid, enabled=True, failing=True, **base, **kw)
+    base |= {"enabled": True, "failing": True, "tags": ()}
+    return CheckDetail(id=cid, entity="web", check=cid, **(base | kw))
 
 
 def window(start: int, length: int, ack: bool) -> Maintenance:
@@ -104,14 +104,9 @@ def records(draw: st.DrawFn, cid: str) -> CheckDetail:
     state = draw(st.sampled_from(["critical", "warning", "ok"]))
     windows = st.tuples(st.integers(-60, 200), st.integers(1, 150))
     ack, sched = draw(st.none() | windows), draw(st.none() | windows)
-    return CheckDetail(
-        id=cid,
-        entity="web",
-        check=cid,
+    return check_record(
+        cid,
         state=state,
-        summary="",
-        details="",
-        last_update=T0,
         enabled=draw(st.booleans()) or draw(st.booleans()),
         failing=state != "ok",
         tags=tuple(draw(st.lists(st.sampled_from(["a", "b"]), max_size=2, unique=True))),
@@ -204,7 +199,7 @@ def test_a_storm_judges_each_entry_once(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(accounting, "routes_to", counting)
     index = make_index("UTC", threshold=10, interval=60, restricted=False, unless_b=False)
     ids = [f"c{i}" for i in range(3000)]
-    state = NotifierState(checks={cid: failing(cid) for cid in ids})
+    state = NotifierState(checks={cid: check_record(cid) for cid in ids})
     state.rollups["m"] = RollupState(
         True, {cid: RollupItem(entity="web", check=cid, state="critical") for cid in ids[:1000]}
     )
@@ -218,7 +213,7 @@ def test_a_storm_judges_each_entry_once(monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.mark.parametrize("tz", ZONES)
 def test_a_time_restricted_verdict_holds_for_its_local_minute(tz: str) -> None:
     index = make_index(tz, threshold=2, interval=0, restricted=True, unless_b=False)
-    record = failing()
+    record = check_record()
     m = index.media["m"]
     seen = set()
     for offset in (0.0, 59.0, 59.9999995, 60.0, 60.5, 179.999999, 180.0, 181.0):
@@ -236,7 +231,7 @@ def test_a_time_restricted_verdict_holds_for_its_local_minute(tz: str) -> None:
 
 def test_a_maintenance_verdict_holds_until_the_window_ends() -> None:
     index = make_index("UTC", threshold=2, interval=0, restricted=False, unless_b=False)
-    record = failing(scheduled_maintenance=window(100, 50, ack=False))
+    record = check_record(scheduled_maintenance=window(100, 50, ack=False))
     m = index.media["m"]
     assert judged(index, record, m, T0) == (None, float("-inf"), T0 + 100)
     assert judged(index, record, m, T0 + 120) == ("is in scheduled maintenance", T0 + 100, T0 + 150)
