@@ -17,6 +17,7 @@ window's edge or, for a contact with time-restricted rules, at a minute's.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ from shared.checks import CheckDetail
 from shared.models import Medium, Notification, RollupItem, severity_of
 from shared.routing.notifier_state import NotifierState
 from shared.routing.selection import Index, routes_to
+
+# Reasons a decision lists for the rollup entries it does not count; the count covers all.
+REASONS_SHOWN = 10
 
 
 @dataclass(slots=True)
@@ -76,7 +80,7 @@ class Counted:
     """
 
     count: int
-    left: list[str]  # sorted: "web1:disk in scheduled maintenance"
+    left: list[str]  # sorted, at most REASONS_SHOWN and "N more": "web1:disk is disabled"
     base: Mapping[str, RollupItem]  # the rollup before this notification
     own_id: str
     own: RollupItem | None  # the notification's own entry (None: it leaves)
@@ -129,8 +133,20 @@ def counted(
         # It joins the rollup now; later notifications of the batch judge it by its record.
         _judge(index, state, m, n.time, t, n.check_id)
     size = len(base) + (own is not None) - (n.check_id in base)
-    left = sorted(why for cid, why in t.left.items() if cid != n.check_id and cid in base)
-    return Counted(size - len(left), left, base, n.check_id, own, t.left, state.checks)
+    left = [why for cid, why in t.left.items() if cid != n.check_id and cid in base]
+    return Counted(size - len(left), _shown(left), base, n.check_id, own, t.left, state.checks)
+
+
+def _shown(reasons: list[str]) -> list[str]:
+    """The first :data:`REASONS_SHOWN` reasons in order, and how many more there are.
+
+    Every notification on the medium records its reasons (docs/explain.md): a storm
+    with thousands of checks in maintenance would otherwise write thousands of
+    reasons per notification.
+    """
+    if len(reasons) <= REASONS_SHOWN:
+        return sorted(reasons)
+    return [*heapq.nsmallest(REASONS_SHOWN, reasons), f"and {len(reasons) - REASONS_SHOWN} more"]
 
 
 def _judge(

@@ -236,3 +236,21 @@ def test_a_maintenance_verdict_holds_until_the_window_ends() -> None:
     assert judged(index, record, m, T0) == (None, float("-inf"), T0 + 100)
     assert judged(index, record, m, T0 + 120) == ("is in scheduled maintenance", T0 + 100, T0 + 150)
     assert judged(index, record, m, T0 + 150) == (None, T0 + 150, float("inf"))
+
+
+def test_a_decision_names_ten_checks_it_does_not_count_and_how_many_more() -> None:
+    """A rollup with 30 checks disabled: the count leaves all 30 out, the reason names 10."""
+    index = make_index("UTC", threshold=2, interval=600, restricted=False, unless_b=False)
+    ids = [f"c{i:02}" for i in range(30)]
+    state = NotifierState(checks={cid: check_record(cid, enabled=False) for cid in ids})
+    state.rollups["m"] = RollupState(
+        True, {cid: RollupItem(entity="web", check=cid, state="critical") for cid in ids}
+    )
+    state.episodes = {"ep-a": {"m"}}
+    n = note(0, "a", "problem", T0, "critical")
+    texts = [d.text for d in expand(index, state, n, select(index, n)).decisions]
+    [text] = [t for t in texts if t.startswith("rollup")]
+    shown = "; ".join(f"web:c{i:02} is disabled" for i in range(10))
+    # 31 entries with a's own, 30 not counted: 1 < 2 ends the rollup.
+    assert text.startswith("rollup recovery: 1 failing < threshold 2")
+    assert f"(not counted: {shown}; and 20 more)" in text
