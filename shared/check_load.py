@@ -77,7 +77,7 @@ def load(
     was most of the processor's CPU (docs/benchmarks.md).
     """
     # On a Redis Cluster a script's keys must share a slot: one call per slot group.
-    groups = _by_slot(r, keys, events) if is_cluster(r) else [list(events)]
+    groups = by_slot(r, keys, events) if is_cluster(r) else [list(events)]
     calls = [g[i : i + _LOAD_CHUNK] for g in groups for i in range(0, len(g), _LOAD_CHUNK)]
     chunks = len(calls)
     # The checks in the order of the script calls' rows.
@@ -148,7 +148,7 @@ def load(
     return LoadedChecks(views=views, attrs=attrs_by, expired=expired, seen=seen)
 
 
-def _by_slot(r: redis.Redis, keys: Keys, cids: Iterable[str]) -> list[list[str]]:
+def by_slot(r: redis.Redis, keys: Keys, cids: Iterable[str]) -> list[list[str]]:
     """Check ids grouped by the hash slot of their keys (they share the ``{id}`` tag)."""
     groups: dict[int, list[str]] = {}
     for cid in cids:

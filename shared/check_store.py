@@ -13,6 +13,7 @@ import builtins
 import time
 from collections.abc import Iterable
 
+from shared.check_load import by_slot
 from shared.checks import (
     LEVELS,
     CheckDetail,
@@ -34,6 +35,29 @@ def _covering(attrs: Iterable[dict[str, str]], cid: str, t: float) -> list[Maint
     return sorted(
         (m for m in found if m.check_id == cid and m.covers(t)), key=lambda m: m.start_time
     )
+
+
+# Per check: its hash (flat), tags, and the ids of scheduled and unscheduled windows
+# ending after ARGV[1]; KEYS are four per check (check, tags, and the two by-end indexes).
+_DETAILS = """
+local out = {}
+for i = 0, #KEYS / 4 - 1 do
+  local k = i * 4
+  out[i + 1] = {
+    redis.call('HGETALL', KEYS[k + 1]),
+    redis.call('SMEMBERS', KEYS[k + 2]),
+    redis.call('ZRANGEBYSCORE', KEYS[k + 3], ARGV[1], '+inf'),
+    redis.call('ZRANGEBYSCORE', KEYS[k + 4], ARGV[1], '+inf'),
+  }
+end
+return out
+"""
+# Checks per script call: bounds how long one call holds Redis.
+_DETAILS_CHUNK = 500
+
+
+def _pairs(flat: builtins.list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _detail(
@@ -82,16 +106,38 @@ class CheckStore(MaintenanceStore, IncidentStore):
 
     def _details(self, cids: builtins.list[str], t: float) -> builtins.list[CheckDetail]:
         """Details of the known checks among ``cids`` (in that order) with the ack and
-        maintenance covering ``t``: two pipelined round trips however many checks."""
+        maintenance covering ``t``: two pipelined round trips however many checks.
+
+        The per-check reads go through one script call per chunk of checks, not four
+        commands per check: a rollup storm reads every member's record for every batch,
+        and redis-py building and parsing 40,000 commands was most of it.
+        """
         k = self.keys
+        # On a Redis Cluster a script's keys must share a slot: one call per slot group.
+        groups = by_slot(self.r, k, cids) if is_cluster(self.r) else [cids]
+        calls = [
+            g[i : i + _DETAILS_CHUNK] for g in groups for i in range(0, len(g), _DETAILS_CHUNK)
+        ]
         pipe = self.r.pipeline(transaction=False)
+        for call in calls:
+            names = [
+                key
+                for cid in call
+                for key in (
+                    k.check(cid),
+                    k.check_tags(cid),
+                    k.scheduled_by_end(cid),
+                    k.unscheduled_by_end(cid),
+                )
+            ]
+            pipe.execute_command("EVAL", _DETAILS, len(names), *names, f"({t}")
+        replies = [row for chunk in pipe.execute() for row in chunk]
+        found = dict(zip([cid for call in calls for cid in call], replies, strict=True))
+        rows = []
         for cid in cids:
-            pipe.hgetall(k.check(cid))
-            pipe.smembers(k.check_tags(cid))
-            pipe.zrangebyscore(k.scheduled_by_end(cid), f"({t}", "+inf")
-            pipe.zrangebyscore(k.unscheduled_by_end(cid), f"({t}", "+inf")
-        raw = pipe.execute()
-        rows = [(cids[i], *raw[4 * i : 4 * i + 4]) for i in range(len(cids)) if raw[4 * i]]
+            attrs, tags, sched_ids, unsched_ids = found[cid]
+            if attrs:  # an unknown check has no hash
+                rows.append((cid, _pairs(attrs), tags, sched_ids, unsched_ids))
         pipe = self.r.pipeline(transaction=False)
         for _, _, _, sched_ids, unsched_ids in rows:
             for mid in sched_ids:

@@ -8,10 +8,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from services.processor.worker import ProcessorMetrics, make_handler
+from shared import check_store
 from shared.amqp import Names
 from shared.check_store import CheckStore
 from shared.config import Settings
-from shared.keys import Keys
+from shared.keys import Keys, check_id
 from shared.store import connect_redis
 from tests.integration.test_processor_worker import ev, message
 
@@ -129,3 +130,22 @@ def test_list_shows_the_ack_and_maintenance_that_get_shows(
     assert listed["web9:api"].acknowledgement == store.get("web9", "api").acknowledgement  # type: ignore[union-attr]
     assert listed["web1:http"].scheduled_maintenance is None
     assert listed["web1:http"].acknowledgement is None
+
+
+def test_details_at_reads_many_checks_as_at_a_time(store: CheckStore) -> None:
+    """The rollup accounting's read: known checks only, each with its tags and the window
+    covering ``t``, across several script calls (more checks than one call takes)."""
+    a = store.add_scheduled_maintenance("web1", "http", 100, 200, "covers 150")
+    store.add_scheduled_maintenance("web1", "http", 300, 400, "later")
+    store.add_scheduled_maintenance("db2", "disk", 10, 20, "over by 150")
+    ids = [check_id("web1", "http"), check_id("web1", "disk"), check_id("db2", "disk")]
+    unknown = [check_id(f"ghost{i}", "c") for i in range(check_store._DETAILS_CHUNK + 5)]
+    found = store.details_at([*unknown[:3], *ids, *unknown[3:], ids[0]], 150)
+    assert sorted(found) == sorted(ids)
+    http, disk, db2 = (found[i] for i in ids)
+    assert http.state == "critical" and http.failing and http.tags == ("role=web",)
+    assert http.scheduled_maintenance is not None and http.scheduled_maintenance.id == a
+    assert disk.tags == ("role=web", "tier=1") and not disk.failing
+    assert disk.scheduled_maintenance is None and db2.scheduled_maintenance is None
+    assert found == store.details_at(ids, 150)  # the same, read in one call
+    assert store.details_at([], 150) == {}
