@@ -76,9 +76,7 @@ def load(
     than five commands per check: building and parsing commands in redis-py
     was most of the processor's CPU (docs/benchmarks.md).
     """
-    # On a Redis Cluster a script's keys must share a slot: one call per slot group.
-    groups = by_slot(r, keys, events) if is_cluster(r) else [list(events)]
-    calls = [g[i : i + _LOAD_CHUNK] for g in groups for i in range(0, len(g), _LOAD_CHUNK)]
+    calls = script_calls(r, keys, events, _LOAD_CHUNK)
     chunks = len(calls)
     # The checks in the order of the script calls' rows.
     cids = [cid for call in calls for cid in call]
@@ -148,9 +146,17 @@ def load(
     return LoadedChecks(views=views, attrs=attrs_by, expired=expired, seen=seen)
 
 
-def by_slot(r: redis.Redis, keys: Keys, cids: Iterable[str]) -> list[list[str]]:
-    """Check ids grouped by the hash slot of their keys (they share the ``{id}`` tag)."""
-    groups: dict[int, list[str]] = {}
-    for cid in cids:
-        groups.setdefault(int(r.keyslot(keys.check(cid))), []).append(cid)
-    return list(groups.values())
+def script_calls(r: redis.Redis, keys: Keys, cids: Iterable[str], size: int) -> list[list[str]]:
+    """Check ids in groups of at most ``size``, one group per script call over their keys.
+
+    On a Redis Cluster a script's keys must share a slot, so the checks are first
+    grouped by the hash slot of their keys (a check's keys share its ``{id}`` tag).
+    """
+    if is_cluster(r):
+        slots: dict[int, list[str]] = {}
+        for cid in cids:
+            slots.setdefault(int(r.keyslot(keys.check(cid))), []).append(cid)
+        groups = list(slots.values())
+    else:
+        groups = [list(cids)]
+    return [g[i : i + size] for g in groups for i in range(0, len(g), size)]

@@ -13,7 +13,7 @@ import builtins
 import time
 from collections.abc import Iterable
 
-from shared.check_load import by_slot
+from shared.check_load import script_calls
 from shared.checks import (
     LEVELS,
     CheckDetail,
@@ -113,11 +113,7 @@ class CheckStore(MaintenanceStore, IncidentStore):
         and redis-py building and parsing 40,000 commands was most of it.
         """
         k = self.keys
-        # On a Redis Cluster a script's keys must share a slot: one call per slot group.
-        groups = by_slot(self.r, k, cids) if is_cluster(self.r) else [cids]
-        calls = [
-            g[i : i + _DETAILS_CHUNK] for g in groups for i in range(0, len(g), _DETAILS_CHUNK)
-        ]
+        calls = script_calls(self.r, k, cids, _DETAILS_CHUNK)
         pipe = self.r.pipeline(transaction=False)
         for call in calls:
             names = [

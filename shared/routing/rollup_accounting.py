@@ -164,16 +164,15 @@ def _judge(
         t.left[cid] = f"{detail.entity}:{detail.check} {why}"
 
 
-def not_alerting(index: Index, detail: CheckDetail, m: Medium, now: float) -> str | None:
-    """Why the check no longer alerts on ``m`` (None: it does): failing, enabled, in no
-    maintenance and still routed to ``m`` by a rule of the medium's contact."""
-    return judged(index, detail, m, now)[0]
-
-
 def judged(
     index: Index, detail: CheckDetail, m: Medium, now: float
 ) -> tuple[str | None, float, float]:
-    """:func:`not_alerting`'s verdict and the span ``[lo, hi)`` around ``now`` in which it holds."""
+    """Why the check no longer alerts on ``m`` (None: it does), and the span ``[lo, hi)``
+    around ``now`` in which that verdict holds.
+
+    It alerts while it is failing, enabled, in no maintenance and still routed to ``m``
+    by a rule of the medium's contact.
+    """
     if not detail.failing or detail.state is None:
         return "is ok", -math.inf, math.inf
     if not detail.enabled:
