@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import msgspec
 import redis
 
 from shared.checks import CheckRecord, Maintenance
@@ -45,20 +46,36 @@ class LoadedChecks:
 # Every read of one check in one script call: attrs (flat), tags, maintenance ids
 # ending after the check's first event (scheduled, unscheduled), history ids
 # expired by age.  Five keys per check (sharing its hash tag), two bounds each.
+# ARGV[1], ARGV[2]: the limits; ARGV[3]: the bounds as one MessagePack array.
+# The keys are the script's keys on a Redis Cluster, which routes and checks
+# them; on a single Redis they come as one more MessagePack array (ARGV[4]),
+# which Redis unpacks in C where redis-py would encode each key in Python
+# (see ``load``).
 _LOAD = """
+local keys = KEYS
+if #keys == 0 then keys = cmsgpack.unpack(ARGV[4]) end
+local bounds = cmsgpack.unpack(ARGV[3])
+local m, e = ARGV[1], ARGV[2]
 local out = {}
-for i = 0, #KEYS / 5 - 1 do
+for i = 0, #keys / 5 - 1 do
   local k, a = i * 5, i * 2
   out[i + 1] = {
-    redis.call('HGETALL', KEYS[k + 1]),
-    redis.call('SMEMBERS', KEYS[k + 2]),
-    redis.call('ZRANGEBYSCORE', KEYS[k + 3], ARGV[a + 1], '+inf', 'LIMIT', 0, ARGV[#ARGV - 1]),
-    redis.call('ZRANGEBYSCORE', KEYS[k + 4], ARGV[a + 1], '+inf', 'LIMIT', 0, ARGV[#ARGV - 1]),
-    redis.call('ZRANGEBYSCORE', KEYS[k + 5], '-inf', ARGV[a + 2], 'LIMIT', 0, ARGV[#ARGV]),
+    redis.call('HGETALL', keys[k + 1]),
+    redis.call('SMEMBERS', keys[k + 2]),
+    redis.call('ZRANGEBYSCORE', keys[k + 3], bounds[a + 1], '+inf', 'LIMIT', 0, m),
+    redis.call('ZRANGEBYSCORE', keys[k + 4], bounds[a + 1], '+inf', 'LIMIT', 0, m),
+    redis.call('ZRANGEBYSCORE', keys[k + 5], '-inf', bounds[a + 2], 'LIMIT', 0, e),
   }
 end
 return out
 """
+# ZMSCORE of one partition's processed ids, the ids packed (a single Redis only).
+_SEEN = """
+return redis.call('ZMSCORE', ARGV[1], unpack(cmsgpack.unpack(ARGV[2])))
+"""
+# Ids per ZMSCORE: Lua's ``unpack`` takes ~8,000 values.
+_SEEN_CHUNK = 4_000
+_PACK = msgspec.msgpack.Encoder()
 # Checks per script call: bounds how long one call holds Redis.
 _LOAD_CHUNK = 500
 
@@ -78,12 +95,13 @@ def load(
     """
     calls = script_calls(r, keys, events, _LOAD_CHUNK)
     chunks = len(calls)
+    cluster = is_cluster(r)
     # The checks in the order of the script calls' rows.
     cids = [cid for call in calls for cid in call]
     pipe = r.pipeline(transaction=False)
     for call in calls:
         names: list[str] = []
-        argv: list[object] = []
+        bounds: list[str] = []
         for cid in call:
             evs = events[cid]
             tmin = min(e.time for e in evs)
@@ -95,20 +113,28 @@ def load(
                 keys.unscheduled_by_end(cid),
                 keys.check_state_ids(cid),
             ]
-            argv += [f"({tmin}", f"({tmax - history_max_age_s}"]
+            bounds += [f"({tmin}", f"({tmax - history_max_age_s}"]
+        limits = (MAX_MAINTENANCES, MAX_EXPIRED, _PACK.encode(bounds))
         # EVAL by name: redis-py's cluster pipeline has no ``eval`` method (same command).
-        pipe.execute_command(
-            "EVAL", _LOAD, len(names), *names, *argv, MAX_MAINTENANCES, MAX_EXPIRED
-        )
-    parts = [p for p, ids in processed.items() if ids]
-    for p in parts:
-        pipe.zmscore(keys.processed_events(p), list(processed[p]))
+        if cluster:
+            pipe.execute_command("EVAL", _LOAD, len(names), *names, *limits)
+        else:
+            pipe.execute_command("EVAL", _LOAD, 0, *limits, _PACK.encode(names))
+    # Which of the batch's event ids each partition has applied already.
+    asked: list[list[str]] = []
+    for p, ids in processed.items():
+        for at in range(0, len(ids), _SEEN_CHUNK):
+            part = list(ids[at : at + _SEEN_CHUNK])
+            asked.append(part)
+            if cluster:
+                pipe.zmscore(keys.processed_events(p), part)
+            else:
+                pipe.execute_command("EVAL", _SEEN, 0, keys.processed_events(p), _PACK.encode(part))
     raw = pipe.execute()
     rows = [row for chunk in raw[:chunks] for row in chunk]
     seen: set[str] = set()
-    for i, p in enumerate(parts):
-        scores = raw[chunks + i]
-        seen.update(eid for eid, s in zip(processed[p], scores, strict=True) if s is not None)
+    for part, scores in zip(asked, raw[chunks:], strict=True):
+        seen.update(eid for eid, s in zip(part, scores, strict=True) if s is not None)
 
     wanted: list[tuple[str, str, bool]] = []
     for cid, row in zip(cids, rows, strict=True):

@@ -22,7 +22,7 @@ import redis
 from services.processor.batch import Pending
 from shared import incident_index
 from shared.check_load import LoadedChecks
-from shared.checks import CheckRecord, encode_incident_event
+from shared.checks import CheckRecord, StateRecord, encode_incident_event
 from shared.explain.storage import queue_records
 from shared.keys import Keys, entity_id, state_id
 from shared.processing.effects import IncidentChange
@@ -99,30 +99,30 @@ def write(
     now = time.time()
     pipe = r.pipeline(transaction=True)
     ops: list[str] = []
-    names: list[str] = []
 
     def emit(cmd: str, key: str, *args: str) -> None:
         if len(args) > _RUN_MAX_ARGS:
             # Too many arguments for one unpack in Lua: send it as it is, in order.
-            _flush(pipe, names, ops)
+            _flush_inline(pipe, ops)
             pipe.execute_command(cmd, key, *args)
             return
-        names.append(key)
         ops.append(cmd)
         ops.append(str(len(args)))
+        ops.append(key)
         ops.extend(args)
         if len(ops) >= _RUN_CHUNK_ARGS:
             # Several smaller calls, not one huge one: redis-py copies a command's
             # arguments while packing it, which drove the worker's peak RSS up.
-            _flush(pipe, names, ops)
+            _flush_inline(pipe, ops)
 
     _emit_checks(emit, keys, loaded, pending, history_max_states)
     _emit_notifications(emit, keys, pending, notification_ttl_s, repr(now))
-    _flush(pipe, names, ops)
     for partition, ids in pending.processed.items():
         if ids:
-            pipe.zadd(keys.processed_events(partition), ids)
-            pipe.zremrangebyrank(keys.processed_events(partition), 0, -PROCESSED_WINDOW - 1)
+            key = keys.processed_events(partition)
+            emit("ZADD", key, *[x for eid, at in ids.items() for x in (repr(at), eid)])
+            emit("ZREMRANGEBYRANK", key, "0", str(-PROCESSED_WINDOW - 1))
+    _flush_inline(pipe, ops)
     queue_records(pipe, keys, pending.explain, explain_max_records, explain_ttl_s)
     _queue_outbox_clear(pipe, keys, published or {})
     if len(pipe):
@@ -145,7 +145,14 @@ def _emit_checks(
     for cid, tags in pending.tags.items():
         emit("SADD", keys.check_tags(cid), *tags)
     for sid, (cid, srec) in pending.states.items():
-        emit("HSET", keys.check_state(sid), *_flat(to_hash(srec)))
+        fields = to_hash(srec)
+        if _stored_as_current(loaded, cid, sid, srec):
+            # Repeats of the state refresh the record the check already has: its
+            # state and start (the history index's score) are stored as they are.
+            del fields["state"], fields["timestamp"]
+            emit("HSET", keys.check_state(sid), *_flat(fields))
+            continue
+        emit("HSET", keys.check_state(sid), *_flat(fields))
         emit("ZADD", keys.check_state_ids(cid), repr(srec.timestamp), sid)
     # After the state writes, so a record trimmed in this batch is not written back.
     for cid, drop in drops.items():
@@ -167,6 +174,25 @@ def _emit_checks(
         if change.opened is not None:  # opened and acknowledged in the same batch
             starts[change.id] = change.opened.start_time
         _write_incident(emit, keys, change, starts)
+
+
+def _stored_as_current(loaded: LoadedChecks, cid: str, sid: str, srec: StateRecord) -> bool:
+    """True if ``sid`` was the check's current history record as loaded, with this state and start.
+
+    The processor is the only writer of history records, and writes the
+    current one in every batch that changes the check, so that record is
+    stored with the state and start the loaded check names.
+    """
+    view = loaded.views.get(cid)
+    old = view.record if view is not None else None
+    return (
+        old is not None
+        and old.state_seq > 0
+        and state_id(cid, old.state_seq) == sid
+        and old.state == srec.state
+        and old.state_since is not None
+        and old.state_since == srec.timestamp
+    )
 
 
 def _emit_notifications(
@@ -275,6 +301,7 @@ def _slot_writer(
 # Inside the caller's MULTI.  One packed argument, not thousands: redis-py encodes
 # and packs every argument of a command in Python, which was a third of the
 # processor's CPU; msgspec packs the array in C and Redis unpacks it in C.
+# This form declares its keys, as a Redis Cluster requires (``_slot_writer``).
 _RUN = """
 local ops = cmsgpack.unpack(ARGV[1])
 local at = 1
@@ -284,6 +311,21 @@ for i = 1, #KEYS do
   at = at + 2 + n
 end
 return #KEYS
+"""
+# The same on a single Redis, with each command's key packed in the array after
+# its argument count (command, count, key, arguments...): a single Redis does not
+# need a script's keys declared, and encoding them as script keys was half of
+# what redis-py still spent packing the write.
+_RUN_INLINE = """
+local ops = cmsgpack.unpack(ARGV[1])
+local at, done = 1, 0
+while at <= #ops do
+  local n = tonumber(ops[at + 1])
+  redis.call(ops[at], unpack(ops, at + 2, at + 2 + n))
+  at = at + 3 + n
+  done = done + 1
+end
+return done
 """
 _PACK = msgspec.msgpack.Encoder()
 # Lua's C stack takes ~8,000 values per unpack; larger commands are sent directly.
@@ -297,6 +339,13 @@ def _flush(pipe: redis.client.Pipeline, names: list[str], ops: list[str]) -> Non
     if names:
         pipe.execute_command("EVAL", _RUN, len(names), *names, _PACK.encode(ops))
         names.clear()
+        ops.clear()
+
+
+def _flush_inline(pipe: redis.client.Pipeline, ops: list[str]) -> None:
+    """Queue the collected commands, keys inline, as one script call; empty the buffer."""
+    if ops:
+        pipe.execute_command("EVAL", _RUN_INLINE, 0, _PACK.encode(ops))
         ops.clear()
 
 

@@ -17,6 +17,7 @@ from services.processor.batch import Pending
 from services.processor.worker import ProcessorMetrics, make_handler
 from shared.amqp import Names
 from shared.check_load import LoadedChecks
+from shared.check_store import CheckStore
 from shared.checks import CheckRecord
 from shared.config import Settings
 from shared.keys import Keys, check_id
@@ -110,3 +111,47 @@ def test_values_arrive_byte_for_byte_through_the_packed_script_argument(settings
         cid = check_id(f"h{i}", "c")
         assert r.hget(keys.check(cid), "summary") == (summary or None)  # "" is the default
         assert r.smembers(keys.check_tags(cid)) == {f"tag-{summary[:8]}"}
+
+
+def test_a_redelivered_batch_larger_than_one_lookup_is_dropped_whole(settings: Settings) -> None:
+    """The processed-event ids go to Redis packed, in chunks: a batch with more ids
+    than one packed ZMSCORE (and one ZADD inside the write) takes is stored whole,
+    and every one of its events is recognised when the batch comes back."""
+    from shared.check_load import _SEEN_CHUNK
+
+    r = connect_redis(settings)
+    keys = Keys(settings.namespace)
+    registry = CollectorRegistry()
+    handle = make_handler(r, Names(settings.namespace), keys, settings, ProcessorMetrics(registry))
+    n = max(_SEEN_CHUNK, store._RUN_MAX_ARGS) + 100
+    msg = message(settings, [ev("h", f"c{i}", 100.0, "ok") for i in range(n)])
+    handle([msg])
+    assert sum(r.zcard(keys.processed_events(p)) for p in range(settings.partitions)) == n
+    handle([msg])
+    assert registry.get_sample_value("tocsin_processor_duplicate_events_total") == n
+    assert r.hget(keys.check(check_id("h", "c0")), "state_count") == "1"  # counted once
+
+
+def test_history_records_refreshed_by_repeats_match_a_full_write(settings: Settings) -> None:
+    """A repeat rewrites only what changes in the current history record (count,
+    last update, summary...); its state and start, written when the state began,
+    must still be there, in the record and as the history index's score."""
+    r = connect_redis(settings)
+    keys = Keys(settings.namespace)
+    handle = make_handler(
+        r, Names(settings.namespace), keys, settings, ProcessorMetrics(CollectorRegistry())
+    )
+    steps = [("ok", "a"), ("ok", "b"), ("critical", "c"), ("critical", "d"), ("critical", "e")]
+    for n, (state, summary) in enumerate(steps):
+        # Two events per message: the second repeats the first within the batch.
+        events = [ev("h", "c", 100.0 + 10 * n, state, summary=summary)]
+        events.append(ev("h", "c", 105.0 + 10 * n, state, summary=summary + "!"))
+        handle([message(settings, events, n)])
+    history = CheckStore(r, keys).history("h", "c")
+    got = [(h.state, h.timestamp, h.last_update, h.summary, h.count) for h in history]
+    assert got == [("critical", 120.0, 145.0, "e!", 6), ("ok", 100.0, 115.0, "b!", 4)]
+    cid = check_id("h", "c")
+    scores = r.zrange(keys.check_state_ids(cid), 0, -1, withscores=True)
+    assert [s for _, s in scores] == [100.0, 120.0]
+    for sid, _ in scores:
+        assert set(r.hgetall(keys.check_state(sid))) >= {"state", "timestamp", "last_update"}
