@@ -16,7 +16,20 @@ from shared.store import is_cluster
 # One EVAL per batch pushes, caps and expires every check's records: a few µs per check,
 # a third of LPUSH + LTRIM + EXPIRE per check (measured by python -m benchmarks.explain_cost;
 # docs/explain.md).  ARGV: ttl, cap, then per key a count and its records.
+#
+# A record's event time is read from its first bytes: msgspec writes the tag and then
+# ``time`` first (``{"kind":"event","time":…``, records.py), so no JSON decode is needed;
+# decoding the head and the tail of every list was most of what a push cost Redis.  A
+# record of another shape is decoded as JSON, as before.
 _PUSH = """
+local function time_of(rec)
+  if not rec then return nil end
+  local t = string.match(rec, '^{"kind":"%a+","time":([-+.%deE]+)[,}]')
+  if t then return tonumber(t) end
+  local ok, r = pcall(cjson.decode, rec)
+  if ok and type(r) == 'table' then return tonumber(r['time']) end
+  return nil
+end
 local ttl, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
 local at = 3
 for _, key in ipairs(KEYS) do
@@ -24,19 +37,19 @@ for _, key in ipairs(KEYS) do
   for j = 1, n do
     redis.call('LPUSH', key, ARGV[at + j])
   end
+  -- The list's head is the record pushed last.
+  local head = n > 0 and ARGV[at + n] or redis.call('LINDEX', key, 0)
   at = at + n + 1
   redis.call('LTRIM', key, 0, cap - 1)
   redis.call('EXPIRE', key, ttl)
   -- Age, too: records more than ttl older than the newest (event time) leave from the tail,
   -- a few per call, so a busy check keeps ttl seconds of records, not always ``cap``.
-  local ok, newest = pcall(cjson.decode, redis.call('LINDEX', key, 0))
-  if ok and type(newest) == 'table' and tonumber(newest['time']) then
-    local cutoff = tonumber(newest['time']) - ttl
+  local newest = time_of(head)
+  if newest then
+    local cutoff = newest - ttl
     for _ = 1, 8 do
-      local tail = redis.call('LINDEX', key, -1)
-      local good, rec = pcall(cjson.decode, tail)
-      if not (good and type(rec) == 'table' and tonumber(rec['time'])
-              and tonumber(rec['time']) < cutoff) then
+      local tail = time_of(redis.call('LINDEX', key, -1))
+      if not (tail and tail < cutoff) then
         break
       end
       redis.call('RPOP', key)

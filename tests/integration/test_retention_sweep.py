@@ -203,3 +203,37 @@ def test_explain_records_are_kept_by_age_not_only_by_count(settings: Settings) -
     pipe.execute()
     # 0 and 100 are more than 500 s older than the newest record (650); 200 is not.
     assert [rec.time for rec in read_records(r, keys, "c1")] == [200.0, 650.0]
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        pytest.param("notification", id="a notification record, integer times"),
+        pytest.param("other", id="time not first: decoded as JSON"),
+    ],
+)
+def test_explain_ageing_reads_the_time_of_every_record_shape(settings: Settings, shape: str) -> None:
+    """The push reads a record's time from its first bytes when msgspec wrote it
+    (tag, then time); any other shape is decoded, so ageing works for both."""
+    import json
+
+    from shared.explain.records import ENCODER as EXPLAIN_ENCODER
+    from shared.explain.records import NotificationRecord
+    from shared.explain.storage import queue_records
+
+    r, keys = connect_redis(settings), Keys(settings.namespace)
+
+    def record(t: int) -> bytes:
+        if shape == "other":
+            return json.dumps({"note": "x", "time": t}).encode()
+        rec = NotificationRecord(
+            time=t, notification_id=f"n{t}", type="problem", state="critical", severity="c"
+        )
+        return EXPLAIN_ENCODER.encode(rec)
+
+    pipe = r.pipeline(transaction=True)
+    queue_records(pipe, keys, {"c1": [record(0), record(100), record(200)]}, 200, 500)
+    queue_records(pipe, keys, {"c1": [record(650)]}, 200, 500)
+    pipe.execute()
+    kept = [json.loads(raw)["time"] for raw in r.lrange(keys.check_explain("c1"), 0, -1)]
+    assert kept == [650, 200]
