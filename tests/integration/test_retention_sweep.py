@@ -212,7 +212,9 @@ def test_explain_records_are_kept_by_age_not_only_by_count(settings: Settings) -
         pytest.param("other", id="time not first: decoded as JSON"),
     ],
 )
-def test_explain_ageing_reads_the_time_of_every_record_shape(settings: Settings, shape: str) -> None:
+def test_explain_ageing_reads_the_time_of_every_record_shape(
+    settings: Settings, shape: str
+) -> None:
     """The push reads a record's time from its first bytes when msgspec wrote it
     (tag, then time); any other shape is decoded, so ageing works for both."""
     import json
