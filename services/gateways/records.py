@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.gateways.deliveries import Attempt
+from shared import packed_writes
 from shared.delivery_log import append_entries, entry_for
 from shared.keys import Keys
+from shared.store import is_cluster
 
 log = logging.getLogger(__name__)
 
@@ -100,4 +102,6 @@ class Records:
             for a in attempts
         ]
         append_entries(pipe, self.keys, entries)
+        if not is_cluster(self.redis):
+            packed_writes.pack_pipeline(pipe)  # no reply is read; see the module
         pipe.execute()

@@ -20,7 +20,7 @@ import msgspec
 import redis
 
 from services.processor.batch import Pending
-from shared import incident_index
+from shared import incident_index, packed_writes
 from shared.check_load import LoadedChecks
 from shared.checks import CheckRecord, StateRecord, encode_incident_event
 from shared.explain.storage import queue_records
@@ -98,22 +98,17 @@ def write(
         return
     now = time.time()
     pipe = r.pipeline(transaction=True)
-    ops: list[str] = []
+    ops: list[str | int] = []
 
     def emit(cmd: str, key: str, *args: str) -> None:
-        if len(args) > _RUN_MAX_ARGS:
+        if len(args) > packed_writes.MAX_ARGS:
             # Too many arguments for one unpack in Lua: send it as it is, in order.
-            _flush_inline(pipe, ops)
+            packed_writes.queue(pipe, ops)
             pipe.execute_command(cmd, key, *args)
             return
-        ops.append(cmd)
-        ops.append(str(len(args)))
-        ops.append(key)
-        ops.extend(args)
-        if len(ops) >= _RUN_CHUNK_ARGS:
-            # Several smaller calls, not one huge one: redis-py copies a command's
-            # arguments while packing it, which drove the worker's peak RSS up.
-            _flush_inline(pipe, ops)
+        packed_writes.add(ops, cmd, key, *args)
+        if len(ops) >= packed_writes.CHUNK:
+            packed_writes.queue(pipe, ops)
 
     _emit_checks(emit, keys, loaded, pending, history_max_states)
     _emit_notifications(emit, keys, pending, notification_ttl_s, repr(now))
@@ -122,7 +117,7 @@ def write(
             key = keys.processed_events(partition)
             emit("ZADD", key, *[x for eid, at in ids.items() for x in (repr(at), eid)])
             emit("ZREMRANGEBYRANK", key, "0", str(-PROCESSED_WINDOW - 1))
-    _flush_inline(pipe, ops)
+    packed_writes.queue(pipe, ops)
     queue_records(pipe, keys, pending.explain, explain_max_records, explain_ttl_s)
     _queue_outbox_clear(pipe, keys, published or {})
     if len(pipe):
@@ -274,7 +269,7 @@ def _slot_writer(
     def emit(cmd: str, key: str, *args: str) -> None:
         slot = int(r.keyslot(key))
         names, ops = buffers.setdefault(slot, ([], []))
-        if len(args) > _RUN_MAX_ARGS:
+        if len(args) > packed_writes.MAX_ARGS:
             _flush(pipe, names, ops)
             pipe.execute_command(cmd, key, *args)
             return
@@ -282,7 +277,7 @@ def _slot_writer(
         ops.append(cmd)
         ops.append(str(len(args)))
         ops.extend(args)
-        if len(ops) >= _RUN_CHUNK_ARGS:
+        if len(ops) >= packed_writes.CHUNK:
             _flush(pipe, names, ops)
 
     def run(extra: Callable[[redis.client.Pipeline], None] | None) -> None:
@@ -301,7 +296,8 @@ def _slot_writer(
 # Inside the caller's MULTI.  One packed argument, not thousands: redis-py encodes
 # and packs every argument of a command in Python, which was a third of the
 # processor's CPU; msgspec packs the array in C and Redis unpacks it in C.
-# This form declares its keys, as a Redis Cluster requires (``_slot_writer``).
+# This form declares its keys, as a Redis Cluster requires (``_slot_writer``); a single
+# Redis gets the same commands through ``shared/packed_writes.py``, keys and all packed.
 _RUN = """
 local ops = cmsgpack.unpack(ARGV[1])
 local at = 1
@@ -312,26 +308,7 @@ for i = 1, #KEYS do
 end
 return #KEYS
 """
-# The same on a single Redis, with each command's key packed in the array after
-# its argument count (command, count, key, arguments...): a single Redis does not
-# need a script's keys declared, and encoding them as script keys was half of
-# what redis-py still spent packing the write.
-_RUN_INLINE = """
-local ops = cmsgpack.unpack(ARGV[1])
-local at, done = 1, 0
-while at <= #ops do
-  local n = tonumber(ops[at + 1])
-  redis.call(ops[at], unpack(ops, at + 2, at + 2 + n))
-  at = at + 3 + n
-  done = done + 1
-end
-return done
-"""
 _PACK = msgspec.msgpack.Encoder()
-# Lua's C stack takes ~8,000 values per unpack; larger commands are sent directly.
-_RUN_MAX_ARGS = 4_000
-# Arguments per script call (all of them run inside the same MULTI).
-_RUN_CHUNK_ARGS = 20_000
 
 
 def _flush(pipe: redis.client.Pipeline, names: list[str], ops: list[str]) -> None:
@@ -339,13 +316,6 @@ def _flush(pipe: redis.client.Pipeline, names: list[str], ops: list[str]) -> Non
     if names:
         pipe.execute_command("EVAL", _RUN, len(names), *names, _PACK.encode(ops))
         names.clear()
-        ops.clear()
-
-
-def _flush_inline(pipe: redis.client.Pipeline, ops: list[str]) -> None:
-    """Queue the collected commands, keys inline, as one script call; empty the buffer."""
-    if ops:
-        pipe.execute_command("EVAL", _RUN_INLINE, 0, _PACK.encode(ops))
         ops.clear()
 
 

@@ -32,6 +32,7 @@ from contextlib import contextmanager
 import msgspec
 import redis
 
+from shared import packed_writes
 from shared.config import Settings
 from shared.escalation import Escalation
 from shared.escalation_store import EscalationStore
@@ -237,6 +238,7 @@ class NotifierStore:
         if not cluster:
             for esc in escalations:  # due at once: the scheduler fires step 1 within a tick
                 self.escalations.start(pipe, esc, written)
+            packed_writes.pack_pipeline(pipe)  # no reply is read; see the module
         pipe.execute()
         del self._published[: len(published)]
         if explain and cluster:

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from services.processor import store
 from services.processor.batch import Pending
 from services.processor.worker import ProcessorMetrics, make_handler
+from shared import packed_writes
 from shared.amqp import Names
 from shared.check_load import LoadedChecks
 from shared.check_store import CheckStore
@@ -55,13 +56,13 @@ def test_check_hash_matches_the_record_after_partial_writes(settings: Settings) 
     "tags",
     [
         pytest.param(3, id="small command in the script"),
-        pytest.param(store._RUN_MAX_ARGS + 10, id="command too large for one unpack"),
+        pytest.param(packed_writes.MAX_ARGS + 10, id="command too large for one unpack"),
     ],
 )
 def test_large_and_chunked_writes_all_apply(settings: Settings, tags: int) -> None:
     r = connect_redis(settings)
     keys = Keys(settings.namespace)
-    checks = store._RUN_CHUNK_ARGS // 10  # enough commands for several script calls
+    checks = packed_writes.CHUNK // 10  # enough commands for several script calls
     pending = Pending()
     loaded = LoadedChecks(views={}, attrs={}, expired={}, seen=set())
     for i in range(checks):
@@ -123,7 +124,7 @@ def test_a_redelivered_batch_larger_than_one_lookup_is_dropped_whole(settings: S
     keys = Keys(settings.namespace)
     registry = CollectorRegistry()
     handle = make_handler(r, Names(settings.namespace), keys, settings, ProcessorMetrics(registry))
-    n = max(_SEEN_CHUNK, store._RUN_MAX_ARGS) + 100
+    n = max(_SEEN_CHUNK, packed_writes.MAX_ARGS) + 100
     msg = message(settings, [ev("h", f"c{i}", 100.0, "ok") for i in range(n)])
     handle([msg])
     assert sum(r.zcard(keys.processed_events(p)) for p in range(settings.partitions)) == n
