@@ -66,6 +66,21 @@ class OutboxEntry(msgspec.Struct, frozen=True):
 
 OUTBOX_DECODER = msgspec.json.Decoder(OutboxEntry)
 
+# A notification's hash (flat) and whether its ``notified`` marker exists, per pair of
+# keys packed in ARGV[1] (a single Redis only: the keys are not declared).
+_READ_BATCH = """
+local names = cmsgpack.unpack(ARGV[1])
+local out = {}
+for i = 1, #names, 2 do
+  out[i] = redis.call('HGETALL', names[i])
+  out[i + 1] = redis.call('EXISTS', names[i + 1])
+end
+return out
+"""
+# Notifications per read script call: bounds how long one call holds Redis.
+_READ_CHUNK = 1000
+_PACK = msgspec.msgpack.Encoder()
+
 # (first, count) of delivery seqs reserved for one batch.
 SeqBlock = tuple[int, int]
 
@@ -114,15 +129,33 @@ class NotifierStore:
     def read_batch(self, ids: Sequence[str]) -> BatchInput:
         """Notification hashes, ``notified`` markers and the config version in one round trip."""
         pipe = self.r.pipeline(transaction=False)
-        for nid in ids:
-            pipe.hgetall(self.k.notification(nid))
-        for nid in ids:
-            pipe.exists(self.k.notified(nid))
-        pipe.get(self.k.config_version())
-        res = pipe.execute()
+        if is_cluster(self.r):
+            for nid in ids:
+                pipe.hgetall(self.k.notification(nid))
+            for nid in ids:
+                pipe.exists(self.k.notified(nid))
+            pipe.get(self.k.config_version())
+            res = pipe.execute()
+            hashes: list[dict[str, str]] = res[: len(ids)]
+            flags: list[int] = res[len(ids) : 2 * len(ids)]
+        else:
+            # One script call per chunk instead of two commands per notification: what
+            # redis-py spent building and parsing them was a fifth of the notifier's CPU.
+            for at in range(0, len(ids), _READ_CHUNK):
+                names = [
+                    k
+                    for nid in ids[at : at + _READ_CHUNK]
+                    for k in (self.k.notification(nid), self.k.notified(nid))
+                ]
+                pipe.execute_command("EVAL", _READ_BATCH, 0, _PACK.encode(names))
+            pipe.get(self.k.config_version())
+            res = pipe.execute()
+            rows = [row for chunk in res[:-1] for row in chunk]
+            hashes = [dict(zip(flat[::2], flat[1::2], strict=True)) for flat in rows[::2]]
+            flags = rows[1::2]
         found: dict[str, Notification | None] = {}
         invalid: dict[str, str] = {}
-        for nid, data in zip(ids, res[: len(ids)], strict=True):
+        for nid, data in zip(ids, hashes, strict=True):
             if not data:
                 found[nid] = None
                 continue
@@ -130,9 +163,7 @@ class NotifierStore:
                 found[nid] = from_hash(Notification, data)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 invalid[nid] = f"notification {nid}: stored hash is invalid: {exc}"
-        done = frozenset(
-            nid for nid, hit in zip(ids, res[len(ids) : 2 * len(ids)], strict=True) if hit
-        )
+        done = frozenset(nid for nid, hit in zip(ids, flags, strict=True) if hit)
         return BatchInput(found, invalid, done, int(res[-1] or 0))
 
     @contextmanager

@@ -414,3 +414,37 @@ def test_a_recovery_arriving_first_pulls_its_problem_in_ahead_of_it(
     assert r.exists(keys.notified("pr1")) and r.exists(keys.notified("rc1"))
     late = handle([_msg(NotificationRef("pr1"))])  # its own ref, later: already expanded
     assert late.outputs == [] and late.rejected == []
+
+
+def test_read_batch_reads_more_notifications_than_one_script_call_takes(
+    settings: Settings, r: redis.Redis
+) -> None:
+    """Stored, missing, undecodable and already expanded notifications, in order,
+    across the chunks the batch read is split into."""
+    from shared.notifier import store as notifier_store
+
+    keys = Keys(settings.namespace)
+    n = notifier_store._READ_CHUNK + 7
+    ids = [f"n{i}" for i in range(n)]
+    pipe = r.pipeline(transaction=False)
+    for i, nid in enumerate(ids):
+        if i % 5 == 1:
+            continue  # never stored
+        if i % 5 == 2:
+            pipe.hset(keys.notification(nid), mapping={"id": nid, "time": "not a number"})
+            continue
+        pipe.hset(keys.notification(nid), mapping=to_hash(notification(nid, t=i)))
+        if i % 5 == 3:
+            pipe.set(keys.notified(nid), "1")
+    pipe.set(keys.config_version(), "42")
+    pipe.execute()
+    got = NotifierStore(r, keys, ttl_s=60).read_batch(ids)
+    assert got.config_version == 42
+    assert got.done == {nid for i, nid in enumerate(ids) if i % 5 == 3}
+    assert set(got.invalid) == {nid for i, nid in enumerate(ids) if i % 5 == 2}
+    for i, nid in enumerate(ids):
+        found = got.notifications.get(nid)
+        if i % 5 == 1:
+            assert nid in got.notifications and found is None
+        elif i % 5 != 2:
+            assert found is not None and found.id == nid and found.time == T0 + i
