@@ -75,33 +75,41 @@ class LoadQuery:
 
     by_check: dict[str, list[CheckEvent]]
     ids: dict[int, list[str]]
+    checks: list[str]  # the check id of each item, in order (for :func:`fresh_events`)
 
 
 def load_query(items: Sequence[Item]) -> LoadQuery:
     by_check: dict[str, list[CheckEvent]] = defaultdict(list)
     ids: dict[int, list[str]] = defaultdict(list)
+    checks: list[str] = []
     for p, ev in items:
-        by_check[check_id(ev.entity, ev.check)].append(ev)
+        cid = check_id(ev.entity, ev.check)
+        checks.append(cid)
+        by_check[cid].append(ev)
         ids[p].append(ev.id)
-    return LoadQuery(dict(by_check), dict(ids))
+    return LoadQuery(dict(by_check), dict(ids), checks)
 
 
-def fresh_events(items: Sequence[Item], seen: set[str]) -> tuple[list[Fresh], int]:
+def fresh_events(
+    items: Sequence[Item], seen: set[str], checks: Sequence[str] | None = None
+) -> tuple[list[Fresh], int]:
     """The events to apply, in order, and how many were dropped as already applied or repeated.
 
     A redelivered batch (the worker died before its ack) carries events whose
     effects are already written; their ids are in the partition's processed
-    set, so applying them again would notify twice.
+    set, so applying them again would notify twice.  ``checks``: each item's
+    check id, when the caller has them already (``LoadQuery.checks``).
     """
     fresh: list[Fresh] = []
     taken: set[str] = set()
     dropped = 0
-    for p, ev in items:
+    for i, (p, ev) in enumerate(items):
         if ev.id in seen or ev.id in taken:
             dropped += 1
             continue
         taken.add(ev.id)
-        fresh.append((p, check_id(ev.entity, ev.check), ev))
+        cid = checks[i] if checks is not None else check_id(ev.entity, ev.check)
+        fresh.append((p, cid, ev))
     return fresh, dropped
 
 

@@ -330,6 +330,9 @@ def _flat(fields: Mapping[str, str]) -> list[str]:
 Emit = Callable[..., None]
 
 
+_RECORD_FIELDS = frozenset(CheckRecord.__struct_fields__)
+
+
 def _write_record(
     emit: Emit, keys: Keys, cid: str, rec: CheckRecord, old: Mapping[str, str]
 ) -> None:
@@ -344,9 +347,7 @@ def _write_record(
     changed = [x for f, v in fields.items() if old.get(f) != v for x in (f, v)]
     if changed:
         emit("HSET", key, *changed)
-    gone = [
-        f for f in old if f not in fields and f != "enabled" and f in CheckRecord.__struct_fields__
-    ]
+    gone = [f for f in old if f not in fields and f != "enabled" and f in _RECORD_FIELDS]
     if gone:
         emit("HDEL", key, *gone)
     old_state = old.get("state")

@@ -163,7 +163,7 @@ def make_handler(
 
         query = load_query(items)
         loaded = check_load.load(r, keys, query.by_check, query.ids, settings.history_max_age_s)
-        fresh, dropped = fresh_events(items, loaded.seen)
+        fresh, dropped = fresh_events(items, loaded.seen, query.checks)
         metrics.duplicates.inc(dropped)
         incident_ids = store.reserve_incident_ids(r, keys, incident_ids_needed(loaded.views, fresh))
         applied = apply_batch(loaded.views, fresh, incident_ids, record_decisions)

@@ -26,6 +26,9 @@ def test_load_query_groups_events_per_check_and_ids_per_partition() -> None:
     q = load_query([(0, a), (2, other), (0, b)])
     assert q.by_check == {CID: [a, b], OTHER: [other]}
     assert q.ids == {0: ["a", "b"], 2: ["c"]}
+    assert q.checks == [CID, OTHER, CID]  # per item, so fresh_events need not hash again
+    items = [(0, a), (2, other), (0, b)]
+    assert fresh_events(items, set(), q.checks) == fresh_events(items, set())
 
 
 def test_redelivered_and_repeated_events_are_dropped_and_counted() -> None:
