@@ -10,6 +10,7 @@ still all apply, in order.
 from __future__ import annotations
 
 import pytest
+import redis
 from prometheus_client import CollectorRegistry
 
 from services.processor import store
@@ -21,6 +22,7 @@ from shared.check_load import LoadedChecks
 from shared.check_store import CheckStore
 from shared.checks import CheckRecord
 from shared.config import Settings
+from shared.handler import Handler
 from shared.keys import Keys, check_id
 from shared.processing.effects import CheckView, Result
 from shared.records import from_hash, to_hash
@@ -30,12 +32,18 @@ from tests.integration.test_processor_worker import ev, message
 pytestmark = pytest.mark.integration
 
 
+def _handler(
+    r: redis.Redis, settings: Settings, registry: CollectorRegistry | None = None
+) -> Handler:
+    """The processor's batch handler as its worker builds it."""
+    metrics = ProcessorMetrics(registry or CollectorRegistry())
+    return make_handler(r, Names(settings.namespace), Keys(settings.namespace), settings, metrics)
+
+
 def test_check_hash_matches_the_record_after_partial_writes(settings: Settings) -> None:
     r = connect_redis(settings)
     keys = Keys(settings.namespace)
-    handle = make_handler(
-        r, Names(settings.namespace), keys, settings, ProcessorMetrics(CollectorRegistry())
-    )
+    handle = _handler(r, settings)
     # First sight, a repeat, a state change with new summary, a recovery, a repeat.
     steps = [("ok", "a"), ("ok", "a"), ("critical", "b"), ("ok", ""), ("ok", "")]
     for n, (state, summary) in enumerate(steps):
@@ -123,7 +131,7 @@ def test_a_redelivered_batch_larger_than_one_lookup_is_dropped_whole(settings: S
     r = connect_redis(settings)
     keys = Keys(settings.namespace)
     registry = CollectorRegistry()
-    handle = make_handler(r, Names(settings.namespace), keys, settings, ProcessorMetrics(registry))
+    handle = _handler(r, settings, registry)
     n = max(_SEEN_CHUNK, packed_writes.MAX_ARGS) + 100
     msg = message(settings, [ev("h", f"c{i}", 100.0, "ok") for i in range(n)])
     handle([msg])
@@ -139,9 +147,7 @@ def test_history_records_refreshed_by_repeats_match_a_full_write(settings: Setti
     must still be there, in the record and as the history index's score."""
     r = connect_redis(settings)
     keys = Keys(settings.namespace)
-    handle = make_handler(
-        r, Names(settings.namespace), keys, settings, ProcessorMetrics(CollectorRegistry())
-    )
+    handle = _handler(r, settings)
     steps = [("ok", "a"), ("ok", "b"), ("critical", "c"), ("critical", "d"), ("critical", "e")]
     for n, (state, summary) in enumerate(steps):
         # Two events per message: the second repeats the first within the batch.
