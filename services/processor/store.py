@@ -73,8 +73,9 @@ def write(
 ) -> None:
     """Write the batch's effects atomically (one MULTI/EXEC), decision records included.
 
-    The per-record commands are queued in order and sent as one script call
-    inside the MULTI (see ``_RUN``): the same commands in the same order, but
+    The per-record commands, keys and all, are queued in order and sent as one
+    packed script call per 20,000 values inside the MULTI
+    (``shared/packed_writes.py``): the same commands in the same order, but
     redis-py builds and parses one command instead of one per record.  On a
     Redis Cluster the write is split by slot instead (``_write_cluster``).
 
@@ -141,14 +142,14 @@ def _emit_checks(
         emit("SADD", keys.check_tags(cid), *tags)
     for sid, (cid, srec) in pending.states.items():
         fields = to_hash(srec)
-        if _stored_as_current(loaded, cid, sid, srec):
-            # Repeats of the state refresh the record the check already has: its
-            # state and start (the history index's score) are stored as they are.
+        # Repeats of the state refresh the record the check already has: its state
+        # and start (the history index's score) are stored as they are.
+        stored = _stored_as_current(loaded, cid, sid, srec)
+        if stored:
             del fields["state"], fields["timestamp"]
-            emit("HSET", keys.check_state(sid), *_flat(fields))
-            continue
         emit("HSET", keys.check_state(sid), *_flat(fields))
-        emit("ZADD", keys.check_state_ids(cid), repr(srec.timestamp), sid)
+        if not stored:
+            emit("ZADD", keys.check_state_ids(cid), repr(srec.timestamp), sid)
     # After the state writes, so a record trimmed in this batch is not written back.
     for cid, drop in drops.items():
         emit("ZREM", keys.check_state_ids(cid), *drop)
