@@ -15,11 +15,13 @@ from collections.abc import Sequence
 import msgspec
 import redis
 
+from shared import packed_reads, packed_writes
 from shared.check_store import CheckStore
 from shared.keys import Keys
 from shared.lanes import RESERVE_SEQ_LUA
 from shared.models import RollupItem
 from shared.routing.notifier_state import NotifierState, RollupState, StateQuery
+from shared.store import is_cluster
 
 ROLLUP_ITEM_DECODER = msgspec.json.Decoder(RollupItem)
 
@@ -45,23 +47,31 @@ def read_notifier_state(
     if reserve_seqs > 0:
         # EVAL, not a registered Script: that would add a SCRIPT EXISTS round trip.
         pipe.execute_command("EVAL", RESERVE_SEQ_LUA, 1, keys.delivery_seq(), reserve_seqs)
-    for nid in notification_ids:
-        pipe.exists(keys.notified(nid))
     block_order = [(cid, sorted(ids)) for cid, ids in q.blocks.items()]
-    for cid, ids in block_order:
-        pipe.zmscore(keys.contact_block_ids(cid), ids)
     rollup_order = sorted(q.rollup_media)
-    for mid in rollup_order:
-        pipe.hget(keys.medium_rollup(mid), "active")
-        pipe.hgetall(keys.medium_rollup_checks(mid))
     episode_order = sorted(q.episodes)
-    for key in episode_order:
-        pipe.smembers(keys.episode_media(key))
     check_order = sorted(q.checks)
-    for cid in check_order:
-        pipe.get(keys.notified_latest(cid))
-    res = iter(pipe.execute())
-    first_seq = int(next(res)) if reserve_seqs > 0 else None
+    reads: list[list[str]] = [["EXISTS", keys.notified(nid)] for nid in notification_ids]
+    for cid, ids in block_order:
+        reads.append(["ZMSCORE", keys.contact_block_ids(cid), *ids])
+    for mid in rollup_order:
+        reads.append(["HGET", keys.medium_rollup(mid), "active"])
+        reads.append(["HGETALL", keys.medium_rollup_checks(mid)])
+    reads += [["SMEMBERS", keys.episode_media(key)] for key in episode_order]
+    reads += [["GET", keys.notified_latest(cid)] for cid in check_order]
+    packed = not is_cluster(r) and all(len(c) <= packed_writes.MAX_ARGS + 1 for c in reads)
+    calls = 0
+    if packed:
+        # One script call instead of one command per notification, episode and check
+        # (the replies come back raw: hashes as flat lists, sets as lists).
+        calls = packed_reads.queue(pipe, reads)
+    else:
+        for command in reads:
+            pipe.execute_command(*command)
+    raw = pipe.execute()
+    first_seq = int(raw[0]) if reserve_seqs > 0 else None
+    rest = raw[1:] if reserve_seqs > 0 else raw
+    res = iter(packed_reads.replies(rest[:calls]) if packed else rest)
     done = frozenset(nid for nid in notification_ids if next(res))
     state = NotifierState()
     for _cid, ids in block_order:
@@ -69,8 +79,8 @@ def read_notifier_state(
             if score is not None:
                 state.blocks[bid] = float(score)
     for mid in rollup_order:
-        active, raw = next(res), next(res)
-        items = {cid: ROLLUP_ITEM_DECODER.decode(v) for cid, v in raw.items()}
+        active, checks = next(res), packed_reads.as_dict(next(res))
+        items = {cid: ROLLUP_ITEM_DECODER.decode(v) for cid, v in checks.items()}
         state.rollups[mid] = RollupState(active == "true", items)
     for key in episode_order:
         state.episodes[key] = set(next(res))
