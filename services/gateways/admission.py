@@ -1,6 +1,7 @@
 """Which of a batch's deliveries may be sent now, in which order: one Redis round trip.
 
-:meth:`Gate.admit` reads, in one pipeline, whether each delivery was
+:meth:`Gate.admit` reads, in one pipeline (on a single Redis its per-delivery reads
+as one packed script call, shared/packed_reads.py), whether each delivery was
 delivered already (plus the in-process memory of recent successes), where
 it stands in its *lane* (shared/lanes.py), and takes a token for it from the
 per-address bucket in Redis, shared by every gateway process of the type.
@@ -29,10 +30,12 @@ from services.gateways.metrics import RunnerMetrics
 from services.gateways.ratelimit import SharedRateLimiter, Want, limit_for
 from services.gateways.records import Records
 from services.gateways.requeue import Requeue
+from shared import packed_reads
 from shared.config import Settings
 from shared.consumer import BatchResult
 from shared.keys import Keys
 from shared.lanes import Candidate, LaneView, plan
+from shared.store import is_cluster
 
 log = logging.getLogger(__name__)
 
@@ -58,24 +61,31 @@ class Gate:
         if not items:
             return []
         pipe = self.redis.pipeline(transaction=False)
+        reads: list[list[str]] = []
         for item in items:
-            lane = self.keys.lane(item.lane)
-            pipe.exists(self.keys.delivered(item.delivery.id))
-            pipe.zrank(lane, item.delivery.id)
-            pipe.zrange(lane, 0, 0, withscores=True)
+            lane, did = self.keys.lane(item.lane), item.delivery.id
+            reads.append(["EXISTS", self.keys.delivered(did)])
+            reads.append(["ZRANK", lane, did])
+            reads.append(["ZRANGE", lane, "0", "0", "WITHSCORES"])
+        cluster = is_cluster(self.redis)
+        if cluster:
+            calls = len(reads)
+            for command in reads:
+                pipe.execute_command(*command, withscores=command[0] == "ZRANGE")
+        else:
+            # One packed script call for the three reads of every delivery (replies raw).
+            calls = packed_reads.queue(pipe, reads)
         # A delivery back from a rate-limit wait already holds its slot.
         asked = [i for i, item in enumerate(items) if item.progress.slot is None]
         wants = [self._want(items[i]) for i in asked]
         for want in wants:
             self.limiter.queue(pipe, want, now)
         replies = pipe.execute(raise_on_error=False)
-        gate_replies = replies[: 3 * len(items)]
-        for reply in gate_replies:
+        for reply in replies[:calls]:
             if isinstance(reply, Exception):
                 raise reply
-        waits = dict(
-            zip(asked, self.limiter.settle(replies[3 * len(items) :], wants, now), strict=True)
-        )
+        gate_replies = replies[:calls] if cluster else packed_reads.replies(replies[:calls])
+        waits = dict(zip(asked, self.limiter.settle(replies[calls:], wants, now), strict=True))
         chains = self._gate(items, gate_replies, result, now)
         sent, waiting = self._throttle(chains, waits, result, now)
         used = {id(item) for chain in sent for item in chain} | waiting
@@ -109,11 +119,8 @@ class Gate:
                 )
                 continue
             seen.add(did)
-            view = LaneView(
-                rank=rank,
-                head_id=head[0][0] if head else None,
-                head_seq=int(head[0][1]) if head else None,
-            )
+            head_id, head_seq = _head(head)
+            view = LaneView(rank=rank, head_id=head_id, head_seq=head_seq)
             candidates.append(Candidate(len(fresh), item.lane, did, item.delivery.seq, view))
             fresh.append((i, item))
         gate = plan(candidates, now, self.settings.lane_stale_after_s)
@@ -166,3 +173,15 @@ class Gate:
             if going:
                 kept.append(going)
         return kept, waiting
+
+
+def _head(reply: Any) -> tuple[str | None, int | None]:
+    """A lane's head from ``ZRANGE lane 0 0 WITHSCORES``: raw (``[id, score]``, packed
+    reads) or as redis-py gives it (``[(id, score)]``)."""
+    if not reply:
+        return None, None
+    if isinstance(reply[0], (list, tuple)):
+        member, score = reply[0]
+    else:
+        member, score = reply[0], reply[1]
+    return str(member), int(float(score))

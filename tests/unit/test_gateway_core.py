@@ -164,3 +164,12 @@ def test_progress_round_trips_through_headers() -> None:
     headers = progress_headers(p, "HTTP 500")
     assert progress_from_headers(headers) == p
     assert headers["x-tocsin-last-error"] == "HTTP 500"
+
+
+def test_a_lane_head_reads_the_same_raw_or_as_redis_py_gives_it() -> None:
+    from services.gateways.admission import _head
+
+    seq = 1_796_375_595_169_638  # microseconds: exact through a float
+    assert _head(["d1", str(seq)]) == ("d1", seq)  # packed reads: raw reply
+    assert _head([("d1", float(seq))]) == ("d1", seq)  # redis-py's ZRANGE WITHSCORES
+    assert _head([]) == (None, None)
