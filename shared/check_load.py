@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import msgspec
 import redis
 
+from shared import packed_reads, packed_writes
 from shared.checks import CheckRecord, Maintenance
 from shared.keys import Keys
 from shared.models import CheckEvent
@@ -69,12 +70,8 @@ for i = 0, #keys / 5 - 1 do
 end
 return out
 """
-# ZMSCORE of one partition's processed ids, the ids packed (a single Redis only).
-_SEEN = """
-return redis.call('ZMSCORE', ARGV[1], unpack(cmsgpack.unpack(ARGV[2])))
-"""
-# Ids per ZMSCORE: Lua's ``unpack`` takes ~8,000 values.
-_SEEN_CHUNK = 4_000
+# Ids per ZMSCORE: the most one packed command takes (shared/packed_writes.py).
+_SEEN_CHUNK = packed_writes.MAX_ARGS - 1
 _PACK = msgspec.msgpack.Encoder()
 # Checks per script call: bounds how long one call holds Redis.
 _LOAD_CHUNK = 500
@@ -122,18 +119,22 @@ def load(
             pipe.execute_command("EVAL", _LOAD, 0, *limits, _PACK.encode(names))
     # Which of the batch's event ids each partition has applied already.
     asked: list[list[str]] = []
+    lookups: list[list[str]] = []
     for p, ids in processed.items():
         for at in range(0, len(ids), _SEEN_CHUNK):
             part = list(ids[at : at + _SEEN_CHUNK])
             asked.append(part)
-            if cluster:
-                pipe.zmscore(keys.processed_events(p), part)
-            else:
-                pipe.execute_command("EVAL", _SEEN, 0, keys.processed_events(p), _PACK.encode(part))
+            lookups.append(["ZMSCORE", keys.processed_events(p), *part])
+    if cluster:
+        for command in lookups:
+            pipe.execute_command(*command)
+    else:
+        packed_reads.queue(pipe, lookups)
     raw = pipe.execute()
     rows = [row for chunk in raw[:chunks] for row in chunk]
+    scored = raw[chunks:] if cluster else packed_reads.replies(raw[chunks:])
     seen: set[str] = set()
-    for part, scores in zip(asked, raw[chunks:], strict=True):
+    for part, scores in zip(asked, scored, strict=True):
         seen.update(eid for eid, s in zip(part, scores, strict=True) if s is not None)
 
     wanted: list[tuple[str, str, bool]] = []

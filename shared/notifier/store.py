@@ -32,7 +32,7 @@ from contextlib import contextmanager
 import msgspec
 import redis
 
-from shared import packed_writes
+from shared import packed_reads, packed_writes
 from shared.config import Settings
 from shared.escalation import Escalation
 from shared.escalation_store import EscalationStore
@@ -65,21 +65,6 @@ class OutboxEntry(msgspec.Struct, frozen=True):
 
 
 OUTBOX_DECODER = msgspec.json.Decoder(OutboxEntry)
-
-# A notification's hash (flat) and whether its ``notified`` marker exists, per pair of
-# keys packed in ARGV[1] (a single Redis only: the keys are not declared).
-_READ_BATCH = """
-local names = cmsgpack.unpack(ARGV[1])
-local out = {}
-for i = 1, #names, 2 do
-  out[i] = redis.call('HGETALL', names[i])
-  out[i + 1] = redis.call('EXISTS', names[i + 1])
-end
-return out
-"""
-# Notifications per read script call: bounds how long one call holds Redis.
-_READ_CHUNK = 1000
-_PACK = msgspec.msgpack.Encoder()
 
 # (first, count) of delivery seqs reserved for one batch.
 SeqBlock = tuple[int, int]
@@ -139,19 +124,21 @@ class NotifierStore:
             hashes: list[dict[str, str]] = res[: len(ids)]
             flags: list[int] = res[len(ids) : 2 * len(ids)]
         else:
-            # One script call per chunk instead of two commands per notification: what
+            # Packed script calls instead of two commands per notification: what
             # redis-py spent building and parsing them was a fifth of the notifier's CPU.
-            for at in range(0, len(ids), _READ_CHUNK):
-                names = [
-                    k
-                    for nid in ids[at : at + _READ_CHUNK]
-                    for k in (self.k.notification(nid), self.k.notified(nid))
-                ]
-                pipe.execute_command("EVAL", _READ_BATCH, 0, _PACK.encode(names))
+            reads = [
+                command
+                for nid in ids
+                for command in (
+                    ["HGETALL", self.k.notification(nid)],
+                    ["EXISTS", self.k.notified(nid)],
+                )
+            ]
+            calls = packed_reads.queue(pipe, reads)
             pipe.get(self.k.config_version())
             res = pipe.execute()
-            rows = [row for chunk in res[:-1] for row in chunk]
-            hashes = [dict(zip(flat[::2], flat[1::2], strict=True)) for flat in rows[::2]]
+            rows = packed_reads.replies(res[:calls])
+            hashes = [packed_reads.as_dict(flat) for flat in rows[::2]]
             flags = rows[1::2]
         found: dict[str, Notification | None] = {}
         invalid: dict[str, str] = {}

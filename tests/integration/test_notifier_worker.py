@@ -421,10 +421,10 @@ def test_read_batch_reads_more_notifications_than_one_script_call_takes(
 ) -> None:
     """Stored, missing, undecodable and already expanded notifications, in order,
     across the chunks the batch read is split into."""
-    from shared.notifier import store as notifier_store
+    from shared import packed_writes
 
     keys = Keys(settings.namespace)
-    n = notifier_store._READ_CHUNK + 7
+    n = packed_writes.CHUNK // 6 + 7  # six packed values per notification: two calls
     ids = [f"n{i}" for i in range(n)]
     pipe = r.pipeline(transaction=False)
     for i, nid in enumerate(ids):
