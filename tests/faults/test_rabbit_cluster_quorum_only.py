@@ -134,7 +134,7 @@ def test_killing_the_leader_of_the_dead_letter_and_delay_queues_loses_and_repeat
             # And where else pages may wait: the namespace's other quorum queues (ingest,
             # the processor's partitions, notifications, the gateway's own queue, dead).
             others = [] if drained else sorted(q for q in after if ".retry." not in q)
-            held_elsewhere = backlog(survivors[0], others) if others else {}
+            held_elsewhere = holding(survivors[0], others) if others else {}
             alive = running_nodes(survivors[0])
         finally:
             stop_up(up)
@@ -186,6 +186,21 @@ def backlog(node: ClusterRabbit, queues: list[str]) -> dict[str, tuple[int, int]
     )
     found = re.findall(r'\{<<"([^"]+)">>,(\d+),(\d+)\}', out)
     return {q: (int(ready), int(held)) for q, ready, held in found if int(ready) or int(held)}
+
+
+def holding(node: ClusterRabbit, queues: list[str]) -> dict[str, tuple[int, int]]:
+    """Per queue holding any: (ready, delivered to a consumer but not acked), from the Raft
+    state of ``node``'s member."""
+    names = ", ".join(f'<<"{q}">>' for q in queues)
+    out = node.must(
+        "eval",
+        '[begin {ok, {_, O}, _} = ra:local_query({binary_to_atom(<<"%2F_", Q/binary>>), '
+        "node()}, fun rabbit_fifo:overview/1), {Q, maps:get(num_ready_messages, O), "
+        "maps:get(num_checked_out, O)} end "
+        f"|| Q <- [{names}]].",
+    )
+    found = re.findall(r'\{<<"([^"]+)">>,(\d+),(\d+)\}', out)
+    return {q: (int(ready), int(out_)) for q, ready, out_ in found if int(ready) or int(out_)}
 
 
 def dead_letter_workers(node: ClusterRabbit) -> int:
