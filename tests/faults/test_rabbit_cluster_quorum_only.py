@@ -22,6 +22,14 @@ the kill, and the parked deliveries then never leave the queue
 pages missing are no more than the messages the delay queues still hold a
 minute later, and none is repeated, the test reports that as an expected
 failure with the counts; any other shortfall fails it.
+
+A failing run also says where the missing pages' events went: per processor
+partition, how many were recorded as applied and what state their checks
+hold, and per partition queue how many messages the broker enqueued.  That is
+how its two other failure shapes (one partition's recoveries missing; the
+deliveries parked after the kill missing) were traced to RabbitMQ 3.10
+committing, then dropping, messages published while a queue had no leader
+(docs/reliability.md, "Publishing while a queue has no leader").
 """
 
 from __future__ import annotations
@@ -41,7 +49,10 @@ from shared.amqp import (
     declare_queue,
     declare_topology,
     gateway_retry_args,
+    partition_of,
 )
+from shared.config import Settings
+from shared.keys import Keys, check_id
 from shared.queue_migration import formerly_classic
 from shared.store import connect_redis, delete_namespace
 from tests.conftest import REDIS_URL
@@ -54,7 +65,7 @@ from tests.faults.conftest import (
     stop_up,
     wait_until,
 )
-from tests.faults.load import Stream, compare, publish
+from tests.faults.load import Key, Stream, compare, delivered_keys, publish
 from tests.faults.rabbit_cluster import (
     ClusterRabbit,
     quorum_queues,
@@ -125,6 +136,7 @@ def test_killing_the_leader_of_the_dead_letter_and_delay_queues_loses_and_repeat
             drained = drain(settings, receiver, sum(expected.values()), timeout=DRAIN_S)
             wait_until(lambda: False, 2)  # a late repeat would arrive now
             result = compare(expected, receiver.snapshot())
+            applied = trace_lost(settings, stream, expected, receiver) if result["lost"] else {}
             # Messages still in a delay queue this long after their few seconds' TTL: the
             # broker holds them (the check above found no delivery anywhere else).
             delay = sorted(q for q in watched if ".retry." in q)
@@ -135,6 +147,8 @@ def test_killing_the_leader_of_the_dead_letter_and_delay_queues_loses_and_repeat
             # the processor's partitions, notifications, the gateway's own queue, dead).
             others = [] if drained else sorted(q for q in after if ".retry." not in q)
             held_elsewhere = holding(survivors[0], others) if others else {}
+            partitions = [q for q in others if ".processor.p" in q]
+            enqueued = enqueue_counts(survivors[0], partitions) if partitions else {}
             alive = running_nodes(survivors[0])
         finally:
             stop_up(up)
@@ -149,6 +163,8 @@ def test_killing_the_leader_of_the_dead_letter_and_delay_queues_loses_and_repeat
         "stranded_ready_and_dead_lettered": stranded,
         "dead_letter_workers": workers,
         "held_in_other_queues": held_elsewhere,
+        "partition_queues_raft_index_enqueues_enqueuers": enqueued,
+        "lost_pages_checks": applied,
     }
     record(row)
     print(row, log)
@@ -201,6 +217,62 @@ def holding(node: ClusterRabbit, queues: list[str]) -> dict[str, tuple[int, int]
     )
     found = re.findall(r'\{<<"([^"]+)">>,(\d+),(\d+)\}', out)
     return {q: (int(ready), int(out_)) for q, ready, out_ in found if int(ready) or int(out_)}
+
+
+def trace_lost(
+    settings: Settings, stream: Stream, expected: Counter[Key], receiver: CountingReceiver
+) -> dict[str, object]:
+    """Where the events behind the lost pages went, per processor partition: how many lost
+    pages it owed, how many of those checks' events it recorded as applied, and the states
+    those checks hold now (a check still ``critical`` never saw its ``ok`` events)."""
+    keys = Keys(settings.namespace)
+    r = connect_redis(settings)
+    lost = expected - delivered_keys(receiver.snapshot())
+    checks = sorted({check for check, _, _ in lost})
+    out: dict[str, object] = {}
+    for partition in range(settings.partitions):
+        mine = [
+            c for c in checks if partition_of(stream.entity, c, settings.partitions) == partition
+        ]
+        if not mine:
+            continue
+        indices = [i for i in range(stream.count) if f"{stream.prefix}{i % stream.checks}" in mine]
+        ids = [stream.message_id(i) + ":0" for i in indices]
+        scores = r.zmscore(keys.processed_events(partition), ids) if ids else []
+        half = stream.count // 2
+        states = Counter(
+            str(r.hget(keys.check(check_id(stream.entity, c)), "state") or "?") for c in mine
+        )
+        out[f"p{partition}"] = {
+            "lost_pages": sum(n for (c, _, _), n in lost.items() if c in mine),
+            "checks": len(mine),
+            "their_events": len(ids),
+            "applied_first_half": sum(
+                sc is not None for i, sc in zip(indices, scores, strict=True) if i < half
+            ),
+            "applied_second_half": sum(
+                sc is not None for i, sc in zip(indices, scores, strict=True) if i >= half
+            ),
+            "states_now": dict(states),
+            "outbox": r.hlen(keys.outbox(partition)),
+        }
+    return out
+
+
+def enqueue_counts(node: ClusterRabbit, queues: list[str]) -> dict[str, tuple[int, int, int]]:
+    """Per queue: (last applied Raft index, messages enqueued since the queue's start,
+    publishers known), from ``node``'s member.  A partition whose count stopped at the kill
+    never received what ingest published to it afterwards."""
+    names = ", ".join(f'<<"{q}">>' for q in queues)
+    out = node.must(
+        "eval",
+        '[begin {ok, {{I, _}, O}, _} = ra:local_query({binary_to_atom(<<"%2F_", Q/binary>>), '
+        "node()}, fun rabbit_fifo:overview/1), {Q, I, "
+        "maps:get(release_cursor_enqueue_counter, O, -1), maps:get(num_enqueuers, O, -1)} end "
+        f"|| Q <- [{names}]].",
+    )
+    found = re.findall(r'\{<<"([^"]+)">>,(-?\d+),(-?\d+),(-?\d+)\}', out)
+    return {q: (int(i), int(n), int(e)) for q, i, n, e in found}
 
 
 def dead_letter_workers(node: ClusterRabbit) -> int:
