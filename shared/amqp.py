@@ -1,4 +1,4 @@
-"""AMQP names, topology and a transactional publisher (docs/architecture.md, "Queues").
+"""AMQP names, topology and a publisher that waits for confirms (docs/architecture.md, "Queues").
 
 Work queues are quorum queues with a delivery limit and ``NS.dead`` as their
 dead-letter exchange: a message that keeps crashing a worker is dead-lettered
@@ -9,16 +9,21 @@ so no queue lives on one node of a cluster (docs/scaling.md); queues an
 older Tocsin declared as classic are moved by ``tocsin queues migrate``
 (shared/queue_migration.py).
 
-Publishing uses AMQP transactions on a channel of its own: one ``tx_commit``
-per batch makes the whole batch durable at once, which costs about as much as
-a single confirm (docs/benchmarks.md) and keeps acks on the consuming channel
-outside the transaction.
+Publishing uses publisher confirms on a channel of its own: a batch's
+messages go out back to back and the publisher waits once for the broker to
+confirm them all (about what one transaction commit cost, docs/benchmarks.md);
+acks stay on the consuming channel.  It used AMQP transactions until
+2026-12-04: RabbitMQ 3.10 answers ``tx.commit-ok`` for a message that a
+quorum queue whose leader has just died then refuses, so the message was
+lost with nobody told; in confirm mode the same refusal is a ``basic.nack``
+and the batch is retried (docs/reliability.md, "Publishing while a queue
+has no leader").
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -265,27 +270,87 @@ class OutMessage:
     expiration: str | None = None
 
 
+# What closing a channel may raise when the broker or the connection already went.
+AMQP_CLOSE_ERRORS: tuple[type[BaseException], ...] = (
+    pika.exceptions.AMQPError,
+    ConnectionError,
+)
+# How long a batch may wait for its confirms.  A quorum queue without a majority confirms
+# nothing; the wait then ends in PublishNotConfirmed (the batch is retried) instead of a
+# silent hang.
+CONFIRM_TIMEOUT_S = 30.0
+
+
+class PublishRefused(pika.exceptions.AMQPChannelError):  # type: ignore[misc]
+    """The broker refused (``basic.nack``) messages of a batch: they are not stored.
+
+    A quorum queue does this while it has no leader.  It is an AMQP channel
+    error, so a worker's consumer loop reconnects and its unacked input is
+    redelivered and published again.
+    """
+
+
+class PublishNotConfirmed(pika.exceptions.AMQPChannelError):  # type: ignore[misc]
+    """The broker confirmed nothing within ``CONFIRM_TIMEOUT_S``: whether it stored the batch is unknown."""
+
+
+# What Publisher.publish raises when the broker did not take a batch (besides losing the
+# connection or closing the channel).
+PUBLISH_FAILURES: tuple[type[BaseException], ...] = (PublishRefused, PublishNotConfirmed)
+
+
 @dataclass(slots=True)
 class Publisher:
-    """Publishes batches durably: one AMQP transaction per batch."""
+    """Publishes batches durably: publisher confirms, one wait per batch."""
 
     connection: BlockingConnection
+    confirm_timeout_s: float = CONFIRM_TIMEOUT_S
     channel: BlockingChannel = field(init=False)
+    # Delivery tags published and not yet confirmed; how many the broker refused.
+    _unconfirmed: set[int] = field(init=False, default_factory=set)
+    _refused: int = field(init=False, default=0)
+    _last_tag: int = field(init=False, default=0)
+    _selected: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
+        self._open_channel()
+
+    def _open_channel(self) -> None:
+        self._unconfirmed.clear()
+        self._refused = self._last_tag = 0
+        self._selected = False
         self.channel = self.connection.channel()
-        self.channel.tx_select()
+        # The underlying channel, so the callback sees every ack and nack (BlockingChannel's
+        # own confirm mode waits for each message in turn).
+        self.channel._impl.confirm_delivery(
+            ack_nack_callback=self._on_confirm, callback=self._on_select_ok
+        )
+        self._wait(lambda: self._selected, "Confirm.Select")
+
+    def _renew_channel(self) -> None:
+        """A new channel after a refusal: RabbitMQ 3.10 keeps refusing, on the channel that
+        published while a quorum queue had no leader, every later message to that queue
+        (measured for 30 s and more, docs/reliability.md); a new channel starts clean."""
+        old = self.channel
+        try:
+            if old.is_open:
+                old.close()
+        except AMQP_CLOSE_ERRORS:
+            pass  # the connection's own state decides what the caller does next
+        self._open_channel()
 
     def publish(self, messages: Iterable[OutMessage]) -> int:
-        """Publish and commit; returns how many.  When it returns, the broker has them."""
+        """Publish and wait for the broker's confirms; returns how many.
+
+        When it returns, the broker has stored every message.  A refused message
+        raises :class:`PublishRefused`, a batch not confirmed in time
+        :class:`PublishNotConfirmed`, a broker-side channel error (a missing
+        exchange) ``ChannelClosedByBroker``: the caller must not ack its input.
+        """
         count = 0
-        # BlockingChannel.basic_publish flushes the socket and polls the I/O loop
-        # after every message; inside a transaction nothing is confirmed before
-        # tx_commit anyway, so queue the frames on the underlying channel and let
-        # tx_commit (which flushes in order, then waits for Commit-Ok) send them.
-        # Measured 1.5-1.8x more messages/s on batches of 500 (docs/benchmarks.md).
-        # A broker-side channel error still surfaces, at tx_commit.
-        send = getattr(self.channel, "_impl", self.channel).basic_publish
+        # Frames go out back to back; BlockingChannel.basic_publish would flush the
+        # socket and poll the I/O loop after every message.
+        send = self.channel._impl.basic_publish
         for msg in messages:
             props = pika.BasicProperties(
                 delivery_mode=pika.DeliveryMode.Persistent,
@@ -296,7 +361,49 @@ class Publisher:
                 expiration=msg.expiration,
             )
             send(msg.exchange, msg.routing_key, msg.body, properties=props)
+            self._last_tag += 1
+            self._unconfirmed.add(self._last_tag)
             count += 1
         if count:
-            self.channel.tx_commit()
+            try:
+                self._wait(lambda: not self._unconfirmed, f"confirms of {count} messages")
+            except PublishNotConfirmed:
+                self._renew_channel()
+                raise
+            refused, self._refused = self._refused, 0
+            if refused:
+                self._renew_channel()
+                raise PublishRefused(f"the broker refused {refused} of {count} messages")
         return count
+
+    def _on_select_ok(self, _frame: Any) -> None:
+        self._selected = True
+
+    def _on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        tag = int(method.delivery_tag)
+        if method.multiple:
+            settled = {t for t in self._unconfirmed if t <= tag}
+        else:
+            settled = {tag} & self._unconfirmed
+        self._unconfirmed -= settled
+        if isinstance(method, pika.spec.Basic.Nack):
+            self._refused += len(settled)
+
+    def _wait(self, done: Callable[[], bool], what: str) -> None:
+        """Run the connection's I/O until ``done()``; a closed channel or the timeout raises."""
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+
+        timer = self.connection._impl.ioloop.call_later(self.confirm_timeout_s, expire)
+        try:
+            # What BlockingChannel's own blocking calls do; raises ChannelClosedByBroker.
+            self.channel._flush_output(done, lambda: expired)
+        finally:
+            self.connection._impl.ioloop.remove_timeout(timer)
+        if not done():
+            self._unconfirmed.clear()
+            raise PublishNotConfirmed(f"no answer to {what} within {self.confirm_timeout_s:g} s")

@@ -39,7 +39,7 @@ from typing import Any
 
 import redis.exceptions
 
-from shared.amqp import Names, OutMessage
+from shared.amqp import PUBLISH_FAILURES, Names, OutMessage
 from shared.broker import Broker, BrokerSession, Message
 from shared.errors import InvalidMessage
 from shared.handler import BatchResult, Handler, dead_letter, reason_label
@@ -205,7 +205,11 @@ class BatchConsumer:
                 self.metrics.reconnects.labels("amqp").inc()
                 delay = backoff_delay(attempt, base=0.2, cap=self.reconnect_max_s, jitter=0.5)
                 log.warning(
-                    "broker connection lost, reconnecting",
+                    # A refused publish is retried on a new connection too: the unacked
+                    # batch comes back and is published again (docs/reliability.md).
+                    "broker refused a publish, reconnecting"
+                    if isinstance(exc, PUBLISH_FAILURES)
+                    else "broker connection lost, reconnecting",
                     extra={"stage": self.stage, "error": repr(exc), "retry_in_s": round(delay, 2)},
                 )
                 self._buffer.clear()

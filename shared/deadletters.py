@@ -151,7 +151,14 @@ def fetch(channel: BlockingChannel, queue: str, limit: int) -> list[DeadLetter]:
 
 
 def requeue(channel: BlockingChannel, letters: Sequence[DeadLetter]) -> tuple[int, list[str]]:
-    """Publish copies back to their queues (one transaction), then ack the originals."""
+    """Publish copies back to their queues, each confirmed by the broker, then ack the originals.
+
+    Confirms, not a transaction: RabbitMQ 3.10 commits a transaction whose
+    message a quorum queue without a leader refuses, and the copy is lost
+    with the original acked.  A refused copy raises ``NackError`` here and no
+    original is acked (a copy already confirmed is then a duplicate, which
+    the consumers' redelivery checks absorb).
+    """
     skipped: list[str] = []
     todo = []
     for d in letters:
@@ -161,7 +168,7 @@ def requeue(channel: BlockingChannel, letters: Sequence[DeadLetter]) -> tuple[in
             todo.append(d)
     if not todo:
         return 0, skipped
-    channel.tx_select()
+    channel.confirm_delivery()
     for d in todo:
         assert d.queue is not None
         channel.basic_publish(
@@ -175,10 +182,8 @@ def requeue(channel: BlockingChannel, letters: Sequence[DeadLetter]) -> tuple[in
                 headers=replay_headers(d.headers),
             ),
         )
-    channel.tx_commit()
     for d in todo:
         channel.basic_ack(d.delivery_tag)
-    channel.tx_commit()  # acks are transactional on a tx channel too
     return len(todo), skipped
 
 

@@ -246,7 +246,8 @@ class InMemorySession:
 
     def publish(self, messages: Sequence[OutMessage]) -> None:
         self._check()
-        for msg in messages:  # a missing exchange fails the whole transaction, as tx_commit does
+        # A missing exchange fails the whole batch, as the broker's channel error does.
+        for msg in messages:
             if msg.exchange and msg.exchange not in self.broker.exchanges:
                 raise ConnectionLost(f"NOT_FOUND - no exchange {msg.exchange!r}")
         for msg in messages:

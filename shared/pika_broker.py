@@ -1,8 +1,8 @@
 """RabbitMQ behind the broker seam: one blocking pika connection per session.
 
 Consuming and publishing use separate channels: the publisher's channel is
-in transaction mode (one ``tx_commit`` per batch), and acks on the consuming
-channel stay outside that transaction.  Queue stats use a third channel, so
+in confirm mode (one wait for the confirms per batch), and acks go on the
+consuming channel once the batch is confirmed.  Queue stats use a third channel, so
 a passive declare of a deleted queue closes only that one.
 """
 

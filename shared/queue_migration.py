@@ -19,8 +19,8 @@ For each such queue that exists as classic, with its messages kept:
 3. declare the queue again as quorum with its bindings, unbind the holding
    queue, move the messages back, delete the holding queue.
 
-Each move takes a chunk of messages, commits their copies (an AMQP
-transaction) and only then acks the originals, so a crash leaves every
+Each move takes a chunk of messages, waits for the broker to confirm each
+copy and only then acks the originals, so a crash leaves every
 message in one queue or the other (at worst a chunk in both, never in
 neither), and a second run finishes the work: it also empties a holding
 queue left behind.
@@ -54,7 +54,7 @@ from shared.amqp import (
 )
 from shared.models import MEDIUM_TYPES
 
-# Messages moved per transaction.
+# Messages moved per ack of the originals.
 CHUNK = 200
 HOLDING_SUFFIX = ".migrating"
 
@@ -128,7 +128,7 @@ def migrate_queue(conn: BlockingConnection, spec: QueueSpec) -> Migrated | None:
     if state != "classic" and not leftover:
         return None
     channel = conn.channel()
-    channel.tx_select()
+    channel.confirm_delivery()
     if state == "classic":
         declare_queue(channel, spec.holding, spec.arguments)
         _bind(channel, spec.holding, spec.bindings)
@@ -203,9 +203,11 @@ def _drain_and_delete(
 def _move(conn: BlockingConnection, publisher: BlockingChannel, source: str, target: str) -> int:
     """Copy ``source``'s messages to ``target`` with their properties, a chunk at a time.
 
-    The copies are committed (``publisher`` is in transaction mode) before
-    the originals are acked on another channel: RabbitMQ 3.10 cannot ack a
-    quorum queue's message inside a transaction (the channel crashes).
+    Each copy is confirmed by the broker (``publisher`` is in confirm mode)
+    before the originals are acked, on another channel.  Not a transaction:
+    RabbitMQ 3.10 cannot ack a quorum queue's message inside one (the channel
+    crashes), and it commits a message that a quorum queue without a leader
+    then refuses; a refused copy raises ``NackError`` instead.
     """
     getter = conn.channel()
     moved = 0
@@ -222,7 +224,6 @@ def _move(conn: BlockingConnection, publisher: BlockingChannel, source: str, tar
             last_tag = method.delivery_tag
             count += 1
         if count:
-            publisher.tx_commit()
             getter.basic_ack(last_tag, multiple=True)
         moved += count
         if count < CHUNK:

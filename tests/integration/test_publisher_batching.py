@@ -1,11 +1,11 @@
-"""The transactional publisher queues a batch's frames and sends them at ``tx_commit``."""
+"""The publisher sends a batch's frames back to back and waits once for the broker's confirms."""
 
 from __future__ import annotations
 
 import pika.exceptions
 import pytest
 
-from shared.amqp import OutMessage, Publisher, connect
+from shared.amqp import OutMessage, Publisher, PublishRefused, connect
 from shared.config import Settings
 from tests.support import collect
 
@@ -45,3 +45,36 @@ def test_publishing_to_a_missing_exchange_raises_instead_of_losing_the_batch(
             publisher.publish([OutMessage(f"{settings.namespace}.nowhere", "x", b"{}")])
     finally:
         conn.close()
+
+
+def test_a_message_the_broker_refuses_raises_and_the_publisher_goes_on(
+    settings: Settings,
+) -> None:
+    """A quorum queue refuses a publish while it has no leader (RabbitMQ 3.10 answered a
+    transaction's commit with ok all the same, and the message was gone).  A full classic
+    queue with ``reject-publish`` refuses the same way, on one node and at once (a quorum
+    queue takes a few messages past its limit first)."""
+    full = _queue(settings) + ".full"
+    other = _queue(settings)
+    conn = connect(settings.amqp_url)
+    try:
+        ch = conn.channel()
+        ch.queue_declare(
+            full,
+            durable=True,
+            arguments={"x-max-length": 2, "x-overflow": "reject-publish"},
+        )
+        ch.queue_declare(other, durable=True)
+        publisher = Publisher(conn)
+        with pytest.raises(PublishRefused, match="refused 3 of 5"):
+            publisher.publish([OutMessage("", full, b'{"n": %d}' % i) for i in range(5)])
+        # The next batch is confirmed on its own: nothing of the refusal carries over.
+        assert publisher.publish([OutMessage("", other, b"{}") for _ in range(3)]) == 3
+        held = ch.queue_declare(full, passive=True).method.message_count
+        got = collect(settings, [other], 3, timeout=10)
+    finally:
+        conn.channel().queue_delete(full)
+        conn.channel().queue_delete(other)
+        conn.close()
+    assert held == 2
+    assert len(got) == 3
