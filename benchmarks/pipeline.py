@@ -266,8 +266,8 @@ def publish(
 ) -> None:
     """Send the plan's events (or one warm-up round in ``state``); paced when ``rate`` > 0.
 
-    Through the transactional :class:`~shared.amqp.Publisher`, one commit per
-    chunk: unconfirmed publishing lost a few messages in one run, and a
+    Through :class:`~shared.amqp.Publisher`, one wait for the broker's confirms
+    per chunk: unconfirmed publishing lost a few messages in one run, and a
     benchmark that waits for every event must not lose any.
     """
     total = plan.checks if state else plan.events
