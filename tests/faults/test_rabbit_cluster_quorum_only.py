@@ -192,31 +192,35 @@ def test_killing_the_leader_of_the_dead_letter_and_delay_queues_loses_and_repeat
 def backlog(node: ClusterRabbit, queues: list[str]) -> dict[str, tuple[int, int]]:
     """Per queue holding any: (ready, dead-lettered but not yet forwarded), from the Raft state
     of ``node``'s member (``list_queues`` does not count the second kind)."""
-    names = ", ".join(f'<<"{q}">>' for q in queues)
-    out = node.must(
-        "eval",
-        '[begin {ok, {_, O}, _} = ra:local_query({binary_to_atom(<<"%2F_", Q/binary>>), '
-        "node()}, fun rabbit_fifo:overview/1), {Q, maps:get(num_ready_messages, O), "
-        "maps:get(num_discarded, O) + maps:get(num_discard_checked_out, O)} end "
-        f"|| Q <- [{names}]].",
+    rows = fifo_overview(
+        node,
+        queues,
+        "maps:get(num_ready_messages, O), "
+        "maps:get(num_discarded, O) + maps:get(num_discard_checked_out, O)",
     )
-    found = re.findall(r'\{<<"([^"]+)">>,(\d+),(\d+)\}', out)
-    return {q: (int(ready), int(held)) for q, ready, held in found if int(ready) or int(held)}
+    return {q: (ready, held) for q, (ready, held) in rows.items() if ready or held}
 
 
 def holding(node: ClusterRabbit, queues: list[str]) -> dict[str, tuple[int, int]]:
     """Per queue holding any: (ready, delivered to a consumer but not acked), from the Raft
     state of ``node``'s member."""
+    rows = fifo_overview(
+        node, queues, "maps:get(num_ready_messages, O), maps:get(num_checked_out, O)"
+    )
+    return {q: (ready, out) for q, (ready, out) in rows.items() if ready or out}
+
+
+def fifo_overview(node: ClusterRabbit, queues: list[str], terms: str) -> dict[str, list[int]]:
+    """Per quorum queue, the integers ``terms`` computes from its ``rabbit_fifo`` overview ``O``
+    and last applied Raft index ``I``, read from ``node``'s member."""
     names = ", ".join(f'<<"{q}">>' for q in queues)
     out = node.must(
         "eval",
-        '[begin {ok, {_, O}, _} = ra:local_query({binary_to_atom(<<"%2F_", Q/binary>>), '
-        "node()}, fun rabbit_fifo:overview/1), {Q, maps:get(num_ready_messages, O), "
-        "maps:get(num_checked_out, O)} end "
-        f"|| Q <- [{names}]].",
+        '[begin {ok, {{I, _}, O}, _} = ra:local_query({binary_to_atom(<<"%2F_", Q/binary>>), '
+        f"node()}}, fun rabbit_fifo:overview/1), {{Q, {terms}}} end || Q <- [{names}]].",
     )
-    found = re.findall(r'\{<<"([^"]+)">>,(\d+),(\d+)\}', out)
-    return {q: (int(ready), int(out_)) for q, ready, out_ in found if int(ready) or int(out_)}
+    found = re.findall(r'\{<<"([^"]+)">>,(-?\d+(?:,-?\d+)*)\}', out)
+    return {q: [int(n) for n in numbers.split(",")] for q, numbers in found}
 
 
 def trace_lost(
@@ -263,16 +267,12 @@ def enqueue_counts(node: ClusterRabbit, queues: list[str]) -> dict[str, tuple[in
     """Per queue: (last applied Raft index, messages enqueued since the queue's start,
     publishers known), from ``node``'s member.  A partition whose count stopped at the kill
     never received what ingest published to it afterwards."""
-    names = ", ".join(f'<<"{q}">>' for q in queues)
-    out = node.must(
-        "eval",
-        '[begin {ok, {{I, _}, O}, _} = ra:local_query({binary_to_atom(<<"%2F_", Q/binary>>), '
-        "node()}, fun rabbit_fifo:overview/1), {Q, I, "
-        "maps:get(release_cursor_enqueue_counter, O, -1), maps:get(num_enqueuers, O, -1)} end "
-        f"|| Q <- [{names}]].",
+    rows = fifo_overview(
+        node,
+        queues,
+        "I, maps:get(release_cursor_enqueue_counter, O, -1), maps:get(num_enqueuers, O, -1)",
     )
-    found = re.findall(r'\{<<"([^"]+)">>,(-?\d+),(-?\d+),(-?\d+)\}', out)
-    return {q: (int(i), int(n), int(e)) for q, i, n, e in found}
+    return {q: (i, n, e) for q, (i, n, e) in rows.items()}
 
 
 def dead_letter_workers(node: ClusterRabbit) -> int:
