@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pika
+import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
 from shared.amqp import Names, connect
@@ -150,14 +151,18 @@ def fetch(channel: BlockingChannel, queue: str, limit: int) -> list[DeadLetter]:
     return letters
 
 
+class RequeueRefused(Exception):
+    """The broker refused a copy (``basic.nack``): no dead letter was removed."""
+
+
 def requeue(channel: BlockingChannel, letters: Sequence[DeadLetter]) -> tuple[int, list[str]]:
     """Publish copies back to their queues, each confirmed by the broker, then ack the originals.
 
     Confirms, not a transaction: RabbitMQ 3.10 commits a transaction whose
     message a quorum queue without a leader refuses, and the copy is lost
-    with the original acked.  A refused copy raises ``NackError`` here and no
-    original is acked (a copy already confirmed is then a duplicate, which
-    the consumers' redelivery checks absorb).
+    with the original acked.  A refused copy raises :class:`RequeueRefused`
+    and no original is acked (a copy already confirmed is then a duplicate,
+    which the consumers' redelivery checks absorb).
     """
     skipped: list[str] = []
     todo = []
@@ -171,17 +176,24 @@ def requeue(channel: BlockingChannel, letters: Sequence[DeadLetter]) -> tuple[in
     channel.confirm_delivery()
     for d in todo:
         assert d.queue is not None
-        channel.basic_publish(
-            "",
-            d.queue,
-            d.body,
-            properties=pika.BasicProperties(
-                delivery_mode=pika.DeliveryMode.Persistent,
-                content_type="application/json",
-                message_id=d.message_id,
-                headers=replay_headers(d.headers),
-            ),
-        )
+        try:
+            channel.basic_publish(
+                "",
+                d.queue,
+                d.body,
+                properties=pika.BasicProperties(
+                    delivery_mode=pika.DeliveryMode.Persistent,
+                    content_type="application/json",
+                    message_id=d.message_id,
+                    headers=replay_headers(d.headers),
+                ),
+            )
+        except pika.exceptions.NackError as exc:
+            raise RequeueRefused(
+                f"the broker refused the copy of {d.id} for {d.queue} (a quorum queue "
+                "refuses while its leader's node is down): no dead letter was removed; "
+                "try again in a few seconds"
+            ) from exc
     for d in todo:
         channel.basic_ack(d.delivery_tag)
     return len(todo), skipped

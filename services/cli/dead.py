@@ -149,14 +149,18 @@ def requeue_cmd(
     limit: LimitOpt = 10_000,
 ) -> None:
     """Send dead letters back to the queue they came from, as new messages."""
-    from shared.deadletters import dead_channel, fetch, requeue
+    from shared.deadletters import RequeueRefused, dead_channel, fetch, requeue
 
     if not ids and not all_:
         err.print("name dead letters to requeue by id (from `tocsin dead list`), or pass --all")
         raise typer.Exit(2)
     with dead_channel(_settings()) as (channel, queue):
         chosen = select(fetch(channel, queue, limit), ids or [], stage)
-        done, skipped = requeue(channel, chosen)
+        try:
+            done, skipped = requeue(channel, chosen)
+        except RequeueRefused as exc:
+            err.print(str(exc))
+            raise typer.Exit(1) from exc
     for line in skipped:
         err.print(f"[yellow]skipped[/yellow] {line}")
     out.print(f"requeued {done} dead letter(s)")

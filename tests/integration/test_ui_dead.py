@@ -18,8 +18,10 @@ pytestmark = pytest.mark.integration
 __all__ = ["anon", "client", "ctx"]
 
 
-def _bury(ctx: ApiContext, message_id: str, body: dict[str, object], reason: str) -> None:
-    """A letter as a worker dead-letters it: from NS.ingest, with its stage and reason."""
+def _bury(
+    ctx: ApiContext, message_id: str, body: dict[str, object], reason: str, queue: str = ""
+) -> None:
+    """A letter as a worker dead-letters it: from NS.ingest (or ``queue``), with its stage and reason."""
     names = Names(ctx.settings.namespace)
     assert ctx.sender.ping()  # declares the topology, dead-letter queue included
     conn = connect(ctx.settings.amqp_url, name="tocsin-test")
@@ -34,7 +36,7 @@ def _bury(ctx: ApiContext, message_id: str, body: dict[str, object], reason: str
                 delivery_mode=2,
                 message_id=message_id,
                 headers={
-                    "x-tocsin-queue": names.ingest,
+                    "x-tocsin-queue": queue or names.ingest,
                     "x-tocsin-routing-key": "flapjack",
                     "x-tocsin-stage": "ingest",
                     "x-tocsin-error": reason,
@@ -97,3 +99,29 @@ def test_dead_letters_are_listed_shown_requeued_and_purged(
     assert r.status_code == 303 and r.headers["location"] == "/ui/dead?done=purged&n=1"
     assert _depth(ctx) == 0
     assert "None. Nothing was refused" in client.get("/ui/dead").text
+
+
+def test_a_requeue_the_broker_refuses_says_so_and_keeps_the_letter(
+    client: TestClient,  # type: ignore[type-arg]
+    ctx: ApiContext,
+) -> None:
+    """The origin queue refuses the copy (full, ``reject-publish``; a quorum queue without a
+    leader refuses the same way): a 503 page naming it, and the letter still there."""
+    origin = f"{ctx.settings.namespace}.full-origin"
+    conn = connect(ctx.settings.amqp_url, name="tocsin-test")
+    ch = conn.channel()
+    ch.queue_declare(
+        origin, durable=True, arguments={"x-max-length": 1, "x-overflow": "reject-publish"}
+    )
+    ch.confirm_delivery()
+    ch.basic_publish("", origin, b"{}")
+    try:
+        _bury(ctx, "dl-full", {"entity": "web1", "check": "http"}, "test", queue=origin)
+        csrf = csrf_of(client.get("/ui/dead").text)
+        r = client.post("/ui/dead/requeue", data={"csrf": csrf, "id": "dl-full"})
+        assert r.status_code == 503
+        assert "refused the copy" in r.text and "no dead letter was removed" in r.text
+        assert _depth(ctx) == 1
+    finally:
+        ch.queue_delete(origin)
+        conn.close()

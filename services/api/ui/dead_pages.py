@@ -22,6 +22,7 @@ from services.api.ui.plumbing import Form, csrf_valid, render, see_other
 from shared.consumer import AMQP_ERRORS
 from shared.deadletters import (
     DeadLetter,
+    RequeueRefused,
     check_of,
     dead_channel,
     fetch,
@@ -111,7 +112,10 @@ def requeue_dead(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
     with dead_channel(ctx_of(request).settings) as (channel, queue):
         letters = fetch(channel, queue, 10_000)
         chosen = [d for d in letters if everything or d.id in ids]
-        done, _skipped = requeue(channel, chosen)
+        try:
+            done, _skipped = requeue(channel, chosen)
+        except RequeueRefused as exc:
+            return render(request, "dead.html", status=503, rows=[], error=str(exc))
     return see_other(f"/ui/dead?done=requeued&n={done}")
 
 
