@@ -22,6 +22,7 @@ has no leader").
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -270,11 +271,6 @@ class OutMessage:
     expiration: str | None = None
 
 
-# What closing a channel may raise when the broker or the connection already went.
-AMQP_CLOSE_ERRORS: tuple[type[BaseException], ...] = (
-    pika.exceptions.AMQPError,
-    ConnectionError,
-)
 # How long a batch may wait for its confirms.  A quorum queue without a majority confirms
 # nothing; the wait then ends in PublishNotConfirmed (the batch is retried) instead of a
 # silent hang.
@@ -331,12 +327,10 @@ class Publisher:
         """A new channel after a refusal: RabbitMQ 3.10 keeps refusing, on the channel that
         published while a quorum queue had no leader, every later message to that queue
         (measured for 30 s and more, docs/reliability.md); a new channel starts clean."""
-        old = self.channel
-        try:
-            if old.is_open:
-                old.close()
-        except AMQP_CLOSE_ERRORS:
-            pass  # the connection's own state decides what the caller does next
+        # Closing fails if the connection went too; opening the new channel then says so.
+        with contextlib.suppress(pika.exceptions.AMQPError, ConnectionError):
+            if self.channel.is_open:
+                self.channel.close()
         self._open_channel()
 
     def publish(self, messages: Iterable[OutMessage]) -> int:
@@ -405,5 +399,4 @@ class Publisher:
         finally:
             self.connection._impl.ioloop.remove_timeout(timer)
         if not done():
-            self._unconfirmed.clear()
             raise PublishNotConfirmed(f"no answer to {what} within {self.confirm_timeout_s:g} s")

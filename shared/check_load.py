@@ -125,14 +125,10 @@ def load(
             part = list(ids[at : at + _SEEN_CHUNK])
             asked.append(part)
             lookups.append(["ZMSCORE", keys.processed_events(p), *part])
-    if cluster:
-        for command in lookups:
-            pipe.execute_command(*command)
-    else:
-        packed_reads.queue(pipe, lookups)
+    packed_reads.queue(pipe, lookups, packed=not cluster)
     raw = pipe.execute()
     rows = [row for chunk in raw[:chunks] for row in chunk]
-    scored = raw[chunks:] if cluster else packed_reads.replies(raw[chunks:])
+    scored = packed_reads.replies(raw[chunks:], packed=not cluster)
     seen: set[str] = set()
     for part, scores in zip(asked, scored, strict=True):
         seen.update(eid for eid, s in zip(part, scores, strict=True) if s is not None)

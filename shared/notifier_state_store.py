@@ -60,18 +60,13 @@ def read_notifier_state(
     reads += [["SMEMBERS", keys.episode_media(key)] for key in episode_order]
     reads += [["GET", keys.notified_latest(cid)] for cid in check_order]
     packed = not is_cluster(r) and all(len(c) <= packed_writes.MAX_ARGS + 1 for c in reads)
-    calls = 0
-    if packed:
-        # One script call instead of one command per notification, episode and check
-        # (the replies come back raw: hashes as flat lists, sets as lists).
-        calls = packed_reads.queue(pipe, reads)
-    else:
-        for command in reads:
-            pipe.execute_command(*command)
+    # One script call instead of one command per notification, episode and check
+    # (the replies come back raw: hashes as flat lists, sets as lists).
+    calls = packed_reads.queue(pipe, reads, packed)
     raw = pipe.execute()
     first_seq = int(raw[0]) if reserve_seqs > 0 else None
     rest = raw[1:] if reserve_seqs > 0 else raw
-    res = iter(packed_reads.replies(rest[:calls]) if packed else rest)
+    res = iter(packed_reads.replies(rest[:calls], packed))
     done = frozenset(nid for nid in notification_ids if next(res))
     state = NotifierState()
     for _cid, ids in block_order:

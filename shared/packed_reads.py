@@ -35,12 +35,18 @@ return out
 _PACK = msgspec.msgpack.Encoder()
 
 
-def queue(pipe: Any, commands: Sequence[Sequence[str]]) -> int:
+def queue(pipe: Any, commands: Sequence[Sequence[str]], packed: bool = True) -> int:
     """Queue ``commands`` (name, key, arguments, all strings) as script calls on ``pipe``.
 
     Returns how many calls were queued: their replies, passed to
-    :func:`replies`, give one reply per command, in order.
+    :func:`replies` with the same ``packed``, give one reply per command, in
+    order.  ``packed=False`` (a Redis Cluster, where a script may not name
+    undeclared keys) queues each command as it is, parsed by redis-py.
     """
+    if not packed:
+        for command in commands:
+            pipe.execute_command(*command)
+        return len(commands)
     calls = 0
     ops: list[Any] = []
     for command in commands:
@@ -57,8 +63,10 @@ def queue(pipe: Any, commands: Sequence[Sequence[str]]) -> int:
     return calls
 
 
-def replies(results: Sequence[Sequence[Any]]) -> list[Any]:
+def replies(results: Sequence[Any], packed: bool = True) -> list[Any]:
     """The replies of the calls :func:`queue` queued, one per command, in order."""
+    if not packed:
+        return list(results)
     return [reply for call in results for reply in call]
 
 

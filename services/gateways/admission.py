@@ -67,14 +67,9 @@ class Gate:
             reads.append(["EXISTS", self.keys.delivered(did)])
             reads.append(["ZRANK", lane, did])
             reads.append(["ZRANGE", lane, "0", "0", "WITHSCORES"])
-        cluster = is_cluster(self.redis)
-        if cluster:
-            calls = len(reads)
-            for command in reads:
-                pipe.execute_command(*command, withscores=command[0] == "ZRANGE")
-        else:
-            # One packed script call for the three reads of every delivery (replies raw).
-            calls = packed_reads.queue(pipe, reads)
+        # One packed script call for the three reads of every delivery (replies raw).
+        packed = not is_cluster(self.redis)
+        calls = packed_reads.queue(pipe, reads, packed)
         # A delivery back from a rate-limit wait already holds its slot.
         asked = [i for i, item in enumerate(items) if item.progress.slot is None]
         wants = [self._want(items[i]) for i in asked]
@@ -84,7 +79,7 @@ class Gate:
         for reply in replies[:calls]:
             if isinstance(reply, Exception):
                 raise reply
-        gate_replies = replies[:calls] if cluster else packed_reads.replies(replies[:calls])
+        gate_replies = packed_reads.replies(replies[:calls], packed)
         waits = dict(zip(asked, self.limiter.settle(replies[calls:], wants, now), strict=True))
         chains = self._gate(items, gate_replies, result, now)
         sent, waiting = self._throttle(chains, waits, result, now)

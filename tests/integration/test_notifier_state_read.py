@@ -39,11 +39,15 @@ def test_packed_and_plain_reads_give_the_same_state(
         episodes={"e1", "e2"},
         checks={"c1", "c2"},
     )
-    queued: list[int] = []
+    queued: list[int] = []  # commands per packed queueing
     real_queue = packed_reads.queue
-    monkeypatch.setattr(
-        packed_reads, "queue", lambda pipe, cmds: queued.append(len(cmds)) or real_queue(pipe, cmds)
-    )
+
+    def spy(pipe: object, cmds: list[list[str]], packed: bool = True) -> int:
+        if packed:
+            queued.append(len(cmds))
+        return real_queue(pipe, cmds, packed)
+
+    monkeypatch.setattr(packed_reads, "queue", spy)
     packed = read_notifier_state(r, keys, q, ["n1", "n2"], reserve_seqs=3)
     assert queued == [2 + 2 + 2 * 2 + 2 + 2]  # every read went into the packed call
     assert packed[0].blocks == {"b1": 1_790_000_000.5, "b2": 1_790_000_100.0}
